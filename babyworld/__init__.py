@@ -1,0 +1,24 @@
+"""babyworld: Gymnasium environments where a frozen LLM parent raises a from-scratch baby.
+
+Importing the package registers the ``babyworld/<Level>-v0`` ids with Gymnasium (the field's
+convention, as in Minigrid); it loads no model and touches no file.
+"""
+
+from babyworld.envs import LEVELS, InvalidActionError, NameEnv, PointEnv, env_id, register_envs
+from babyworld.parent import DEFAULT_PARENT, Parent, make_parent
+
+__version__ = "0.1.0"
+
+register_envs()
+
+__all__ = [
+    "DEFAULT_PARENT",
+    "LEVELS",
+    "InvalidActionError",
+    "NameEnv",
+    "Parent",
+    "PointEnv",
+    "env_id",
+    "make_parent",
+    "register_envs",
+]

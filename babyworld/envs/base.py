@@ -1,0 +1,283 @@
+"""Shared machinery of every parent–baby env: spaces, action checks, the reward vector, info."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from babyworld.parent import Parent, Prompt, resolve_parent
+from babyworld.rewards import (
+    REWARD_NAMES,
+    AdaptiveCode,
+    SuccessTracker,
+    TokenPredictor,
+    combine,
+    components,
+    resolve_weights,
+    reward_bounds,
+)
+from babyworld.text import WordTokenizer
+from babyworld.world import PERCEPT_FEATURES, Scene, sample_scene
+
+
+class InvalidActionError(ValueError):
+    """An action outside the action space or masked at this step."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one baby act did, as decided by the world's verifier (no text involved in ``success``).
+
+    Attributes:
+        success: the verifier's verdict.
+        utterance: the baby's act as text (a symbol or a word).
+        meaning: how the world read the act (e.g. ``"points at the red ball"``).
+        target: what would have been right.
+        feedback_prompt: asks the parent to react.
+        judge: ``(context, neutral context, continuation)`` for the calibrated judgement.
+    """
+
+    success: bool
+    utterance: str
+    meaning: str
+    target: str
+    feedback_prompt: Prompt
+    judge: tuple[str, str, str]
+
+
+class ParentBabyEnv(gym.Env[dict, np.int64]):
+    """Base class: a scene, a parent, several exchanges per episode, a reward vector per step.
+
+    Subclasses define the action words, how an exchange starts (the parent's request) and how an
+    act is resolved (:class:`Outcome`). See :class:`~babyworld.envs.point.PointEnv` for the full
+    Gymnasium-style documentation of the shared spaces and rewards.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    level: ClassVar[str] = ""
+    reward_names: tuple[str, ...] = REWARD_NAMES
+
+    def __init__(
+        self,
+        parent: str | Parent = "smollm2",
+        *,
+        n_objects: int = 3,
+        exchanges: int = 4,
+        heard_length: int = 32,
+        vocab_size: int = 256,
+        reward_weights: Sequence[float] | Mapping[str, float] | np.ndarray | None = None,
+        vector_reward: bool = False,
+        consistency_temperature: float = 1.0,
+        progress_beta: float = 0.1,
+        max_new_tokens: int = 24,
+        render_mode: str | None = None,
+    ) -> None:
+        for name, value, least in (
+            ("n_objects", n_objects, 1),
+            ("exchanges", exchanges, 1),
+            ("heard_length", heard_length, 4),
+            ("max_new_tokens", max_new_tokens, 1),
+        ):
+            if not isinstance(value, int | np.integer) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}")
+        self.parent = resolve_parent(parent)
+        self.n_objects, self.exchanges = int(n_objects), int(exchanges)
+        self.heard_length, self.max_new_tokens = int(heard_length), int(max_new_tokens)
+        self.render_mode = render_mode
+        self.vector_reward = bool(vector_reward)
+        self.consistency_temperature = float(consistency_temperature)
+        self.reward_weights = resolve_weights(reward_weights)
+
+        self.words: tuple[str, ...] = self._action_words()
+        self.tokenizer = WordTokenizer(vocab_size)
+        self.action_space = spaces.Discrete(len(self.words))
+        self.observation_space = spaces.Dict(
+            {
+                "heard": spaces.MultiDiscrete(np.full(self.heard_length, vocab_size, dtype=np.int64)),
+                "heard_len": spaces.Discrete(self.heard_length + 1),
+                "percept": spaces.Box(
+                    0.0, 1.0, (self.n_objects * PERCEPT_FEATURES,), np.float32
+                ),
+            }
+        )
+        low, high = reward_bounds(progress_beta)
+        self.reward_space = spaces.Box(low, high, dtype=np.float32)
+
+        self.predictor = TokenPredictor(vocab_size, len(self.words))
+        self.code = AdaptiveCode(len(self.words))
+        self.tracker = SuccessTracker(progress_beta)
+        self._exchange = -1
+        self._done = True
+        self._heard_text = ""
+        self._last: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------------- subclass interface
+    @abstractmethod
+    def _action_words(self) -> tuple[str, ...]:
+        """Names of the actions (symbols or words), index = action id."""
+
+    @abstractmethod
+    def _start_exchange(self) -> Prompt:
+        """Draw the next sub-task from ``self.np_random``; return the parent's request prompt."""
+
+    @abstractmethod
+    def _resolve(self, action: int) -> Outcome:
+        """Apply the verifier to the baby's act."""
+
+    @abstractmethod
+    def _attended(self) -> int | None:
+        """Slot the parent is showing, if any."""
+
+    def _allowed(self) -> np.ndarray:
+        """Boolean mask of actions allowed now (all by default)."""
+        return np.ones(len(self.words), dtype=bool)
+
+    @property
+    def task_key(self) -> str:
+        """Key of the current task for the success tracker (``progress`` component)."""
+        return self.level
+
+    # ----------------------------------------------------------------------- Gymnasium API
+    def action_masks(self) -> np.ndarray:
+        """Actions allowed at this step (sb3-contrib's ``MaskablePPO`` convention)."""
+        return self._allowed().copy()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict, dict]:
+        """Start an episode. A seeded reset also restarts the online reward estimators."""
+        super().reset(seed=seed)
+        if options:
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; {type(self).__name__} takes none"
+            )
+        if seed is not None:
+            self.predictor.reset()
+            self.code.reset()
+            self.tracker.reset()
+        self._scene = self._sample_scene()
+        self._exchange = 0
+        self._done = False
+        request = self.parent.generate([self._start_exchange()], max_new_tokens=self.max_new_tokens)[0]
+        self._request = request
+        obs, cut = self._observe(request)
+        info = {
+            "parent_utterance": request,
+            "parent_request": request,
+            "exchange": 0,
+            "heard_truncated": cut,
+            "action_mask": self.action_masks(),
+            "parent": self.parent.label,
+        }
+        self._last = {"heard": request}
+        return obs, info
+
+    def step(self, action: Any) -> tuple[dict, Any, bool, bool, dict]:
+        """Resolve the baby's act, let the parent react and ask again, score every component."""
+        if self._done:
+            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+        a = self._check_action(action)
+        out = self._resolve(a)
+        self._exchange += 1
+        terminated = self._exchange >= self.exchanges
+        prompts = [out.feedback_prompt]
+        if not terminated:
+            prompts.append(self._start_exchange())
+        said = self.parent.generate(prompts, max_new_tokens=self.max_new_tokens)
+        feedback, request = said[0], (said[1] if not terminated else "")
+        ctx, neutral, cont = out.judge
+        lp_ctx, lp_neutral = self.parent.score([ctx, neutral], [cont, cont])
+
+        heard = f"{feedback} {request}".strip()
+        obs, cut = self._observe(heard)
+        heard_ids = obs["heard"][: obs["heard_len"]]
+
+        surprisal = self.predictor.surprisal(a, heard_ids)
+        self.predictor.update(a, heard_ids)
+        bits = self.code.code_length([a])
+        self.code.update([a])
+        before, after = self.tracker.update(self.task_key, out.success)
+        vector = np.array(
+            [
+                components.task(out.success),
+                components.consistency(lp_ctx, lp_neutral, self.consistency_temperature),
+                components.predictability(surprisal, self.predictor.max_bits),
+                components.mdl(bits, self.code.max_bits_per_word),
+                components.progress(before, after),
+            ],
+            dtype=np.float32,
+        )
+        reward: Any = vector.copy() if self.vector_reward else combine(vector, self.reward_weights)
+        self._request = request
+        self._done = terminated
+        info = {
+            "parent_utterance": heard,
+            "parent_feedback": feedback,
+            "parent_request": request,
+            "baby_utterance": out.utterance,
+            "baby_meaning": out.meaning,
+            "target": out.target,
+            "success": out.success,
+            "exchange": self._exchange,
+            "heard_truncated": cut,
+            "reward_vector": vector,
+            "reward_components": {k: float(v) for k, v in zip(self.reward_names, vector, strict=True)},
+            "action_mask": self.action_masks(),
+            "parent": self.parent.label,
+        }
+        self._last = {"heard": heard, "baby": out.utterance, "meaning": out.meaning, "vector": vector}
+        return obs, reward, terminated, False, info
+
+    def render(self) -> str | None:
+        """``ansi``: the last exchange as text."""
+        if self.render_mode != "ansi":
+            return None
+        lines = []
+        if "baby" in self._last:
+            lines.append(f"baby: {self._last['baby']} ({self._last['meaning']})")
+            comps = ", ".join(f"{k}={v:+.2f}" for k, v in zip(self.reward_names, self._last["vector"], strict=True))
+            lines.append(f"reward: {comps}")
+        lines.append(f"parent: {self._last.get('heard', '')}")
+        return "\n".join(lines) + "\n"
+
+    # ----------------------------------------------------------------------- helpers
+    def _sample_scene(self) -> Scene:
+        return sample_scene(self.np_random, self.n_objects)
+
+    def _observe(self, text: str) -> tuple[dict, bool]:
+        ids, n, cut = self.tokenizer.encode_fixed(text, self.heard_length)
+        obs = {
+            "heard": ids,
+            "heard_len": np.int64(n),
+            "percept": self._scene.percept(self.n_objects, self._attended()),
+        }
+        return obs, cut
+
+    def _check_action(self, action: Any) -> int:
+        arr = np.asarray(action)
+        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
+            raise InvalidActionError(
+                f"action must be a single integer in [0, {len(self.words)}), got {action!r}"
+            )
+        a = int(arr)
+        if not 0 <= a < len(self.words):
+            raise InvalidActionError(
+                f"action {a} is outside the action space Discrete({len(self.words)}); "
+                f"actions are {list(self.words)}"
+            )
+        mask = self._allowed()
+        if not mask[a]:
+            allowed = [f"{i}:{w}" for i, w in enumerate(self.words) if mask[i]]
+            raise InvalidActionError(
+                f"action {a} ({self.words[a]!r}) is masked at this step; allowed now: {allowed}. "
+                "Sample with env.action_masks() / info['action_mask']."
+            )
+        return a

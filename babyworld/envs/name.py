@@ -1,0 +1,103 @@
+"""``babyworld/Name-v0``: words. The parent shows a toy and asks what it is (or its colour)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from babyworld.envs import prompts
+from babyworld.envs.base import Outcome, ParentBabyEnv
+from babyworld.parent import Prompt
+from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask
+
+
+class NameEnv(ParentBabyEnv):
+    """The parent holds up a toy and asks for its name or colour; the baby answers with one word.
+
+    ## Description
+    The second rung of the ladder. ``n_objects`` toys lie on the table; in each exchange the world
+    picks one to show (its *attended* percept flag is set) and an attribute to ask about (from
+    ``attributes``). The parent LLM asks in its own words without saying the answer; the baby
+    answers with one word of a restricted vocabulary (the six shape names, then the six colour
+    names). The verifier decides success; the parent judges the word by calibrated scoring and
+    reacts in words, heard in the next observation.
+
+    ## Action Space
+    ``Discrete(12)``: ``ball box key cup bird car red green blue yellow purple white``. By default
+    all are allowed; with ``restrict_to_asked=True`` only the words of the asked attribute are
+    (``action_masks()`` / ``info["action_mask"]``), and a masked word raises
+    :class:`~babyworld.envs.base.InvalidActionError`.
+
+    ## Observation Space
+    As :class:`~babyworld.envs.point.PointEnv`; the shown toy's *attended* feature is 1.
+
+    ## Starting State
+    A scene, a shown toy, an attribute and the parent's first question, from ``np_random``.
+
+    ## Rewards
+    As :class:`~babyworld.envs.point.PointEnv`, with ``task`` = 1 iff the word equals the shown
+    toy's asked attribute, and ``consistency`` = ``tanh`` of the parent's per-token PMI of the word
+    given the shown toy and the question versus the question about an unnamed toy.
+
+    ## Episode End
+    Terminated after ``exchanges`` exchanges. Never truncated by the env itself.
+
+    ## Information
+    As :class:`~babyworld.envs.point.PointEnv`; ``target`` is the right word.
+
+    ## Arguments
+    As :class:`~babyworld.envs.point.PointEnv`, plus ``attributes=("shape", "color")`` (what the
+    parent may ask about) and ``restrict_to_asked=False``.
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    level = "Name"
+
+    def __init__(
+        self,
+        parent: Any = "smollm2",
+        *,
+        attributes: Sequence[str] = ATTRIBUTES,
+        restrict_to_asked: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        attributes = tuple(attributes)
+        if not attributes or any(a not in ATTRIBUTES for a in attributes):
+            raise ValueError(f"attributes must be a non-empty subset of {ATTRIBUTES}, got {attributes}")
+        self.attributes = attributes
+        self.restrict_to_asked = bool(restrict_to_asked)
+        super().__init__(parent, **kwargs)
+
+    def _action_words(self) -> tuple[str, ...]:
+        return SHAPES + COLORS
+
+    def _start_exchange(self) -> Prompt:
+        slot = int(self.np_random.integers(self.n_objects))
+        attribute = self.attributes[int(self.np_random.integers(len(self.attributes)))]
+        self._task = NameTask(self._scene, slot, attribute)
+        return prompts.ask_attribute(attribute)
+
+    def _attended(self) -> int | None:
+        return self._task.slot
+
+    def _allowed(self) -> np.ndarray:
+        if not self.restrict_to_asked or self._done:
+            return super()._allowed()
+        asked = SHAPES if self._task.attribute == "shape" else COLORS
+        return np.array([w in asked for w in self.words], dtype=bool)
+
+    def _resolve(self, action: int) -> Outcome:
+        word = self.words[action]
+        shown = self._task.shown
+        return Outcome(
+            success=self._task.verify(word),
+            utterance=word,
+            meaning=f'says "{word}" about the {shown.name}',
+            target=self._task.answer,
+            feedback_prompt=prompts.react_name(shown, self._task.attribute, word),
+            judge=prompts.name_judge_frames(shown, self._request, word),
+        )

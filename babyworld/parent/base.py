@@ -1,0 +1,222 @@
+"""The parent protocol: batched generation and scoring, with an exact-request cache and counters.
+
+A parent is anything that can (1) continue a batch of prompts and (2) return the per-token
+log-probabilities of a batch of continuations given their contexts. Judging, interpreting and
+curriculum design are built on these two calls (see :mod:`babyworld.parent.judge`).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+class Prompt(str):
+    """A prompt text that also carries its structured request.
+
+    LLM parents read the text. The :class:`~babyworld.parent.scripted.ScriptedParent` reads
+    ``kind`` and ``fields`` to fill its templates, so the same env code drives both.
+    """
+
+    kind: str
+    fields: Mapping[str, str]
+
+    def __new__(cls, text: str, kind: str, **fields: str) -> Prompt:
+        obj = super().__new__(cls, text)
+        obj.kind = kind
+        obj.fields = dict(fields)
+        return obj
+
+
+@dataclass
+class ParentStats:
+    """Cumulative counters of one parent instance (logged under ``parent/``).
+
+    ``tokens`` counts model tokens actually processed (prompt + generated + scored); cached answers
+    cost none. ``requests`` counts individual prompts or (context, continuation) pairs asked for.
+    """
+
+    calls: int = 0
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    scored_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        """All tokens the model processed."""
+        return self.prompt_tokens + self.generated_tokens + self.scored_tokens
+
+    @property
+    def hit_rate(self) -> float:
+        """Fraction of requests answered from the cache."""
+        return self.cache_hits / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Counters plus derived figures, ready for logging."""
+        d: dict[str, float] = asdict(self)
+        d["tokens"] = self.tokens
+        d["hit_rate"] = self.hit_rate
+        return d
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        if key in self._d:
+            self._d.move_to_end(key)
+            return self._d[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.size <= 0:
+            return
+        self._d[key] = value
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+class Parent(ABC):
+    """Base class of every parent: validation, an LRU cache of exact requests, and counters.
+
+    Subclasses implement :meth:`_generate` and :meth:`_score` for a batch of cache misses; each is
+    expected to be one batched model call (chunked only to bound memory).
+
+    Attributes:
+        label: human-readable name, shown in logs and tables.
+        scripted: ``True`` for template parents with no language model.
+    """
+
+    label: str = "parent"
+    scripted: bool = False
+
+    def __init__(self, cache_size: int = 65536) -> None:
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
+        self.stats = ParentStats()
+        self._gen_cache = _LRU(cache_size)
+        self._score_cache = _LRU(cache_size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r})"
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer (counters are kept)."""
+        self._gen_cache.clear()
+        self._score_cache.clear()
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 24,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> list[str]:
+        """Continue each prompt; one batched call for all uncached prompts.
+
+        Args:
+            prompts: N prompt texts.
+            max_new_tokens: at most this many new tokens per prompt.
+            temperature: 0 means greedy decoding (the default, deterministic); > 0 samples.
+            seed: seeds sampling, so a sampled answer is reproducible and cacheable.
+
+        Returns:
+            N continuations, each cut at its first newline and stripped.
+        """
+        if isinstance(prompts, str):
+            raise TypeError("generate() takes a list of prompts; wrap a single prompt in a list")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        opts = (max_new_tokens, float(temperature), int(seed) if temperature > 0 else 0)
+        return self._cached(
+            self._gen_cache,
+            [(p, opts) for p in prompts],
+            lambda misses: self._generate(
+                [p for p, _ in misses],
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+            ),
+        )
+
+    def score(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
+        """Per-token log-probabilities (natural log) of each continuation given its context.
+
+        Args:
+            contexts: N context texts.
+            continuations: N continuation texts (usually starting with a space).
+
+        Returns:
+            N ``float64`` arrays, one log-probability per continuation token of the parent.
+        """
+        if isinstance(contexts, str) or isinstance(continuations, str):
+            raise TypeError("score() takes lists of contexts and continuations")
+        if len(contexts) != len(continuations):
+            raise ValueError(
+                f"got {len(contexts)} contexts but {len(continuations)} continuations; "
+                "pass one continuation per context"
+            )
+        for c in continuations:
+            if not c.strip():
+                raise ValueError("cannot score an empty continuation; pass at least one word")
+        return self._cached(
+            self._score_cache,
+            [(str(c), str(x)) for c, x in zip(contexts, continuations, strict=True)],
+            lambda misses: self._score([c for c, _ in misses], [x for _, x in misses]),
+        )
+
+    def _cached(self, cache: _LRU, keys: list[Any], compute: Any) -> list[Any]:
+        out: list[Any] = [None] * len(keys)
+        miss_idx: dict[Any, list[int]] = {}
+        for i, k in enumerate(keys):
+            hit = cache.get(k)
+            if hit is not None:
+                out[i] = hit
+            else:
+                miss_idx.setdefault(k, []).append(i)
+        self.stats.requests += len(keys)
+        self.stats.cache_hits += len(keys) - sum(len(v) for v in miss_idx.values())
+        if miss_idx:
+            misses = list(miss_idx)
+            # Keep the structured Prompt objects (not the hashed plain keys) for the backend.
+            originals = [keys[miss_idx[k][0]] for k in misses]
+            t0 = time.perf_counter()
+            results = compute(originals)
+            self.stats.seconds += time.perf_counter() - t0
+            self.stats.calls += 1
+            for k, r in zip(misses, results, strict=True):
+                cache.put(k, r)
+                for i in miss_idx[k]:
+                    out[i] = r
+        return [o.copy() if isinstance(o, np.ndarray) else o for o in out]
+
+    @abstractmethod
+    def _generate(
+        self, prompts: list[str], *, max_new_tokens: int, temperature: float, seed: int
+    ) -> list[str]:
+        """Generate for a batch of uncached prompts; update ``self.stats`` token counters."""
+
+    @abstractmethod
+    def _score(self, contexts: list[str], continuations: list[str]) -> list[np.ndarray]:
+        """Score a batch of uncached pairs; update ``self.stats.scored_tokens``."""

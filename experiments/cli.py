@@ -1,0 +1,58 @@
+"""The ``babyworld`` command line (tyro subcommands)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Literal
+
+import tyro
+
+from babyworld.parent import DEFAULT_PARENT
+
+Level = Literal["Point", "Name"]
+
+
+def demo(
+    parent: str = DEFAULT_PARENT,
+    levels: tuple[Level, ...] = ("Point", "Name"),
+    steps: int = 4,
+    seed: int = 0,
+) -> None:
+    """Show a few exchanges: what the parent says, what a random baby does, every reward component.
+
+    Args:
+        parent: parent spec: 'smollm2' (default LLM), 'hf:<hub id or dir>' or 'scripted'.
+        levels: levels to show.
+        steps: exchanges per level.
+        seed: env and baby seed.
+    """
+    from babyworld.experiments.demo import run_demo
+
+    run_demo(parent=parent, levels=levels, steps=steps, seed=seed)
+
+
+def parent_eval(
+    parent: Annotated[str, tyro.conf.arg(aliases=["-p"])] = DEFAULT_PARENT,
+) -> None:
+    """Measure a parent as a judge on the labelled probe set and print its accuracy per kind.
+
+    Args:
+        parent: parent spec: 'smollm2' (default LLM), 'hf:<hub id or dir>' or 'scripted'.
+    """
+    from babyworld.experiments.parent_eval import run_parent_eval
+
+    run_parent_eval(parent)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``babyworld`` command."""
+    try:
+        tyro.extras.subcommand_cli_from_dict(
+            {"demo": demo, "parent-eval": parent_eval},
+            prog="babyworld",
+            description="babyworld: a frozen LLM parent raises a from-scratch baby.",
+            args=argv,
+        )
+    except (ValueError, TypeError, OSError) as e:
+        print(f"babyworld: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
