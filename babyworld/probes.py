@@ -75,9 +75,14 @@ def evaluate(parent: Parent, kinds: tuple[str, ...] = KINDS) -> list[ProbeResult
                 hits.append(options[pick] == obj.attribute(item["attribute"]))
                 chance.append(1 / len(options))
             elif kind == "fetch":
-                frames = [prompts.fetch_judge_frames(item["request"], _obj(o)) for o in item["scene"]]
+                frames = [
+                    prompts.fetch_judge_frames(item["request"], _obj(o)) for o in item["scene"]
+                ]
                 ctx, neu, cont = zip(*frames, strict=True)
-                hits.append(int(np.argmax(calibrated_scores(parent, list(ctx), list(neu), list(cont)))) == item["answer"])
+                hits.append(
+                    int(np.argmax(calibrated_scores(parent, list(ctx), list(neu), list(cont))))
+                    == item["answer"]
+                )
                 chance.append(1 / len(item["scene"]))
             elif kind == "interpretation":
                 res = interpret(parent, [item["utterance"]], item["intents"])
@@ -93,7 +98,8 @@ def evaluate(parent: Parent, kinds: tuple[str, ...] = KINDS) -> list[ProbeResult
                 hits.append(pick == item["answer"])
                 chance.append(1 / len(item["options"]))
         results.append(
-            ProbeResult(kind, len(hits), int(sum(hits)), float(np.mean(chance)), time.perf_counter() - t0)
+            ProbeResult(
+                kind, len(hits), int(sum(hits)), float(np.mean(chance)), time.perf_counter() - t0
+            )
         )
     return results
-

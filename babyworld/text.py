@@ -34,7 +34,9 @@ class WordTokenizer:
     """
 
     def __init__(self, vocab_size: int = 256, extra_words: Sequence[str] = ()) -> None:
-        known = list(dict.fromkeys([*COLORS, *SHAPES, *_FUNCTION_WORDS, *_PUNCTUATION, *extra_words]))
+        known = list(
+            dict.fromkeys([*COLORS, *SHAPES, *_FUNCTION_WORDS, *_PUNCTUATION, *extra_words])
+        )
         n_buckets = vocab_size - 1 - len(known)
         if n_buckets < 1:
             raise ValueError(
@@ -69,10 +71,11 @@ class WordTokenizer:
             ``(ids [length] int64, number of real tokens, whether the text was cut)``. Texts longer
             than ``length`` keep their *last* ``length`` tokens, the most recent speech.
         """
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
         ids = self.encode(text)
         cut = len(ids) > length
         ids = ids[-length:]
         out = np.full(length, PAD_ID, dtype=np.int64)
         out[: len(ids)] = ids
         return out, len(ids), cut
-

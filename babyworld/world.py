@@ -62,6 +62,10 @@ class Scene:
         """
         if len(self.objects) > n_slots:
             raise ValueError(f"scene has {len(self.objects)} objects but only {n_slots} slots")
+        if attended is not None and not 0 <= attended < len(self.objects):
+            raise ValueError(
+                f"attended must index one of the {len(self.objects)} objects, got {attended}"
+            )
         out = np.zeros((n_slots, PERCEPT_FEATURES), dtype=np.float32)
         for i, obj in enumerate(self.objects):
             out[i, COLORS.index(obj.color)] = 1.0
@@ -79,7 +83,9 @@ def sample_scene(rng: np.random.Generator, n_objects: int) -> Scene:
         raise ValueError(f"n_objects must be in [1, {n_kinds}], got {n_objects}")
     flat = rng.choice(n_kinds, size=n_objects, replace=False)
     return Scene(
-        tuple(WorldObject(COLORS[int(k) // len(SHAPES)], SHAPES[int(k) % len(SHAPES)]) for k in flat)
+        tuple(
+            WorldObject(COLORS[int(k) // len(SHAPES)], SHAPES[int(k) % len(SHAPES)]) for k in flat
+        )
     )
 
 

@@ -23,7 +23,11 @@ def run_parent_eval(spec: str) -> None:
         table.add_column(col, justify="left" if col == "probe kind" else "right")
     for r in results:
         table.add_row(
-            r.kind, str(r.items), str(r.correct), f"{r.accuracy:.0%}", f"{r.chance:.0%}",
+            r.kind,
+            str(r.items),
+            str(r.correct),
+            f"{r.accuracy:.0%}",
+            f"{r.chance:.0%}",
             f"{r.seconds:.1f}",
         )
     Console().print(table)

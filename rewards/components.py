@@ -19,7 +19,9 @@ def task(success: bool) -> float:
     return 1.0 if success else 0.0
 
 
-def consistency(logp_context: np.ndarray, logp_neutral: np.ndarray, temperature: float = 1.0) -> float:
+def consistency(
+    logp_context: np.ndarray, logp_neutral: np.ndarray, temperature: float = 1.0
+) -> float:
     """The parent's calibrated judgement of the baby's act in context.
 
     ``r_cons = tanh( mean_t [log p(x_t | context) - log p(x_t | neutral)] / temperature )``

@@ -55,7 +55,9 @@ class TokenPredictor:
     def load_state_dict(self, state: dict) -> None:
         """Restore counts (shape must match)."""
         if state["counts"].shape != self.counts.shape:
-            raise ValueError(f"predictor state has shape {state['counts'].shape}, expected {self.counts.shape}")
+            raise ValueError(
+                f"predictor state has shape {state['counts'].shape}, expected {self.counts.shape}"
+            )
         self.counts = state["counts"].copy()
 
 
@@ -104,7 +106,9 @@ class AdaptiveCode:
     def load_state_dict(self, state: dict) -> None:
         """Restore counts (shape must match)."""
         if state["counts"].shape != self.counts.shape:
-            raise ValueError(f"code state has shape {state['counts'].shape}, expected {self.counts.shape}")
+            raise ValueError(
+                f"code state has shape {state['counts'].shape}, expected {self.counts.shape}"
+            )
         self.counts = state["counts"].copy()
 
 

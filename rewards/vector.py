@@ -26,7 +26,9 @@ def reward_bounds(progress_beta: float) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def resolve_weights(weights: Sequence[float] | Mapping[str, float] | np.ndarray | None) -> np.ndarray:
+def resolve_weights(
+    weights: Sequence[float] | Mapping[str, float] | np.ndarray | None,
+) -> np.ndarray:
     """Weights as a ``float32`` array of shape ``[len(REWARD_NAMES)]``.
 
     Accepts ``None`` (the defaults), a mapping from component names (missing names weigh 0), or a
@@ -38,7 +40,9 @@ def resolve_weights(weights: Sequence[float] | Mapping[str, float] | np.ndarray 
     if isinstance(weights, Mapping):
         unknown = set(weights) - set(REWARD_NAMES)
         if unknown:
-            raise ValueError(f"unknown reward components {sorted(unknown)}; names are {REWARD_NAMES}")
+            raise ValueError(
+                f"unknown reward components {sorted(unknown)}; names are {REWARD_NAMES}"
+            )
         w = np.array([float(weights.get(k, 0.0)) for k in REWARD_NAMES], dtype=np.float32)
     else:
         w = np.asarray(weights, dtype=np.float32)
@@ -54,4 +58,6 @@ def resolve_weights(weights: Sequence[float] | Mapping[str, float] | np.ndarray 
 
 def combine(vector: np.ndarray, weights: np.ndarray) -> float:
     """The scalar reward ``sum_k w_k r_k`` (works on ``[..., K]`` arrays too)."""
-    return float(np.dot(vector, weights)) if np.ndim(vector) == 1 else np.tensordot(vector, weights, 1)
+    return (
+        float(np.dot(vector, weights)) if np.ndim(vector) == 1 else np.tensordot(vector, weights, 1)
+    )

@@ -101,11 +101,11 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self.action_space = spaces.Discrete(len(self.words))
         self.observation_space = spaces.Dict(
             {
-                "heard": spaces.MultiDiscrete(np.full(self.heard_length, vocab_size, dtype=np.int64)),
-                "heard_len": spaces.Discrete(self.heard_length + 1),
-                "percept": spaces.Box(
-                    0.0, 1.0, (self.n_objects * PERCEPT_FEATURES,), np.float32
+                "heard": spaces.MultiDiscrete(
+                    np.full(self.heard_length, vocab_size, dtype=np.int64)
                 ),
+                "heard_len": spaces.Discrete(self.heard_length + 1),
+                "percept": spaces.Box(0.0, 1.0, (self.n_objects * PERCEPT_FEATURES,), np.float32),
             }
         )
         low, high = reward_bounds(progress_beta)
@@ -166,7 +166,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self._scene = self._sample_scene()
         self._exchange = 0
         self._done = False
-        request = self.parent.generate([self._start_exchange()], max_new_tokens=self.max_new_tokens)[0]
+        request = self.parent.generate(
+            [self._start_exchange()], max_new_tokens=self.max_new_tokens
+        )[0]
         self._request = request
         obs, cut = self._observe(request)
         info = {
@@ -229,11 +231,18 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "exchange": self._exchange,
             "heard_truncated": cut,
             "reward_vector": vector,
-            "reward_components": {k: float(v) for k, v in zip(self.reward_names, vector, strict=True)},
+            "reward_components": {
+                k: float(v) for k, v in zip(self.reward_names, vector, strict=True)
+            },
             "action_mask": self.action_masks(),
             "parent": self.parent.label,
         }
-        self._last = {"heard": heard, "baby": out.utterance, "meaning": out.meaning, "vector": vector}
+        self._last = {
+            "heard": heard,
+            "baby": out.utterance,
+            "meaning": out.meaning,
+            "vector": vector,
+        }
         return obs, reward, terminated, False, info
 
     def render(self) -> str | None:
@@ -243,7 +252,10 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         lines = []
         if "baby" in self._last:
             lines.append(f"baby: {self._last['baby']} ({self._last['meaning']})")
-            comps = ", ".join(f"{k}={v:+.2f}" for k, v in zip(self.reward_names, self._last["vector"], strict=True))
+            comps = ", ".join(
+                f"{k}={v:+.2f}"
+                for k, v in zip(self.reward_names, self._last["vector"], strict=True)
+            )
             lines.append(f"reward: {comps}")
         lines.append(f"parent: {self._last.get('heard', '')}")
         return "\n".join(lines) + "\n"

@@ -67,7 +67,9 @@ class NameEnv(ParentBabyEnv):
     ) -> None:
         attributes = tuple(attributes)
         if not attributes or any(a not in ATTRIBUTES for a in attributes):
-            raise ValueError(f"attributes must be a non-empty subset of {ATTRIBUTES}, got {attributes}")
+            raise ValueError(
+                f"attributes must be a non-empty subset of {ATTRIBUTES}, got {attributes}"
+            )
         self.attributes = attributes
         self.restrict_to_asked = bool(restrict_to_asked)
         super().__init__(parent, **kwargs)

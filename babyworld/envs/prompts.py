@@ -38,12 +38,14 @@ _ASK_ATTRIBUTE = (
     "Ask about: {about}. Mom:"
 )
 _REACT_NAME = (
-    "Mom holds up a toy and her baby says a word. Mom tells the baby whether the word is right.\n"
-    'Toy: green cup. Baby: "cup" (right). Mom: Yes, it is a cup! Well done.\n'
-    'Toy: yellow key. Baby: "ball" (wrong). Mom: No, this is not a ball. It is a key.\n'
-    'Toy: blue car. Baby: "green" (wrong). Mom: No, it is not green, it is blue.\n'
-    'Toy: red bird. Baby: "red" (right). Mom: That\'s right, it is red!\n'
-    'Toy: {object}. Baby: "{word}" ({verdict}). Mom:'
+    "Mom holds up a toy and asks about it; her baby says a word. Mom tells the baby whether the "
+    "word is right.\n"
+    'Toy: green cup. Asked: what it is. Baby: "cup" (right). Mom: Yes, it is a cup! Well done.\n'
+    'Toy: yellow key. Asked: what it is. Baby: "ball" (wrong). Mom: No, this is not a ball. It is '
+    "a key.\n"
+    'Toy: blue car. Asked: its color. Baby: "green" (wrong). Mom: No, it is not green, it is blue.\n'
+    'Toy: red bird. Asked: its color. Baby: "red" (right). Mom: That\'s right, it is red!\n'
+    'Toy: {object}. Asked: {about}. Baby: "{word}" ({verdict}). Mom:'
 )
 _ABOUT = {"shape": "what it is", "color": "its color"}
 
@@ -70,7 +72,7 @@ def react_name(obj: WorldObject, attribute: str, word: str) -> Prompt:
     """The parent reacts to the baby saying ``word`` for ``obj``'s ``attribute``."""
     answer = obj.attribute(attribute)
     verdict = "right" if word == answer else "wrong"
-    text = _REACT_NAME.format(object=obj.name, word=word, verdict=verdict)
+    text = _REACT_NAME.format(object=obj.name, about=_ABOUT[attribute], word=word, verdict=verdict)
     return Prompt(
         text, "react_name", word=word, answer=answer, attribute=attribute, verdict=verdict
     )

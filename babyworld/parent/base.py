@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ class Prompt(str):
     fields: Mapping[str, str]
 
     def __new__(cls, text: str, kind: str, **fields: str) -> Prompt:
+        """A prompt ``text`` of request ``kind`` with its structured ``fields``."""
         obj = super().__new__(cls, text)
         obj.kind = kind
         obj.fields = dict(fields)
@@ -66,6 +67,17 @@ class ParentStats:
         d["tokens"] = self.tokens
         d["hit_rate"] = self.hit_rate
         return d
+
+
+def _request_key(prompt: str) -> tuple:
+    """Cache key of a prompt: its text plus, for a structured :class:`Prompt`, kind and fields.
+
+    Two prompts with the same text but different structure must not share an answer (the scripted
+    parent answers from the structure).
+    """
+    if isinstance(prompt, Prompt):
+        return (str(prompt), prompt.kind, tuple(sorted(prompt.fields.items())))
+    return (str(prompt), None, ())
 
 
 class _LRU:
@@ -151,12 +163,10 @@ class Parent(ABC):
         opts = (max_new_tokens, float(temperature), int(seed) if temperature > 0 else 0)
         return self._cached(
             self._gen_cache,
-            [(p, opts) for p in prompts],
+            [(_request_key(p), opts) for p in prompts],
+            list(prompts),
             lambda misses: self._generate(
-                [p for p, _ in misses],
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                seed=seed,
+                misses, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
             ),
         )
 
@@ -180,13 +190,18 @@ class Parent(ABC):
         for c in continuations:
             if not c.strip():
                 raise ValueError("cannot score an empty continuation; pass at least one word")
+        pairs = [(str(c), str(x)) for c, x in zip(contexts, continuations, strict=True)]
         return self._cached(
             self._score_cache,
-            [(str(c), str(x)) for c, x in zip(contexts, continuations, strict=True)],
+            pairs,
+            pairs,
             lambda misses: self._score([c for c, _ in misses], [x for _, x in misses]),
         )
 
-    def _cached(self, cache: _LRU, keys: list[Any], compute: Any) -> list[Any]:
+    def _cached(
+        self, cache: _LRU, keys: list[Any], payloads: list[Any], compute: Callable
+    ) -> list[Any]:
+        """Answer from the cache where possible; ``compute`` the distinct misses in one call."""
         out: list[Any] = [None] * len(keys)
         miss_idx: dict[Any, list[int]] = {}
         for i, k in enumerate(keys):
@@ -199,10 +214,8 @@ class Parent(ABC):
         self.stats.cache_hits += len(keys) - sum(len(v) for v in miss_idx.values())
         if miss_idx:
             misses = list(miss_idx)
-            # Keep the structured Prompt objects (not the hashed plain keys) for the backend.
-            originals = [keys[miss_idx[k][0]] for k in misses]
             t0 = time.perf_counter()
-            results = compute(originals)
+            results = compute([payloads[miss_idx[k][0]] for k in misses])
             self.stats.seconds += time.perf_counter() - t0
             self.stats.calls += 1
             for k, r in zip(misses, results, strict=True):

@@ -91,7 +91,9 @@ class HFParent(Parent):
         if pad is None:
             pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
         self.pad_id = int(pad)
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        start = (
+            tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        )
         self.start_id = int(start if start is not None else self.pad_id)
         nl = tokenizer.encode("\n", add_special_tokens=False)
         self._newline_ids = set(nl[-1:])
@@ -141,7 +143,10 @@ class HFParent(Parent):
     ) -> list[str]:
         out: list[str] = []
         for start in range(0, len(prompts), self.max_batch):
-            chunk = [list(self._encode(p)) or [self.start_id] for p in prompts[start : start + self.max_batch]]
+            chunk = [
+                list(self._encode(p)) or [self.start_id]
+                for p in prompts[start : start + self.max_batch]
+            ]
             ids, mask = self._left_pad(chunk)
             kwargs: dict = {"do_sample": temperature > 0}
             if temperature > 0:
@@ -161,7 +166,11 @@ class HFParent(Parent):
             for row in gen[:, ids.shape[1] :].tolist():
                 kept = []
                 for t in row:
-                    if t in self._newline_ids or t == self.tokenizer.eos_token_id or t == self.pad_id:
+                    if (
+                        t in self._newline_ids
+                        or t == self.tokenizer.eos_token_id
+                        or t == self.pad_id
+                    ):
                         break
                     kept.append(t)
                 self.stats.generated_tokens += len(kept)

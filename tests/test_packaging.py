@@ -1,0 +1,108 @@
+"""Packaging, lint and the command line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from babyworld.experiments.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean_on_the_whole_tree():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff, "ruff is a dev dependency; install with pip install -e '.[dev]'"
+    result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mapped_packages_import_under_babyworld_only(tmp_path):
+    code = (
+        "import importlib.util, babyworld.agents, babyworld.rewards, babyworld.curricula, "
+        "babyworld.experiments.cli\n"
+        "assert all(importlib.util.find_spec(m) is None for m in "
+        "('agents', 'rewards', 'curricula', 'experiments')), 'generic top-level module found'\n"
+        "print(babyworld.rewards.REWARD_NAMES)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "task" in out.stdout
+
+
+def test_wheel_maps_the_folders_into_the_package(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("babyworld-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in (
+        "babyworld/rewards/components.py",
+        "babyworld/agents/baselines.py",
+        "babyworld/curricula/__init__.py",
+        "babyworld/experiments/cli.py",
+        "babyworld/probes.json",
+        "babyworld/envs/point.py",
+    ):
+        assert path in names, path
+    assert not any(n.split("/")[0] in {"rewards", "agents", "curricula", "tests"} for n in names)
+
+
+def test_import_has_no_side_effects(tmp_path):
+    code = (
+        "import sys, babyworld\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "import gymnasium as gym\n"
+        "assert 'babyworld/Point-v0' in gym.registry and 'babyworld/Name-v0' in gym.registry"
+    )
+    env = {"BABYWORLD_CACHE": str(tmp_path / "cache"), "PATH": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cli_parent_eval_prints_a_table(capsys):
+    main(["parent-eval", "-p", "scripted"])
+    out = capsys.readouterr().out
+    for kind in ("naming", "fetch", "interpretation", "coherence"):
+        assert kind in out
+    assert "scripted" in out and "100%" in out
+
+
+def test_cli_demo_shows_exchanges(capsys):
+    main(["demo", "--parent", "scripted", "--steps", "3"])
+    out = capsys.readouterr().out
+    assert "babyworld/Point-v0" in out and "babyworld/Name-v0" in out
+    assert out.count("parent feedback") == 6 and "consi" in out
+
+
+def test_cli_rejects_bad_input(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["parent-eval", "-p", "nonsense"])
+    assert e.value.code == 2
+    assert "unknown parent spec 'nonsense'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--parent", "scripted", "--steps", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["demo", "--levels", "Chess"])
