@@ -23,7 +23,7 @@ from babyworld.rewards import (
     reward_bounds,
 )
 from babyworld.text import WordTokenizer
-from babyworld.world import PERCEPT_FEATURES, Scene, sample_scene
+from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, sample_scene
 
 
 class InvalidActionError(ValueError):
@@ -86,6 +86,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         ):
             if not isinstance(value, int | np.integer) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        n_kinds = len(COLORS) * len(SHAPES)
+        if n_objects > n_kinds:
+            raise ValueError(f"n_objects must be <= {n_kinds} (distinct toys), got {n_objects}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}")
         self.parent = resolve_parent(parent)
@@ -259,6 +262,40 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             lines.append(f"reward: {comps}")
         lines.append(f"parent: {self._last.get('heard', '')}")
         return "\n".join(lines) + "\n"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this env exactly: RNG, the episode, the estimators.
+
+        Used by checkpoints; restore with :meth:`load_state_dict` on an env built with the same
+        arguments. The parent is not part of the state (it is frozen).
+        """
+        episode = {
+            k: getattr(self, k, None)
+            for k in ("_scene", "_task", "_exchange", "_done", "_request", "_last")
+        }
+        return {
+            "level": self.level,
+            "n_actions": len(self.words),
+            "np_random": self.np_random.bit_generator.state,
+            "episode": episode,
+            "predictor": self.predictor.state_dict(),
+            "code": self.code.state_dict(),
+            "tracker": self.tracker.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (raises ``ValueError`` if it is from another level)."""
+        if state.get("level") != self.level or state.get("n_actions") != len(self.words):
+            raise ValueError(
+                f"env state is from level {state.get('level')!r} with {state.get('n_actions')} "
+                f"actions; this env is {self.level!r} with {len(self.words)}"
+            )
+        self.np_random.bit_generator.state = state["np_random"]
+        for k, v in state["episode"].items():
+            setattr(self, k, v)
+        self.predictor.load_state_dict(state["predictor"])
+        self.code.load_state_dict(state["code"])
+        self.tracker.load_state_dict(state["tracker"])
 
     # ----------------------------------------------------------------------- helpers
     def _sample_scene(self) -> Scene:
