@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import tyro
 
+from babyworld.agents.checkpoint import CheckpointError
+from babyworld.experiments.config import TrainConfig
 from babyworld.parent import DEFAULT_PARENT
 
 Level = Literal["Point", "Name"]
@@ -44,15 +46,26 @@ def parent_eval(
     run_parent_eval(parent)
 
 
+def train(cfg: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
+    """Train the from-scratch student (PPO + world-model + latent-KL losses) on one level."""
+    from babyworld.experiments.train import train as run_train
+
+    run = run_train(cfg)
+    print(f"run directory: {run}")
+    print(f"TensorBoard:   tensorboard --logdir {run}")
+    print(f"curve:         {run / 'curve.png'}")
+    print(f"summary:       {(run / 'summary.json').read_text().strip()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``babyworld`` command."""
     try:
         tyro.extras.subcommand_cli_from_dict(
-            {"demo": demo, "parent-eval": parent_eval},
+            {"demo": demo, "parent-eval": parent_eval, "train": train},
             prog="babyworld",
             description="babyworld: a frozen LLM parent raises a from-scratch baby.",
             args=argv,
         )
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, CheckpointError) as e:
         print(f"babyworld: error: {e}", file=sys.stderr)
         raise SystemExit(2) from e

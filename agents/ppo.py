@@ -1,0 +1,368 @@
+"""PPO for the student, plus world-model and latent-KL losses (``L = L_RL + l_wm L_wm + l_mdl KL``).
+
+CleanRL's ``ppo.py`` structure (rollout buffers allocated once as ``[T, N, ...]``, GAE, epochs of
+shuffled minibatches), with a vector critic over the reward components, terminated and truncated
+kept apart, and the student's own world-model error and latent KL filling the ``predictability``
+and ``mdl`` components in place of the env's defaults. No cross-entropy on the parent's text ever
+reaches the policy: the world model predicts the next observation from the student's own latent.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from babyworld.agents import losses
+from babyworld.agents.history import HistoryBuffer, Window
+from babyworld.agents.student import Student, StudentConfig
+
+PRED, MDL = 2, 3  # indices of the student-side components in REWARD_NAMES order
+
+
+@dataclass
+class PPOConfig:
+    """PPO and auxiliary-loss hyperparameters."""
+
+    rollout_steps: int = 16
+    """env steps per env between updates (T)"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 at the run's total steps"""
+    gamma: float = 0.9
+    """discount"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    epochs: int = 4
+    """optimisation epochs per rollout"""
+    minibatches: int = 4
+    """minibatches per epoch"""
+    clip: float = 0.2
+    """PPO clip range"""
+    ent_coef: float = 0.01
+    """entropy bonus"""
+    vf_coef: float = 0.5
+    """value loss weight"""
+    wm_coef: float = 0.1
+    """lambda_wm: world-model loss weight"""
+    mdl_coef: float = 0.001
+    """lambda_mdl: latent KL weight"""
+    max_grad_norm: float = 0.5
+    """gradient clipping"""
+    student_rewards: bool = True
+    """fill predictability and mdl from the student's world model and latent KL"""
+
+    def __post_init__(self) -> None:
+        for name in ("rollout_steps", "epochs", "minibatches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError("ppo.gamma must be in [0, 1] and ppo.gae_lambda in [0, 1]")
+        for name in ("lr", "clip"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ppo.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("ent_coef", "vf_coef", "wm_coef", "mdl_coef", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ppo.{name} must be >= 0, got {getattr(self, name)}")
+
+
+def _info(infos: dict, key: str, i: int, ended: bool) -> Any:
+    src = infos["final_info"] if ended else infos
+    return src[key][i]
+
+
+class PPOTrainer:
+    """Trains a :class:`Student` on a Gymnasium vector env of a babyworld level.
+
+    Args:
+        envs: a ``SyncVectorEnv`` with ``autoreset_mode=SAME_STEP`` (see :func:`make_envs`).
+        student: sizes of the student.
+        ppo: hyperparameters.
+        seed: seeds the student, the action sampling and the envs.
+        total_steps: the run's budget in env steps (for the optional LR annealing).
+    """
+
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        student: StudentConfig,
+        ppo: PPOConfig,
+        seed: int,
+        total_steps: int,
+    ) -> None:
+        self.envs, self.cfg, self.seed, self.total_steps = envs, ppo, seed, total_steps
+        env0 = envs.envs[0].unwrapped
+        self.n = envs.num_envs
+        self.weights = torch.as_tensor(env0.reward_weights, dtype=torch.float32)
+        self.reward_names = env0.reward_names
+        obs_space = env0.observation_space
+        self.vocab = int(obs_space["heard"].nvec[0])
+        self.heard_length = obs_space["heard"].shape[0]
+        self.percept_dim = obs_space["percept"].shape[0]
+        self.n_actions = int(env0.action_space.n)
+        torch.manual_seed(seed)
+        self.model = Student(
+            student,
+            vocab_size=self.vocab,
+            heard_length=self.heard_length,
+            percept_dim=self.percept_dim,
+            n_actions=self.n_actions,
+            n_rewards=len(self.reward_names),
+        )
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=ppo.lr, eps=1e-5)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.global_step = 0
+        self.updates = 0
+        self.episodes: deque[dict] = deque(maxlen=500)
+        self._ep_return = np.zeros(self.n)
+        self._ep_success = [[] for _ in range(self.n)]
+        self.history = HistoryBuffer(
+            self.n, student.history, self.heard_length, self.percept_dim, self.n_actions
+        )
+        obs, _ = envs.reset(seed=seed)
+        for i in range(self.n):
+            self.history.start(i, {k: v[i] for k, v in obs.items()})
+        self._alloc(ppo.rollout_steps)
+
+    def _alloc(self, t: int) -> None:
+        w = self.history.w
+        n, r = self.n, len(self.reward_names)
+        self.buf = {
+            "window": Window(*(torch.zeros((t, *x.shape), dtype=x.dtype) for x in w.as_tuple())),
+            "mask": torch.zeros(t, n, self.n_actions, dtype=torch.bool),
+            "action": torch.zeros(t, n, dtype=torch.long),
+            "logp": torch.zeros(t, n),
+            "value": torch.zeros(t, n, r),
+            "reward": torch.zeros(t, n, r),
+            "terminated": torch.zeros(t, n),
+            "ended": torch.zeros(t, n),
+            "next_value": torch.zeros(t, n, r),
+            "next_heard": torch.zeros(t, n, self.heard_length, dtype=torch.long),
+            "next_len": torch.zeros(t, n, dtype=torch.long),
+            "next_percept": torch.zeros(t, n, self.percept_dim),
+        }
+
+    def _masks(self) -> torch.Tensor:
+        return torch.as_tensor(np.stack(self.envs.call("action_masks")), dtype=torch.bool)
+
+    @torch.no_grad()
+    def collect(self) -> dict[str, float]:
+        """Fill the rollout buffers with ``rollout_steps`` steps of every env."""
+        b, stats = self.buf, {"env_reward": np.zeros(len(self.reward_names))}
+        self.model.eval()
+        for t in range(self.cfg.rollout_steps):
+            win = self.history.w
+            mask = self._masks()
+            out = self.model(*win.as_tuple(), mask)
+            dist = torch.distributions.Categorical(logits=out.logits)
+            action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
+            for dst, src in zip(b["window"].as_tuple(), win.as_tuple(), strict=True):
+                dst[t] = src
+            b["mask"][t], b["action"][t], b["logp"][t], b["value"][t] = (
+                mask,
+                action,
+                dist.log_prob(action),
+                out.values,
+            )
+            obs, _, term, trunc, infos = self.envs.step(action.numpy())
+            ended = np.logical_or(term, trunc)
+            vectors = np.zeros((self.n, len(self.reward_names)), dtype=np.float32)
+            for i in range(self.n):
+                e = bool(ended[i])
+                vectors[i] = _info(infos, "reward_vector", i, e)
+                nxt = infos["final_obs"][i] if e else {k: v[i] for k, v in obs.items()}
+                b["next_heard"][t, i] = torch.as_tensor(nxt["heard"])
+                b["next_len"][t, i] = int(nxt["heard_len"])
+                b["next_percept"][t, i] = torch.as_tensor(nxt["percept"])
+                self._ep_return[i] += float(vectors[i] @ self.weights.numpy())
+                self._ep_success[i].append(bool(_info(infos, "success", i, e)))
+                if trunc[i] and not term[i]:
+                    fin = self.history.peek(i, nxt, int(action[i]))
+                    m = torch.ones(1, self.n_actions, dtype=torch.bool)
+                    b["next_value"][t, i] = self.model(*fin.as_tuple(), m).values[0]
+                if e:
+                    self.episodes.append(
+                        {
+                            "return": self._ep_return[i],
+                            "success": float(np.mean(self._ep_success[i])),
+                            "length": len(self._ep_success[i]),
+                            "step": self.global_step + self.n * (t + 1),
+                        }
+                    )
+                    self._ep_return[i], self._ep_success[i] = 0.0, []
+                    self.history.start(i, {k: v[i] for k, v in obs.items()})
+                else:
+                    self.history.push(i, {k: v[i] for k, v in obs.items()}, int(action[i]))
+            stats["env_reward"] += vectors.mean(0)
+            reward = torch.as_tensor(vectors)
+            if self.cfg.student_rewards:
+                wm_tok, wm_per = self.model.predict_next(out.mu, out.logvar, action, sample=False)
+                err = losses.world_model_error(
+                    wm_tok, b["next_heard"][t], b["next_len"][t], wm_per, b["next_percept"][t]
+                )
+                reward[:, PRED] = losses.student_predictability(err, self.vocab)
+                kl = losses.kl_standard_normal(out.mu, out.logvar)
+                reward[:, MDL] = losses.student_mdl(kl, self.model.cfg.latent_dim)
+            b["reward"][t] = reward
+            b["terminated"][t] = torch.as_tensor(term, dtype=torch.float32)
+            b["ended"][t] = torch.as_tensor(ended, dtype=torch.float32)
+        last = self.model(*self.history.w.as_tuple(), self._masks()).values
+        nv = torch.cat([b["value"][1:], last[None]], 0)
+        trunc_only = (b["ended"] > 0) & (b["terminated"] == 0)
+        b["next_value"] = torch.where(trunc_only[..., None], b["next_value"], nv)
+        self.global_step += self.n * self.cfg.rollout_steps
+        stats["env_reward"] /= self.cfg.rollout_steps
+        return stats
+
+    def update(self) -> dict[str, float]:
+        """One PPO update on the collected rollout; returns the losses and diagnostics."""
+        cfg, b = self.cfg, self.buf
+        if cfg.anneal_lr:
+            frac = max(0.0, 1.0 - self.global_step / self.total_steps)
+            self.optimizer.param_groups[0]["lr"] = cfg.lr * frac
+        adv_vec, ret_vec = losses.gae(
+            b["reward"],
+            b["value"],
+            b["next_value"],
+            b["terminated"],
+            b["ended"],
+            cfg.gamma,
+            cfg.gae_lambda,
+        )
+        adv = losses.combine_components(adv_vec, self.weights)
+        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+        win = Window(*(flat(x) for x in b["window"].as_tuple()))
+        mask, act, logp_old = flat(b["mask"]), flat(b["action"]), flat(b["logp"])
+        adv, ret = flat(adv), flat(ret_vec)
+        nh, nl, np_ = flat(b["next_heard"]), flat(b["next_len"]), flat(b["next_percept"])
+        size = act.shape[0]
+        mb = max(1, size // cfg.minibatches)
+        self.model.train()
+        log: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "policy",
+                "value",
+                "entropy",
+                "approx_kl",
+                "clipfrac",
+                "world_model",
+                "latent_kl",
+            )
+        }
+        for _ in range(cfg.epochs):
+            perm = torch.as_tensor(self.rng.permutation(size))
+            for start in range(0, size, mb):
+                idx = perm[start : start + mb]
+                w = Window(*(x[idx] for x in win.as_tuple()))
+                out = self.model(*w.as_tuple(), mask[idx])
+                dist = torch.distributions.Categorical(logits=out.logits)
+                a_adv = adv[idx]
+                a_adv = (a_adv - a_adv.mean()) / (a_adv.std() + 1e-8) if len(idx) > 1 else a_adv
+                pg, clipfrac, kl = losses.ppo_policy_loss(
+                    dist.log_prob(act[idx]), logp_old[idx], a_adv, cfg.clip
+                )
+                v_loss = losses.value_loss(out.values, ret[idx])
+                ent = dist.entropy().mean()
+                tok, per = self.model.predict_next(
+                    out.mu, out.logvar, act[idx], sample=True, generator=self.gen
+                )
+                wm = losses.world_model_error(tok, nh[idx], nl[idx], per, np_[idx]).mean()
+                lkl = losses.kl_standard_normal(out.mu, out.logvar).mean()
+                loss = (
+                    pg
+                    - cfg.ent_coef * ent
+                    + cfg.vf_coef * v_loss
+                    + cfg.wm_coef * wm
+                    + cfg.mdl_coef * lkl
+                )
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                for k, v in zip(log, (pg, v_loss, ent, kl, clipfrac, wm, lkl), strict=True):
+                    log[k].append(float(v.detach()))
+        self.updates += 1
+        values = losses.combine_components(flat(b["value"]), self.weights)
+        returns = losses.combine_components(ret, self.weights)
+        out = {k: float(np.mean(v)) for k, v in log.items()}
+        out["explained_variance"] = losses.explained_variance(values, returns)
+        out["lr"] = self.optimizer.param_groups[0]["lr"]
+        for k, name in enumerate(self.reward_names):
+            out[f"reward/{name}"] = float(b["reward"][..., k].mean())
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "global_step": self.global_step,
+            "updates": self.updates,
+            "episodes": list(self.episodes),
+            "ep_return": self._ep_return.copy(),
+            "ep_success": [list(s) for s in self._ep_success],
+            "history": self.history.w.clone(),
+            "rng": {
+                "numpy": self.rng.bit_generator.state,
+                "torch": torch.get_rng_state(),
+                "trainer_torch": self.gen.get_state(),
+                "python": random.getstate(),
+            },
+            "envs": [e.unwrapped.state_dict() for e in self.envs.envs],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (the envs and the model must have the same shapes)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.global_step, self.updates = state["global_step"], state["updates"]
+        self.episodes = deque(state["episodes"], maxlen=500)
+        self._ep_return = state["ep_return"].copy()
+        self._ep_success = [list(s) for s in state["ep_success"]]
+        self.history.w = state["history"].clone()
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.gen.set_state(state["rng"]["trainer_torch"])
+        random.setstate(state["rng"]["python"])
+        if len(state["envs"]) != self.n:
+            raise ValueError(f"checkpoint has {len(state['envs'])} envs, this run {self.n}")
+        for e, s in zip(self.envs.envs, state["envs"], strict=True):
+            e.unwrapped.load_state_dict(s)
+
+
+def make_envs(
+    level: str, num_envs: int, parent: Any, **env_kwargs: Any
+) -> gym.vector.SyncVectorEnv:
+    """The trainer's vector env: ``num_envs`` copies sharing one parent, same-step autoreset."""
+    from babyworld.envs import env_id
+
+    return gym.make_vec(
+        env_id(level),
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        parent=parent,
+        **env_kwargs,
+    )
+
+
+def success_rate(episodes: list[dict] | deque, last: int = 500) -> float:
+    """Mean per-episode success (fraction of right exchanges) over the last ``last`` episodes."""
+    eps = list(episodes)[-last:]
+    return float(np.mean([e["success"] for e in eps])) if eps else math.nan
+
+
+def timer() -> float:
+    """Monotonic seconds (one place, so tests can reason about it)."""
+    return time.perf_counter()

@@ -1,0 +1,70 @@
+"""The experiment config: one typed dataclass composed of the student's and the trainer's."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from babyworld.agents.ppo import PPOConfig
+from babyworld.agents.student import StudentConfig
+
+LEVEL_NAMES = ("Point", "Name")
+MODES = ("baby",)
+
+
+@dataclass
+class TrainConfig:
+    """``babyworld train``: train the from-scratch student on one level."""
+
+    level: Literal["Point", "Name"] = "Point"
+    """level to train on"""
+    parent: str = "smollm2"
+    """parent spec: 'smollm2' (the real default LLM), 'hf:<hub id or dir>', or 'scripted'"""
+    mode: Literal["baby"] = "baby"
+    """learning signal: 'baby' = PPO on the reward vector with world-model and latent-KL losses"""
+    seed: int = 0
+    """seeds the student, the action sampling and the envs (env i gets seed + i)"""
+    steps: int = 40_000
+    """total env steps of the run (with --resume: continue the run to this many)"""
+    num_envs: int = 16
+    """envs stepped together (one shared parent)"""
+    out: Path | None = None
+    """run directory; default runs/{level}__{mode}__{seed}__{time}; never overwritten"""
+    resume: Path | None = None
+    """continue the run in this directory (its config is used; pass --steps to extend)"""
+    checkpoint_every: int = 20
+    """updates between checkpoints (and one at the end)"""
+    threads: int = 0
+    """torch CPU threads for the student (0 = torch's default)"""
+    student: StudentConfig = field(default_factory=StudentConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVEL_NAMES:
+            raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; available: {MODES}")
+        for name in ("steps", "num_envs", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths as strings)."""
+        d = dataclasses.asdict(self)
+        for k in ("out", "resume"):
+            d[k] = None if d[k] is None else str(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["student"] = StudentConfig(**d["student"])
+        d["ppo"] = PPOConfig(**d["ppo"])
+        for k in ("out", "resume"):
+            d[k] = None if d.get(k) is None else Path(d[k])
+        return cls(**d)

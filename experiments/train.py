@@ -1,0 +1,274 @@
+"""``babyworld train``: run directory, TensorBoard logging, checkpoints, resume, learning curve."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from babyworld.agents.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    write_text_atomic,
+)
+from babyworld.agents.ppo import PPOTrainer, make_envs, success_rate
+from babyworld.experiments.config import TrainConfig
+from babyworld.parent import make_parent
+
+CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
+    "checkpoint.pt",
+    "config.json",
+    "metrics.csv",
+    "curve.png",
+    "summary.json",
+)
+METRIC_FIELDS = ("step", "seconds", "episodes", "success_100", "success_500", "return_100")
+
+
+def resolve_resume(cli: TrainConfig) -> TrainConfig:
+    """The config of a resumed run: the saved one, with ``--steps`` from the command line.
+
+    Raises:
+        FileNotFoundError: the directory or its config is missing.
+        ValueError: a flag given on the command line contradicts the saved config.
+    """
+    run = Path(cli.resume)  # type: ignore[arg-type]
+    if not (run / CONFIG).is_file():
+        raise FileNotFoundError(f"cannot resume: {run / CONFIG} does not exist")
+    saved = TrainConfig.from_dict(json.loads((run / CONFIG).read_text()))
+    defaults = TrainConfig()
+    clashes = [
+        f"--{f.name.replace('_', '-')} {getattr(cli, f.name)!r} (run has {getattr(saved, f.name)!r})"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in ("steps", "resume", "out")
+        and getattr(cli, f.name) != getattr(defaults, f.name)
+        and getattr(cli, f.name) != getattr(saved, f.name)
+    ]
+    if clashes:
+        raise ValueError(
+            f"run {run} was made with another config: {'; '.join(clashes)}. Drop those flags to "
+            "continue it, or start a new run without --resume"
+        )
+    steps = cli.steps if cli.steps != defaults.steps else saved.steps
+    return dataclasses.replace(saved, steps=steps, resume=run, out=run)
+
+
+def run_dir_for(cfg: TrainConfig) -> Path:
+    """``runs/{level}__{mode}__{seed}__{time}`` unless ``--out`` says otherwise."""
+    if cfg.out is not None:
+        return Path(cfg.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.level}__{cfg.mode}__{cfg.seed}__{stamp}"
+
+
+def train(
+    cfg: TrainConfig, *, progress: bool = True, stop_after_updates: int | None = None
+) -> Path:
+    """Train (or resume) a run; returns its directory.
+
+    Args:
+        cfg: the run's config (``cfg.resume`` set: continue that run).
+        progress: show a progress bar.
+        stop_after_updates: end early after this many updates of this call (simulates an
+            interruption; the checkpoint is written as at any end).
+    """
+    if cfg.resume is not None:
+        cfg = resolve_resume(cfg)
+        run = Path(cfg.resume)  # type: ignore[arg-type]
+        ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
+    else:
+        run = run_dir_for(cfg)
+        if run.exists():
+            raise FileExistsError(
+                f"{run} already exists; babyworld never overwrites a run. Use --resume {run} to "
+                "continue it or choose another --out"
+            )
+        run.mkdir(parents=True)
+        ckpt = None
+    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    parent = make_parent(cfg.parent)
+    envs = make_envs(cfg.level, cfg.num_envs, parent)
+    trainer = PPOTrainer(envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps)
+    if ckpt is not None:
+        trainer.load_state_dict(ckpt["trainer"])
+        _truncate_metrics(run / METRICS, trainer.global_step)
+    elapsed0 = float(ckpt["trainer"].get("seconds", 0.0)) if ckpt else 0.0
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run))
+    if ckpt is None:
+        writer.add_text("hyperparameters", _hparam_table(cfg))
+    t0 = time.perf_counter()
+    done_updates = 0
+    bar = _Progress(cfg.steps, trainer.global_step, enabled=progress)
+    try:
+        while trainer.global_step < cfg.steps:
+            step0, s0 = trainer.global_step, time.perf_counter()
+            stats0 = parent.stats.as_dict()
+            collect = trainer.collect()
+            metrics = trainer.update()
+            sps = (trainer.global_step - step0) / (time.perf_counter() - s0)
+            seconds = elapsed0 + time.perf_counter() - t0
+            _log(writer, trainer, metrics, collect, parent, stats0, sps)
+            _append_metrics(run / METRICS, trainer, seconds)
+            bar.update(trainer.global_step, success_rate(trainer.episodes, 100), sps)
+            done_updates += 1
+            last = trainer.global_step >= cfg.steps or done_updates == stop_after_updates
+            if trainer.updates % cfg.checkpoint_every == 0 or last:
+                state = trainer.state_dict()
+                state["seconds"] = seconds
+                save_checkpoint(run / CKPT, cfg.to_dict(), state)
+            if done_updates == stop_after_updates:
+                break
+    finally:
+        bar.close()
+        writer.close()
+        envs.close()
+    summary = {
+        "run": str(run),
+        "level": cfg.level,
+        "parent": parent.label,
+        "steps": trainer.global_step,
+        "minutes": round((elapsed0 + time.perf_counter() - t0) / 60, 2),
+        "episodes": len(trainer.episodes),
+        "success_last_500": success_rate(trainer.episodes, 500),
+        "parent_stats": parent.stats.as_dict(),
+    }
+    write_text_atomic(json.dumps(summary, indent=2) + "\n", run / SUMMARY)
+    plot_curve(run)
+    return run
+
+
+def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
+    step = trainer.global_step
+    eps = list(trainer.episodes)[-100:]
+    if eps:
+        writer.add_scalar("charts/success_rate", np.mean([e["success"] for e in eps]), step)
+        writer.add_scalar("charts/episodic_return", np.mean([e["return"] for e in eps]), step)
+        writer.add_scalar("charts/episode_length", np.mean([e["length"] for e in eps]), step)
+    writer.add_scalar("charts/learning_rate", metrics["lr"], step)
+    for k in ("policy", "value", "entropy", "approx_kl", "clipfrac", "world_model", "latent_kl"):
+        writer.add_scalar(f"losses/{k}", metrics[k], step)
+    writer.add_scalar("losses/explained_variance", metrics["explained_variance"], step)
+    for i, name in enumerate(trainer.reward_names):
+        student_side = trainer.cfg.student_rewards and name in ("predictability", "mdl")
+        key = f"rewards/{name}_student" if student_side else f"rewards/{name}"
+        writer.add_scalar(key, metrics[f"reward/{name}"], step)
+        writer.add_scalar(f"rewards/env_{name}", float(collect["env_reward"][i]), step)
+    now = parent.stats.as_dict()
+    writer.add_scalar("parent/tokens", now["tokens"] - stats0["tokens"], step)
+    writer.add_scalar("parent/cache_hits", now["cache_hits"] - stats0["cache_hits"], step)
+    writer.add_scalar("parent/hit_rate", now["hit_rate"], step)
+    writer.add_scalar("parent/seconds", now["seconds"] - stats0["seconds"], step)
+    writer.add_scalar("perf/steps_per_sec", sps, step)
+
+
+def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:
+    eps = list(trainer.episodes)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(METRIC_FIELDS)
+        ret = np.mean([e["return"] for e in eps[-100:]]) if eps else float("nan")
+        w.writerow(
+            [
+                trainer.global_step,
+                f"{seconds:.2f}",
+                len(eps),
+                f"{success_rate(eps, 100):.4f}",
+                f"{success_rate(eps, 500):.4f}",
+                f"{ret:.4f}",
+            ]
+        )
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after the checkpoint being resumed (they will be produced again)."""
+    if not path.exists():
+        return
+    rows = list(csv.reader(path.open()))
+    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= step]
+    write_text_atomic("".join(",".join(r) + "\n" for r in kept), path)
+
+
+def plot_curve(run: Path) -> Path:
+    """Write ``curve.png``: success over the last 100 / 500 episodes versus env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader((run / METRICS).open()))
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, label in (("success_100", "last 100 episodes"), ("success_500", "last 500 episodes")):
+        ax.plot(steps, [float(r[key]) for r in rows], label=label)
+    ax.axhline(0.9, color="grey", ls=":", lw=1)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(0, 1)
+    ax.set_title(run.name)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(run / CURVE, dpi=100)
+    plt.close(fig)
+    return run / CURVE
+
+
+def _hparam_table(cfg: TrainConfig) -> str:
+    flat: dict[str, Any] = {}
+    for k, v in cfg.to_dict().items():
+        if isinstance(v, dict):
+            flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            flat[k] = v
+    return "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in flat.items())
+
+
+class _Progress:
+    """A rich progress bar with steps/s, success and ETA (silent when disabled)."""
+
+    def __init__(self, total: int, start: int, enabled: bool) -> None:
+        self.enabled = enabled
+        if not enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.p = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]:.0f} steps/s  success {task.fields[success]:.2f}"),
+            TimeRemainingColumn(),
+        )
+        self.task = self.p.add_task("train", total=total, completed=start, sps=0.0, success=0.0)
+        self.p.start()
+
+    def update(self, step: int, success: float, sps: float) -> None:
+        if self.enabled:
+            self.p.update(self.task, completed=step, sps=sps, success=np.nan_to_num(success))
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()
+
+
+__all__ = ["CheckpointError", "plot_curve", "resolve_resume", "train"]

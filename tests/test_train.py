@@ -1,0 +1,192 @@
+"""The student and its trainer: shapes, masks, learning smoke test, determinism, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from babyworld.agents.checkpoint import CheckpointError
+from babyworld.agents.history import HistoryBuffer
+from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.student import Student, StudentConfig
+from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.train import train
+
+SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
+
+
+def _student(seed=0, cfg=SMALL):
+    torch.manual_seed(seed)
+    return Student(cfg, vocab_size=256, heard_length=32, percept_dim=42, n_actions=3, n_rewards=5)
+
+
+def _window(b=5, h=4):
+    g = torch.Generator().manual_seed(1)
+    heard = torch.randint(1, 256, (b, h, 32), generator=g)
+    heard_len = torch.randint(0, 33, (b, h), generator=g)
+    percept = torch.rand(b, h, 42, generator=g).round()
+    prev = torch.randint(0, 4, (b, h), generator=g)
+    valid = torch.ones(b, h, dtype=torch.bool)
+    valid[0, :2] = False
+    return heard, heard_len, percept, prev, valid
+
+
+def test_student_shapes_and_masks():
+    m = _student()
+    mask = torch.tensor([[True, False, True]] * 5)
+    out = m(*_window(), mask)
+    assert out.logits.shape == (5, 3) and out.values.shape == (5, 5)
+    assert out.mu.shape == out.logvar.shape == (5, 8)
+    probs = out.logits.softmax(-1)
+    assert torch.all(probs[:, 1] == 0) and torch.allclose(probs.sum(-1), torch.ones(5))
+    tok, per = m.predict_next(out.mu, out.logvar, torch.tensor([0, 1, 2, 0, 1]))
+    assert tok.shape == (5, 32, 256) and per.shape == (5, 42)
+    with pytest.raises(ValueError, match="at least one action"):
+        m(*_window(), torch.zeros(5, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="windows must hold 4 steps"):
+        m(*(x[:, :2] for x in _window()), mask)
+
+
+def test_padding_words_beyond_len_are_ignored():
+    m = _student()
+    heard, heard_len, percept, prev, valid = _window()
+    changed = heard.clone()
+    pos = torch.arange(32)
+    changed[pos.expand_as(heard) >= heard_len[..., None]] = 7  # garbage past each length
+    mask = torch.ones(5, 3, dtype=torch.bool)
+    a = m(heard, heard_len, percept, prev, valid, mask).logits
+    b = m(changed, heard_len, percept, prev, valid, mask).logits
+    torch.testing.assert_close(a, b)
+
+
+def test_student_is_randomly_initialised_from_its_seed():
+    a, b, c = _student(0), _student(0), _student(1)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
+    matrices = [
+        (pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True) if pa.dim() >= 2
+    ]
+    assert len(matrices) > 20 and all(not torch.equal(pa, pc) for pa, pc in matrices)
+    # Nothing pretrained: no Hugging Face module, and the word embeddings have N(0, 1) statistics.
+    assert not any(type(mod).__module__.startswith("transformers") for mod in a.modules())
+    assert abs(float(a.word.weight[1:].detach().std()) - 1.0) < 0.05
+
+
+def test_history_buffer_rolls_and_restarts():
+    hb = HistoryBuffer(2, 3, 4, 2, n_actions=3)
+    obs = lambda k: {"heard": np.full(4, k), "heard_len": 2, "percept": np.full(2, 0.5)}  # noqa: E731
+    hb.start(0, obs(1))
+    hb.push(0, obs(2), 1)
+    hb.push(0, obs(3), 2)
+    hb.push(0, obs(4), 0)
+    assert hb.w.heard[0, :, 0].tolist() == [2, 3, 4]
+    assert hb.w.prev_action[0].tolist() == [1, 2, 0] and hb.w.valid[0].all()
+    hb.start(0, obs(9))
+    assert hb.w.valid[0].tolist() == [False, False, True] and hb.w.prev_action[0, -1] == 3
+    assert not hb.w.valid[1].any()
+
+
+def _trainer(seed=0, n=4):
+    envs = make_envs("Point", n, "scripted")
+    return PPOTrainer(
+        envs, SMALL, PPOConfig(rollout_steps=8, epochs=2), seed=seed, total_steps=10_000
+    )
+
+
+def test_parameters_change_after_updates_and_runs_are_deterministic():
+    t1, t2 = _trainer(), _trainer()
+    before = [p.detach().clone() for p in t1.model.parameters()]
+    for t in (t1, t2):
+        for _ in range(3):
+            t.collect()
+            m = t.update()
+    assert t1.global_step == 3 * 8 * 4
+    changed = [not torch.equal(b, p) for b, p in zip(before, t1.model.parameters(), strict=True)]
+    assert sum(changed) >= 0.8 * len(changed)
+    for p1, p2 in zip(t1.model.parameters(), t2.model.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    assert np.isfinite(
+        [m[k] for k in ("policy", "value", "entropy", "world_model", "latent_kl")]
+    ).all()
+
+
+def test_student_side_rewards_replace_env_defaults():
+    t = _trainer()
+    t.collect()
+    r = t.buf["reward"]
+    assert torch.all(r[..., 2] <= 0) and torch.all(
+        r[..., 2] > -1
+    )  # -tanh(world-model error / ln V)
+    assert torch.all(r[..., 3] <= 0) and torch.all(r[..., 3] > -1)  # -tanh(latent KL / D)
+    assert torch.all((r[..., 0] == 0) | (r[..., 0] == 1))  # task stays the verifier's
+
+
+def _cfg(tmp_path, name, steps):
+    return TrainConfig(
+        parent="scripted",
+        steps=steps,
+        num_envs=4,
+        out=tmp_path / name,
+        checkpoint_every=100,
+        student=SMALL,
+        ppo=PPOConfig(rollout_steps=8, epochs=2),
+    )
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    full = train(_cfg(tmp_path, "full", 4 * 8 * 4), progress=False)
+    part = train(_cfg(tmp_path, "part", 4 * 8 * 4), progress=False, stop_after_updates=2)
+    resumed = train(TrainConfig(resume=part, steps=4 * 8 * 4), progress=False)
+    a = torch.load(full / "checkpoint.pt", weights_only=False)["trainer"]
+    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["trainer"]
+    assert a["global_step"] == b["global_step"] == 128 and a["updates"] == b["updates"] == 4
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    rows = (resumed / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["32", "64", "96", "128"]
+    assert (resumed / "curve.png").stat().st_size > 1000
+    summary = json.loads((resumed / "summary.json").read_text())
+    assert summary["steps"] == 128 and summary["parent"] == "scripted"
+    events = list(resumed.glob("events.out.tfevents.*"))
+    assert events
+
+
+def test_bad_runs_are_refused_and_nothing_is_overwritten(tmp_path):
+    run = train(_cfg(tmp_path, "r", 32), progress=False)
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="never overwrites"):
+        train(_cfg(tmp_path, "r", 64), progress=False)
+    with pytest.raises(ValueError, match="another config: --level 'Name'"):
+        train(TrainConfig(resume=run, level="Name"), progress=False)
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        train(TrainConfig(resume=tmp_path / "missing"), progress=False)
+    assert (run / "checkpoint.pt").read_bytes() == before
+    (run / "checkpoint.pt").write_bytes(before[: len(before) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        train(TrainConfig(resume=run, steps=64), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"num_envs": -1}, "num_envs must be a positive integer"),
+        ({"level": "Chess"}, "unknown level 'Chess'"),
+        ({"mode": "distill"}, "unknown mode 'distill'"),
+    ],
+)
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_bad_student_and_ppo_config():
+    with pytest.raises(ValueError, match="must divide d_model"):
+        StudentConfig(d_model=30, n_heads=4)
+    with pytest.raises(ValueError, match="ppo.clip must be > 0"):
+        PPOConfig(clip=0)
+    with pytest.raises(ValueError, match="gamma must be in"):
+        PPOConfig(gamma=1.5)
