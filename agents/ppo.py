@@ -23,6 +23,8 @@ import torch
 from babyworld.agents import losses
 from babyworld.agents.history import HistoryBuffer, Window
 from babyworld.agents.student import Student, StudentConfig
+from babyworld.envs import env_id
+from babyworld.envs.vector import ParentBatchVectorEnv
 
 PRED, MDL = 2, 3  # indices of the student-side components in REWARD_NAMES order
 
@@ -83,7 +85,7 @@ class PPOTrainer:
     """Trains a :class:`Student` on a Gymnasium vector env of a babyworld level.
 
     Args:
-        envs: a ``SyncVectorEnv`` with ``autoreset_mode=SAME_STEP`` (see :func:`make_envs`).
+        envs: a vector env with ``SAME_STEP`` autoreset exposing ``envs`` (see :func:`make_envs`).
         student: sizes of the student.
         ppo: hyperparameters.
         seed: seeds the student, the action sampling and the envs.
@@ -341,20 +343,13 @@ class PPOTrainer:
             e.unwrapped.load_state_dict(s)
 
 
-def make_envs(
-    level: str, num_envs: int, parent: Any, **env_kwargs: Any
-) -> gym.vector.SyncVectorEnv:
-    """The trainer's vector env: ``num_envs`` copies sharing one parent, same-step autoreset."""
-    from babyworld.envs import env_id
+def make_envs(level: str, num_envs: int, parent: Any, **env_kwargs: Any) -> ParentBatchVectorEnv:
+    """The trainer's vector env: the native batched env (one parent call per phase for all N)."""
+    from babyworld.envs import LEVELS
 
-    return gym.make_vec(
-        env_id(level),
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-        parent=parent,
-        **env_kwargs,
-    )
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {sorted(LEVELS)}")
+    return gym.make_vec(env_id(level), num_envs=num_envs, parent=parent, **env_kwargs)
 
 
 def success_rate(episodes: list[dict] | deque, last: int = 500) -> float:

@@ -51,6 +51,18 @@ class Outcome:
     judge: tuple[str, str, str]
 
 
+@dataclass
+class PendingStep:
+    """Phase 1 of a step: the resolved act and what the parent must say and score for it."""
+
+    action: int
+    outcome: Outcome
+    terminated: bool
+    prompts: list[Prompt]
+    contexts: list[str]
+    continuations: list[str]
+
+
 class ParentBabyEnv(gym.Env[dict, np.int64]):
     """Base class: a scene, a parent, several exchanges per episode, a reward vector per step.
 
@@ -157,6 +169,24 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict, dict]:
         """Start an episode. A seeded reset also restarts the online reward estimators."""
+        prompt = self.begin_reset(seed=seed, options=options)
+        request = self.parent.generate([prompt], max_new_tokens=self.max_new_tokens)[0]
+        return self.finish_reset(request)
+
+    def step(self, action: Any) -> tuple[dict, Any, bool, bool, dict]:
+        """Resolve the baby's act, let the parent react and ask again, score every component."""
+        pending = self.begin_step(action)
+        said = self.parent.generate(pending.prompts, max_new_tokens=self.max_new_tokens)
+        scores = self.parent.score(pending.contexts, pending.continuations)
+        return self.finish_step(pending, said, scores)
+
+    # ------------------------------------------------------ the two phases of reset and step
+    # A native vector env runs phase 1 on every env, asks the parent once for all of them, then
+    # runs phase 2. ``reset`` and ``step`` above are the same phases around a call of one env.
+    def begin_reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> Prompt:
+        """Phase 1 of :meth:`reset`: draw the scene and the first task; return the request prompt."""
         super().reset(seed=seed)
         if options:
             raise ValueError(
@@ -169,9 +199,10 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self._scene = self._sample_scene()
         self._exchange = 0
         self._done = False
-        request = self.parent.generate(
-            [self._start_exchange()], max_new_tokens=self.max_new_tokens
-        )[0]
+        return self._start_exchange()
+
+    def finish_reset(self, request: str) -> tuple[dict, dict]:
+        """Phase 2 of :meth:`reset`, given the parent's words for the request prompt."""
         self._request = request
         obs, cut = self._observe(request)
         info = {
@@ -185,8 +216,8 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self._last = {"heard": request}
         return obs, info
 
-    def step(self, action: Any) -> tuple[dict, Any, bool, bool, dict]:
-        """Resolve the baby's act, let the parent react and ask again, score every component."""
+    def begin_step(self, action: Any) -> PendingStep:
+        """Phase 1 of :meth:`step`: check and resolve the act; return what to ask the parent."""
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
         a = self._check_action(action)
@@ -196,10 +227,16 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         prompts = [out.feedback_prompt]
         if not terminated:
             prompts.append(self._start_exchange())
-        said = self.parent.generate(prompts, max_new_tokens=self.max_new_tokens)
-        feedback, request = said[0], (said[1] if not terminated else "")
         ctx, neutral, cont = out.judge
-        lp_ctx, lp_neutral = self.parent.score([ctx, neutral], [cont, cont])
+        return PendingStep(a, out, terminated, prompts, [ctx, neutral], [cont, cont])
+
+    def finish_step(
+        self, pending: PendingStep, said: Sequence[str], scores: Sequence[np.ndarray]
+    ) -> tuple[dict, Any, bool, bool, dict]:
+        """Phase 2 of :meth:`step`, given the parent's answers to ``pending``'s requests."""
+        a, out, terminated = pending.action, pending.outcome, pending.terminated
+        feedback, request = said[0], (said[1] if not terminated else "")
+        lp_ctx, lp_neutral = scores
 
         heard = f"{feedback} {request}".strip()
         obs, cut = self._observe(heard)
