@@ -1,4 +1,5 @@
-# Two commands on a fresh clone: `make demo` (the main job) and `make test` (the test suite).
+# Two commands on a fresh clone: `make demo` (the main job: a few exchanges with the real parent,
+# then the baby trained on Point with it) and `make test` (the test suite).
 # Each creates .venv from scratch if needed: CPU torch first, then the package, then the parent.
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: venv
-	$(BIN)/babyworld demo
+	$(BIN)/babyworld demo --steps 3
+	$(BIN)/babyworld train --level Point --parent smollm2 --steps 40000
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -33,19 +33,20 @@ PRED, MDL = 2, 3  # indices of the student-side components in REWARD_NAMES order
 class PPOConfig:
     """PPO and auxiliary-loss hyperparameters."""
 
-    rollout_steps: int = 16
+    rollout_steps: int = 64
     """env steps per env between updates (T)"""
-    lr: float = 1e-3
+    lr: float = 2e-3
     """Adam learning rate"""
     anneal_lr: bool = False
     """linearly anneal the learning rate to 0 at the run's total steps"""
-    gamma: float = 0.9
-    """discount"""
+    gamma: float = 0.0
+    """discount; 0 because on Point and Name each exchange's reward depends only on that act
+    (later exchanges are fresh draws); raise it for levels whose acts have delayed consequences"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     epochs: int = 4
     """optimisation epochs per rollout"""
-    minibatches: int = 4
+    minibatches: int = 8
     """minibatches per epoch"""
     clip: float = 0.2
     """PPO clip range"""

@@ -28,8 +28,8 @@ class TrainConfig:
     """seeds the student, the action sampling and the envs (env i gets seed + i)"""
     steps: int = 40_000
     """total env steps of the run (with --resume: continue the run to this many)"""
-    num_envs: int = 16
-    """envs stepped together (one shared parent)"""
+    num_envs: int = 8
+    """envs stepped together (one shared parent, one batched parent call per phase)"""
     out: Path | None = None
     """run directory; default runs/{level}__{mode}__{seed}__{time}; never overwritten"""
     resume: Path | None = None

@@ -90,15 +90,15 @@ def train(
                 f"{run} already exists; babyworld never overwrites a run. Use --resume {run} to "
                 "continue it or choose another --out"
             )
-        run.mkdir(parents=True)
         ckpt = None
-    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-
+    # Build everything that can fail on bad input before the run directory is created.
     parent = make_parent(cfg.parent)
     envs = make_envs(cfg.level, cfg.num_envs, parent)
     trainer = PPOTrainer(envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps)
+    run.mkdir(parents=True, exist_ok=ckpt is not None)
+    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
         trainer.load_state_dict(ckpt["trainer"])
         _truncate_metrics(run / METRICS, trainer.global_step)
@@ -135,6 +135,7 @@ def train(
         bar.close()
         writer.close()
         envs.close()
+    reached = _first_reach(run / METRICS, "success_500", 0.9)
     summary = {
         "run": str(run),
         "level": cfg.level,
@@ -143,6 +144,8 @@ def train(
         "minutes": round((elapsed0 + time.perf_counter() - t0) / 60, 2),
         "episodes": len(trainer.episodes),
         "success_last_500": success_rate(trainer.episodes, 500),
+        "steps_to_90": reached and reached[0],
+        "minutes_to_90": reached and round(reached[1] / 60, 2),
         "parent_stats": parent.stats.as_dict(),
     }
     write_text_atomic(json.dumps(summary, indent=2) + "\n", run / SUMMARY)
@@ -201,6 +204,14 @@ def _truncate_metrics(path: Path, step: int) -> None:
     rows = list(csv.reader(path.open()))
     kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= step]
     write_text_atomic("".join(",".join(r) + "\n" for r in kept), path)
+
+
+def _first_reach(path: Path, key: str, level: float) -> tuple[int, float] | None:
+    """``(step, seconds)`` of the first metrics row with ``key >= level`` (None if never)."""
+    for r in csv.DictReader(path.open()):
+        if float(r[key]) >= level:
+            return int(r["step"]), float(r["seconds"])
+    return None
 
 
 def plot_curve(run: Path) -> Path:

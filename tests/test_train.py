@@ -161,6 +161,9 @@ def test_bad_runs_are_refused_and_nothing_is_overwritten(tmp_path):
         train(_cfg(tmp_path, "r", 64), progress=False)
     with pytest.raises(ValueError, match="another config: --level 'Name'"):
         train(TrainConfig(resume=run, level="Name"), progress=False)
+    with pytest.raises(ValueError, match="unknown parent spec 'nope'"):
+        train(TrainConfig(parent="nope", out=tmp_path / "bad"), progress=False)
+    assert not (tmp_path / "bad").exists()
     with pytest.raises(FileNotFoundError, match="cannot resume"):
         train(TrainConfig(resume=tmp_path / "missing"), progress=False)
     assert (run / "checkpoint.pt").read_bytes() == before
@@ -190,3 +193,15 @@ def test_bad_student_and_ppo_config():
         PPOConfig(clip=0)
     with pytest.raises(ValueError, match="gamma must be in"):
         PPOConfig(gamma=1.5)
+
+
+@pytest.mark.slow
+def test_student_solves_point_with_the_scripted_parent(tmp_path):
+    """The default config reaches >= 90% success over the last 500 episodes (scripted parent)."""
+    run = train(
+        TrainConfig(parent="scripted", steps=40_000, out=tmp_path / "point", threads=1),
+        progress=False,
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["success_last_500"] >= 0.9, summary
+    assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 40_000
