@@ -153,8 +153,8 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
 def student_predictability(error_nats: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """Student-side ``predictability`` reward from its world-model error.
 
-    ``r = -tanh(e / ln V)``: 0 for a perfect prediction, about -0.76 at the error of a uniform
-    guess over the ``V`` word ids; in (-1, 0]. Shape-preserving.
+    ``r = -tanh(e / ln V)``: 0 for a perfect prediction, about -0.81 for a uniform guess (ln V
+    for the words plus ln 2 for the percept); in (-1, 0]. Shape-preserving.
     """
     return -torch.tanh(error_nats / math.log(vocab_size))
 

@@ -125,6 +125,7 @@ class PPOTrainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.global_step = 0
         self.updates = 0
+        self.episodes_total = 0
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self._ep_success = [[] for _ in range(self.n)]
@@ -202,6 +203,7 @@ class PPOTrainer:
                         }
                     )
                     self._ep_return[i], self._ep_success[i] = 0.0, []
+                    self.episodes_total += 1
                     self.history.start(i, {k: v[i] for k, v in obs.items()})
                 else:
                     self.history.push(i, {k: v[i] for k, v in obs.items()}, int(action[i]))
@@ -229,8 +231,9 @@ class PPOTrainer:
     def update(self) -> dict[str, float]:
         """One PPO update on the collected rollout; returns the losses and diagnostics."""
         cfg, b = self.cfg, self.buf
-        if cfg.anneal_lr:
-            frac = max(0.0, 1.0 - self.global_step / self.total_steps)
+        if cfg.anneal_lr:  # from the step count before this rollout, as CleanRL
+            done = self.global_step - self.n * cfg.rollout_steps
+            frac = max(0.0, 1.0 - done / self.total_steps)
             self.optimizer.param_groups[0]["lr"] = cfg.lr * frac
         adv_vec, ret_vec = losses.gae(
             b["reward"],
@@ -312,6 +315,7 @@ class PPOTrainer:
             "optimizer": self.optimizer.state_dict(),
             "global_step": self.global_step,
             "updates": self.updates,
+            "episodes_total": self.episodes_total,
             "episodes": list(self.episodes),
             "ep_return": self._ep_return.copy(),
             "ep_success": [list(s) for s in self._ep_success],
@@ -330,6 +334,7 @@ class PPOTrainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.global_step, self.updates = state["global_step"], state["updates"]
+        self.episodes_total = state["episodes_total"]
         self.episodes = deque(state["episodes"], maxlen=500)
         self._ep_return = state["ep_return"].copy()
         self._ep_success = [list(s) for s in state["ep_success"]]

@@ -11,6 +11,7 @@ from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 
 LEVEL_NAMES = ("Point", "Name")
+DEFAULT_STEPS = 40_000
 MODES = ("baby",)
 
 
@@ -26,8 +27,9 @@ class TrainConfig:
     """learning signal: 'baby' = PPO on the reward vector with world-model and latent-KL losses"""
     seed: int = 0
     """seeds the student, the action sampling and the envs (env i gets seed + i)"""
-    steps: int = 40_000
-    """total env steps of the run (with --resume: continue the run to this many)"""
+    steps: int | None = None
+    """total env steps of the run (default 40,000); with --resume: continue the run to this many
+    (default: the run's own budget)"""
     num_envs: int = 8
     """envs stepped together (one shared parent, one batched parent call per phase)"""
     out: Path | None = None
@@ -46,8 +48,11 @@ class TrainConfig:
             raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; available: {MODES}")
+        if self.steps is None and self.resume is None:
+            self.steps = DEFAULT_STEPS
         for name in ("steps", "num_envs", "checkpoint_every"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")

@@ -56,7 +56,7 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
             f"run {run} was made with another config: {'; '.join(clashes)}. Drop those flags to "
             "continue it, or start a new run without --resume"
         )
-    steps = cli.steps if cli.steps != defaults.steps else saved.steps
+    steps = cli.steps if cli.steps is not None else saved.steps
     return dataclasses.replace(saved, steps=steps, resume=run, out=run)
 
 
@@ -83,6 +83,11 @@ def train(
         cfg = resolve_resume(cfg)
         run = Path(cfg.resume)  # type: ignore[arg-type]
         ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
+        done = ckpt["trainer"]["global_step"]
+        if cfg.steps < done:
+            raise ValueError(
+                f"run {run} is already at {done} steps; pass --steps >= {done} to continue it"
+            )
     else:
         run = run_dir_for(cfg)
         if run.exists():
@@ -106,7 +111,8 @@ def train(
 
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run))
+    # On resume, drop any events logged after the checkpoint (they are produced again).
+    writer = SummaryWriter(str(run), purge_step=trainer.global_step if ckpt else None)
     if ckpt is None:
         writer.add_text("hyperparameters", _hparam_table(cfg))
     t0 = time.perf_counter()
@@ -142,7 +148,7 @@ def train(
         "parent": parent.label,
         "steps": trainer.global_step,
         "minutes": round((elapsed0 + time.perf_counter() - t0) / 60, 2),
-        "episodes": len(trainer.episodes),
+        "episodes": trainer.episodes_total,
         "success_last_500": success_rate(trainer.episodes, 500),
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
@@ -189,7 +195,7 @@ def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:
             [
                 trainer.global_step,
                 f"{seconds:.2f}",
-                len(eps),
+                trainer.episodes_total,
                 f"{success_rate(eps, 100):.4f}",
                 f"{success_rate(eps, 500):.4f}",
                 f"{ret:.4f}",

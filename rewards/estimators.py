@@ -141,6 +141,7 @@ class SuccessTracker:
         return {"beta": self.beta, "estimates": dict(self.estimates)}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore estimates."""
-        self.beta = float(state["beta"])
+        """Restore estimates (the saved beta must equal this tracker's)."""
+        if float(state["beta"]) != self.beta:
+            raise ValueError(f"tracker state has beta={state['beta']}, this tracker {self.beta}")
         self.estimates = dict(state["estimates"])

@@ -610,3 +610,14 @@ def test_hf_missing_dir_raises_oserror_naming_path(tmp_path):
     missing = tmp_path / "no_such_model"
     with pytest.raises(OSError, match=re.escape(str(missing))):
         make_parent("hf:" + str(missing), shared=False)
+
+
+def test_prompt_survives_pickle_and_deepcopy():
+    import copy
+    import pickle
+
+    from babyworld.parent import Prompt
+
+    p = Prompt("Give me the red ball", "ask_for", object="red ball")
+    for q in (pickle.loads(pickle.dumps(p)), copy.deepcopy(p)):
+        assert q == p and q.kind == "ask_for" and q.fields == {"object": "red ball"}

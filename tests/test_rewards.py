@@ -352,9 +352,10 @@ def test_success_tracker_state_dict_round_trip_and_reset():
     tracker.update("a", False)  # the saved state is a copy
     assert state["estimates"]["a"] == 0.25
 
-    other = SuccessTracker(beta=0.9)
+    with pytest.raises(ValueError, match="beta=0.25, this tracker 0.9"):
+        SuccessTracker(beta=0.9).load_state_dict(state)  # its rewards would leave reward_space
+    other = SuccessTracker(beta=0.25)
     other.load_state_dict(state)
-    assert other.beta == 0.25
     assert other.estimate("b") == 0.4375
     assert other.update("a", False) == (0.25, 0.1875)  # 0.25 + 0.25 * (0 - 0.25)
     other.reset()

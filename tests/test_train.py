@@ -150,6 +150,9 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert (resumed / "curve.png").stat().st_size > 1000
     summary = json.loads((resumed / "summary.json").read_text())
     assert summary["steps"] == 128 and summary["parent"] == "scripted"
+    assert summary["episodes"] == 128 // 4  # every episode has 4 exchanges
+    again = train(TrainConfig(resume=resumed), progress=False)  # no --steps: the run's budget
+    assert json.loads((again / "summary.json").read_text())["steps"] == 128
     events = list(resumed.glob("events.out.tfevents.*"))
     assert events
 
@@ -164,6 +167,8 @@ def test_bad_runs_are_refused_and_nothing_is_overwritten(tmp_path):
     with pytest.raises(ValueError, match="unknown parent spec 'nope'"):
         train(TrainConfig(parent="nope", out=tmp_path / "bad"), progress=False)
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="already at 32 steps; pass --steps >= 32"):
+        train(TrainConfig(resume=run, steps=16), progress=False)
     with pytest.raises(FileNotFoundError, match="cannot resume"):
         train(TrainConfig(resume=tmp_path / "missing"), progress=False)
     assert (run / "checkpoint.pt").read_bytes() == before

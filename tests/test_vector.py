@@ -81,3 +81,12 @@ def test_vector_reward_and_bad_input():
     assert [e.state_dict()["episode"]["_exchange"] for e in env.envs] == before
     with pytest.raises(ValueError, match="num_envs must be a positive integer"):
         ParentBatchVectorEnv(babyworld.PointEnv, 0, "scripted")
+
+
+def test_reset_accepts_int_like_and_list_seeds():
+    env = ParentBatchVectorEnv(babyworld.PointEnv, 2, "scripted")
+    a, _ = env.reset(seed=np.int64(4))
+    b, _ = env.reset(seed=[4, 5])
+    np.testing.assert_array_equal(a["percept"], b["percept"])
+    with pytest.raises(ValueError, match="got 1 seeds for 2 envs"):
+        env.reset(seed=[1])

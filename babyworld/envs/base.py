@@ -101,6 +101,8 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         n_kinds = len(COLORS) * len(SHAPES)
         if n_objects > n_kinds:
             raise ValueError(f"n_objects must be <= {n_kinds} (distinct toys), got {n_objects}")
+        if not consistency_temperature > 0:
+            raise ValueError(f"consistency_temperature must be > 0, got {consistency_temperature}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}")
         self.parent = resolve_parent(parent)
@@ -131,7 +133,6 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self.tracker = SuccessTracker(progress_beta)
         self._exchange = -1
         self._done = True
-        self._heard_text = ""
         self._last: dict[str, Any] = {}
 
     # ----------------------------------------------------------------------- subclass interface

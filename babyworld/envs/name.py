@@ -95,11 +95,12 @@ class NameEnv(ParentBabyEnv):
     def _resolve(self, action: int) -> Outcome:
         word = self.words[action]
         shown = self._task.shown
+        success = self._task.verify(word)
         return Outcome(
-            success=self._task.verify(word),
+            success=success,
             utterance=word,
             meaning=f'says "{word}" about the {shown.name}',
             target=self._task.answer,
-            feedback_prompt=prompts.react_name(shown, self._task.attribute, word),
+            feedback_prompt=prompts.react_name(shown, self._task.attribute, word, success),
             judge=prompts.name_judge_frames(shown, self._request, word),
         )

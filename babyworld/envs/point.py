@@ -82,11 +82,12 @@ class PointEnv(ParentBabyEnv):
     def _resolve(self, action: int) -> Outcome:
         got = self._scene.objects[action]
         wanted = self._task.wanted
+        success = self._task.verify(action)
         return Outcome(
-            success=self._task.verify(action),
+            success=success,
             utterance=self.words[action],
             meaning=f"points at the {got.name}",
             target=wanted.name,
-            feedback_prompt=prompts.react_fetch(wanted, got),
+            feedback_prompt=prompts.react_fetch(wanted, got, success),
             judge=prompts.fetch_judge_frames(self._request, got),
         )

@@ -55,9 +55,9 @@ def ask_for(obj: WorldObject) -> Prompt:
     return Prompt(_ASK_FOR.format(object=obj.name), "ask_for", object=obj.name)
 
 
-def react_fetch(wanted: WorldObject, got: WorldObject) -> Prompt:
-    """The parent reacts to being handed ``got`` after asking for ``wanted``."""
-    verdict = "right" if wanted == got else "wrong"
+def react_fetch(wanted: WorldObject, got: WorldObject, success: bool) -> Prompt:
+    """The parent reacts to being handed ``got`` after asking for ``wanted`` (verifier's verdict)."""
+    verdict = "right" if success else "wrong"
     text = _REACT_FETCH.format(wanted=wanted.name, got=got.name, verdict=verdict)
     return Prompt(text, "react_fetch", wanted=wanted.name, got=got.name, verdict=verdict)
 
@@ -68,10 +68,10 @@ def ask_attribute(attribute: str) -> Prompt:
     return Prompt(_ASK_ATTRIBUTE.format(about=_ABOUT[attribute]), kind)
 
 
-def react_name(obj: WorldObject, attribute: str, word: str) -> Prompt:
-    """The parent reacts to the baby saying ``word`` for ``obj``'s ``attribute``."""
+def react_name(obj: WorldObject, attribute: str, word: str, success: bool) -> Prompt:
+    """The parent reacts to the baby saying ``word`` for ``obj``'s ``attribute`` (verifier's verdict)."""
     answer = obj.attribute(attribute)
-    verdict = "right" if word == answer else "wrong"
+    verdict = "right" if success else "wrong"
     text = _REACT_NAME.format(object=obj.name, about=_ABOUT[attribute], word=word, verdict=verdict)
     return Prompt(
         text, "react_name", word=word, answer=answer, attribute=attribute, verdict=verdict

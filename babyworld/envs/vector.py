@@ -63,13 +63,14 @@ class ParentBatchVectorEnv(VectorEnv):
         options: dict[str, Any] | None = None,
     ) -> tuple[dict, dict]:
         """Reset every env (env ``i`` seeded ``seed + i``); one batched generate call."""
-        super().reset(seed=seed)
-        if seed is None or isinstance(seed, int):
-            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
+        if seed is None or isinstance(seed, int | np.integer):
+            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        if seeds[0] is not None:
+            self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
         prompts = [
             e.begin_reset(seed=s, options=options) for e, s in zip(self.envs, seeds, strict=True)
         ]
@@ -85,8 +86,10 @@ class ParentBatchVectorEnv(VectorEnv):
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
-        for e, a in zip(self.envs, actions, strict=True):
-            e._check_action(a)  # all or nothing: no env moves if one action is invalid
+        for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
+            if e._done:  # all or nothing: no env moves if one of them cannot
+                raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
+            e._check_action(a)
         pending = [e.begin_step(a) for e, a in zip(self.envs, actions, strict=True)]
         prompts = [p for q in pending for p in q.prompts]
         contexts = [c for q in pending for c in q.contexts]

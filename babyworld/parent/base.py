@@ -34,6 +34,13 @@ class Prompt(str):
         obj.fields = dict(fields)
         return obj
 
+    def __reduce__(self) -> tuple:
+        return (_make_prompt, (str(self), self.kind, dict(self.fields)))
+
+
+def _make_prompt(text: str, kind: str, fields: dict[str, str]) -> Prompt:
+    return Prompt(text, kind, **fields)
+
 
 @dataclass
 class ParentStats:
@@ -149,7 +156,8 @@ class Parent(ABC):
             prompts: N prompt texts.
             max_new_tokens: at most this many new tokens per prompt.
             temperature: 0 means greedy decoding (the default, deterministic); > 0 samples.
-            seed: seeds sampling, so a sampled answer is reproducible and cacheable.
+            seed: seeds sampling. A sampled answer is reproducible for the same batch of cache
+                misses (the seed is set once per batch), and is cached under (prompt, seed).
 
         Returns:
             N continuations, each cut at its first newline and stripped.

@@ -47,6 +47,8 @@ class ScriptedParent(Parent):
         super().__init__(cache_size=cache_size)
         if not 0.0 <= copy < 1.0:
             raise ValueError(f"copy must be in [0, 1), got {copy}")
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
         self.copy = copy
         self.vocab_size = vocab_size
 
