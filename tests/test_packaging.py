@@ -106,3 +106,11 @@ def test_cli_rejects_bad_input(capsys):
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         main(["demo", "--levels", "Chess"])
+
+
+@pytest.mark.llm
+def test_readme_quick_start_runs_as_written(capsys):
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    assert "task" in capsys.readouterr().out
