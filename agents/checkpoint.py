@@ -16,34 +16,29 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or from an incompatible run."""
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` so that a crash never leaves a partial file under that name."""
+def _write_atomic(path: str | Path, mode: str, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to ``path`` so that a crash never leaves a partial file under that name."""
+    _write_atomic(path, "wb", lambda f: torch.save(obj, f))
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write a text file atomically (temporary file + rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomic(path, "w", lambda f: f.write(text))
 
 
 def save_checkpoint(path: str | Path, config: dict, trainer_state: dict) -> None:

@@ -12,7 +12,30 @@ from collections.abc import Sequence
 import numpy as np
 
 
-class TokenPredictor:
+class _Counts:
+    """Shared state handling of the count-based estimators (``self.counts``, an int array)."""
+
+    counts: np.ndarray
+
+    def reset(self) -> None:
+        """Forget everything."""
+        self.counts[:] = 0
+
+    def state_dict(self) -> dict:
+        """Counts, for checkpoints."""
+        return {"counts": self.counts.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore counts (shape must match)."""
+        if state["counts"].shape != self.counts.shape:
+            raise ValueError(
+                f"{type(self).__name__} state has shape {state['counts'].shape}, "
+                f"expected {self.counts.shape}"
+            )
+        self.counts = state["counts"].copy()
+
+
+class TokenPredictor(_Counts):
     """Online predictor of the next heard tokens given the baby's last action.
 
     ``q(w | a) = 1/2 * (n(a, w) + 1) / (n(a) + V) + 1/2 * 1/V`` — Laplace-smoothed counts mixed
@@ -44,24 +67,8 @@ class TokenPredictor:
         """Count the observed tokens after action ``context``."""
         np.add.at(self.counts[context], np.asarray(tokens, dtype=np.int64), 1)
 
-    def reset(self) -> None:
-        """Forget everything."""
-        self.counts[:] = 0
 
-    def state_dict(self) -> dict:
-        """Counts, for checkpoints."""
-        return {"counts": self.counts.copy()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore counts (shape must match)."""
-        if state["counts"].shape != self.counts.shape:
-            raise ValueError(
-                f"predictor state has shape {state['counts'].shape}, expected {self.counts.shape}"
-            )
-        self.counts = state["counts"].copy()
-
-
-class AdaptiveCode:
+class AdaptiveCode(_Counts):
     """Adaptive (prequential) code of the baby's own utterances over an alphabet of size ``K``.
 
     ``q(w) = 1/2 * (n(w) + 1/2) / (N + K/2) + 1/2 * 1/K`` (Krichevsky–Trofimov mixed 50/50 with the
@@ -94,22 +101,6 @@ class AdaptiveCode:
     def update(self, words: Sequence[int]) -> None:
         """Count the words just sent."""
         np.add.at(self.counts, np.asarray(words, dtype=np.int64), 1)
-
-    def reset(self) -> None:
-        """Forget everything."""
-        self.counts[:] = 0
-
-    def state_dict(self) -> dict:
-        """Counts, for checkpoints."""
-        return {"counts": self.counts.copy()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore counts (shape must match)."""
-        if state["counts"].shape != self.counts.shape:
-            raise ValueError(
-                f"code state has shape {state['counts'].shape}, expected {self.counts.shape}"
-            )
-        self.counts = state["counts"].copy()
 
 
 class SuccessTracker:

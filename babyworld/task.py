@@ -1,0 +1,87 @@
+"""Tasks: what a curriculum hands to an env through ``reset(options={"task": task})``.
+
+A :class:`Task` names a level of the ladder and the per-episode settings of that level (for
+example ``Task.make("Name", attributes=("shape",))``). It is frozen and hashable, so curricula can
+key their statistics by it, and it pickles, so it crosses process boundaries (``AsyncVectorEnv``).
+Which settings a level accepts is declared by the level (``task_params``); envs reject anything
+else with a clear error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _freeze(value: Any) -> Any:
+    """Lists and tuples become tuples (recursively) so that a task stays hashable."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict | set):
+        raise TypeError(f"task parameters must be scalars or sequences, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Task:
+    """A level and its per-episode settings.
+
+    Attributes:
+        level: the level's name (``"Point"``, ``"Name"``, ``"Request"``, ``"Chat"``).
+        params: sorted ``(name, value)`` pairs of the level's per-episode settings.
+    """
+
+    level: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, str) or not self.level:
+            raise TypeError(f"Task.level must be a level name, got {self.level!r}")
+        names = [k for k, _ in self.params]
+        if names != sorted(set(names)):
+            raise ValueError(
+                f"Task.params must be sorted, unique (name, value) pairs, got {self.params!r}; "
+                "build tasks with Task.make(level, **params)"
+            )
+
+    @classmethod
+    def make(cls, level: str, **params: Any) -> Task:
+        """``Task.make("Name", attributes=("shape",))``."""
+        return cls(level, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The settings as a dict."""
+        return dict(self.params)
+
+    @property
+    def name(self) -> str:
+        """A short, stable key for logs and tables, e.g. ``Name[attributes=shape]``."""
+        if not self.params:
+            return self.level
+        parts = []
+        for k, v in self.params:
+            shown = "+".join(map(str, v)) if isinstance(v, tuple) else str(v)
+            parts.append(f"{k}={shown}")
+        return f"{self.level}[{','.join(parts)}]"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def task_from_options(options: dict[str, Any] | None) -> Task | None:
+    """The task in ``reset`` options (``None`` when absent); rejects unknown option keys."""
+    if not options:
+        return None
+    unknown = set(options) - {"task"}
+    if unknown:
+        raise ValueError(
+            f"unknown reset options {sorted(unknown)}; babyworld envs take only "
+            "options={'task': Task(...)}"
+        )
+    task = options["task"]
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"options['task'] must be a babyworld.Task (e.g. Task.make('Point')), got {task!r}"
+        )
+    return task
