@@ -236,7 +236,7 @@ def test_token_predictor_state_dict_round_trip_and_reset():
 
 def test_token_predictor_load_rejects_shape_mismatch():
     pred = TokenPredictor(vocab_size=4, n_contexts=2)
-    with pytest.raises(ValueError, match=r"predictor state has shape \(2, 5\), expected \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"TokenPredictor state has shape \(2, 5\), expected \(2, 4\)"):
         pred.load_state_dict(TokenPredictor(vocab_size=5, n_contexts=2).state_dict())
 
 
@@ -307,7 +307,7 @@ def test_adaptive_code_state_dict_round_trip_and_reset():
 
 def test_adaptive_code_load_rejects_shape_mismatch():
     code = AdaptiveCode(alphabet_size=4)
-    with pytest.raises(ValueError, match=r"code state has shape \(3,\), expected \(4,\)"):
+    with pytest.raises(ValueError, match=r"AdaptiveCode state has shape \(3,\), expected \(4,\)"):
         code.load_state_dict(AdaptiveCode(alphabet_size=3).state_dict())
 
 
