@@ -19,14 +19,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 
 from babyworld.agents import losses
 from babyworld.agents.history import HistoryBuffer, Window
 from babyworld.agents.student import Student, StudentConfig
+from babyworld.curricula import Curriculum, FixedCurriculum
+from babyworld.curricula.runner import CurriculumRunner
 from babyworld.envs import env_id
 from babyworld.envs.vector import ParentBatchVectorEnv
+from babyworld.task import Task
 
-PRED, MDL = 2, 3  # indices of the student-side components in REWARD_NAMES order
+PRED, MDL, PROGRESS = 2, 3, 4  # indices of components in REWARD_NAMES order
 
 
 @dataclass
@@ -39,9 +43,15 @@ class PPOConfig:
     """Adam learning rate"""
     anneal_lr: bool = False
     """linearly anneal the learning rate to 0 at the run's total steps"""
-    gamma: float = 0.0
-    """discount; 0 because on Point and Name each exchange's reward depends only on that act
-    (later exchanges are fresh draws); raise it for levels whose acts have delayed consequences"""
+    gamma: float = 0.99
+    """discount inside an exchange (the words of an utterance share its outcome); with
+    exchange_horizon, one-act levels (Point, Name) are unaffected by it"""
+    exchange_horizon: bool = True
+    """end GAE at the end of every exchange: each exchange is a fresh draw, so an act's
+    consequences end with its exchange (on Point and Name this equals gamma = 0)"""
+    curriculum_progress: bool = True
+    """fill the progress component from the curriculum's own tracker: its change in capability
+    of the episode's task, given at the episode's last step (0 at other steps)"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     epochs: int = 4
@@ -77,20 +87,16 @@ class PPOConfig:
                 raise ValueError(f"ppo.{name} must be >= 0, got {getattr(self, name)}")
 
 
-def _info(infos: dict, key: str, i: int, ended: bool) -> Any:
-    src = infos["final_info"] if ended else infos
-    return src[key][i]
-
-
 class PPOTrainer:
     """Trains a :class:`Student` on a Gymnasium vector env of a babyworld level.
 
     Args:
-        envs: a vector env with ``SAME_STEP`` autoreset exposing ``envs`` (see :func:`make_envs`).
+        envs: a vector env with autoreset disabled exposing ``envs`` (see :func:`make_envs`).
         student: sizes of the student.
         ppo: hyperparameters.
         seed: seeds the student, the action sampling and the envs.
         total_steps: the run's budget in env steps (for the optional LR annealing).
+        curriculum: chooses each episode's task (default: always the env's own level).
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class PPOTrainer:
         ppo: PPOConfig,
         seed: int,
         total_steps: int,
+        curriculum: Curriculum | None = None,
     ) -> None:
         self.envs, self.cfg, self.seed, self.total_steps = envs, ppo, seed, total_steps
         env0 = envs.envs[0].unwrapped
@@ -128,11 +135,13 @@ class PPOTrainer:
         self.episodes_total = 0
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
-        self._ep_success = [[] for _ in range(self.n)]
+        self.curriculum = curriculum or FixedCurriculum(Task.make(env0.level))
+        # Tasks are drawn from their own stream, so the curriculum never shifts the policy's.
+        self.runner = CurriculumRunner(envs, self.curriculum, seed=seed + 1_000_003)
         self.history = HistoryBuffer(
             self.n, student.history, self.heard_length, self.percept_dim, self.n_actions
         )
-        obs, _ = envs.reset(seed=seed)
+        obs, _ = self.runner.reset(seed=seed)
         for i in range(self.n):
             self.history.start(i, {k: v[i] for k, v in obs.items()})
         self._alloc(ppo.rollout_steps)
@@ -177,36 +186,40 @@ class PPOTrainer:
                 dist.log_prob(action),
                 out.values,
             )
-            obs, _, term, trunc, infos = self.envs.step(action.numpy())
+            res = self.runner.step(action.numpy())
+            obs, term, trunc, infos = res.obs, res.terminated, res.truncated, res.infos
             ended = np.logical_or(term, trunc)
-            vectors = np.zeros((self.n, len(self.reward_names)), dtype=np.float32)
+            vectors = np.stack([np.asarray(v, dtype=np.float32) for v in infos["reward_vector"]])
+            exchange_end = np.asarray(infos["exchange_end"], dtype=bool)
+            if self.cfg.curriculum_progress:  # the curriculum's change in capability, at the end
+                vectors[:, PROGRESS] = 0.0
+                for f in res.finished:
+                    vectors[f.env, PROGRESS] = f.progress
             for i in range(self.n):
-                e = bool(ended[i])
-                vectors[i] = _info(infos, "reward_vector", i, e)
-                nxt = infos["final_obs"][i] if e else {k: v[i] for k, v in obs.items()}
+                nxt = {k: v[i] for k, v in obs.items()}
                 b["next_heard"][t, i] = torch.as_tensor(nxt["heard"])
                 b["next_len"][t, i] = int(nxt["heard_len"])
                 b["next_percept"][t, i] = torch.as_tensor(nxt["percept"])
                 self._ep_return[i] += float(vectors[i] @ self.weights.numpy())
-                self._ep_success[i].append(bool(_info(infos, "success", i, e)))
                 if trunc[i] and not term[i]:
                     fin = self.history.peek(i, nxt, int(action[i]))
                     m = torch.ones(1, self.n_actions, dtype=torch.bool)
                     b["next_value"][t, i] = self.model(*fin.as_tuple(), m).values[0]
-                if e:
-                    self.episodes.append(
-                        {
-                            "return": self._ep_return[i],
-                            "success": float(np.mean(self._ep_success[i])),
-                            "length": len(self._ep_success[i]),
-                            "step": self.global_step + self.n * (t + 1),
-                        }
-                    )
-                    self._ep_return[i], self._ep_success[i] = 0.0, []
-                    self.episodes_total += 1
-                    self.history.start(i, {k: v[i] for k, v in obs.items()})
-                else:
-                    self.history.push(i, {k: v[i] for k, v in obs.items()}, int(action[i]))
+                if not ended[i]:
+                    self.history.push(i, nxt, int(action[i]))
+            for f in res.finished:
+                self.episodes.append(
+                    {
+                        "return": self._ep_return[f.env],
+                        "success": f.stats.success,
+                        "length": f.stats.steps,
+                        "task": f.task.name,
+                        "step": self.global_step + self.n * (t + 1),
+                    }
+                )
+                self._ep_return[f.env] = 0.0
+                self.episodes_total += 1
+                self.history.start(f.env, {k: v[f.env] for k, v in res.next_obs.items()})
             stats["env_reward"] += vectors.mean(0)
             reward = torch.as_tensor(vectors)
             if self.cfg.student_rewards:
@@ -218,8 +231,11 @@ class PPOTrainer:
                 kl = losses.kl_standard_normal(out.mu, out.logvar)
                 reward[:, MDL] = losses.student_mdl(kl, self.model.cfg.latent_dim)
             b["reward"][t] = reward
-            b["terminated"][t] = torch.as_tensor(term, dtype=torch.float32)
-            b["ended"][t] = torch.as_tensor(ended, dtype=torch.float32)
+            # An exchange's acts have no consequence past it (the next exchange is a fresh draw in
+            # every level), so with exchange_horizon GAE ends there, like an episode.
+            cut = exchange_end if self.cfg.exchange_horizon else np.zeros(self.n, dtype=bool)
+            b["terminated"][t] = torch.as_tensor(term | cut, dtype=torch.float32)
+            b["ended"][t] = torch.as_tensor(ended | cut, dtype=torch.float32)
         last = self.model(*self.history.w.as_tuple(), self._masks()).values
         nv = torch.cat([b["value"][1:], last[None]], 0)
         trunc_only = (b["ended"] > 0) & (b["terminated"] == 0)
@@ -318,7 +334,8 @@ class PPOTrainer:
             "episodes_total": self.episodes_total,
             "episodes": list(self.episodes),
             "ep_return": self._ep_return.copy(),
-            "ep_success": [list(s) for s in self._ep_success],
+            "curriculum": self.curriculum.state_dict(),
+            "runner": self.runner.state_dict(),
             "history": self.history.w.clone(),
             "rng": {
                 "numpy": self.rng.bit_generator.state,
@@ -337,7 +354,8 @@ class PPOTrainer:
         self.episodes_total = state["episodes_total"]
         self.episodes = deque(state["episodes"], maxlen=500)
         self._ep_return = state["ep_return"].copy()
-        self._ep_success = [list(s) for s in state["ep_success"]]
+        self.curriculum.load_state_dict(state["curriculum"])
+        self.runner.load_state_dict(state["runner"])
         self.history.w = state["history"].clone()
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
@@ -350,12 +368,22 @@ class PPOTrainer:
 
 
 def make_envs(level: str, num_envs: int, parent: Any, **env_kwargs: Any) -> ParentBatchVectorEnv:
-    """The trainer's vector env: the native batched env (one parent call per phase for all N)."""
+    """The trainer's vector env: the native batched env (one parent call per phase for all N).
+
+    Its autoreset is disabled: the trainer's :class:`CurriculumRunner` resets ended envs with the
+    curriculum's next tasks.
+    """
     from babyworld.envs import LEVELS
 
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose one of {sorted(LEVELS)}")
-    return gym.make_vec(env_id(level), num_envs=num_envs, parent=parent, **env_kwargs)
+    return gym.make_vec(
+        env_id(level),
+        num_envs=num_envs,
+        parent=parent,
+        autoreset_mode=AutoresetMode.DISABLED,
+        **env_kwargs,
+    )
 
 
 def success_rate(episodes: list[dict] | deque, last: int = 500) -> float:

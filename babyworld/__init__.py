@@ -4,8 +4,19 @@ Importing the package registers the ``babyworld/<Level>-v0`` ids with Gymnasium 
 convention, as in Minigrid); it loads no model and touches no file.
 """
 
-from babyworld.envs import LEVELS, InvalidActionError, NameEnv, PointEnv, env_id, register_envs
+from babyworld.envs import (
+    LEVELS,
+    ChatEnv,
+    InvalidActionError,
+    LadderEnv,
+    NameEnv,
+    PointEnv,
+    RequestEnv,
+    env_id,
+    register_envs,
+)
 from babyworld.parent import DEFAULT_PARENT, Parent, make_parent
+from babyworld.task import Task
 
 __version__ = "0.1.0"
 
@@ -14,10 +25,14 @@ register_envs()
 __all__ = [
     "DEFAULT_PARENT",
     "LEVELS",
+    "ChatEnv",
     "InvalidActionError",
+    "LadderEnv",
     "NameEnv",
     "Parent",
     "PointEnv",
+    "RequestEnv",
+    "Task",
     "env_id",
     "make_parent",
     "register_envs",

@@ -10,17 +10,53 @@ from typing import Any, Literal
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 
-LEVEL_NAMES = ("Point", "Name")
+LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
+CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
 DEFAULT_STEPS = 40_000
 MODES = ("baby",)
+
+
+@dataclass
+class CurriculumConfig:
+    """Settings of the curricula (each kind reads the ones it uses)."""
+
+    threshold: float = 0.8
+    """ladder: promote when success over the window passes this, in (0, 1]"""
+    window: int = 100
+    """ladder / parent: episodes in the success window of a task"""
+    retest_rate: float = 0.1
+    """ladder / parent: probability that an episode re-tests an earlier stage (retention)"""
+    beta: float = 0.1
+    """every kind: step size of the per-task success EMA behind the progress reward"""
+    epsilon: float = 0.2
+    """progress: probability of a uniformly random task (exploration)"""
+    fast: float = 0.2
+    """progress: step size of the fast success EMA (learning progress = |fast - slow|)"""
+    slow: float = 0.05
+    """progress: step size of the slow success EMA"""
+    every: int = 50
+    """parent: episodes between the parent's choices of the next task"""
+
+    def kwargs_for(self, kind: str) -> dict[str, Any]:
+        """The constructor arguments of curriculum ``kind``."""
+        names = {
+            "fixed": ("beta",),
+            "ladder": ("threshold", "window", "retest_rate", "beta"),
+            "progress": ("fast", "slow", "epsilon", "beta"),
+            "parent": ("every", "retest_rate", "window", "beta"),
+        }[kind]
+        return {k: getattr(self, k) for k in names}
 
 
 @dataclass
 class TrainConfig:
     """``babyworld train``: train the from-scratch student on one level."""
 
-    level: Literal["Point", "Name"] = "Point"
-    """level to train on"""
+    level: Literal["Point", "Name", "Request", "Chat"] = "Point"
+    """level to train on (with --curriculum fixed)"""
+    curriculum: Literal["fixed", "ladder", "progress", "parent"] = "fixed"
+    """'fixed' trains on --level; 'ladder', 'progress' and 'parent' run the ladder from Point
+    upwards (babyworld/Ladder-v0) with that curriculum"""
     parent: str = "smollm2"
     """parent spec: 'smollm2' (the real default LLM), 'hf:<hub id or dir>', or 'scripted'"""
     mode: Literal["baby"] = "baby"
@@ -42,10 +78,15 @@ class TrainConfig:
     """torch CPU threads for the student (0 = torch's default)"""
     student: StudentConfig = field(default_factory=StudentConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
 
     def __post_init__(self) -> None:
         if self.level not in LEVEL_NAMES:
             raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
+        if self.curriculum not in CURRICULUM_KINDS:
+            raise ValueError(
+                f"unknown curriculum {self.curriculum!r}; choose one of {CURRICULUM_KINDS}"
+            )
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; available: {MODES}")
         if self.steps is None and self.resume is None:
@@ -56,6 +97,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+
+    @property
+    def run_level(self) -> str:
+        """What the run is named after: the level, or ``Ladder-<curriculum>``."""
+        return self.level if self.curriculum == "fixed" else f"Ladder-{self.curriculum}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings)."""
@@ -70,6 +116,7 @@ class TrainConfig:
         d = dict(d)
         d["student"] = StudentConfig(**d["student"])
         d["ppo"] = PPOConfig(**d["ppo"])
+        d["curricula"] = CurriculumConfig(**d.get("curricula", {}))
         for k in ("out", "resume"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)

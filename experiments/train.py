@@ -19,8 +19,10 @@ from babyworld.agents.checkpoint import (
     write_text_atomic,
 )
 from babyworld.agents.ppo import PPOTrainer, make_envs, success_rate
+from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
 from babyworld.parent import make_parent
+from babyworld.task import Task
 
 CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
     "checkpoint.pt",
@@ -65,7 +67,7 @@ def run_dir_for(cfg: TrainConfig) -> Path:
     if cfg.out is not None:
         return Path(cfg.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.level}__{cfg.mode}__{cfg.seed}__{stamp}"
+    return Path("runs") / f"{cfg.run_level}__{cfg.mode}__{cfg.seed}__{stamp}"
 
 
 def train(
@@ -100,8 +102,9 @@ def train(
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
     parent = make_parent(cfg.parent)
-    envs = make_envs(cfg.level, cfg.num_envs, parent)
-    trainer = PPOTrainer(envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps)
+    curriculum = build_curriculum(cfg, parent)
+    envs = make_envs("Ladder" if cfg.curriculum != "fixed" else cfg.level, cfg.num_envs, parent)
+    trainer = PPOTrainer(envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum)
     run.mkdir(parents=True, exist_ok=ckpt is not None)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
@@ -116,6 +119,7 @@ def train(
     if ckpt is None:
         writer.add_text("hyperparameters", _hparam_table(cfg))
     t0 = time.perf_counter()
+    stages = StageLog.from_state(ckpt["trainer"].get("stages") if ckpt else None)
     done_updates = 0
     bar = _Progress(cfg.steps, trainer.global_step, enabled=progress)
     try:
@@ -127,6 +131,7 @@ def train(
             sps = (trainer.global_step - step0) / (time.perf_counter() - s0)
             seconds = elapsed0 + time.perf_counter() - t0
             _log(writer, trainer, metrics, collect, parent, stats0, sps)
+            stages.observe(trainer, seconds)
             _append_metrics(run / METRICS, trainer, seconds)
             bar.update(trainer.global_step, success_rate(trainer.episodes, 100), sps)
             done_updates += 1
@@ -134,6 +139,7 @@ def train(
             if trainer.updates % cfg.checkpoint_every == 0 or last:
                 state = trainer.state_dict()
                 state["seconds"] = seconds
+                state["stages"] = stages.state()
                 save_checkpoint(run / CKPT, cfg.to_dict(), state)
             if done_updates == stop_after_updates:
                 break
@@ -144,8 +150,9 @@ def train(
     reached = _first_reach(run / METRICS, "success_500", 0.9)
     summary = {
         "run": str(run),
-        "level": cfg.level,
+        "level": cfg.run_level,
         "parent": parent.label,
+        "curriculum": {"kind": cfg.curriculum, **stages.summary(trainer)},
         "steps": trainer.global_step,
         "minutes": round((elapsed0 + time.perf_counter() - t0) / 60, 2),
         "episodes": trainer.episodes_total,
@@ -181,6 +188,57 @@ def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
     writer.add_scalar("parent/hit_rate", now["hit_rate"], step)
     writer.add_scalar("parent/seconds", now["seconds"] - stats0["seconds"], step)
     writer.add_scalar("perf/steps_per_sec", sps, step)
+    for k, v in trainer.curriculum.log().items():
+        writer.add_scalar(f"curriculum/{k}", v, step)
+
+
+def build_curriculum(cfg: TrainConfig, parent) -> Curriculum:
+    """The run's curriculum: one fixed level, or the ladder from Point upwards."""
+    kwargs = cfg.curricula.kwargs_for(cfg.curriculum)
+    if cfg.curriculum == "fixed":
+        return make_curriculum("fixed", tasks=[Task.make(cfg.level)], **kwargs)
+    if cfg.curriculum == "parent":
+        return make_curriculum("parent", parent=parent, **kwargs)
+    return make_curriculum(cfg.curriculum, **kwargs)
+
+
+class StageLog:
+    """Per task: when the run first finished an episode of it, and its recent success.
+
+    Steps are exact; minutes are measured at the end of that update.
+    """
+
+    def __init__(self, first: dict[str, tuple[int, float]]) -> None:
+        self.first = first
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> StageLog:
+        """Restore :meth:`state` (a fresh log for ``None``)."""
+        return cls({k: (int(v[0]), float(v[1])) for k, v in (state or {}).items()})
+
+    def state(self) -> dict[str, list]:
+        """For checkpoints."""
+        return {k: list(v) for k, v in self.first.items()}
+
+    def observe(self, trainer: PPOTrainer, seconds: float) -> None:
+        """Note the tasks of the episodes finished so far (at the step their first one ended)."""
+        for e in trainer.episodes:
+            if e["task"] not in self.first:
+                self.first[e["task"]] = (int(e["step"]), seconds)
+
+    def summary(self, trainer: PPOTrainer) -> dict[str, Any]:
+        """Per task: first step and minute played, episodes and success over its last 100."""
+        out: dict[str, Any] = {"log": trainer.curriculum.log(), "tasks": {}}
+        eps = list(trainer.episodes)
+        for name, (step, secs) in sorted(self.first.items(), key=lambda kv: kv[1]):
+            mine = [e["success"] for e in eps if e.get("task") == name][-100:]
+            out["tasks"][name] = {
+                "first_step": step,
+                "first_minute": round(secs / 60, 2),
+                "recent_episodes": len(mine),
+                "recent_success": float(np.mean(mine)) if mine else None,
+            }
+        return out
 
 
 def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:

@@ -236,7 +236,9 @@ def test_token_predictor_state_dict_round_trip_and_reset():
 
 def test_token_predictor_load_rejects_shape_mismatch():
     pred = TokenPredictor(vocab_size=4, n_contexts=2)
-    with pytest.raises(ValueError, match=r"TokenPredictor state has shape \(2, 5\), expected \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"TokenPredictor state has shape \(2, 5\), expected \(2, 4\)"
+    ):
         pred.load_state_dict(TokenPredictor(vocab_size=5, n_contexts=2).state_dict())
 
 

@@ -210,3 +210,36 @@ def test_student_solves_point_with_the_scripted_parent(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["success_last_500"] >= 0.9, summary
     assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 40_000
+
+
+def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
+    from babyworld.experiments.config import CurriculumConfig
+
+    def cfg(name):
+        return TrainConfig(
+            parent="scripted",
+            curriculum="ladder",
+            curricula=CurriculumConfig(threshold=0.05, window=4, retest_rate=0.2),
+            steps=6 * 8 * 4,
+            num_envs=4,
+            out=tmp_path / name,
+            checkpoint_every=100,
+            student=SMALL,
+            ppo=PPOConfig(rollout_steps=8, epochs=1),
+        )
+
+    full = train(cfg("full"), progress=False)
+    part = train(cfg("part"), progress=False, stop_after_updates=3)
+    resumed = train(TrainConfig(resume=part), progress=False)
+    a = torch.load(full / "checkpoint.pt", weights_only=False)["trainer"]
+    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["trainer"]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    assert a["runner"]["tasks"] == b["runner"]["tasks"]
+    s_full = json.loads((full / "summary.json").read_text())["curriculum"]
+    s_res = json.loads((resumed / "summary.json").read_text())["curriculum"]
+    assert s_full["kind"] == "ladder"
+    assert s_full["log"] == s_res["log"]
+    # a random student's Point success (~1/3) passes the 0.05 threshold: the ladder climbs
+    assert s_full["log"]["promotions"] >= 1
+    assert list(s_full["tasks"])[:2] == ["Point", "Name[attributes=shape]"]

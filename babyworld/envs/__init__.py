@@ -1,12 +1,22 @@
 """Gymnasium environments of the ladder."""
 
 from babyworld.envs.base import InvalidActionError, Outcome, ParentBabyEnv
+from babyworld.envs.chat import ChatEnv
+from babyworld.envs.ladder import LADDER_LEVELS, LadderEnv
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
 from babyworld.envs.registration import LEVELS, env_id, register_envs
+from babyworld.envs.request import RequestEnv
+from babyworld.envs.utterance import STOP, UtteranceEnv
 
 __all__ = [
+    "LADDER_LEVELS",
     "LEVELS",
+    "STOP",
+    "ChatEnv",
+    "LadderEnv",
+    "RequestEnv",
+    "UtteranceEnv",
     "InvalidActionError",
     "NameEnv",
     "Outcome",

@@ -22,6 +22,7 @@ from babyworld.rewards import (
     resolve_weights,
     reward_bounds,
 )
+from babyworld.task import Task, task_from_options
 from babyworld.text import WordTokenizer
 from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, sample_scene
 
@@ -32,15 +33,15 @@ class InvalidActionError(ValueError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one baby act did, as decided by the world's verifier (no text involved in ``success``).
+    """What one finished act (a symbol, a word, a whole utterance) did in the world.
 
     Attributes:
-        success: the verifier's verdict.
-        utterance: the baby's act as text (a symbol or a word).
+        success: the verdict (the world's verifier; in ``Chat``, the parent's judgement).
+        utterance: the baby's act as text (a symbol, a word, or the words of an utterance).
         meaning: how the world read the act (e.g. ``"points at the red ball"``).
         target: what would have been right.
         feedback_prompt: asks the parent to react.
-        judge: ``(context, neutral context, continuation)`` for the calibrated judgement.
+        consistency: the parent's calibrated judgement of the act, in [-1, 1].
     """
 
     success: bool
@@ -48,19 +49,24 @@ class Outcome:
     meaning: str
     target: str
     feedback_prompt: Prompt
-    judge: tuple[str, str, str]
+    consistency: float
 
 
 @dataclass
 class PendingStep:
-    """Phase 1 of a step: the resolved act and what the parent must say and score for it."""
+    """A step between its phases: the act, what the parent must score, then what it must say.
+
+    Phase 1 (:meth:`ParentBabyEnv.begin_step`) fills ``action``, ``contexts`` and
+    ``continuations``; phase 2 (:meth:`ParentBabyEnv.resolve_step`), given the scores, fills
+    ``outcome`` (``None`` while an utterance goes on), ``terminated`` and ``prompts``.
+    """
 
     action: int
-    outcome: Outcome
-    terminated: bool
-    prompts: list[Prompt]
     contexts: list[str]
     continuations: list[str]
+    outcome: Outcome | None = None
+    terminated: bool = False
+    prompts: list[Prompt] | None = None
 
 
 class ParentBabyEnv(gym.Env[dict, np.int64]):
@@ -73,6 +79,18 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
     level: ClassVar[str] = ""
+    #: Per-episode settings a :class:`~babyworld.task.Task` of this level may carry.
+    task_params: ClassVar[tuple[str, ...]] = ()
+    #: Attributes that make up the running episode (saved by :meth:`state_dict`).
+    episode_keys: ClassVar[tuple[str, ...]] = (
+        "_scene",
+        "_task",
+        "_exchange",
+        "_done",
+        "_request",
+        "_last",
+        "task",
+    )
     reward_names: tuple[str, ...] = REWARD_NAMES
 
     def __init__(
@@ -134,6 +152,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self._exchange = -1
         self._done = True
         self._last: dict[str, Any] = {}
+        self.task = Task.make(self.level)
 
     # ----------------------------------------------------------------------- subclass interface
     @abstractmethod
@@ -141,12 +160,30 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         """Names of the actions (symbols or words), index = action id."""
 
     @abstractmethod
-    def _start_exchange(self) -> Prompt:
-        """Draw the next sub-task from ``self.np_random``; return the parent's request prompt."""
+    def _start_exchange(self) -> list[Prompt]:
+        """Draw the next sub-task from ``self.np_random``; return what the parent must say.
+
+        The first prompt is the parent's request, heard by the baby; any further prompts are
+        extra lines the level needs (``Chat``'s distractor lines), passed to :meth:`_heard`.
+        """
+
+    def _heard(self, said: Sequence[str]) -> str:
+        """Keep the parent's answers to :meth:`_start_exchange`; return the request heard."""
+        return said[0]
 
     @abstractmethod
-    def _resolve(self, action: int) -> Outcome:
-        """Apply the verifier to the baby's act."""
+    def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
+        """Record the act; return the ``(contexts, continuations)`` the parent must score for it.
+
+        Empty lists when the act does not end an exchange (a word inside an utterance).
+        """
+
+    @abstractmethod
+    def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome | None:
+        """The outcome of the act given the parent's scores (``None``: the utterance goes on)."""
+
+    def _configure(self, task: Task) -> None:  # noqa: B027 - optional hook
+        """Apply a task's per-episode settings (already validated against ``task_params``)."""
 
     @abstractmethod
     def _attended(self) -> int | None:
@@ -159,7 +196,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     @property
     def task_key(self) -> str:
         """Key of the current task for the success tracker (``progress`` component)."""
-        return self.level
+        return self.task.name
 
     # ----------------------------------------------------------------------- Gymnasium API
     def action_masks(self) -> np.ndarray:
@@ -169,41 +206,63 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict, dict]:
-        """Start an episode. A seeded reset also restarts the online reward estimators."""
-        prompt = self.begin_reset(seed=seed, options=options)
-        request = self.parent.generate([prompt], max_new_tokens=self.max_new_tokens)[0]
-        return self.finish_reset(request)
+        """Start an episode (``options={"task": Task}`` sets the level's per-episode settings).
+
+        A seeded reset also restarts the online reward estimators.
+        """
+        prompts = self.begin_reset(seed=seed, options=options)
+        return self.finish_reset(self._say(prompts))
 
     def step(self, action: Any) -> tuple[dict, Any, bool, bool, dict]:
         """Resolve the baby's act, let the parent react and ask again, score every component."""
         pending = self.begin_step(action)
-        said = self.parent.generate(pending.prompts, max_new_tokens=self.max_new_tokens)
         scores = self.parent.score(pending.contexts, pending.continuations)
-        return self.finish_step(pending, said, scores)
+        prompts = self.resolve_step(pending, scores)
+        return self.finish_step(pending, self._say(prompts))
 
-    # ------------------------------------------------------ the two phases of reset and step
-    # A native vector env runs phase 1 on every env, asks the parent once for all of them, then
-    # runs phase 2. ``reset`` and ``step`` above are the same phases around a call of one env.
+    def _say(self, prompts: list[Prompt]) -> list[str]:
+        return self.parent.generate(prompts, max_new_tokens=self.max_new_tokens) if prompts else []
+
+    # ---------------------------------------------------------- the phases of reset and step
+    # A native vector env runs each phase on every env and asks the parent once per phase for
+    # all of them (reset: generate; step: score, then generate). ``reset`` and ``step`` above are
+    # the same phases around the calls of one env.
+    def check_task(self, task: Task) -> None:
+        """Raise ``ValueError`` unless this env can run ``task``."""
+        if task.level != self.level:
+            raise ValueError(
+                f"task {task.name!r} is for level {task.level!r} but this env is "
+                f"{self.level!r}; use babyworld/Ladder-v0 to switch levels between episodes"
+            )
+        unknown = set(task.kwargs) - set(self.task_params)
+        if unknown:
+            raise ValueError(
+                f"task {task.name!r} sets {sorted(unknown)}, which level {self.level!r} does not "
+                f"take per episode; it takes {list(self.task_params) or 'no settings'}"
+            )
+
     def begin_reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> Prompt:
-        """Phase 1 of :meth:`reset`: draw the scene and the first task; return the request prompt."""
+    ) -> list[Prompt]:
+        """Phase 1 of :meth:`reset`: draw the scene and the first task; return the prompts."""
+        task = task_from_options(options)
+        if task is not None:
+            self.check_task(task)
         super().reset(seed=seed)
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; {type(self).__name__} takes none"
-            )
         if seed is not None:
             self.predictor.reset()
             self.code.reset()
             self.tracker.reset()
+        self.task = task if task is not None else Task.make(self.level)
+        self._configure(self.task)
         self._scene = self._sample_scene()
         self._exchange = 0
         self._done = False
         return self._start_exchange()
 
-    def finish_reset(self, request: str) -> tuple[dict, dict]:
-        """Phase 2 of :meth:`reset`, given the parent's words for the request prompt."""
+    def finish_reset(self, said: Sequence[str]) -> tuple[dict, dict]:
+        """Phase 2 of :meth:`reset`, given the parent's answers to the prompts of phase 1."""
+        request = self._heard(said)
         self._request = request
         obs, cut = self._observe(request)
         info = {
@@ -212,34 +271,45 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "exchange": 0,
             "heard_truncated": cut,
             "action_mask": self.action_masks(),
+            "task": self.task.name,
             "parent": self.parent.label,
         }
         self._last = {"heard": request}
         return obs, info
 
     def begin_step(self, action: Any) -> PendingStep:
-        """Phase 1 of :meth:`step`: check and resolve the act; return what to ask the parent."""
+        """Phase 1 of :meth:`step`: check and record the act; return what the parent must score."""
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
         a = self._check_action(action)
-        out = self._resolve(a)
+        contexts, continuations = self._score_requests(a)
+        return PendingStep(a, contexts, continuations)
+
+    def resolve_step(self, pending: PendingStep, scores: Sequence[np.ndarray]) -> list[Prompt]:
+        """Phase 2 of :meth:`step`: the outcome, given the scores; return what the parent says."""
+        out = self._resolve(pending.action, scores)
+        pending.outcome = out
+        if out is None:  # a word inside an utterance: the parent listens
+            pending.prompts = []
+            return []
         self._exchange += 1
-        terminated = self._exchange >= self.exchanges
-        prompts = [out.feedback_prompt]
-        if not terminated:
-            prompts.append(self._start_exchange())
-        ctx, neutral, cont = out.judge
-        return PendingStep(a, out, terminated, prompts, [ctx, neutral], [cont, cont])
+        pending.terminated = self._exchange >= self.exchanges
+        pending.prompts = [out.feedback_prompt]
+        if not pending.terminated:
+            pending.prompts += self._start_exchange()
+        return pending.prompts
 
     def finish_step(
-        self, pending: PendingStep, said: Sequence[str], scores: Sequence[np.ndarray]
+        self, pending: PendingStep, said: Sequence[str]
     ) -> tuple[dict, Any, bool, bool, dict]:
-        """Phase 2 of :meth:`step`, given the parent's answers to ``pending``'s requests."""
+        """Phase 3 of :meth:`step`, given the parent's answers to phase 2's prompts."""
         a, out, terminated = pending.action, pending.outcome, pending.terminated
-        feedback, request = said[0], (said[1] if not terminated else "")
-        lp_ctx, lp_neutral = scores
-
-        heard = f"{feedback} {request}".strip()
+        if out is None:
+            feedback, request, heard = "", self._request, self._last.get("heard", self._request)
+        else:
+            feedback = said[0]
+            request = "" if terminated else self._heard(said[1:])
+            heard = f"{feedback} {request}".strip()
         obs, cut = self._observe(heard)
         heard_ids = obs["heard"][: obs["heard_len"]]
 
@@ -247,14 +317,18 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self.predictor.update(a, heard_ids)
         bits = self.code.code_length([a])
         self.code.update([a])
-        before, after = self.tracker.update(self.task_key, out.success)
+        if out is None:
+            success, consistency, progress = False, 0.0, 0.0
+        else:
+            success, consistency = out.success, out.consistency
+            progress = components.progress(*self.tracker.update(self.task_key, out.success))
         vector = np.array(
             [
-                components.task(out.success),
-                components.consistency(lp_ctx, lp_neutral, self.consistency_temperature),
+                components.task(success),
+                consistency,
                 components.predictability(surprisal, self.predictor.max_bits),
                 components.mdl(bits, self.code.max_bits_per_word),
-                components.progress(before, after),
+                progress,
             ],
             dtype=np.float32,
         )
@@ -265,10 +339,11 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "parent_utterance": heard,
             "parent_feedback": feedback,
             "parent_request": request,
-            "baby_utterance": out.utterance,
-            "baby_meaning": out.meaning,
-            "target": out.target,
-            "success": out.success,
+            "baby_utterance": out.utterance if out else self._partial_utterance(),
+            "baby_meaning": out.meaning if out else "",
+            "target": out.target if out else "",
+            "success": success,
+            "exchange_end": out is not None,
             "exchange": self._exchange,
             "heard_truncated": cut,
             "reward_vector": vector,
@@ -276,15 +351,20 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
                 k: float(v) for k, v in zip(self.reward_names, vector, strict=True)
             },
             "action_mask": self.action_masks(),
+            "task": self.task.name,
             "parent": self.parent.label,
         }
         self._last = {
             "heard": heard,
-            "baby": out.utterance,
-            "meaning": out.meaning,
+            "baby": info["baby_utterance"],
+            "meaning": info["baby_meaning"],
             "vector": vector,
         }
         return obs, reward, terminated, False, info
+
+    def _partial_utterance(self) -> str:
+        """The words of an utterance still going on (levels with multi-word utterances)."""
+        return ""
 
     def render(self) -> str | None:
         """``ansi``: the last exchange as text."""
@@ -307,10 +387,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         Used by checkpoints; restore with :meth:`load_state_dict` on an env built with the same
         arguments. The parent is not part of the state (it is frozen).
         """
-        episode = {
-            k: getattr(self, k, None)
-            for k in ("_scene", "_task", "_exchange", "_done", "_request", "_last")
-        }
+        episode = {k: getattr(self, k, None) for k in self.episode_keys}
         return {
             "level": self.level,
             "n_actions": len(self.words),

@@ -10,6 +10,8 @@ import numpy as np
 from babyworld.envs import prompts
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.parent import Prompt
+from babyworld.rewards import components
+from babyworld.task import Task
 from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask
 
 
@@ -56,6 +58,8 @@ class NameEnv(ParentBabyEnv):
     """
 
     level = "Name"
+    task_params = ("attributes",)
+    episode_keys = (*ParentBabyEnv.episode_keys, "_attributes")
 
     def __init__(
         self,
@@ -66,22 +70,24 @@ class NameEnv(ParentBabyEnv):
         **kwargs: Any,
     ) -> None:
         attributes = tuple(attributes)
-        if not attributes or any(a not in ATTRIBUTES for a in attributes):
-            raise ValueError(
-                f"attributes must be a non-empty subset of {ATTRIBUTES}, got {attributes}"
-            )
-        self.attributes = attributes
+        _check_attributes(attributes)
+        self.attributes = self._attributes = attributes
         self.restrict_to_asked = bool(restrict_to_asked)
         super().__init__(parent, **kwargs)
 
     def _action_words(self) -> tuple[str, ...]:
         return SHAPES + COLORS
 
-    def _start_exchange(self) -> Prompt:
+    def _configure(self, task: Task) -> None:
+        attributes = tuple(task.kwargs.get("attributes", self.attributes))
+        _check_attributes(attributes)
+        self._attributes = attributes
+
+    def _start_exchange(self) -> list[Prompt]:
         slot = int(self.np_random.integers(self.n_objects))
-        attribute = self.attributes[int(self.np_random.integers(len(self.attributes)))]
+        attribute = self._attributes[int(self.np_random.integers(len(self._attributes)))]
         self._task = NameTask(self._scene, slot, attribute)
-        return prompts.ask_attribute(attribute)
+        return [prompts.ask_attribute(attribute)]
 
     def _attended(self) -> int | None:
         return self._task.slot
@@ -92,7 +98,12 @@ class NameEnv(ParentBabyEnv):
         asked = SHAPES if self._task.attribute == "shape" else COLORS
         return np.array([w in asked for w in self.words], dtype=bool)
 
-    def _resolve(self, action: int) -> Outcome:
+    def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
+        word = self.words[action]
+        ctx, neutral, cont = prompts.name_judge_frames(self._task.shown, self._request, word)
+        return [ctx, neutral], [cont, cont]
+
+    def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome:
         word = self.words[action]
         shown = self._task.shown
         success = self._task.verify(word)
@@ -102,5 +113,10 @@ class NameEnv(ParentBabyEnv):
             meaning=f'says "{word}" about the {shown.name}',
             target=self._task.answer,
             feedback_prompt=prompts.react_name(shown, self._task.attribute, word, success),
-            judge=prompts.name_judge_frames(shown, self._request, word),
+            consistency=components.consistency(*scores, self.consistency_temperature),
         )
+
+
+def _check_attributes(attributes: tuple) -> None:
+    if not attributes or any(a not in ATTRIBUTES for a in attributes):
+        raise ValueError(f"attributes must be a non-empty subset of {ATTRIBUTES}, got {attributes}")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from babyworld.envs import prompts
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.parent import Prompt
+from babyworld.rewards import components
 from babyworld.world import FetchTask
 
 
@@ -72,14 +77,18 @@ class PointEnv(ParentBabyEnv):
     def _action_words(self) -> tuple[str, ...]:
         return tuple(f"sym{i}" for i in range(self.n_objects))
 
-    def _start_exchange(self) -> Prompt:
+    def _start_exchange(self) -> list[Prompt]:
         self._task = FetchTask(self._scene, int(self.np_random.integers(self.n_objects)))
-        return prompts.ask_for(self._task.wanted)
+        return [prompts.ask_for(self._task.wanted)]
 
     def _attended(self) -> int | None:
         return None
 
-    def _resolve(self, action: int) -> Outcome:
+    def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
+        ctx, neutral, cont = prompts.fetch_judge_frames(self._request, self._scene.objects[action])
+        return [ctx, neutral], [cont, cont]
+
+    def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome:
         got = self._scene.objects[action]
         wanted = self._task.wanted
         success = self._task.verify(action)
@@ -89,5 +98,5 @@ class PointEnv(ParentBabyEnv):
             meaning=f"points at the {got.name}",
             target=wanted.name,
             feedback_prompt=prompts.react_fetch(wanted, got, success),
-            judge=prompts.fetch_judge_frames(self._request, got),
+            consistency=components.consistency(*scores, self.consistency_temperature),
         )

@@ -94,3 +94,84 @@ def name_judge_frames(obj: WorldObject, question: str, word: str) -> tuple[str, 
         f'Mom holds up a toy and asks: "{question}" The baby says: "',
         f'{word}"',
     )
+
+
+# ------------------------------------------------------------------------------------ Request
+_ASK_NEED = (
+    "Mom is playing with her baby. The toys are on the table; Mom asks the baby which one it "
+    "wants.\n"
+    "Mom: What do you want, sweetie?\n"
+    "Mom: Which toy would you like?\n"
+    "Mom: Tell me what you want, darling.\n"
+    "Mom:"
+)
+_REACT_REQUEST = (
+    "The baby asks for a toy with a few words. Mom gives the toy she understood and says so.\n"
+    'Baby: "red ball". Mom gives: red ball. Mom: Here is the red ball!\n'
+    'Baby: "cup please". Mom gives: green cup. Mom: Here you go, the green cup.\n'
+    'Baby: "". Mom gives: nothing. Mom: I don\'t understand. What do you want?\n'
+    'Baby: "blue". Mom gives: blue bird. Mom: You want the blue bird? Here it is.\n'
+    'Baby: "{utterance}". Mom gives: {given}. Mom:'
+)
+#: Noisy-channel frames of ``Request`` (and of the ``interpretation`` probes): which toy makes
+#: the baby's words most likely?
+REQUEST_INTENT = "The child wants the {intent}, so the child says:"
+REQUEST_NEUTRAL = "The child says:"
+
+
+def ask_need() -> Prompt:
+    """The parent asks the baby which toy it wants."""
+    return Prompt(_ASK_NEED, "ask_need")
+
+
+def react_request(utterance: str, given: WorldObject | None) -> Prompt:
+    """The parent hands over the toy it understood (``None``: it understood nothing)."""
+    name = given.name if given is not None else "nothing"
+    text = _REACT_REQUEST.format(utterance=utterance, given=name)
+    return Prompt(text, "react_request", utterance=utterance, given=name)
+
+
+def request_frames(objects: tuple[WorldObject, ...], utterance: str) -> tuple[list[str], list[str]]:
+    """Contexts and continuations scored for a request: one per candidate toy, then neutral."""
+    contexts = [REQUEST_INTENT.format(intent=o.name) for o in objects] + [REQUEST_NEUTRAL]
+    return contexts, [" " + utterance] * len(contexts)
+
+
+# ------------------------------------------------------------------------------------ Chat
+_CHAT_OPEN = (
+    "Mom talks with her baby about what is happening.\n"
+    "Situation: the baby sees a cat. Mom: Look, a cat! Do you see the cat?\n"
+    "Situation: it is time to go out. Mom: Shall we go outside now?\n"
+    "Situation: the baby drops a spoon. Mom: Oops! You dropped your spoon.\n"
+    "Situation: {situation}. Mom:"
+)
+_CHAT_REPLY = (
+    "Mom talks with her baby. The baby knows only a few words; Mom answers kindly.\n"
+    'Mom: Are you hungry? Baby: "yes eat" (fits). Mom: Yes, let\'s eat now!\n'
+    'Mom: Do you hear the dog? Baby: "woof" (fits). Mom: Yes, the dog says woof!\n'
+    'Mom: Are you sleepy? Baby: "ball" (does not fit). Mom: A ball? No, now it is time to '
+    "sleep.\n"
+    'Mom: {line} Baby: "{utterance}" ({verdict}). Mom:'
+)
+#: Frame in which the parent judges a reply to one of its lines (coherence and relevance).
+CHAT_CONTEXT = 'Mom says: "{line}" The baby answers:'
+CHAT_NEUTRAL = "The baby says:"
+
+
+def chat_open(situation: str, example: str) -> Prompt:
+    """The parent's line in a situation (``example``: what the scripted parent says)."""
+    text = _CHAT_OPEN.format(situation=situation)
+    return Prompt(text, "chat_open", situation=situation, example=example)
+
+
+def chat_reply(line: str, utterance: str, fits: bool) -> Prompt:
+    """The parent answers the baby's reply to ``line`` (``fits``: the parent's own judgement)."""
+    verdict = "fits" if fits else "does not fit"
+    text = _CHAT_REPLY.format(line=line, utterance=utterance, verdict=verdict)
+    return Prompt(text, "chat_reply", line=line, utterance=utterance, verdict=verdict)
+
+
+def chat_frames(lines: list[str], utterance: str) -> tuple[list[str], list[str]]:
+    """Contexts and continuations scored for a reply: one per candidate line, then neutral."""
+    contexts = [CHAT_CONTEXT.format(line=line) for line in lines] + [CHAT_NEUTRAL]
+    return contexts, [" " + utterance] * len(contexts)

@@ -12,6 +12,9 @@ import gymnasium as gym
 LEVELS: dict[str, tuple[str, dict[str, Any]]] = {
     "Point": ("babyworld.envs.point:PointEnv", {}),
     "Name": ("babyworld.envs.name:NameEnv", {}),
+    "Request": ("babyworld.envs.request:RequestEnv", {}),
+    "Chat": ("babyworld.envs.chat:ChatEnv", {}),
+    "Ladder": ("babyworld.envs.ladder:LadderEnv", {}),
 }
 
 

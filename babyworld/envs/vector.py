@@ -1,13 +1,16 @@
 """A native vector env: N worlds, one batched parent call per phase for all of them.
 
 Gymnasium's ``SyncVectorEnv`` steps its envs one after another, so the parent sees N calls of
-batch 1–2. :class:`ParentBatchVectorEnv` runs phase 1 of every env (resolve the acts, build the
-prompts), asks the parent once — one ``generate`` and one ``score`` call for all N — then runs
-phase 2 of every env. Episodes that end are reset in the same step (Gymnasium's ``SAME_STEP``
-autoreset: the last observation and info of an ended episode are in ``info["final_obs"]`` and
-``info["final_info"]``), their first requests again in one batched call. Results equal a
-``SyncVectorEnv`` in ``SAME_STEP`` mode with the same seeds (a test), up to the numerics of the
-parent's batch composition (exact with the scripted parent).
+batch 1–2. :class:`ParentBatchVectorEnv` runs each phase of a step on every env and asks the parent
+once per phase for all N: phase 1 records the acts and collects what must be scored, one ``score``
+call; phase 2 resolves the acts and collects what the parent must say, one ``generate`` call;
+phase 3 builds observations and rewards. Episodes that end are reset in the same step (Gymnasium's
+``SAME_STEP`` autoreset: the last observation and info of an ended episode are in
+``info["final_obs"]`` and ``info["final_info"]``), their first requests again in one batched call;
+with ``autoreset_mode=DISABLED`` the caller resets ended envs itself, e.g. with a curriculum's next
+tasks: ``reset(options={"reset_mask": ended, "task": [task_0, ..., task_N-1]})``. Results equal a
+``SyncVectorEnv`` in the same mode with the same seeds and tasks (a test), up to the numerics of
+the parent's batch composition (exact with the scripted parent).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from babyworld.envs.base import ParentBabyEnv
 from babyworld.parent import Parent, resolve_parent
+from babyworld.task import Task
 
 
 class ParentBatchVectorEnv(VectorEnv):
@@ -40,10 +44,19 @@ class ParentBatchVectorEnv(VectorEnv):
         env_cls: type[ParentBabyEnv],
         num_envs: int,
         parent: str | Parent = "smollm2",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         **env_kwargs: Any,
     ) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED):
+            raise ValueError(
+                f"autoreset_mode must be SAME_STEP or DISABLED, got {mode}; with DISABLED, reset "
+                "ended envs yourself with reset(options={'reset_mask': ended, 'task': ...})"
+            )
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
         self.parent = resolve_parent(parent)
         self.envs = [env_cls(self.parent, **env_kwargs) for _ in range(num_envs)]
         self.num_envs = num_envs
@@ -55,6 +68,7 @@ class ParentBatchVectorEnv(VectorEnv):
         self.reward_names = first.reward_names
         self.reward_space = first.reward_space
         self.max_new_tokens = first.max_new_tokens
+        self._obs: list[dict | None] = [None] * num_envs
 
     def reset(
         self,
@@ -62,27 +76,55 @@ class ParentBatchVectorEnv(VectorEnv):
         seed: int | Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[dict, dict]:
-        """Reset every env (env ``i`` seeded ``seed + i``); one batched generate call."""
+        """Reset every env (env ``i`` seeded ``seed + i``) with one batched generate call.
+
+        Options: ``"task"`` — one :class:`~babyworld.task.Task` for every env, or a sequence of N
+        (``None`` entries take the level's default); ``"reset_mask"`` — a boolean ``[N]`` array,
+        reset only those envs (the others keep their episodes; Gymnasium's convention).
+        """
         if seed is None or isinstance(seed, int | np.integer):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
-        if seeds[0] is not None:
+        options = dict(options or {})
+        mask = self._reset_mask(options.pop("reset_mask", None))
+        tasks = self._tasks(options.pop("task", None))
+        if options:
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; the vector env takes 'task' and "
+                "'reset_mask'"
+            )
+        idx = [i for i in range(self.num_envs) if mask[i]]
+        for i in idx:  # all or nothing: check every task before any env moves
+            if tasks[i] is not None:
+                self.envs[i].check_task(tasks[i])
+        if seeds[0] is not None and mask.all():
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
-        prompts = [
-            e.begin_reset(seed=s, options=options) for e, s in zip(self.envs, seeds, strict=True)
-        ]
-        said = self.parent.generate(prompts, max_new_tokens=self.max_new_tokens)
-        results = [e.finish_reset(r) for e, r in zip(self.envs, said, strict=True)]
         infos: dict[str, Any] = {}
-        for i, (_, info) in enumerate(results):
+        for i, info in self._reset_envs(idx, seeds, tasks).items():
             infos = self._add_info(infos, info, i)
-        return self._batch_obs([o for o, _ in results]), infos
+        return self._batch_obs(self._obs), infos
+
+    def _reset_envs(
+        self, idx: list[int], seeds: Sequence[int | None], tasks: Sequence[Task | None]
+    ) -> dict[int, dict]:
+        """Reset envs ``idx`` with one batched generate call; returns their infos."""
+        prompts = [
+            self.envs[i].begin_reset(
+                seed=seeds[i], options=None if tasks[i] is None else {"task": tasks[i]}
+            )
+            for i in idx
+        ]
+        said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
+        infos = {}
+        for i, q in zip(idx, prompts, strict=True):
+            self._obs[i], infos[i] = self.envs[i].finish_reset([next(said) for _ in q])
+        return infos
 
     def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Step every env: one batched generate and one batched score call for all of them."""
+        """Step every env: one batched score and one batched generate call for all of them."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
@@ -91,32 +133,67 @@ class ParentBatchVectorEnv(VectorEnv):
                 raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
             e._check_action(a)
         pending = [e.begin_step(a) for e, a in zip(self.envs, actions, strict=True)]
-        prompts = [p for q in pending for p in q.prompts]
-        contexts = [c for q in pending for c in q.contexts]
-        conts = [c for q in pending for c in q.continuations]
-        said = self.parent.generate(prompts, max_new_tokens=self.max_new_tokens)
-        scores = self.parent.score(contexts, conts)
-        results, gi, si = [], 0, 0
+        scores = self.parent.score(
+            [c for q in pending for c in q.contexts],
+            [c for q in pending for c in q.continuations],
+        )
+        prompts, si = [], 0
         for e, q in zip(self.envs, pending, strict=True):
-            ng, ns = len(q.prompts), len(q.contexts)
-            results.append(e.finish_step(q, said[gi : gi + ng], scores[si : si + ns]))
-            gi, si = gi + ng, si + ns
-        obs = [r[0] for r in results]
+            ns = len(q.contexts)
+            prompts.append(e.resolve_step(q, scores[si : si + ns]))
+            si += ns
+        said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
+        results = [
+            e.finish_step(q, [next(said) for _ in p])
+            for e, q, p in zip(self.envs, pending, prompts, strict=True)
+        ]
+        self._obs = [r[0] for r in results]
         rewards = np.stack([np.asarray(r[1], dtype=np.float64) for r in results])
         terms = np.array([r[2] for r in results], dtype=np.bool_)
         truncs = np.array([r[3] for r in results], dtype=np.bool_)
         infos: dict[str, Any] = {}
         ended = [i for i in range(self.num_envs) if terms[i] or truncs[i]]
-        if ended:
-            prompts = [self.envs[i].begin_reset() for i in ended]
-            said = self.parent.generate(prompts, max_new_tokens=self.max_new_tokens)
-            for i, request in zip(ended, said, strict=True):
-                infos = self._add_info(infos, {"final_obs": obs[i], "final_info": results[i][4]}, i)
-                obs[i], info = self.envs[i].finish_reset(request)
-                results[i] = (obs[i], None, None, None, info)
+        if ended and self.autoreset_mode == AutoresetMode.SAME_STEP:
+            for i in ended:
+                infos = self._add_info(
+                    infos, {"final_obs": self._obs[i], "final_info": results[i][4]}, i
+                )
+            new = self._reset_envs(ended, [None] * self.num_envs, [None] * self.num_envs)
+            for i, info in new.items():
+                results[i] = (self._obs[i], None, None, None, info)
         for i, r in enumerate(results):
             infos = self._add_info(infos, r[4], i)
-        return self._batch_obs(obs), rewards, terms, truncs, infos
+        return self._batch_obs(self._obs), rewards, terms, truncs, infos
+
+    def _gen_kwargs(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens}
+
+    def _reset_mask(self, mask: Any) -> np.ndarray:
+        if mask is None:
+            return np.ones(self.num_envs, dtype=np.bool_)
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+            raise TypeError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
+        if mask.shape != (self.num_envs,) or not mask.any():
+            raise ValueError(
+                f"options['reset_mask'] must have shape ({self.num_envs},) and at least one True, "
+                f"got {mask}"
+            )
+        if any(self._obs[i] is None for i in range(self.num_envs) if not mask[i]):
+            raise RuntimeError("reset all envs once before a partial reset with 'reset_mask'")
+        return mask
+
+    def _tasks(self, task: Any) -> list[Task | None]:
+        if task is None or isinstance(task, Task):
+            return [task] * self.num_envs
+        if isinstance(task, str) or not isinstance(task, Sequence) or len(task) != self.num_envs:
+            raise ValueError(
+                f"options['task'] must be a Task or a sequence of {self.num_envs} (one per env), "
+                f"got {task!r}"
+            )
+        for t in task:
+            if t is not None and not isinstance(t, Task):
+                raise TypeError(f"options['task'] entries must be Task or None, got {t!r}")
+        return list(task)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call a method (or read an attribute) of every env, as ``SyncVectorEnv.call``."""

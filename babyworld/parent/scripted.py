@@ -21,6 +21,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "ask_name": ("What is this called?", "Look! What is it?"),
     "ask_color": ("What color is this?", "Which color is it?"),
     "react_name": ("{verdict} It is {answer_phrase}.",),
+    "ask_need": ("What do you want, sweetie?", "Which toy do you want?"),
+    "react_request": ("{given_phrase}",),
+    "chat_open": ("{example}",),
+    "chat_reply": ("{reply_phrase}",),
 }
 _VERDICT = {"right": "Yes, well done!", "wrong": "No."}
 
@@ -70,6 +74,16 @@ class ScriptedParent(Parent):
             answer = fields.get("answer", "")
             article = "" if fields.get("attribute") == "color" else "a "
             fields["answer_phrase"] = article + answer
+            given = fields.get("given", "nothing")
+            fields["given_phrase"] = (
+                "I don't understand. What do you want?"
+                if given == "nothing"
+                else f"Here is the {given}."
+            )
+            said = fields.get("utterance", "")
+            fields["reply_phrase"] = (
+                f"Yes, {said}!" if p.fields.get("verdict") == "fits" else f"Hmm, {said}? No."
+            )
             text = options[pick].format(**fields).strip()
             words = text.split()[:max_new_tokens]
             self.stats.prompt_tokens += len(WordTokenizer.words(p))
