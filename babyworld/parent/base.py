@@ -46,8 +46,12 @@ def _make_prompt(text: str, kind: str, fields: dict[str, str]) -> Prompt:
 class ParentStats:
     """Cumulative counters of one parent instance (logged under ``parent/``).
 
-    ``tokens`` counts model tokens actually processed (prompt + generated + scored); cached answers
-    cost none. ``requests`` counts individual prompts or (context, continuation) pairs asked for.
+    ``tokens`` counts the model tokens of every request the model answered (prompt + generated +
+    scored); cached answers cost none. ``requests`` counts individual prompts or (context,
+    continuation) pairs asked for. A parent that reuses shared prompt prefixes reads
+    ``prefix_hit_tokens`` of those tokens from stored keys/values instead of computing them, and
+    computed ``prefix_built_tokens`` to build the stored prefixes; ``computed_tokens`` is what the
+    model really ran. ``seconds`` is wall-clock time inside model calls (``calls`` of them).
     """
 
     calls: int = 0
@@ -57,6 +61,18 @@ class ParentStats:
     generated_tokens: int = 0
     scored_tokens: int = 0
     seconds: float = 0.0
+    prefix_hit_tokens: int = 0
+    prefix_built_tokens: int = 0
+
+    @property
+    def computed_tokens(self) -> int:
+        """Tokens the model actually ran (prefix reuse subtracted, prefix building added)."""
+        return self.tokens - self.prefix_hit_tokens + self.prefix_built_tokens
+
+    @property
+    def latency(self) -> float:
+        """Mean seconds per batched model call."""
+        return self.seconds / self.calls if self.calls else 0.0
 
     @property
     def tokens(self) -> int:
@@ -72,7 +88,9 @@ class ParentStats:
         """Counters plus derived figures, ready for logging."""
         d: dict[str, float] = asdict(self)
         d["tokens"] = self.tokens
+        d["computed_tokens"] = self.computed_tokens
         d["hit_rate"] = self.hit_rate
+        d["latency"] = self.latency
         return d
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from babyworld.parent.base import Parent
+from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
 
 
 def best_cpu_dtype() -> torch.dtype:
@@ -47,6 +48,13 @@ class HFParent(Parent):
         max_batch: largest number of sequences in one forward pass.
         label: name shown in logs (defaults to the path).
         cache_size: entries of the exact-request LRU cache (0 disables it).
+        prefix_cache: reuse the keys/values of prompt prefixes shared by several requests (the
+            envs' few-shot scripts) instead of recomputing them; results equal the plain path up
+            to floating-point rounding. Applies to models whose cache is a plain full-attention
+            ``DynamicCache`` (Llama, GPT-2, SmolLM2, ...); for others it is switched off and
+            ``self.prefix_cache`` reads ``False``.
+        min_prefix_tokens: a shared prefix shorter than this is not reused.
+        prefix_cache_size: most prefixes whose keys/values are kept.
     """
 
     def __init__(
@@ -59,12 +67,24 @@ class HFParent(Parent):
         max_batch: int = 64,
         label: str | None = None,
         cache_size: int = 65536,
+        prefix_cache: bool = True,
+        min_prefix_tokens: int = 16,
+        prefix_cache_size: int = 16,
     ) -> None:
         super().__init__(cache_size=cache_size)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if not isinstance(prefix_cache, bool):
+            raise TypeError(f"prefix_cache must be True or False, got {prefix_cache!r}")
+        if min_prefix_tokens < 1:
+            raise ValueError(f"min_prefix_tokens must be >= 1, got {min_prefix_tokens}")
+        if prefix_cache_size < 1:
+            raise ValueError(
+                f"prefix_cache_size must be >= 1, got {prefix_cache_size} "
+                "(to switch prefix reuse off pass prefix_cache=False)"
+            )
         self.device = torch.device(device)
         self.dtype = resolve_dtype(dtype, self.device.type)
         self.max_batch = max_batch
@@ -97,6 +117,14 @@ class HFParent(Parent):
         self.start_id = int(start if start is not None else self.pad_id)
         nl = tokenizer.encode("\n", add_special_tokens=False)
         self._newline_ids = set(nl[-1:])
+        self.prefix_cache = prefix_cache and _plain_dynamic_cache(self.model)
+        self.min_prefix_tokens = min_prefix_tokens
+        self._prefixes = PrefixStore(prefix_cache_size, min_prefix_tokens)
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer and stored prefix (counters are kept)."""
+        super().clear_cache()
+        self._prefixes.clear()
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - the parent lives as long as the process
     def _encode(self, text: str) -> tuple[int, ...]:
@@ -111,21 +139,101 @@ class HFParent(Parent):
             mask[i, width - len(s) :] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    # ------------------------------------------------------------------ batching and prefixes
+    def _plan(
+        self, seqs: list[list[int]], limits: list[int], build_singletons: bool
+    ) -> list[tuple[int, KV | None, list[int]]]:
+        """Split a batch into chunks of at most ``max_batch`` rows sharing a stored prefix.
+
+        Returns ``(prefix_length, prefix_kv, indices)`` per chunk; ``(0, None, ...)`` chunks run
+        without a prefix. Rows are sorted by length inside each group so chunks pad little.
+        """
+        jobs: list[tuple[int, KV | None, list[int]]] = []
+        plain: list[int] = []
+        if self.prefix_cache:
+            for length, members in prefix_groups(seqs, limits, self.min_prefix_tokens):
+                head = seqs[members[0]][:length]
+                if length >= self.min_prefix_tokens and (len(members) > 1 or build_singletons):
+                    jobs.append((length, self._prefix_kv(head), members))
+                    continue
+                have, kv = self._prefixes.longest(head)
+                if kv is None:
+                    plain += members
+                else:
+                    jobs.append((have, kv, members))
+        else:
+            plain = list(range(len(seqs)))
+        if plain:
+            jobs.append((0, None, plain))
+        chunks = []
+        for length, kv, members in jobs:
+            members = sorted(members, key=lambda i: len(seqs[i]))
+            for start in range(0, len(members), self.max_batch):
+                chunks.append((length, kv, members[start : start + self.max_batch]))
+        return chunks
+
+    def _prefix_kv(self, tokens: list[int]) -> KV:
+        """Keys/values of ``tokens`` (batch 1): the longest stored prefix plus the computed rest."""
+        from transformers import DynamicCache
+
+        have, kv = self._prefixes.longest(tokens)
+        if kv is not None and have == len(tokens):
+            return kv
+        past = DynamicCache(ddp_cache_data=kv) if kv is not None else DynamicCache()
+        rest = torch.tensor([tokens[have:]], dtype=torch.long, device=self.device)
+        self.model(
+            input_ids=rest,
+            attention_mask=torch.ones((1, len(tokens)), dtype=torch.long, device=self.device),
+            position_ids=torch.arange(have, len(tokens), device=self.device)[None],
+            past_key_values=past,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        kv = [(layer.keys, layer.values) for layer in past.layers]
+        self._prefixes.put(tokens, kv)
+        self.stats.prefix_built_tokens += len(tokens) - have
+        return kv
+
+    def _batch(
+        self, seqs: list[list[int]], length: int, kv: KV | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, object | None]:
+        """Inputs for rows whose first ``length`` tokens' keys/values are ``kv`` (or none).
+
+        Returns ``(suffix ids, attention mask over prefix + suffix, position ids of the suffix,
+        past key/values expanded to the batch)``; suffixes are left-padded, so padding sits
+        between the prefix and each row's own tokens and is masked out.
+        """
+        ids, mask = self._left_pad([s[length:] for s in seqs])
+        pos = (mask.cumsum(-1) - 1).clamp(min=0) + length
+        self.stats.prefix_hit_tokens += length * len(seqs)
+        if kv is None:
+            return ids, mask, pos, None
+        from transformers import DynamicCache
+
+        b = len(seqs)
+        past = DynamicCache(
+            ddp_cache_data=[(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)) for k, v in kv]
+        )
+        ones = torch.ones((b, length), dtype=mask.dtype, device=mask.device)
+        return ids, torch.cat([ones, mask], 1), pos, past
+
     @torch.inference_mode()
     def _score(self, contexts: list[str], continuations: list[str]) -> list[np.ndarray]:
         ctx = [list(self._encode(c)) or [self.start_id] for c in contexts]
         cont = [list(self._encode(x)) for x in continuations]
+        seqs = [c + x for c, x in zip(ctx, cont, strict=True)]
         out: list[np.ndarray | None] = [None] * len(contexts)
-        # Sort by length so each chunk pads little; results go back to their places.
-        order = sorted(range(len(ctx)), key=lambda i: len(ctx[i]) + len(cont[i]))
-        for start in range(0, len(order), self.max_batch):
-            chunk = order[start : start + self.max_batch]
-            seqs = [ctx[i] + cont[i] for i in chunk]
-            ids, mask = self._left_pad(seqs)
+        # The prefix must leave the last context token, whose logits predict the first target.
+        plan = self._plan(seqs, [len(c) - 1 for c in ctx], build_singletons=False)
+        for length, kv, chunk in plan:
+            ids, mask, pos, past = self._batch([seqs[i] for i in chunk], length, kv)
             keep = max(len(cont[i]) for i in chunk) + 1
-            pos = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=past,
+                logits_to_keep=keep,
             ).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
             for row, i in enumerate(chunk):
@@ -141,39 +249,56 @@ class HFParent(Parent):
     def _generate(
         self, prompts: list[str], *, max_new_tokens: int, temperature: float, seed: int
     ) -> list[str]:
-        out: list[str] = []
-        for start in range(0, len(prompts), self.max_batch):
-            chunk = [
-                list(self._encode(p)) or [self.start_id]
-                for p in prompts[start : start + self.max_batch]
-            ]
-            ids, mask = self._left_pad(chunk)
-            kwargs: dict = {"do_sample": temperature > 0}
-            if temperature > 0:
-                kwargs["temperature"] = temperature
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+        seqs = [list(self._encode(p)) or [self.start_id] for p in prompts]
+        out: list[str | None] = [None] * len(prompts)
+        kwargs: dict = {"do_sample": temperature > 0}
+        if temperature > 0:
+            kwargs["temperature"] = temperature
+        plan = self._plan(seqs, [len(s) - 1 for s in seqs], build_singletons=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for length, kv, chunk in plan:
+                ids, mask, _, past = self._batch([seqs[i] for i in chunk], length, kv)
+                if length:
+                    head = torch.tensor([seqs[chunk[0]][:length]], device=self.device)
+                    ids = torch.cat([head.expand(len(chunk), -1), ids], 1)
                 gen = self.model.generate(
                     input_ids=ids,
                     attention_mask=mask,
+                    past_key_values=past,
                     max_new_tokens=max_new_tokens,
                     pad_token_id=self.pad_id,
                     stop_strings=["\n"],
                     tokenizer=self.tokenizer,
                     **kwargs,
                 )
-            self.stats.prompt_tokens += int(mask.sum())
-            for row in gen[:, ids.shape[1] :].tolist():
-                kept = []
-                for t in row:
-                    if (
-                        t in self._newline_ids
-                        or t == self.tokenizer.eos_token_id
-                        or t == self.pad_id
-                    ):
-                        break
-                    kept.append(t)
-                self.stats.generated_tokens += len(kept)
-                text = self.tokenizer.decode(kept, skip_special_tokens=True)
-                out.append(text.split("\n")[0].strip())
-        return out
+                self.stats.prompt_tokens += int(mask.sum())
+                for i, row in zip(chunk, gen[:, ids.shape[1] :].tolist(), strict=True):
+                    out[i] = self._cut(row)
+        return out  # type: ignore[return-value]
+
+    def _cut(self, row: list[int]) -> str:
+        """Generated ids up to the first newline, end or padding, as stripped text."""
+        kept = []
+        for t in row:
+            if t in self._newline_ids or t == self.tokenizer.eos_token_id or t == self.pad_id:
+                break
+            kept.append(t)
+        self.stats.generated_tokens += len(kept)
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        return text.split("\n")[0].strip()
+
+
+def _plain_dynamic_cache(model: torch.nn.Module) -> bool:
+    """Whether ``model`` keeps a plain full-attention ``DynamicCache`` (prefix reuse is exact)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    config = getattr(model, "config", None)
+    if config is None:
+        return False
+    try:
+        cache = DynamicCache(config=config)
+    except Exception:  # configs of unusual architectures
+        return False
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
