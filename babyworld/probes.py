@@ -6,7 +6,8 @@ be trusted with that parent:
 - ``naming`` — Name's judge: the right word for a shown toy (of 6 shapes or 6 colours), by
   calibrated scoring;
 - ``fetch`` — Point's judge: which toy on the table fits the parent's request, by calibrated scoring;
-- ``interpretation`` — which toy a child's utterance asks for, by noisy-channel scoring;
+- ``interpretation`` — Request's judge: which toy a child's utterance (one to three words, as
+  Request's baby says them) asks for, by noisy-channel scoring;
 - ``coherence`` — which reply fits a question, by calibrated scoring.
 """
 
@@ -85,7 +86,9 @@ def evaluate(parent: Parent, kinds: tuple[str, ...] = KINDS) -> list[ProbeResult
                 )
                 chance.append(1 / len(item["scene"]))
             elif kind == "interpretation":
-                res = interpret(parent, [item["utterance"]], item["intents"])
+                res = interpret(
+                    parent, [item["utterance"]], item["intents"], template=prompts.REQUEST_INTENT
+                )
                 hits.append(int(res.best[0]) == item["answer"])
                 chance.append(1 / len(item["intents"]))
             else:

@@ -76,7 +76,7 @@ def test_cache_counts_hits_and_saves_tokens(llm_parent):
 
 def test_probe_accuracy_is_well_above_chance(llm_parent):
     results = {r.kind: r for r in evaluate(llm_parent)}
-    # Measured on this parent: naming 8/12, fetch 7/9, interpretation 12/12, coherence 10/10.
+    # Measured on this parent: naming 8/12, fetch 7/9, interpretation 20/20, coherence 10/10.
     assert results["naming"].accuracy >= 0.5 > 2 * results["naming"].chance
     assert results["fetch"].accuracy >= 0.66
     assert results["interpretation"].accuracy >= 0.75
@@ -181,3 +181,67 @@ def test_corrupt_converted_cache_gives_a_clear_error(tmp_path, monkeypatch):
     (target / "config.json").write_text("{not json")
     with pytest.raises(OSError, match="delete that directory"):
         smollm2.load_smollm2()
+
+
+def _say(env, words):
+    """Say the words then stop; the last step's results."""
+    from babyworld.envs import STOP
+
+    u = env.unwrapped
+    for w in [*words, STOP]:
+        out = env.step(u.words.index(w))
+        if out[4]["exchange_end"]:
+            return out
+    return out
+
+
+def test_request_with_real_parent_hands_over_the_named_toy(llm_parent):
+    env = gym.make(env_id("Request"), parent=llm_parent)
+    right, wrong = [], []
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        assert info["parent_request"]
+        u = env.unwrapped
+        need = u._task.wanted
+        other = next(o for o in u._scene.objects if o != need)
+        _, _, _, _, info = _say(env, [need.color, need.shape])
+        right.append((info["success"], info["reward_vector"][1]))
+        assert info["parent_feedback"] and info["target"] == need.name
+        env.reset(seed=seed)
+        _, _, _, _, info = _say(env, [other.color, other.shape])
+        wrong.append((info["success"], info["reward_vector"][1]))
+    right, wrong = np.array(right), np.array(wrong)
+    # Measured: 12/12 and 0/12, mean consistency 1.00 versus 0.42.
+    assert right[:, 0].mean() >= 10 / 12 and wrong[:, 0].mean() <= 2 / 12
+    assert right[:, 1].mean() > wrong[:, 1].mean() + 0.3
+
+
+def test_chat_with_real_parent_judges_fitting_answers_above_foreign_ones(llm_parent):
+    from babyworld.envs.chat import CHAT_WORDS
+    from babyworld.text import WordTokenizer
+
+    env = gym.make(env_id("Chat"), parent=llm_parent)
+    fit, foreign = [], []
+    lines = set()
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        u = env.unwrapped
+        line = info["parent_request"]
+        assert line and line == u._lines[0]
+        lines.add(line)
+        said = WordTokenizer.words(line)
+        fitting = [w for w in CHAT_WORDS if w in said]
+        unrelated = [
+            w for w in CHAT_WORDS if all(w not in WordTokenizer.words(x) for x in u._lines)
+        ]
+        if fitting:
+            _, _, _, _, info = _say(env, fitting[:1])
+            fit.append(info["success"])
+            env.reset(seed=seed)
+        _, _, _, _, info = _say(env, unrelated[:1])
+        foreign.append(info["success"])
+        assert info["parent_feedback"]
+    # Measured: the parent's lines name a Chat word in 10/12 episodes; fitting answers succeed
+    # 6/10, unrelated ones 1/12. The parent is a noisy judge, not a verifier.
+    assert len(lines) >= 5 and len(fit) >= 6
+    assert np.mean(fit) >= np.mean(foreign) + 0.3

@@ -621,3 +621,19 @@ def test_prompt_survives_pickle_and_deepcopy():
     p = Prompt("Give me the red ball", "ask_for", object="red ball")
     for q in (pickle.loads(pickle.dumps(p)), copy.deepcopy(p)):
         assert q == p and q.kind == "ask_for" and q.fields == {"object": "red ball"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Oh no, no no no no no", "Oh no, no"),
+        ("Yes, yes, yes, yes, yes,", "Yes, yes"),
+        ("Bath, bath!", "Bath, bath!"),
+        ("Look, a cat! Do you see the cat?", "Look, a cat! Do you see the cat?"),
+        ("", ""),
+    ],
+)
+def test_shorten_repeats_cuts_word_loops(text, expected):
+    from babyworld.parent.base import shorten_repeats
+
+    assert shorten_repeats(text) == expected

@@ -9,6 +9,7 @@ only puts them into words. Judge frames are the contexts used for calibrated sco
 from __future__ import annotations
 
 from babyworld.parent import Prompt
+from babyworld.parent.judge import INTENT_TEMPLATE
 from babyworld.world import WorldObject
 
 _ASK_FOR = (
@@ -115,7 +116,8 @@ _REACT_REQUEST = (
 )
 #: Noisy-channel frames of ``Request`` (and of the ``interpretation`` probes): which toy makes
 #: the baby's words most likely?
-REQUEST_INTENT = "The child wants the {intent}, so the child says:"
+#: Request's noisy-channel frame: the same template as :func:`babyworld.parent.interpret`.
+REQUEST_INTENT = INTENT_TEMPLATE
 REQUEST_NEUTRAL = "The child says:"
 
 
@@ -139,10 +141,12 @@ def request_frames(objects: tuple[WorldObject, ...], utterance: str) -> tuple[li
 
 # ------------------------------------------------------------------------------------ Chat
 _CHAT_OPEN = (
-    "Mom talks with her baby about what is happening.\n"
+    "Mom talks to her baby about what is happening.\n"
     "Situation: the baby sees a cat. Mom: Look, a cat! Do you see the cat?\n"
-    "Situation: it is time to go out. Mom: Shall we go outside now?\n"
+    "Situation: it is time to go out. Mom: Shall we go outside now? Let's put on your shoes.\n"
     "Situation: the baby drops a spoon. Mom: Oops! You dropped your spoon.\n"
+    "Situation: the phone rings. Mom: Ring ring! Who is calling us?\n"
+    "Situation: the baby is thirsty. Mom: Are you thirsty? Here is some milk.\n"
     "Situation: {situation}. Mom:"
 )
 _CHAT_REPLY = (

@@ -94,6 +94,24 @@ class ParentStats:
         return d
 
 
+def shorten_repeats(text: str, keep: int = 2) -> str:
+    """Cut ``text`` before the first word said more than ``keep`` times in a row.
+
+    Words compare case- and punctuation-insensitively; the cut drops trailing commas and spaces:
+    ``"Oh no, no no no no"`` becomes ``"Oh no, no"`` and ``"Yes, yes, yes, yes,"`` becomes
+    ``"Yes, yes"``.
+    """
+    words = text.split()
+    run, last = 0, None
+    for i, word in enumerate(words):
+        key = word.strip(".,!?;:'\"").lower()
+        run = run + 1 if key and key == last else 1
+        last = key
+        if run > keep:
+            return " ".join(words[:i]).rstrip(" ,;:")
+    return text
+
+
 def _request_key(prompt: str) -> tuple:
     """Cache key of a prompt: its text plus, for a structured :class:`Prompt`, kind and fields.
 
@@ -178,7 +196,9 @@ class Parent(ABC):
                 misses (the seed is set once per batch), and is cached under (prompt, seed).
 
         Returns:
-            N continuations, each cut at its first newline and stripped.
+            N continuations, each cut at its first newline, stripped, and cut before a word
+            said a third time in a row (:func:`shorten_repeats`: small models loop on
+            "no no no ...").
         """
         if isinstance(prompts, str):
             raise TypeError("generate() takes a list of prompts; wrap a single prompt in a list")
@@ -191,9 +211,12 @@ class Parent(ABC):
             self._gen_cache,
             [(_request_key(p), opts) for p in prompts],
             list(prompts),
-            lambda misses: self._generate(
-                misses, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
-            ),
+            lambda misses: [
+                shorten_repeats(text)
+                for text in self._generate(
+                    misses, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+                )
+            ],
         )
 
     def score(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
