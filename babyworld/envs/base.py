@@ -182,6 +182,11 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome | None:
         """The outcome of the act given the parent's scores (``None``: the utterance goes on)."""
 
+    def _teacher_frames(self, action: int) -> tuple[list[str], list[str]] | None:
+        """The ``([context, neutral], [x, x])`` the judge would score for ``action``, without
+        taking it; ``None`` for levels whose exchanges are utterances (no one-act judge)."""
+        return None
+
     def _configure(self, task: Task) -> None:  # noqa: B027 - optional hook
         """Apply a task's per-episode settings (already validated against ``task_params``)."""
 
@@ -202,6 +207,58 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def action_masks(self) -> np.ndarray:
         """Actions allowed at this step (sb3-contrib's ``MaskablePPO`` convention)."""
         return self._allowed().copy()
+
+    # ----------------------------------------------------------------------- the parent as teacher
+    def teacher_requests(self) -> tuple[list[str], list[str]]:
+        """What the parent scores to give its own distribution over this step's actions.
+
+        For every allowed action, the ``(context, neutral)`` pair the level's judge scores (the
+        same frames as the ``consistency`` component), in action order. Only levels whose
+        exchange is one act (Point, Name) have it.
+
+        Raises:
+            NotImplementedError: the level answers with utterances (Request, Chat).
+            RuntimeError: no episode is running.
+        """
+        if self._done:
+            raise RuntimeError("no episode is running: call reset() before teacher_requests()")
+        contexts: list[str] = []
+        continuations: list[str] = []
+        for a in np.flatnonzero(self.action_masks()):
+            frames = self._teacher_frames(int(a))
+            if frames is None:
+                raise NotImplementedError(
+                    f"level {self.level!r} answers with utterances, so the parent has no "
+                    "distribution over its single acts; distillation targets exist on one-act "
+                    "levels (Point, Name)"
+                )
+            contexts += frames[0]
+            continuations += frames[1]
+        return contexts, continuations
+
+    def teacher_logprobs(self, scores: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """The parent's log-distribution over this step's actions (``-inf`` where masked).
+
+        ``log pi_parent(a) = log_softmax_a( mean_t[log p(x_t | context_a) - log p(x_t |
+        neutral_a)] / T )`` over the allowed actions, with the calibrated judge frames of
+        :meth:`teacher_requests` and ``T = consistency_temperature``.
+
+        Args:
+            scores: the parent's answers to :meth:`teacher_requests` (a vector env batches them);
+                ``None`` asks the parent now.
+        """
+        contexts, continuations = self.teacher_requests()
+        if scores is None:
+            scores = self.parent.score(contexts, continuations)
+        if len(scores) != len(contexts):
+            raise ValueError(f"got {len(scores)} scores for {len(contexts)} teacher requests")
+        pmi = [
+            float(np.mean(np.asarray(c, np.float64) - np.asarray(n, np.float64)))
+            for c, n in zip(scores[0::2], scores[1::2], strict=True)
+        ]
+        logits = np.full(len(self.words), -np.inf)
+        logits[self.action_masks()] = np.asarray(pmi) / self.consistency_temperature
+        return logits - np.logaddexp.reduce(logits[np.isfinite(logits)])
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

@@ -138,6 +138,16 @@ class LadderEnv(gym.Env[dict, np.int64]):
         mask[self._to_union[self.cur.level][self.cur.action_masks()]] = True
         return mask
 
+    def teacher_requests(self) -> tuple[list[str], list[str]]:
+        """The current level's :meth:`~babyworld.envs.base.ParentBabyEnv.teacher_requests`."""
+        return self.cur.teacher_requests()
+
+    def teacher_logprobs(self, scores: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """The current level's teacher distribution, placed in the union vocabulary."""
+        out = np.full(len(self.words), -np.inf)
+        out[self._to_union[self.cur.level]] = self.cur.teacher_logprobs(scores)
+        return out
+
     # ------------------------------------------------------------------ Gymnasium API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

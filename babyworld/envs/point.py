@@ -84,6 +84,9 @@ class PointEnv(ParentBabyEnv):
     def _attended(self) -> int | None:
         return None
 
+    def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
+        return self._score_requests(action)  # pure: the act is judged, not recorded
+
     def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
         ctx, neutral, cont = prompts.fetch_judge_frames(self._request, self._scene.objects[action])
         return [ctx, neutral], [cont, cont]

@@ -165,6 +165,19 @@ class ParentBatchVectorEnv(VectorEnv):
             infos = self._add_info(infos, r[4], i)
         return self._batch_obs(self._obs), rewards, terms, truncs, infos
 
+    def teacher_logprobs(self) -> np.ndarray:
+        """Every env's :meth:`~babyworld.envs.base.ParentBabyEnv.teacher_logprobs`, shape
+        ``(num_envs, n_actions)``, from one batched parent score call."""
+        requests = [e.teacher_requests() for e in self.envs]
+        scores = self.parent.score(
+            [c for q in requests for c in q[0]], [c for q in requests for c in q[1]]
+        )
+        out, si = [], 0
+        for e, q in zip(self.envs, requests, strict=True):
+            out.append(e.teacher_logprobs(scores[si : si + len(q[0])]))
+            si += len(q[0])
+        return np.stack(out)
+
     def _gen_kwargs(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens}
 
