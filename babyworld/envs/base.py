@@ -183,8 +183,11 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         """The outcome of the act given the parent's scores (``None``: the utterance goes on)."""
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]] | None:
-        """The ``([context, neutral], [x, x])`` the judge would score for ``action``, without
-        taking it; ``None`` for levels whose exchanges are utterances (no one-act judge)."""
+        """The ``([context, neutral], [x, x])`` the judge would score for ``action``.
+
+        The act is not taken. ``None`` for levels whose exchanges are utterances (no one-act
+        judge).
+        """
         return None
 
     def _configure(self, task: Task) -> None:  # noqa: B027 - optional hook

@@ -166,8 +166,11 @@ class ParentBatchVectorEnv(VectorEnv):
         return self._batch_obs(self._obs), rewards, terms, truncs, infos
 
     def teacher_logprobs(self) -> np.ndarray:
-        """Every env's :meth:`~babyworld.envs.base.ParentBabyEnv.teacher_logprobs`, shape
-        ``(num_envs, n_actions)``, from one batched parent score call."""
+        """Every env's teacher log-distribution, shape ``(num_envs, n_actions)``.
+
+        One batched parent score call for all envs (see
+        :meth:`~babyworld.envs.base.ParentBabyEnv.teacher_logprobs`).
+        """
         requests = [e.teacher_requests() for e in self.envs]
         scores = self.parent.score(
             [c for q in requests for c in q[0]], [c for q in requests for c in q[1]]
