@@ -9,6 +9,7 @@ reaches the policy: the world model predicts the next observation from the stude
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
@@ -23,6 +24,7 @@ from gymnasium.vector import AutoresetMode
 
 from babyworld.agents import losses
 from babyworld.agents.history import HistoryBuffer, Window
+from babyworld.agents.modes import ModeConfig, check_mode, phase
 from babyworld.agents.student import Student, StudentConfig
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner
@@ -107,8 +109,13 @@ class PPOTrainer:
         seed: int,
         total_steps: int,
         curriculum: Curriculum | None = None,
+        mode: str = "baby",
+        modes: ModeConfig | None = None,
     ) -> None:
         self.envs, self.cfg, self.seed, self.total_steps = envs, ppo, seed, total_steps
+        self.modes = modes or ModeConfig()
+        check_mode(mode, self.modes, total_steps)
+        self.mode = mode
         env0 = envs.envs[0].unwrapped
         self.n = envs.num_envs
         self.weights = torch.as_tensor(env0.reward_weights, dtype=torch.float32)
@@ -128,6 +135,12 @@ class PPOTrainer:
             n_rewards=len(self.reward_names),
         )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=ppo.lr, eps=1e-5)
+        # self_distill's teacher: a frozen copy (initial weights, or an EMA); live = the model.
+        self.teacher_model: Student | None = None
+        if mode == "self_distill" and self.modes.teacher != "live":
+            self.teacher_model = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self._carry = torch.zeros(self.n)  # sparse: task reward of episodes still running
+        self._phase = phase(mode, self.modes, 0)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.global_step = 0
@@ -162,28 +175,77 @@ class PPOTrainer:
             "next_heard": torch.zeros(t, n, self.heard_length, dtype=torch.long),
             "next_len": torch.zeros(t, n, dtype=torch.long),
             "next_percept": torch.zeros(t, n, self.percept_dim),
+            "episode_end": torch.zeros(t, n),
+            # distill: the parent's log-distribution over actions; self_distill: the teacher's
+            # extra-context input for the current step (heard ids and length)
+            "teacher": torch.zeros(t, n, self.n_actions),
+            "sd_heard": torch.zeros(t, n, self.heard_length, dtype=torch.long),
+            "sd_len": torch.zeros(t, n, dtype=torch.long),
         }
 
     def _masks(self) -> torch.Tensor:
         return torch.as_tensor(np.stack(self.envs.call("action_masks")), dtype=torch.bool)
+
+    def _parent_logprobs(self) -> torch.Tensor:
+        """The parent's log-distribution over every env's actions, ``[N, A]``."""
+        if hasattr(self.envs, "teacher_logprobs"):  # the native env: one batched call
+            lp = self.envs.teacher_logprobs()
+        else:
+            lp = np.stack(self.envs.call("teacher_logprobs"))
+        return torch.as_tensor(lp, dtype=torch.float32)
+
+    def _behaviour(
+        self, logits: torch.Tensor, mask: torch.Tensor, parent_lp: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The acts of this step and their log-probs under the distribution they came from."""
+        if self._phase == "predict":  # uniform over the allowed acts
+            logits = torch.where(mask, 0.0, -torch.inf)
+        elif self._phase == "distill" and self.modes.offline:  # sample the parent
+            assert parent_lp is not None
+            logits = parent_lp
+        dist = torch.distributions.Categorical(logits=logits)
+        action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
+        return action, dist.log_prob(action)
+
+    def _teacher_input(self, i: int, heard: torch.Tensor, n: int, nxt: dict) -> None:
+        """self_distill: what the teacher reads at env ``i``'s current step, into ``sd_*``."""
+        ids = heard[:n].tolist()
+        if self.modes.context == "feedback":  # the parent's reaction to the act
+            extra = list(np.asarray(nxt["heard"])[: int(nxt["heard_len"])])
+        else:  # a demonstration of the right act
+            env = self.envs.envs[i].unwrapped
+            word = env.words[self._right[i]]
+            extra = env.tokenizer.encode(f"the baby says {word}")
+        ids = (ids + [int(x) for x in extra])[-self.heard_length :]
+        self._sd_ids[i] = torch.zeros(self.heard_length, dtype=torch.long)
+        self._sd_ids[i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+        self._sd_len[i] = len(ids)
 
     @torch.no_grad()
     def collect(self) -> dict[str, float]:
         """Fill the rollout buffers with ``rollout_steps`` steps of every env."""
         b, stats = self.buf, {"env_reward": np.zeros(len(self.reward_names))}
         self.model.eval()
+        self._phase = phase(self.mode, self.modes, self.global_step)
+        self_distill = self._phase == "self_distill"
+        self._sd_ids = torch.zeros(self.n, self.heard_length, dtype=torch.long)
+        self._sd_len = torch.zeros(self.n, dtype=torch.long)
         for t in range(self.cfg.rollout_steps):
             win = self.history.w
             mask = self._masks()
             out = self.model(*win.as_tuple(), mask)
-            dist = torch.distributions.Categorical(logits=out.logits)
-            action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
+            parent_lp = self._parent_logprobs() if self._phase == "distill" else None
+            if parent_lp is not None:
+                b["teacher"][t] = parent_lp
+            if self_distill and self.modes.context == "demonstration":
+                self._right = [int(r) for r in self.envs.call("right_action")]
+            action, logp = self._behaviour(out.logits, mask, parent_lp)
             for dst, src in zip(b["window"].as_tuple(), win.as_tuple(), strict=True):
                 dst[t] = src
             b["mask"][t], b["action"][t], b["logp"][t], b["value"][t] = (
                 mask,
                 action,
-                dist.log_prob(action),
+                logp,
                 out.values,
             )
             res = self.runner.step(action.numpy())
@@ -200,6 +262,8 @@ class PPOTrainer:
                 b["next_heard"][t, i] = torch.as_tensor(nxt["heard"])
                 b["next_len"][t, i] = int(nxt["heard_len"])
                 b["next_percept"][t, i] = torch.as_tensor(nxt["percept"])
+                if self_distill:
+                    self._teacher_input(i, win.heard[i, -1], int(win.heard_len[i, -1]), nxt)
                 self._ep_return[i] += float(vectors[i] @ self.weights.numpy())
                 if trunc[i] and not term[i]:
                     fin = self.history.peek(i, nxt, int(action[i]))
@@ -231,15 +295,27 @@ class PPOTrainer:
                 kl = losses.kl_standard_normal(out.mu, out.logvar)
                 reward[:, MDL] = losses.student_mdl(kl, self.model.cfg.latent_dim)
             b["reward"][t] = reward
+            if self_distill:
+                b["sd_heard"][t], b["sd_len"][t] = self._sd_ids, self._sd_len
+            b["episode_end"][t] = torch.as_tensor(ended, dtype=torch.float32)
             # An exchange's acts have no consequence past it (the next exchange is a fresh draw in
-            # every level), so with exchange_horizon GAE ends there, like an episode.
+            # every level), so with exchange_horizon GAE ends there, like an episode. The sparse
+            # signal comes only at the episode's end, so there credit must flow through it.
             cut = exchange_end if self.cfg.exchange_horizon else np.zeros(self.n, dtype=bool)
+            if self._phase == "sparse":
+                cut = np.zeros(self.n, dtype=bool)
             b["terminated"][t] = torch.as_tensor(term | cut, dtype=torch.float32)
             b["ended"][t] = torch.as_tensor(ended | cut, dtype=torch.float32)
         last = self.model(*self.history.w.as_tuple(), self._masks()).values
         nv = torch.cat([b["value"][1:], last[None]], 0)
         trunc_only = (b["ended"] > 0) & (b["terminated"] == 0)
         b["next_value"] = torch.where(trunc_only[..., None], b["next_value"], nv)
+        if self._phase == "sparse":  # only the task component, summed and paid at episode end
+            paid, self._carry = losses.sparse_episode_returns(
+                b["reward"][..., 0], b["episode_end"], self._carry
+            )
+            b["reward"].zero_()
+            b["reward"][..., 0] = paid
         self.global_step += self.n * self.cfg.rollout_steps
         stats["env_reward"] /= self.cfg.rollout_steps
         return stats
@@ -260,12 +336,17 @@ class PPOTrainer:
             cfg.gamma,
             cfg.gae_lambda,
         )
-        adv = losses.combine_components(adv_vec, self.weights)
+        weights = self.weights
+        if self._phase == "sparse":  # the task component alone drives the policy
+            weights = torch.zeros_like(self.weights)
+            weights[0] = 1.0
+        adv = losses.combine_components(adv_vec, weights)
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         win = Window(*(flat(x) for x in b["window"].as_tuple()))
         mask, act, logp_old = flat(b["mask"]), flat(b["action"]), flat(b["logp"])
         adv, ret = flat(adv), flat(ret_vec)
         nh, nl, np_ = flat(b["next_heard"]), flat(b["next_len"]), flat(b["next_percept"])
+        teacher, sd_heard, sd_len = flat(b["teacher"]), flat(b["sd_heard"]), flat(b["sd_len"])
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
@@ -279,6 +360,7 @@ class PPOTrainer:
                 "clipfrac",
                 "world_model",
                 "latent_kl",
+                "distill",
             )
         }
         for _ in range(cfg.epochs):
@@ -288,40 +370,97 @@ class PPOTrainer:
                 w = Window(*(x[idx] for x in win.as_tuple()))
                 out = self.model(*w.as_tuple(), mask[idx])
                 dist = torch.distributions.Categorical(logits=out.logits)
-                a_adv = adv[idx]
-                a_adv = (a_adv - a_adv.mean()) / (a_adv.std() + 1e-8) if len(idx) > 1 else a_adv
-                pg, clipfrac, kl = losses.ppo_policy_loss(
-                    dist.log_prob(act[idx]), logp_old[idx], a_adv, cfg.clip
-                )
-                v_loss = losses.value_loss(out.values, ret[idx])
+                logp = dist.log_prob(act[idx])
                 ent = dist.entropy().mean()
+                kl = ((logp_old[idx] - logp).mean()).detach()
+                pg = clipfrac = distill = torch.zeros(())
+                if self._phase in ("baby", "sparse"):
+                    a_adv = adv[idx]
+                    if len(idx) > 1:
+                        a_adv = (a_adv - a_adv.mean()) / (a_adv.std() + 1e-8)
+                    pg, clipfrac, kl = losses.ppo_policy_loss(logp, logp_old[idx], a_adv, cfg.clip)
+                    policy = pg - cfg.ent_coef * ent
+                elif self._phase == "distill":
+                    if self.modes.offline:  # maximum likelihood of the parent's sampled acts
+                        distill = -logp.mean()
+                    else:
+                        distill = losses.distill_loss(
+                            out.logits,
+                            teacher[idx],
+                            self.modes.divergence,
+                            self.modes.alpha,
+                            mask[idx],
+                        )
+                    policy = self.modes.distill_coef * distill
+                elif self._phase == "self_distill":
+                    distill = self._self_distill_loss(
+                        w, sd_heard[idx], sd_len[idx], out, mask[idx], act[idx]
+                    )
+                    policy = self.modes.distill_coef * distill
+                else:  # predict: only the world model, the latent and the critic learn
+                    policy = torch.zeros(())
+                v_loss = losses.value_loss(out.values, ret[idx])
                 tok, per = self.model.predict_next(
                     out.mu, out.logvar, act[idx], sample=True, generator=self.gen
                 )
                 wm = losses.world_model_error(tok, nh[idx], nl[idx], per, np_[idx]).mean()
                 lkl = losses.kl_standard_normal(out.mu, out.logvar).mean()
-                loss = (
-                    pg
-                    - cfg.ent_coef * ent
-                    + cfg.vf_coef * v_loss
-                    + cfg.wm_coef * wm
-                    + cfg.mdl_coef * lkl
-                )
+                loss = policy + cfg.vf_coef * v_loss + cfg.wm_coef * wm + cfg.mdl_coef * lkl
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for k, v in zip(log, (pg, v_loss, ent, kl, clipfrac, wm, lkl), strict=True):
+                for k, v in zip(
+                    log, (pg, v_loss, ent, kl, clipfrac, wm, lkl, distill), strict=True
+                ):
                     log[k].append(float(v.detach()))
         self.updates += 1
+        if self.teacher_model is not None and self.modes.teacher == "ema":
+            with torch.no_grad():
+                d = self.modes.ema_decay
+                for pt, ps in zip(
+                    self.teacher_model.parameters(), self.model.parameters(), strict=True
+                ):
+                    pt.mul_(d).add_(ps, alpha=1 - d)
         values = losses.combine_components(flat(b["value"]), self.weights)
         returns = losses.combine_components(ret, self.weights)
         out = {k: float(np.mean(v)) for k, v in log.items()}
         out["explained_variance"] = losses.explained_variance(values, returns)
+        out["phase"] = float(
+            ("baby", "sparse", "distill", "self_distill", "predict").index(self._phase)
+        )
         out["lr"] = self.optimizer.param_groups[0]["lr"]
         for k, name in enumerate(self.reward_names):
             out[f"reward/{name}"] = float(b["reward"][..., k].mean())
         return out
+
+    def _self_distill_loss(
+        self,
+        w: Window,
+        sd_heard: torch.Tensor,
+        sd_len: torch.Tensor,
+        out: Any,
+        mask: torch.Tensor,
+        actions: torch.Tensor,
+    ) -> torch.Tensor:
+        """Divergence from the student-with-extra-context (not differentiated) to the student."""
+        heard, heard_len = w.heard.clone(), w.heard_len.clone()
+        heard[:, -1], heard_len[:, -1] = sd_heard, sd_len
+        teacher = self.teacher_model or self.model
+        with torch.no_grad():
+            t_out = teacher(heard, heard_len, w.percept, w.prev_action, w.valid, mask)
+            t_lp = torch.log_softmax(t_out.logits, -1)
+        m = self.modes
+        return losses.distill_loss(
+            out.logits,
+            t_lp,
+            m.divergence,
+            m.alpha,
+            mask,
+            support=m.support,
+            k=min(m.top_k, self.n_actions),
+            actions=actions,
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -337,6 +476,10 @@ class PPOTrainer:
             "curriculum": self.curriculum.state_dict(),
             "runner": self.runner.state_dict(),
             "history": self.history.w.clone(),
+            "carry": self._carry.clone(),
+            "teacher_model": (
+                None if self.teacher_model is None else self.teacher_model.state_dict()
+            ),
             "rng": {
                 "numpy": self.rng.bit_generator.state,
                 "torch": torch.get_rng_state(),
@@ -357,6 +500,9 @@ class PPOTrainer:
         self.curriculum.load_state_dict(state["curriculum"])
         self.runner.load_state_dict(state["runner"])
         self.history.w = state["history"].clone()
+        self._carry = state["carry"].clone()
+        if self.teacher_model is not None:
+            self.teacher_model.load_state_dict(state["teacher_model"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         self.gen.set_state(state["rng"]["trainer_torch"])

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from babyworld.agents.modes import ModeConfig, check_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 
 LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
 CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
 DEFAULT_STEPS = 40_000
-MODES = ("baby",)
 
 
 @dataclass
@@ -59,8 +59,11 @@ class TrainConfig:
     upwards (babyworld/Ladder-v0) with that curriculum"""
     parent: str = "smollm2"
     """parent spec: 'smollm2' (the real default LLM), 'hf:<hub id or dir>', or 'scripted'"""
-    mode: Literal["baby"] = "baby"
-    """learning signal: 'baby' = PPO on the reward vector with world-model and latent-KL losses"""
+    mode: Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"] = "baby"
+    """learning signal: 'baby' (PPO on the reward vector + world-model and latent-KL losses),
+    'sparse' (task reward at episode end), 'distill' (from the parent's action distribution),
+    'self_distill' (from the student reading extra context), 'predict_first' / 'hybrid' (world
+    model only / distill for --modes.switch-steps, then baby); settings under --modes.*"""
     seed: int = 0
     """seeds the student, the action sampling and the envs (env i gets seed + i)"""
     steps: int | None = None
@@ -79,6 +82,7 @@ class TrainConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
+    modes: ModeConfig = field(default_factory=ModeConfig)
 
     def __post_init__(self) -> None:
         if self.level not in LEVEL_NAMES:
@@ -87,10 +91,9 @@ class TrainConfig:
             raise ValueError(
                 f"unknown curriculum {self.curriculum!r}; choose one of {CURRICULUM_KINDS}"
             )
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; available: {MODES}")
         if self.steps is None and self.resume is None:
             self.steps = DEFAULT_STEPS
+        check_mode(self.mode, self.modes, self.steps)
         for name in ("steps", "num_envs", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -117,6 +120,7 @@ class TrainConfig:
         d["student"] = StudentConfig(**d["student"])
         d["ppo"] = PPOConfig(**d["ppo"])
         d["curricula"] = CurriculumConfig(**d.get("curricula", {}))
+        d["modes"] = ModeConfig(**d.get("modes", {}))
         for k in ("out", "resume"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)

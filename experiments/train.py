@@ -104,7 +104,9 @@ def train(
     parent = make_parent(cfg.parent)
     curriculum = build_curriculum(cfg, parent)
     envs = make_envs("Ladder" if cfg.curriculum != "fixed" else cfg.level, cfg.num_envs, parent)
-    trainer = PPOTrainer(envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum)
+    trainer = PPOTrainer(
+        envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum, cfg.mode, cfg.modes
+    )
     run.mkdir(parents=True, exist_ok=ckpt is not None)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
@@ -174,8 +176,18 @@ def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
         writer.add_scalar("charts/episodic_return", np.mean([e["return"] for e in eps]), step)
         writer.add_scalar("charts/episode_length", np.mean([e["length"] for e in eps]), step)
     writer.add_scalar("charts/learning_rate", metrics["lr"], step)
-    for k in ("policy", "value", "entropy", "approx_kl", "clipfrac", "world_model", "latent_kl"):
+    for k in (
+        "policy",
+        "value",
+        "entropy",
+        "approx_kl",
+        "clipfrac",
+        "world_model",
+        "latent_kl",
+        "distill",
+    ):
         writer.add_scalar(f"losses/{k}", metrics[k], step)
+    writer.add_scalar("charts/phase", metrics["phase"], step)
     writer.add_scalar("losses/explained_variance", metrics["explained_variance"], step)
     for i, name in enumerate(trainer.reward_names):
         student_side = trainer.cfg.student_rewards and name in ("predictability", "mdl")

@@ -28,7 +28,11 @@ def test_teacher_is_a_distribution_peaked_on_the_right_act(level, kwargs):
         lp = env.teacher_logprobs()
         assert lp.shape == (env.action_space.n,)
         assert np.exp(lp).sum() == pytest.approx(1.0)
-        right = env._task.target if level == "Point" else env.words.index(env._task.answer)
+        right = env.right_action()
+        if level == "Point":
+            assert env._scene.objects[right] == env._task.wanted
+        else:
+            assert env.words[right] == env._task.answer
         if kwargs or level == "Point":
             assert int(np.argmax(lp)) == right
         else:
@@ -81,6 +85,8 @@ def test_utterance_levels_and_finished_episodes_have_no_teacher():
     env.reset(seed=0)
     with pytest.raises(NotImplementedError, match="one-act levels"):
         env.teacher_logprobs()
+    with pytest.raises(NotImplementedError, match="one-act levels"):
+        env.right_action()
 
 
 def test_ladder_places_the_teacher_in_the_union_vocabulary():
@@ -90,3 +96,4 @@ def test_ladder_places_the_teacher_in_the_union_vocabulary():
     assert lp.shape == (len(env.words),)
     assert (np.isfinite(lp) == env.action_masks()).all()
     np.testing.assert_allclose(lp[np.isfinite(lp)], env.cur.teacher_logprobs())
+    assert env.words[env.right_action()] == env.cur._task.answer

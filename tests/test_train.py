@@ -183,7 +183,7 @@ def test_bad_runs_are_refused_and_nothing_is_overwritten(tmp_path):
         ({"steps": 0}, "steps must be a positive integer"),
         ({"num_envs": -1}, "num_envs must be a positive integer"),
         ({"level": "Chess"}, "unknown level 'Chess'"),
-        ({"mode": "distill"}, "unknown mode 'distill'"),
+        ({"mode": "dance"}, "unknown mode 'dance'"),
     ],
 )
 def test_bad_train_config(kwargs, match):

@@ -239,6 +239,29 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             continuations += frames[1]
         return contexts, continuations
 
+    def right_action(self) -> int:
+        """The act the world's verifier accepts at this step.
+
+        For demonstrations and analysis; an agent must not read it. Only one-act levels (Point,
+        Name) have one.
+
+        Raises:
+            NotImplementedError: the level answers with utterances (Request, Chat).
+            RuntimeError: no episode is running.
+        """
+        if self._done:
+            raise RuntimeError("no episode is running: call reset() before right_action()")
+        a = self._right_action()
+        if a is None:
+            raise NotImplementedError(
+                f"level {self.level!r} answers with utterances; a single right act exists on "
+                "one-act levels (Point, Name)"
+            )
+        return a
+
+    def _right_action(self) -> int | None:
+        return None
+
     def teacher_logprobs(self, scores: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """The parent's log-distribution over this step's actions (``-inf`` where masked).
 

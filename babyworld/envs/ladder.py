@@ -142,6 +142,10 @@ class LadderEnv(gym.Env[dict, np.int64]):
         """The current level's :meth:`~babyworld.envs.base.ParentBabyEnv.teacher_requests`."""
         return self.cur.teacher_requests()
 
+    def right_action(self) -> int:
+        """The current level's right act, as a union-vocabulary action."""
+        return int(self._to_union[self.cur.level][self.cur.right_action()])
+
     def teacher_logprobs(self, scores: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """The current level's teacher distribution, placed in the union vocabulary."""
         out = np.full(len(self.words), -np.inf)

@@ -98,6 +98,9 @@ class NameEnv(ParentBabyEnv):
         asked = SHAPES if self._task.attribute == "shape" else COLORS
         return np.array([w in asked for w in self.words], dtype=bool)
 
+    def _right_action(self) -> int:
+        return self.words.index(self._task.answer)
+
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
         return self._score_requests(action)  # pure: the act is judged, not recorded
 

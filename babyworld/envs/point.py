@@ -84,6 +84,9 @@ class PointEnv(ParentBabyEnv):
     def _attended(self) -> int | None:
         return None
 
+    def _right_action(self) -> int:
+        return int(self._task.target)
+
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
         return self._score_requests(action)  # pure: the act is judged, not recorded
 

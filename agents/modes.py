@@ -1,0 +1,110 @@
+"""Learning modes: the same student, the same envs, different learning signals (``--mode``).
+
+- ``baby``: PPO on the reward vector, plus the world-model and latent-KL losses.
+- ``sparse``: PPO on the ``task`` component alone, summed over the episode and paid at its last
+  step (no dense components, no exchange horizon: credit flows back through the whole episode).
+- ``distill``: on-policy distillation from the parent — per step a divergence between the
+  student's action distribution and the parent's over the same actions
+  (:meth:`~babyworld.envs.base.ParentBabyEnv.teacher_logprobs`); with ``offline`` the actions are
+  sampled from the parent instead and the student is fitted to them by maximum likelihood.
+- ``self_distill`` (SDPO / SDFT style): the teacher is the student itself reading extra context —
+  the parent's feedback on the act, or a demonstration of the right act — in the current step's
+  input; the teacher is not differentiated (live weights, an EMA copy, or the frozen initial
+  weights); trained on the student's own rollouts.
+- ``predict_first``: uniform-random acts and only the world-model and latent-KL losses for
+  ``switch_steps`` env steps, then ``baby``.
+- ``hybrid``: ``distill`` for ``switch_steps`` env steps, then ``baby``.
+
+In every mode the value heads keep learning the reward vector and the world-model and latent-KL
+losses keep their ``--ppo`` weights (set ``--ppo.wm-coef 0 --ppo.mdl-coef 0`` to turn them off),
+so modes differ only in what drives the policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MODES = ("baby", "sparse", "distill", "self_distill", "predict_first", "hybrid")
+Mode = Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"]
+
+#: Modes whose policy loss needs the parent's distribution over actions at every step.
+TEACHER_MODES = ("distill", "hybrid")
+
+
+@dataclass
+class ModeConfig:
+    """Settings of the learning modes (each mode reads the ones it uses)."""
+
+    divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
+    """distill / self_distill / hybrid: KL(teacher||student), KL(student||teacher), or the
+    generalised JSD with alpha (TRL GKD's convention: alpha=0 is forward KL, 1 reverse KL)"""
+    alpha: float = 0.5
+    """teacher weight of the generalised JSD, in [0, 1]"""
+    distill_coef: float = 1.0
+    """weight of the distillation loss"""
+    offline: bool = False
+    """distill: act by sampling the parent's distribution and fit the student to those acts
+    (supervised on parent samples) instead of distilling on the student's own rollouts"""
+    teacher: Literal["live", "ema", "initial"] = "ema"
+    """self_distill: the student's current weights, an EMA of them, or its initial weights"""
+    ema_decay: float = 0.99
+    """self_distill with teacher=ema: per-update decay of the teacher's EMA, in [0, 1)"""
+    support: Literal["full", "topk", "sampled"] = "full"
+    """self_distill: actions the divergence is taken over (all, the teacher's top k, or the
+    sampled one; sampled needs divergence=reverse_kl)"""
+    top_k: int = 3
+    """self_distill with support=topk: k"""
+    context: Literal["feedback", "demonstration"] = "feedback"
+    """self_distill: what the teacher reads besides the student's input: the parent's reaction
+    to the act, or a demonstration of the right act ("the baby says: <word>")"""
+    switch_steps: int = 10_000
+    """predict_first / hybrid: env steps of the first phase before 'baby' takes over"""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"modes.alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"modes.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.distill_coef <= 0:
+            raise ValueError(f"modes.distill_coef must be > 0, got {self.distill_coef}")
+        if self.top_k < 1:
+            raise ValueError(f"modes.top_k must be >= 1, got {self.top_k}")
+        if self.switch_steps < 0:
+            raise ValueError(f"modes.switch_steps must be >= 0, got {self.switch_steps}")
+        if self.support == "sampled" and not (
+            self.divergence == "reverse_kl" or (self.divergence == "jsd" and self.alpha == 1.0)
+        ):
+            raise ValueError(
+                "modes.support=sampled estimates KL(student||teacher) only: use "
+                f"--modes.divergence reverse_kl (got {self.divergence!r})"
+            )
+        for name, value, allowed in (
+            ("divergence", self.divergence, ("forward_kl", "reverse_kl", "jsd")),
+            ("teacher", self.teacher, ("live", "ema", "initial")),
+            ("support", self.support, ("full", "topk", "sampled")),
+            ("context", self.context, ("feedback", "demonstration")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"modes.{name} must be one of {allowed}, got {value!r}")
+
+
+def check_mode(mode: str, cfg: ModeConfig, total_steps: int | None = None) -> None:
+    """Raise ``ValueError`` for an unknown mode or budgets that do not add up."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; available: {MODES}")
+    if mode in ("predict_first", "hybrid") and total_steps is not None:
+        if cfg.switch_steps >= total_steps:
+            raise ValueError(
+                f"--modes.switch-steps {cfg.switch_steps} leaves no steps of 'baby' in a run of "
+                f"{total_steps} steps; make it smaller than --steps"
+            )
+
+
+def phase(mode: str, cfg: ModeConfig, global_step: int) -> str:
+    """The signal in force at ``global_step``: the mode itself, or ``baby`` after the switch."""
+    if mode == "predict_first":
+        return "predict" if global_step < cfg.switch_steps else "baby"
+    if mode == "hybrid":
+        return "distill" if global_step < cfg.switch_steps else "baby"
+    return mode
