@@ -245,3 +245,42 @@ def test_chat_with_real_parent_judges_fitting_answers_above_foreign_ones(llm_par
     # 6/10, unrelated ones 1/12. The parent is a noisy judge, not a verifier.
     assert len(lines) >= 5 and len(fit) >= 6
     assert np.mean(fit) >= np.mean(foreign) + 0.3
+
+
+@pytest.mark.parametrize("level", ["Point", "Name"])
+@pytest.mark.parametrize(
+    ("mode", "modes"),
+    [
+        ("baby", {}),
+        ("sparse", {}),
+        ("distill", {}),
+        ("self_distill", {}),
+        ("predict_first", {"switch_steps": 8}),
+        ("hybrid", {"switch_steps": 8}),
+    ],
+)
+def test_every_mode_trains_with_the_real_parent(llm_parent, level, mode, modes):
+    from babyworld.agents.modes import ModeConfig
+    from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+    from babyworld.agents.student import StudentConfig
+
+    small = StudentConfig(d_model=16, n_heads=2, history=2, latent_dim=4, word_dim=4)
+    envs = make_envs(level, 2, llm_parent)
+    t = PPOTrainer(
+        envs,
+        small,
+        PPOConfig(rollout_steps=4, epochs=1, minibatches=2),
+        seed=0,
+        total_steps=1000,
+        mode=mode,
+        modes=ModeConfig(**modes),
+    )
+    before = [p.detach().clone() for p in t.model.parameters()]
+    for _ in range(2):
+        t.collect()
+        m = t.update()
+    assert t.global_step == 16 and all(np.isfinite(v) for v in m.values())
+    assert any(not torch.equal(b, p) for b, p in zip(before, t.model.parameters(), strict=True))
+    if mode == "distill":
+        probs = t.buf["teacher"].exp()
+        torch.testing.assert_close(probs.sum(-1), torch.ones(4, 2))
