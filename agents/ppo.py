@@ -33,6 +33,17 @@ from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.task import Task
 
 PRED, MDL, PROGRESS = 2, 3, 4  # indices of components in REWARD_NAMES order
+#: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
+LOSS_KEYS = (
+    "policy",
+    "value",
+    "entropy",
+    "approx_kl",
+    "clipfrac",
+    "world_model",
+    "latent_kl",
+    "distill",
+)
 
 
 @dataclass
@@ -350,19 +361,7 @@ class PPOTrainer:
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
-        log: dict[str, list[float]] = {
-            k: []
-            for k in (
-                "policy",
-                "value",
-                "entropy",
-                "approx_kl",
-                "clipfrac",
-                "world_model",
-                "latent_kl",
-                "distill",
-            )
-        }
+        log: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         for _ in range(cfg.epochs):
             perm = torch.as_tensor(self.rng.permutation(size))
             for start in range(0, size, mb):

@@ -18,7 +18,7 @@ from babyworld.agents.checkpoint import (
     save_checkpoint,
     write_text_atomic,
 )
-from babyworld.agents.ppo import PPOTrainer, make_envs, success_rate
+from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
 from babyworld.parent import make_parent
@@ -176,16 +176,7 @@ def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
         writer.add_scalar("charts/episodic_return", np.mean([e["return"] for e in eps]), step)
         writer.add_scalar("charts/episode_length", np.mean([e["length"] for e in eps]), step)
     writer.add_scalar("charts/learning_rate", metrics["lr"], step)
-    for k in (
-        "policy",
-        "value",
-        "entropy",
-        "approx_kl",
-        "clipfrac",
-        "world_model",
-        "latent_kl",
-        "distill",
-    ):
+    for k in LOSS_KEYS:
         writer.add_scalar(f"losses/{k}", metrics[k], step)
     writer.add_scalar("charts/phase", metrics["phase"], step)
     writer.add_scalar("losses/explained_variance", metrics["explained_variance"], step)

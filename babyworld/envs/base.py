@@ -27,6 +27,31 @@ from babyworld.text import WordTokenizer
 from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, sample_scene
 
 
+def check_action(action: Any, words: Sequence[str], mask: np.ndarray, masked: str) -> int:
+    """``action`` as an int if it is an allowed action id, else :class:`InvalidActionError`.
+
+    ``masked`` says why a masked action is refused (e.g. ``"is masked at this step"``).
+    """
+    arr = np.asarray(action)
+    if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidActionError(
+            f"action must be a single integer in [0, {len(words)}), got {action!r}"
+        )
+    a = int(arr)
+    if not 0 <= a < len(words):
+        raise InvalidActionError(
+            f"action {a} is outside the action space Discrete({len(words)}); "
+            f"actions are {list(words)}"
+        )
+    if not mask[a]:
+        allowed = [f"{i}:{w}" for i, w in enumerate(words) if mask[i]]
+        raise InvalidActionError(
+            f"action {a} ({words[a]!r}) {masked}; allowed now: {allowed}. "
+            "Sample with env.action_masks() / info['action_mask']."
+        )
+    return a
+
+
 class InvalidActionError(ValueError):
     """An action outside the action space or masked at this step."""
 
@@ -509,22 +534,4 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         return obs, cut
 
     def _check_action(self, action: Any) -> int:
-        arr = np.asarray(action)
-        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
-            raise InvalidActionError(
-                f"action must be a single integer in [0, {len(self.words)}), got {action!r}"
-            )
-        a = int(arr)
-        if not 0 <= a < len(self.words):
-            raise InvalidActionError(
-                f"action {a} is outside the action space Discrete({len(self.words)}); "
-                f"actions are {list(self.words)}"
-            )
-        mask = self._allowed()
-        if not mask[a]:
-            allowed = [f"{i}:{w}" for i, w in enumerate(self.words) if mask[i]]
-            raise InvalidActionError(
-                f"action {a} ({self.words[a]!r}) is masked at this step; allowed now: {allowed}. "
-                "Sample with env.action_masks() / info['action_mask']."
-            )
-        return a
+        return check_action(action, self.words, self.action_masks(), "is masked at this step")

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from babyworld.envs.base import InvalidActionError, ParentBabyEnv, PendingStep
+from babyworld.envs.base import ParentBabyEnv, PendingStep, check_action
 from babyworld.envs.chat import ChatEnv
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
@@ -220,24 +220,12 @@ class LadderEnv(gym.Env[dict, np.int64]):
         return info
 
     def _check_action(self, action: Any) -> int:
-        arr = np.asarray(action)
-        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
-            raise InvalidActionError(
-                f"action must be a single integer in [0, {len(self.words)}), got {action!r}"
-            )
-        a = int(arr)
-        if not 0 <= a < len(self.words):
-            raise InvalidActionError(
-                f"action {a} is outside the action space Discrete({len(self.words)})"
-            )
-        mask = self.action_masks()
-        if not mask[a]:
-            allowed = [f"{i}:{w}" for i, w in enumerate(self.words) if mask[i]]
-            raise InvalidActionError(
-                f"action {a} ({self.words[a]!r}) is not a word of level {self.cur.level!r} at "
-                f"this step; allowed now: {allowed}. Sample with env.action_masks()."
-            )
-        return a
+        return check_action(
+            action,
+            self.words,
+            self.action_masks(),
+            f"is not a word of level {self.cur.level!r} at this step",
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
