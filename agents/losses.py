@@ -601,3 +601,46 @@ def supervision_bits(
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     numbers = {"none": 0, "scalar": 1, "vector": n_components, "distribution": n_actions - 1}
     return numbers[kind] * math.log2(levels) / steps_per_signal
+
+
+def episode_group_advantages(
+    paid: torch.Tensor, episode_end: torch.Tensor, episode_len: int, group_size: int
+) -> torch.Tensor:
+    """GRPO advantages for fixed-length episodes run in lockstep by groups of envs.
+
+    Env ``i`` belongs to group ``i // group_size``; the envs of a group start every episode
+    together from the same task seed, so their ``k``-th episodes are the group's rollouts of one
+    task. Each episode's return ``R`` (``paid`` at its last step, as
+    :func:`sparse_episode_returns` gives it) is turned into
+    :func:`group_relative_advantages` within its (episode index, group), and every step of the
+    episode gets that advantage.
+
+    Args:
+        paid: ``[T, N]`` the episode's return at its last step, 0 elsewhere.
+        episode_end: ``[T, N]`` true at every ``episode_len``-th step (all envs aligned).
+        episode_len: steps per episode ``L``; ``T`` must be a multiple of it.
+        group_size: ``G``; ``N`` must be a multiple of it.
+
+    Returns:
+        ``[T, N]`` advantages.
+
+    Raises:
+        ValueError: sizes that do not divide, or episodes that are not aligned.
+    """
+    t, n = paid.shape
+    if episode_len < 1 or t % episode_len:
+        raise ValueError(f"the rollout length {t} must be a multiple of episode_len {episode_len}")
+    if group_size < 1 or n % group_size:
+        raise ValueError(f"num_envs {n} must be a multiple of group_size {group_size}")
+    want = torch.zeros(t, n, dtype=torch.bool)
+    want[episode_len - 1 :: episode_len] = True
+    if not torch.equal(episode_end.bool(), want):
+        raise ValueError(
+            "group-relative advantages need episodes of exactly episode_len steps that start "
+            "together in every env (one-act levels, rollouts a multiple of the episode length)"
+        )
+    k = t // episode_len
+    returns = paid.reshape(k, episode_len, n)[:, -1, :]  # [K, N]
+    groups = torch.arange(k)[:, None] * (n // group_size) + torch.arange(n)[None, :] // group_size
+    adv = group_relative_advantages(returns.reshape(-1), groups.reshape(-1)).reshape(k, 1, n)
+    return adv.expand(k, episode_len, n).reshape(t, n)

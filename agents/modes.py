@@ -2,7 +2,8 @@
 
 - ``baby``: PPO on the reward vector, plus the world-model and latent-KL losses.
 - ``sparse``: PPO on the ``task`` component alone, summed over the episode and paid at its last
-  step (no dense components, no exchange horizon: credit flows back through the whole episode).
+  step (no dense components, no exchange horizon: credit flows back through the whole episode);
+  with ``group_size > 1``, GRPO-style advantages over groups of envs replaying one task seed.
 - ``distill``: on-policy distillation from the parent — per step a divergence between the
   student's action distribution and the parent's over the same actions
   (:meth:`~babyworld.envs.base.ParentBabyEnv.teacher_logprobs`); with ``offline`` the actions are
@@ -36,6 +37,10 @@ TEACHER_MODES = ("distill", "hybrid")
 class ModeConfig:
     """Settings of the learning modes (each mode reads the ones it uses)."""
 
+    group_size: int = 1
+    """sparse: G > 1 runs the envs in groups of G that replay the same task seed each episode
+    and replaces GAE by GRPO's group-relative advantage of each episode's return (one-act levels;
+    num_envs and ppo.rollout_steps must be multiples of G and of the episode length)"""
     divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
     """distill / self_distill / hybrid: KL(teacher||student), KL(student||teacher), or the
     generalised JSD with alpha (TRL GKD's convention: alpha=0 is forward KL, 1 reverse KL)"""
@@ -68,6 +73,8 @@ class ModeConfig:
             raise ValueError(f"modes.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.distill_coef <= 0:
             raise ValueError(f"modes.distill_coef must be > 0, got {self.distill_coef}")
+        if self.group_size < 1:
+            raise ValueError(f"modes.group_size must be >= 1, got {self.group_size}")
         if self.top_k < 1:
             raise ValueError(f"modes.top_k must be >= 1, got {self.top_k}")
         if self.switch_steps < 0:
@@ -93,6 +100,8 @@ def check_mode(mode: str, cfg: ModeConfig, total_steps: int | None = None) -> No
     """Raise ``ValueError`` for an unknown mode or budgets that do not add up."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; available: {MODES}")
+    if cfg.group_size > 1 and mode != "sparse":
+        raise ValueError(f"--modes.group-size applies to mode 'sparse' only (got mode {mode!r})")
     if mode in ("predict_first", "hybrid") and total_steps is not None:
         if cfg.switch_steps >= total_steps:
             raise ValueError(

@@ -160,8 +160,22 @@ class PPOTrainer:
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(env0.level))
+        self.group_size = self.modes.group_size if mode == "sparse" else 1
+        if self.group_size > 1:
+            if env0.level not in ("Point", "Name"):
+                raise ValueError(
+                    "--modes.group-size > 1 needs fixed-length episodes: train on Point or Name "
+                    f"with the fixed curriculum (got level {env0.level!r})"
+                )
+            if ppo.rollout_steps % env0.exchanges:
+                raise ValueError(
+                    f"--ppo.rollout-steps {ppo.rollout_steps} must be a multiple of the episode "
+                    f"length {env0.exchanges} for group-relative advantages"
+                )
         # Tasks are drawn from their own stream, so the curriculum never shifts the policy's.
-        self.runner = CurriculumRunner(envs, self.curriculum, seed=seed + 1_000_003)
+        self.runner = CurriculumRunner(
+            envs, self.curriculum, seed=seed + 1_000_003, group_size=self.group_size
+        )
         self.history = HistoryBuffer(
             self.n, student.history, self.heard_length, self.percept_dim, self.n_actions
         )
@@ -352,6 +366,14 @@ class PPOTrainer:
             weights = torch.zeros_like(self.weights)
             weights[0] = 1.0
         adv = losses.combine_components(adv_vec, weights)
+        grouped = self._phase == "sparse" and self.group_size > 1
+        if grouped:  # GRPO: each episode's return against its group's, no critic
+            adv = losses.episode_group_advantages(
+                b["reward"][..., 0],
+                b["episode_end"],
+                self.envs.envs[0].unwrapped.exchanges,
+                self.group_size,
+            )
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         win = Window(*(flat(x) for x in b["window"].as_tuple()))
         mask, act, logp_old = flat(b["mask"]), flat(b["action"]), flat(b["logp"])
@@ -375,7 +397,7 @@ class PPOTrainer:
                 pg = clipfrac = distill = torch.zeros(())
                 if self._phase in ("baby", "sparse"):
                     a_adv = adv[idx]
-                    if len(idx) > 1:
+                    if len(idx) > 1 and not grouped:
                         a_adv = (a_adv - a_adv.mean()) / (a_adv.std() + 1e-8)
                     pg, clipfrac, kl = losses.ppo_policy_loss(logp, logp_old[idx], a_adv, cfg.clip)
                     policy = pg - cfg.ent_coef * ent

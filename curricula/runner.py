@@ -27,15 +27,16 @@ def reset_with_tasks(
     envs: gym.vector.VectorEnv,
     tasks: Sequence[Task | None],
     mask: np.ndarray | None = None,
-    seed: int | None = None,
+    seed: int | Sequence[int | None] | None = None,
 ) -> tuple[dict, dict]:
     """Reset the envs in ``mask`` (all by default), env ``i`` with ``tasks[i]``.
 
     babyworld's native vector env takes every task in one call (one batched parent call);
     Gymnasium's vector envs pass one ``options`` dict to every env they reset, so they are reset
     one env at a time with ``reset_mask`` (a full reset first resets them all once without a task,
-    which the seeded per-env resets then override). ``seed`` seeds env ``i`` with ``seed + i``;
-    identical task sequences across vector-env kinds need it on the first reset.
+    which the seeded per-env resets then override). An int ``seed`` seeds env ``i`` with
+    ``seed + i``, a sequence gives each env its own (``None``: unseeded); identical task sequences
+    across vector-env kinds need a seed on the first reset.
 
     Returns:
         The batched observations and the infos of the envs that were reset.
@@ -44,7 +45,10 @@ def reset_with_tasks(
     if len(tasks) != n:
         raise ValueError(f"got {len(tasks)} tasks for {n} envs")
     mask = np.ones(n, dtype=np.bool_) if mask is None else np.asarray(mask, dtype=np.bool_)
-    seeds = [None if seed is None else seed + i for i in range(n)]
+    if seed is None or isinstance(seed, int | np.integer):
+        seeds = [None if seed is None else int(seed) + i for i in range(n)]
+    else:
+        seeds = list(seed)
     if hasattr(envs, "_reset_envs"):  # the native env: one call for all
         return envs.reset(seed=seeds, options={"reset_mask": mask, "task": list(tasks)})
     if mask.all():
@@ -106,9 +110,19 @@ class CurriculumRunner:
         envs: a vector env built with ``autoreset_mode=AutoresetMode.DISABLED``.
         curriculum: chooses tasks and learns from finished episodes.
         seed: seeds the generator the tasks are sampled with.
+        group_size: ``G > 1`` runs envs ``gG .. gG + G - 1`` as a group (GRPO style): every
+            episode of a group has one task and one reset seed drawn from the runner's
+            generator, so its envs replay the same task seed; their episodes must end together
+            (fixed-length episodes), else ``RuntimeError``.
     """
 
-    def __init__(self, envs: gym.vector.VectorEnv, curriculum: Curriculum, seed: int) -> None:
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        curriculum: Curriculum,
+        seed: int,
+        group_size: int = 1,
+    ) -> None:
         mode = envs.metadata.get("autoreset_mode")
         if mode != AutoresetMode.DISABLED:
             raise ValueError(
@@ -117,6 +131,10 @@ class CurriculumRunner:
             )
         self.envs, self.curriculum = envs, curriculum
         self.n = envs.num_envs
+        if group_size < 1 or self.n % group_size:
+            raise ValueError(f"num_envs {self.n} must be a multiple of group_size {group_size}")
+        self.group_size = group_size
+        self._seeds: list[int | None] = [None] * self.n
         self.rng = np.random.default_rng(seed)
         self.tasks: list[Task | None] = [None] * self.n
         self._succ = np.zeros(self.n)
@@ -130,6 +148,10 @@ class CurriculumRunner:
         for i in range(self.n):
             self._assign(i)
         self._succ[:], self._exch[:], self._steps[:] = 0, 0, 0
+        if self.group_size > 1 and seed is not None:  # a group's envs share their first seed
+            return reset_with_tasks(
+                self.envs, self.tasks, seed=[seed + i // self.group_size for i in range(self.n)]
+            )
         return reset_with_tasks(self.envs, self.tasks, seed=seed)
 
     def step(self, actions: Any) -> RunnerStep:
@@ -156,11 +178,28 @@ class CurriculumRunner:
             self._succ[i], self._exch[i], self._steps[i] = 0, 0, 0
         for i in np.flatnonzero(ended):
             self._assign(int(i))
-        out.next_obs, out.reset_infos = reset_with_tasks(self.envs, self.tasks, mask=ended)
+        seeds = None
+        if self.group_size > 1:
+            groups = ended.reshape(-1, self.group_size)
+            if not (groups.all(1) | ~groups.any(1)).all():
+                raise RuntimeError(
+                    "the envs of a group must end their episodes together: group-relative "
+                    "advantages need fixed-length episodes (one-act levels)"
+                )
+            seeds = [self._seeds[i] if ended[i] else None for i in range(self.n)]
+        out.next_obs, out.reset_infos = reset_with_tasks(
+            self.envs, self.tasks, mask=ended, seed=seeds
+        )
         return out
 
     def _assign(self, i: int) -> None:
-        self.tasks[i] = self.curriculum.sample_task(self.rng)
+        g = self.group_size
+        if g > 1 and i % g:  # a follower takes its group leader's task and seed
+            self.tasks[i], self._seeds[i] = self.tasks[i - i % g], self._seeds[i - i % g]
+        else:
+            self.tasks[i] = self.curriculum.sample_task(self.rng)
+            if g > 1:
+                self._seeds[i] = int(self.rng.integers(2**31 - 1))
         self.history.append((i, self.tasks[i].name))
 
     def state_dict(self) -> dict[str, Any]:
@@ -168,6 +207,7 @@ class CurriculumRunner:
         return {
             "rng": self.rng.bit_generator.state,
             "tasks": list(self.tasks),
+            "seeds": list(self._seeds),
             "succ": self._succ.copy(),
             "exch": self._exch.copy(),
             "steps": self._steps.copy(),
@@ -179,6 +219,7 @@ class CurriculumRunner:
             raise ValueError(f"runner state has {len(state['tasks'])} envs, this run {self.n}")
         self.rng.bit_generator.state = state["rng"]
         self.tasks = list(state["tasks"])
+        self._seeds = list(state.get("seeds", [None] * self.n))
         self._succ, self._exch, self._steps = (
             state["succ"].copy(),
             state["exch"].copy(),

@@ -574,3 +574,39 @@ def test_supervision_bits_errors():
         args = {"kind": "vector", "n_actions": 3, **kwargs}
         with pytest.raises(ValueError, match=name):
             supervision_bits(**args)
+
+
+def test_episode_group_advantages_by_hand():
+    from babyworld.agents.losses import episode_group_advantages
+
+    # T = 4 steps, episodes of L = 2, N = 4 envs in groups of G = 2.
+    paid = torch.tensor(
+        [
+            [0.0, 0.0, 0.0, 0.0],
+            [2.0, 0.0, 1.0, 1.0],  # episode 0: group 0 returns (2, 0), group 1 (1, 1)
+            [0.0, 0.0, 0.0, 0.0],
+            [1.0, 3.0, 0.0, 2.0],  # episode 1: group 0 (1, 3), group 1 (0, 2)
+        ]
+    )
+    end = torch.tensor([[0] * 4, [1] * 4, [0] * 4, [1] * 4])
+    adv = episode_group_advantages(paid, end, episode_len=2, group_size=2)
+    # (2, 0): mean 1, sample std sqrt(2) -> +-1/sqrt(2); (1, 1): std 0 -> 0; (1, 3), (0, 2) alike
+    s = 1 / 2**0.5
+    first = torch.tensor([s, -s, 0.0, 0.0])
+    second = torch.tensor([-s, s, -s, s])
+    expected = torch.stack([first, first, second, second])
+    torch.testing.assert_close(adv, expected, atol=1e-5, rtol=0)
+
+
+def test_episode_group_advantages_refuse_misaligned_input():
+    from babyworld.agents.losses import episode_group_advantages
+
+    paid = torch.zeros(4, 4)
+    end = torch.tensor([[0] * 4, [1] * 4, [0] * 4, [1] * 4])
+    with pytest.raises(ValueError, match="multiple of episode_len 3"):
+        episode_group_advantages(paid, end, 3, 2)
+    with pytest.raises(ValueError, match="num_envs 4 must be a multiple of group_size 3"):
+        episode_group_advantages(paid, end, 2, 3)
+    end[1, 0] = 0
+    with pytest.raises(ValueError, match="start together"):
+        episode_group_advantages(paid, end, 2, 2)

@@ -203,3 +203,45 @@ def test_budgets_that_do_not_add_up_and_unknown_modes():
     with pytest.raises(NotImplementedError, match="one-act levels"):
         t = _trainer("distill", level="Request")
         t.collect()
+
+
+def test_grpo_groups_replay_one_task_seed_and_advantages_are_group_relative():
+    t = _trainer("sparse", group_size=2)
+    for _ in range(2):
+        t.collect()
+        # the two envs of a group heard the same requests and saw the same scenes
+        w = t.buf["window"]
+        assert torch.equal(w.percept[:, 0], w.percept[:, 1])
+        assert torch.equal(w.percept[:, 2], w.percept[:, 3])
+        assert not torch.equal(w.percept[:, 0], w.percept[:, 2])
+        t.update()
+    seeds = t.runner._seeds
+    assert seeds[0] == seeds[1] != seeds[2] == seeds[3]
+    from babyworld.agents import losses
+
+    adv = losses.episode_group_advantages(t.buf["reward"][..., 0], t.buf["episode_end"], 4, 2)
+    # centred within every (episode, group): the two members' advantages sum to zero
+    torch.testing.assert_close(adv[:, 0] + adv[:, 1], torch.zeros(8))
+    assert (adv[0:4, 0] == adv[0, 0]).all()  # one advantage for every step of an episode
+
+
+def test_grpo_refuses_what_it_cannot_group():
+    with pytest.raises(ValueError, match="applies to mode 'sparse' only"):
+        check_mode("baby", ModeConfig(group_size=2))
+    with pytest.raises(ValueError, match="num_envs 4 must be a multiple of group_size 3"):
+        _trainer("sparse", group_size=3)
+    with pytest.raises(ValueError, match="needs fixed-length episodes"):
+        _trainer("sparse", level="Request", group_size=2)
+    envs = make_envs("Point", 4, "scripted")
+    with pytest.raises(ValueError, match="rollout-steps 6 must be a multiple of the episode"):
+        PPOTrainer(
+            envs,
+            SMALL,
+            PPOConfig(rollout_steps=6),
+            0,
+            1000,
+            mode="sparse",
+            modes=ModeConfig(group_size=2),
+        )
+    with pytest.raises(ValueError, match="modes.group_size must be >= 1"):
+        ModeConfig(group_size=0)
