@@ -12,13 +12,16 @@
   the parent's feedback on the act, or a demonstration of the right act — in the current step's
   input; the teacher is not differentiated (live weights, an EMA copy, or the frozen initial
   weights); trained on the student's own rollouts.
-- ``predict_first``: uniform-random acts and only the world-model and latent-KL losses for
-  ``switch_steps`` env steps, then ``baby``.
-- ``hybrid``: ``distill`` for ``switch_steps`` env steps, then ``baby``.
+- ``predict_first``: uniform-random acts and no policy loss for ``switch_steps`` env steps
+  (rounded up to whole rollouts), then ``baby``.
+- ``hybrid``: ``distill`` for ``switch_steps`` env steps (rounded up likewise), then ``baby``.
 
-In every mode the value heads keep learning the reward vector and the world-model and latent-KL
-losses keep their ``--ppo`` weights (set ``--ppo.wm-coef 0 --ppo.mdl-coef 0`` to turn them off),
-so modes differ only in what drives the policy.
+In every mode the world-model and latent-KL losses keep their ``--ppo`` weights (set
+``--ppo.wm-coef 0 --ppo.mdl-coef 0`` to turn them off) and the value heads keep learning the
+rewards the mode sees (the reward vector; in ``sparse`` only its task component, the others are
+zero) through the shared encoder, so the modes differ in what drives the policy head, not in
+what shapes the representation. Success figures count only the student's own episodes: those
+acted by the parent (offline distill) or by the uniform policy (predict) are left out.
 """
 
 from __future__ import annotations
@@ -29,9 +32,6 @@ from typing import Literal
 MODES = ("baby", "sparse", "distill", "self_distill", "predict_first", "hybrid")
 Mode = Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"]
 
-#: Modes whose policy loss needs the parent's distribution over actions at every step.
-TEACHER_MODES = ("distill", "hybrid")
-
 
 @dataclass
 class ModeConfig:
@@ -40,7 +40,7 @@ class ModeConfig:
     group_size: int = 1
     """sparse: G > 1 runs the envs in groups of G that replay the same task seed each episode
     and replaces GAE by GRPO's group-relative advantage of each episode's return (one-act levels;
-    num_envs and ppo.rollout_steps must be multiples of G and of the episode length)"""
+    num_envs must be a multiple of G, ppo.rollout_steps a multiple of the episode length)"""
     divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
     """distill / self_distill / hybrid: KL(teacher||student), KL(student||teacher), or the
     generalised JSD with alpha (TRL GKD's convention: alpha=0 is forward KL, 1 reverse KL)"""
@@ -53,8 +53,9 @@ class ModeConfig:
     (supervised on parent samples) instead of distilling on the student's own rollouts"""
     teacher: Literal["live", "ema", "initial"] = "ema"
     """self_distill: the student's current weights, an EMA of them, or its initial weights"""
-    ema_decay: float = 0.99
-    """self_distill with teacher=ema: per-update decay of the teacher's EMA, in [0, 1)"""
+    ema_decay: float = 0.9
+    """self_distill with teacher=ema: decay of the teacher's EMA, applied once per update (a
+    default run has ~80 updates), in [0, 1)"""
     support: Literal["full", "topk", "sampled"] = "full"
     """self_distill: actions the divergence is taken over (all, the teacher's top k, or the
     sampled one; sampled needs divergence=reverse_kl)"""
@@ -84,7 +85,7 @@ class ModeConfig:
         ):
             raise ValueError(
                 "modes.support=sampled estimates KL(student||teacher) only: use "
-                f"--modes.divergence reverse_kl (got {self.divergence!r})"
+                f"--modes.divergence reverse_kl or jsd with alpha 1 (got {self.divergence!r})"
             )
         for name, value, allowed in (
             ("divergence", self.divergence, ("forward_kl", "reverse_kl", "jsd")),

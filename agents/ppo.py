@@ -160,6 +160,25 @@ class PPOTrainer:
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(env0.level))
+        per = self.n * ppo.rollout_steps
+        if mode in ("predict_first", "hybrid"):
+            # the phase is fixed per rollout: the switch happens at the next rollout boundary
+            first_baby = -(-self.modes.switch_steps // per) * per
+            if first_baby >= total_steps:
+                raise ValueError(
+                    f"--modes.switch-steps {self.modes.switch_steps} rounds up to {first_baby} "
+                    f"(whole rollouts of {per} steps), which leaves no 'baby' rollout in "
+                    f"{total_steps} steps; lower it or raise --steps"
+                )
+        needs_parent = mode in ("distill", "hybrid") or (
+            mode == "self_distill" and self.modes.context == "demonstration"
+        )
+        if needs_parent and env0.level not in ("Point", "Name"):
+            raise ValueError(
+                f"mode {mode!r} needs the parent's distribution or right act at every step, "
+                "which exist on one-act levels: train on Point or Name with the fixed curriculum "
+                f"(got {env0.level!r})"
+            )
         self.group_size = self.modes.group_size if mode == "sparse" else 1
         if self.group_size > 1:
             if env0.level not in ("Point", "Name"):
@@ -232,16 +251,19 @@ class PPOTrainer:
         action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
         return action, dist.log_prob(action)
 
-    def _teacher_input(self, i: int, heard: torch.Tensor, n: int, nxt: dict) -> None:
-        """self_distill: what the teacher reads at env ``i``'s current step, into ``sd_*``."""
-        ids = heard[:n].tolist()
-        if self.modes.context == "feedback":  # the parent's reaction to the act
-            extra = list(np.asarray(nxt["heard"])[: int(nxt["heard_len"])])
+    def _teacher_input(self, i: int, heard: torch.Tensor, n: int, feedback: str) -> None:
+        """self_distill: what the teacher reads at env ``i``'s current step, into ``sd_*``.
+
+        The extra context comes *before* the current request, which stays right-aligned where
+        the student reads it (agents/student.py); a long extra text loses its start, never the
+        request.
+        """
+        env = self.envs.envs[i].unwrapped
+        if self.modes.context == "feedback":  # the parent's reaction to the act, alone
+            extra = env.tokenizer.encode(feedback)
         else:  # a demonstration of the right act
-            env = self.envs.envs[i].unwrapped
-            word = env.words[self._right[i]]
-            extra = env.tokenizer.encode(f"the baby says {word}")
-        ids = (ids + [int(x) for x in extra])[-self.heard_length :]
+            extra = env.tokenizer.encode(f"the baby says {env.words[self._right[i]]}")
+        ids = ([int(x) for x in extra] + heard[:n].tolist())[-self.heard_length :]
         self._sd_ids[i] = torch.zeros(self.heard_length, dtype=torch.long)
         self._sd_ids[i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
         self._sd_len[i] = len(ids)
@@ -253,6 +275,11 @@ class PPOTrainer:
         self.model.eval()
         self._phase = phase(self.mode, self.modes, self.global_step)
         self_distill = self._phase == "self_distill"
+        # Success figures are the student's own: episodes acted by the parent (offline distill)
+        # or by the uniform policy (predict) are left out of ``episodes``.
+        self._student_acts = not (
+            self._phase == "predict" or (self._phase == "distill" and self.modes.offline)
+        )
         self._sd_ids = torch.zeros(self.n, self.heard_length, dtype=torch.long)
         self._sd_len = torch.zeros(self.n, dtype=torch.long)
         for t in range(self.cfg.rollout_steps):
@@ -288,7 +315,9 @@ class PPOTrainer:
                 b["next_len"][t, i] = int(nxt["heard_len"])
                 b["next_percept"][t, i] = torch.as_tensor(nxt["percept"])
                 if self_distill:
-                    self._teacher_input(i, win.heard[i, -1], int(win.heard_len[i, -1]), nxt)
+                    self._teacher_input(
+                        i, win.heard[i, -1], int(win.heard_len[i, -1]), infos["parent_feedback"][i]
+                    )
                 self._ep_return[i] += float(vectors[i] @ self.weights.numpy())
                 if trunc[i] and not term[i]:
                     fin = self.history.peek(i, nxt, int(action[i]))
@@ -297,6 +326,11 @@ class PPOTrainer:
                 if not ended[i]:
                     self.history.push(i, nxt, int(action[i]))
             for f in res.finished:
+                if not self._student_acts:  # the parent or a uniform policy acted: not counted
+                    self._ep_return[f.env] = 0.0
+                    self.episodes_total += 1
+                    self.history.start(f.env, {k: v[f.env] for k, v in res.next_obs.items()})
+                    continue
                 self.episodes.append(
                     {
                         "return": self._ep_return[f.env],

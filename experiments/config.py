@@ -94,6 +94,14 @@ class TrainConfig:
         if self.steps is None and self.resume is None:
             self.steps = DEFAULT_STEPS
         check_mode(self.mode, self.modes, self.steps)
+        needs_parent = self.mode in ("distill", "hybrid") or (
+            self.mode == "self_distill" and self.modes.context == "demonstration"
+        )
+        if needs_parent and (self.curriculum != "fixed" or self.level not in ("Point", "Name")):
+            raise ValueError(
+                f"mode {self.mode!r} needs the parent's distribution or right act at every step, "
+                "which exist on one-act levels: use --level Point or Name with --curriculum fixed"
+            )
         for name in ("steps", "num_envs", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and value < 1:

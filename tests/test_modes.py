@@ -140,25 +140,73 @@ def test_self_distill_ema_teacher_follows_the_formula():
         torch.testing.assert_close(a, 0.9 * b + 0.1 * s)
 
 
-def test_self_distill_feedback_context_holds_the_parents_reaction():
+def _current_heard(t, step, i):
+    w = t.buf["window"]
+    n = int(w.heard_len[step, i, -1])
+    return w.heard[step, i, -1, :n]
+
+
+def test_self_distill_feedback_context_puts_the_reaction_before_the_request():
     t = _trainer("self_distill", context="feedback")
     t.collect()
     b = t.buf
-    # the teacher's input ends with what the student heard next (the reaction), when it fits
     for step in range(8):
         for i in range(4):
-            n, m = int(b["sd_len"][step, i]), int(b["next_len"][step, i])
-            tail = b["sd_heard"][step, i, n - min(m, n) : n]
-            assert torch.equal(tail, b["next_heard"][step, i, m - len(tail) : m])
+            n = int(b["sd_len"][step, i])
+            cur = _current_heard(t, step, i)
+            # the current request stays where the student reads it: at the end
+            assert torch.equal(b["sd_heard"][step, i, n - len(cur) : n], cur)
+            assert n > len(cur)  # and the reaction came before it
 
 
-def test_self_distill_demonstration_names_the_right_act():
+def test_self_distill_feedback_is_the_parents_reaction_alone():
+    t = _trainer("self_distill", context="feedback")
+    env = t.envs.envs[0].unwrapped
+    seen = []
+    real = t._teacher_input
+    t._teacher_input = lambda i, h, n, fb: (seen.append(fb), real(i, h, n, fb))  # noqa: E731
+    t.collect()
+    assert seen and all(fb and "?" not in fb for fb in seen)  # reactions, not the next request
+    assert all(env.tokenizer.encode(fb) for fb in seen)
+
+
+def test_self_distill_demonstration_names_the_right_act_before_the_request():
     t = _trainer("self_distill", context="demonstration")
     t.collect()
-    env = t.envs.envs[0]
-    sym = [env.tokenizer.encode(f"the baby says {w}")[-1] for w in env.words]
-    last = t.buf["sd_heard"][..., :].gather(-1, (t.buf["sd_len"] - 1)[..., None])[..., 0]
-    assert set(last.unique().tolist()) <= set(sym)
+    env = t.envs.envs[0].unwrapped
+    demos = [env.tokenizer.encode(f"the baby says {w}") for w in env.words]
+    for step in range(8):
+        for i in range(4):
+            cur = _current_heard(t, step, i)
+            n = int(t.buf["sd_len"][step, i])
+            head = t.buf["sd_heard"][step, i, : n - len(cur)].tolist()
+            assert head in demos
+
+
+def test_parent_and_uniform_acts_are_not_counted_as_the_students():
+    t = _trainer("distill", offline=True)
+    _run(t, 1)
+    assert t.episodes_total == 8 and len(t.episodes) == 0
+    t = _trainer("predict_first", switch_steps=32)
+    _run(t, 2)
+    assert t.episodes_total == 16 and len(t.episodes) == 8  # only the baby rollout's
+
+
+def test_switch_budget_is_rounded_to_whole_rollouts():
+    # rollouts of 4 envs x 8 steps = 32: a switch at 40 happens at 64, which a 64-step run never
+    # reaches
+    with pytest.raises(ValueError, match="rounds up to 64 .* leaves no 'baby' rollout in 64"):
+        _trainer("hybrid", total=64, switch_steps=40)
+    _trainer("hybrid", total=96, switch_steps=40)
+
+
+def test_modes_needing_the_parents_distribution_refuse_other_levels():
+    with pytest.raises(ValueError, match="one-act levels: use --level Point or Name"):
+        TrainConfig(mode="distill", level="Request")
+    with pytest.raises(ValueError, match="with --curriculum fixed"):
+        TrainConfig(mode="hybrid", curriculum="ladder", modes=ModeConfig(switch_steps=10))
+    with pytest.raises(ValueError, match="one-act levels: train on Point or Name"):
+        _trainer("distill", level="Chat")
 
 
 def test_checkpoint_round_trip_keeps_the_teacher_and_the_carry():
@@ -200,9 +248,6 @@ def test_budgets_that_do_not_add_up_and_unknown_modes():
         check_mode("grpo", ModeConfig())
     with pytest.raises(ValueError, match="leaves no steps of 'baby'"):
         TrainConfig(mode="predict_first", steps=5000, modes=ModeConfig(switch_steps=5000))
-    with pytest.raises(NotImplementedError, match="one-act levels"):
-        t = _trainer("distill", level="Request")
-        t.collect()
 
 
 def test_grpo_groups_replay_one_task_seed_and_advantages_are_group_relative():
