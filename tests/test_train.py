@@ -248,6 +248,9 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
 def test_tensorboard_logs_parent_latency_and_computed_tokens(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from babyworld.parent import make_parent
+
+    make_parent("scripted").clear_cache()  # the shared parent: earlier tests filled its cache
     run = train(_cfg(tmp_path, "tb", 2 * 4 * 8), progress=False)
     events = EventAccumulator(str(run))
     events.Reload()
