@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+BENCH_ARGS ?=
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -23,6 +24,11 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The full benchmark (~10 min on 2 idle cores; README "Performance"); e.g. BENCH_ARGS="--out runs/b".
+bench: venv
+	$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "minigrid unavailable: its row is skipped"
+	$(BIN)/babyworld bench $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import tyro
 
 from babyworld.agents.checkpoint import CheckpointError
+from babyworld.experiments.bench import BenchConfig
 from babyworld.experiments.config import TrainConfig
 from babyworld.parent import DEFAULT_PARENT
 
@@ -57,11 +58,21 @@ def train(cfg: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
     print(f"summary:       {(run / 'summary.json').read_text().strip()}")
 
 
+def bench(cfg: Annotated[BenchConfig, tyro.conf.arg(name="")]) -> None:
+    """Measure the parent, the envs and the trainer on this machine (writes bench.json, bench.md)."""
+    from babyworld.experiments.bench import bench as run_bench
+
+    out = run_bench(cfg)
+    print()
+    print((out / "bench.md").read_text())
+    print(f"written: {out / 'bench.json'}, {out / 'bench.md'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``babyworld`` command."""
     try:
         tyro.extras.subcommand_cli_from_dict(
-            {"demo": demo, "parent-eval": parent_eval, "train": train},
+            {"demo": demo, "parent-eval": parent_eval, "train": train, "bench": bench},
             prog="babyworld",
             description="babyworld: a frozen LLM parent raises a from-scratch baby.",
             args=argv,

@@ -190,6 +190,12 @@ def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
     writer.add_scalar("parent/cache_hits", now["cache_hits"] - stats0["cache_hits"], step)
     writer.add_scalar("parent/hit_rate", now["hit_rate"], step)
     writer.add_scalar("parent/seconds", now["seconds"] - stats0["seconds"], step)
+    calls = now["calls"] - stats0["calls"]
+    if calls:  # mean wall-clock seconds of one batched model call over this update
+        writer.add_scalar("parent/latency", (now["seconds"] - stats0["seconds"]) / calls, step)
+    writer.add_scalar(
+        "parent/computed_tokens", now["computed_tokens"] - stats0["computed_tokens"], step
+    )
     writer.add_scalar("perf/steps_per_sec", sps, step)
     for k, v in trainer.curriculum.log().items():
         writer.add_scalar(f"curriculum/{k}", v, step)

@@ -243,3 +243,22 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
     # a random student's Point success (~1/3) passes the 0.05 threshold: the ladder climbs
     assert s_full["log"]["promotions"] >= 1
     assert list(s_full["tasks"])[:2] == ["Point", "Name[attributes=shape]"]
+
+
+def test_tensorboard_logs_parent_latency_and_computed_tokens(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from babyworld.parent import make_parent
+
+    make_parent("scripted").clear_cache()  # the shared parent: earlier tests filled its cache
+    run = train(_cfg(tmp_path, "tb", 2 * 4 * 8), progress=False)
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {
+        "parent/latency",
+        "parent/computed_tokens",
+        "parent/tokens",
+        "perf/steps_per_sec",
+    } <= tags
+    assert all(e.value > 0 for e in events.Scalars("parent/latency"))

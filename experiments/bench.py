@@ -1,0 +1,404 @@
+"""``babyworld bench``: throughput, cache and memory figures of the parent, the envs and the trainer.
+
+Everything is measured in one run on one machine, so the ratios compare like with like:
+
+1. raw batched forward throughput of the parent model alone (the machine's limit);
+2. env steps/s and parent tokens/s through the native vector env at N = 1, 8, 64 (exact-request
+   cache off, so every request reaches the model; shared prompt prefixes reused, the default);
+3. their ratio to (1): ``parent_ratio`` at N = 64;
+4. env steps/s with the scripted parent beside Minigrid's ``BabyAI-GoToLocal-v0`` (random actions);
+5. trainer samples/s (PPO collect + update, scripted parent);
+6. cache hit rate on a repeated-scene workload;
+7. warm start of the LLM parent and peak memory with it and 64 envs (a fresh process).
+
+``--quick`` shrinks every size for CI (seconds) and puts a tiny randomly initialised LLM in place
+of the default parent; every row names the parent it used, and no target is judged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from babyworld.parent import DEFAULT_PARENT, make_parent
+
+#: key -> (threshold, text, lower is better)
+TARGETS: dict[str, tuple[float, str, bool]] = {
+    "parent_ratio": (0.8, "parent tokens/s at N=64 / raw forward tokens/s >= 0.8", False),
+    "scripted_vs_minigrid": (10.0, "scripted-parent env steps/s / Minigrid steps/s >= 10", False),
+    "warm_start_s": (2.0, "warm start of the default parent < 2 s", True),
+    "peak_rss_gb": (2.5, "peak RSS with the default parent and 64 envs < 2.5 GB", True),
+}
+
+
+@dataclass
+class BenchConfig:
+    """``babyworld bench``: measure the parent, the envs and the trainer on this machine."""
+
+    quick: bool = False
+    """tiny sizes for CI (seconds): a tiny random LLM stands in for the default parent"""
+    out: Path | None = None
+    """output directory for bench.json and bench.md; default runs/bench__<time>"""
+    parent: str = DEFAULT_PARENT
+    """parent spec of the LLM rows (ignored with --quick)"""
+    level: Literal["Point", "Name"] = "Point"
+    """level stepped by the env rows"""
+    threads: int = 0
+    """torch CPU threads; 0: 1 with --quick (tiny models), torch's default otherwise"""
+    seed: int = 0
+    """seeds the envs and the random actions"""
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0 picks the default), got {self.threads}")
+        if self.level not in ("Point", "Name"):
+            raise ValueError(f"unknown level {self.level!r}; choose Point or Name")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each measurement runs."""
+
+    raw_repeats: int
+    raw_shapes: tuple[tuple[int, int], ...]  # (batch, tokens per row)
+    env_steps: tuple[tuple[int, int], ...]  # (N, timed vector steps)
+    scripted_steps: int
+    minigrid_steps: int
+    trainer_rollout: int
+    trainer_iters: int
+    repeat_episodes: int
+    memory_steps: int
+
+
+FULL = Sizes(
+    raw_repeats=3,
+    raw_shapes=((32, 32), (32, 128), (64, 128)),
+    env_steps=((1, 12), (8, 6), (64, 3)),
+    scripted_steps=4000,
+    minigrid_steps=4000,
+    trainer_rollout=64,
+    trainer_iters=3,
+    repeat_episodes=2,
+    memory_steps=3,
+)
+QUICK = Sizes(
+    raw_repeats=1,
+    raw_shapes=((4, 8),),
+    env_steps=((1, 2), (8, 1), (64, 1)),
+    scripted_steps=128,
+    minigrid_steps=64,
+    trainer_rollout=4,
+    trainer_iters=1,
+    repeat_episodes=1,
+    memory_steps=1,
+)
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, torch threads and versions of this machine."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem, 1),
+        "bf16_matmul": bool(flags & {"avx512_bf16", "amx_bf16"}),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def run_bench(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
+    """Run every measurement; return the results (rows, headline figures, targets).
+
+    Sets torch's thread count for the run and restores it afterwards.
+    """
+    import torch
+
+    threads_before = torch.get_num_threads()
+    threads = cfg.threads or (1 if cfg.quick else threads_before)
+    torch.set_num_threads(threads)
+    try:
+        return _run(cfg, threads, log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+class _Table:
+    """Rows of the result table, each logged as it is measured."""
+
+    def __init__(self, log: Any) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.log = log
+
+    def add(
+        self, measure: str, parent: str, value: float | None, unit: str, note: str = ""
+    ) -> None:
+        self.rows.append(
+            {"measure": measure, "parent": parent, "value": value, "unit": unit, "note": note}
+        )
+        shown = "skipped" if value is None else f"{value:,.3g} {unit}"
+        self.log(f"  {measure} [{parent}]: {shown} {note}".rstrip())
+
+
+def _run(cfg: BenchConfig, threads: int, log: Any) -> dict[str, Any]:
+    sizes = QUICK if cfg.quick else FULL
+    table = _Table(log)
+    started = time.perf_counter()
+    out: dict[str, Any] = {
+        "quick": cfg.quick,
+        "level": cfg.level,
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "threads": threads,
+    }
+    log(f"babyworld bench ({'quick' if cfg.quick else 'full'}) on {out['machine']}")
+    figures = _llm_rows(cfg, sizes, table)
+    figures |= _scripted_rows(cfg, sizes, table)
+    figures |= _fresh_process_rows(cfg, sizes, threads, figures["llm_parent"], table)
+    out |= figures
+    out["rows"] = table.rows
+    out["targets"] = targets(figures, judged=not cfg.quick)
+    out["seconds"] = time.perf_counter() - started
+    out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def _llm_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, Any]:
+    """Items 1-3 and 6 with the LLM parent: raw forward, the envs at N = 1, 8, 64, the cache."""
+    from babyworld.experiments import measure as m
+
+    parent = m.llm_parent(cfg.parent, cfg.quick, cache_size=0)
+    label = parent.label
+    dtype = str(getattr(parent, "dtype", "")).removeprefix("torch.")
+    raw = [m.raw_forward(parent, b, n, sizes.raw_repeats) for b, n in sizes.raw_shapes]
+    for r in raw:
+        shape = f"batch {r['batch']} x {r['length']} tokens"
+        table.add(f"raw forward, {shape}", label, r["tokens_per_s"], "tokens/s")
+    raw_tps = max(r["tokens_per_s"] for r in raw)
+
+    runs = {}
+    for n, steps in sizes.env_steps:
+        parent.clear_cache()
+        r = runs[n] = m.env_run(parent, cfg.level, n, steps, cfg.seed)
+        share = f"({r['parent_seconds_share']:.0%} of the time in the parent)"
+        table.add(f"env N={n}", label, r["steps_per_s"], "steps/s", share)
+        computed = f"(computed by the model: {r['computed_tokens_per_s']:,.0f}/s; the rest read from stored prefixes)"
+        table.add(f"parent tokens N={n}", label, r["parent_tokens_per_s"], "tokens/s", computed)
+    big = max(runs)
+    parent_ratio = runs[big]["parent_tokens_per_s"] / raw_tps
+    computed_ratio = runs[big]["computed_tokens_per_s"] / raw_tps
+    note = "tokens/s / the best raw forward tokens/s"
+    table.add(f"parent_ratio N={big}", label, parent_ratio, "x raw", f"(parent {note})")
+    table.add(f"computed_ratio N={big}", label, computed_ratio, "x raw", f"(computed {note})")
+
+    # the same N=64 run with every prompt token computed (prefix reuse off)
+    del parent
+    plain = m.llm_parent(cfg.parent, cfg.quick, cache_size=0, prefix_cache=False)
+    r = m.env_run(plain, cfg.level, big, dict(sizes.env_steps)[big], cfg.seed)
+    del plain
+    plain_ratio = r["parent_tokens_per_s"] / raw_tps
+    speedup = runs[big]["steps_per_s"] / r["steps_per_s"]
+    table.add(
+        f"env N={big}, no prefix reuse",
+        label,
+        r["steps_per_s"],
+        "steps/s",
+        f"(prefix reuse makes N={big} {speedup:.2f}x faster)",
+    )
+    table.add(
+        f"parent_ratio N={big}, no prefix reuse",
+        label,
+        plain_ratio,
+        "x raw",
+        "(every prompt token computed)",
+    )
+
+    cached = m.llm_parent(cfg.parent, cfg.quick)
+    hit = m.repeated_scenes(cached, cfg.level, 8, sizes.repeat_episodes, cfg.seed)
+    del cached
+    table.add(
+        "cache hit rate, repeated scenes N=8",
+        label,
+        hit,
+        "fraction",
+        f"({sizes.repeat_episodes} episode(s) played twice)",
+    )
+    return {
+        "llm_parent": label,
+        "parent_dtype": dtype,
+        "raw_tokens_per_s": raw_tps,
+        "parent_ratio": parent_ratio,
+        "computed_ratio": computed_ratio,
+        "parent_ratio_no_prefix_reuse": plain_ratio,
+        "prefix_speedup": speedup,
+        "env_steps_per_s": {str(n): x["steps_per_s"] for n, x in runs.items()},
+        "parent_tokens_per_s": {str(n): x["parent_tokens_per_s"] for n, x in runs.items()},
+        "computed_tokens_per_s": {str(n): x["computed_tokens_per_s"] for n, x in runs.items()},
+        "parent_seconds_share": {str(n): x["parent_seconds_share"] for n, x in runs.items()},
+        "hit_rate_repeated": hit,
+    }
+
+
+def _scripted_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, Any]:
+    """Items 4-6 with the scripted parent: beside Minigrid, the cache, the trainer."""
+    import gymnasium as gym
+
+    from babyworld.envs import env_id
+    from babyworld.experiments import measure as m
+
+    scripted = make_parent("scripted", shared=False)
+    sps = m.single_env_steps(
+        lambda: gym.make(env_id(cfg.level), parent=scripted), sizes.scripted_steps, cfg.seed, True
+    )
+    table.add("env, one gym.make env", "scripted", sps, "steps/s")
+    vec = m.env_run(scripted, cfg.level, 64, max(1, sizes.scripted_steps // 64), cfg.seed)
+    share = f"({vec['parent_seconds_share']:.0%} of the time in the parent)"
+    table.add("env N=64, native vector env", "scripted", vec["steps_per_s"], "steps/s", share)
+    mg = m.minigrid_steps(sizes.minigrid_steps, cfg.seed)
+    table.add(
+        "BabyAI-GoToLocal-v0, one env, random actions",
+        "none (Minigrid)",
+        mg,
+        "steps/s",
+        "" if mg is not None else "(minigrid not installed: pip install 'babyworld[bench]')",
+    )
+    ratio = None if mg is None else max(sps, vec["steps_per_s"]) / mg
+    if ratio is not None:
+        note = "(the faster of the two scripted rows / Minigrid)"
+        table.add("scripted env / Minigrid", "scripted", ratio, "x", note)
+
+    fresh = make_parent("scripted", shared=False)  # an empty cache
+    hit = m.repeated_scenes(fresh, cfg.level, 8, sizes.repeat_episodes, cfg.seed)
+    table.add("cache hit rate, repeated scenes N=8", "scripted", hit, "fraction")
+
+    tr = m.trainer_samples(cfg.level, 8, sizes.trainer_rollout, sizes.trainer_iters, cfg.seed)
+    table.add("PPO collect + update, N=8", "scripted", tr, "samples/s")
+    return {
+        "scripted_steps_per_s": sps,
+        "scripted_vector64_steps_per_s": vec["steps_per_s"],
+        "scripted_vector64_parent_share": vec["parent_seconds_share"],
+        "minigrid_steps_per_s": mg,
+        "scripted_vs_minigrid": ratio,
+        "hit_rate_repeated_scripted": hit,
+        "trainer_samples_per_s": tr,
+    }
+
+
+def _fresh_process_rows(
+    cfg: BenchConfig, sizes: Sizes, threads: int, label: str, table: _Table
+) -> dict[str, Any]:
+    """Item 7: warm start and peak memory of the LLM parent with 64 envs, in a fresh process."""
+    from babyworld.experiments import measure as m
+
+    child = m.fresh_process(cfg.parent, cfg.quick, cfg.level, threads, cfg.seed, sizes.memory_steps)
+    table.add(
+        "warm start (first parent load in a fresh process)",
+        label,
+        child["load_s"],
+        "s",
+        f"(torch imported before; {child['start_s']:.1f} s from process start; "
+        f"a second load in the same process: {child['reload_s']:.2f} s)",
+    )
+    table.add(
+        "peak RSS, 64 envs",
+        label,
+        child["peak_rss"] / 2**30,
+        "GB",
+        f"(fresh process: imports, parent, reset and {sizes.memory_steps + 1} steps)",
+    )
+    return {
+        "warm_start_s": child["load_s"],
+        "start_to_parent_s": child["start_s"],
+        "reload_s": child["reload_s"],
+        "peak_rss_gb": child["peak_rss"] / 2**30,
+    }
+
+
+def targets(figures: dict[str, Any], judged: bool = True) -> dict[str, dict[str, Any]]:
+    """Each target's threshold, measured value and verdict.
+
+    Args:
+        figures: the headline figures of :func:`run_bench`.
+        judged: ``False`` for a ``--quick`` run, whose sizes are too small and whose LLM is a
+            stand-in: its figures are reported but no target is judged.
+
+    Returns:
+        Per target: its text, threshold, value and ``met`` (``None``: not measured or not judged).
+    """
+    res = {}
+    for key, (threshold, text, lower_is_better) in TARGETS.items():
+        value = figures.get(key)
+        met = None
+        if judged and value is not None and math.isfinite(value):
+            met = value < threshold if lower_is_better else value >= threshold
+        res[key] = {"target": text, "threshold": threshold, "value": value, "met": met}
+    return res
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The results as a Markdown table plus the targets."""
+    mc = result["machine"]
+    load = mc.get("load_average")
+    lines = [
+        f"babyworld bench ({'quick' if result['quick'] else 'full'}), level {result['level']}; "
+        f"{mc['cpu']}, {mc['cores']} cores, {result.get('threads', mc['torch_threads'])} torch "
+        f"threads; LLM parent {result.get('llm_parent', '?')} in {result['parent_dtype']}"
+        + (f"; 1-min load average {load[0]:.2f} at start" if load else "")
+        + (f", {result['load_average_end'][0]:.2f} at end" if "load_average_end" in result else ""),
+        "",
+    ]
+    if result["quick"]:
+        lines += ["Quick run: tiny sizes and a stand-in LLM, a smoke test; no target judged.", ""]
+    lines += [
+        "| measure | parent | value | unit | note |",
+        "|---|---|---:|---|---|",
+    ]
+    for r in result["rows"]:
+        value = "skipped" if r["value"] is None else f"{r['value']:,.3g}"
+        lines.append(f"| {r['measure']} | {r['parent']} | {value} | {r['unit']} | {r['note']} |")
+    lines += ["", "| target | measured | met |", "|---|---:|---|"]
+    for t in result["targets"].values():
+        value = "—" if t["value"] is None else f"{t['value']:,.3g}"
+        met = {True: "yes", False: "no", None: "not judged"}[t["met"]]
+        lines.append(f"| {t['target']} | {value} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def bench(cfg: BenchConfig, log: Any = print) -> Path:
+    """Run the benchmark and write ``bench.json`` and ``bench.md`` (atomically) to ``cfg.out``."""
+    from babyworld.agents.checkpoint import write_text_atomic
+
+    out = cfg.out or Path("runs") / f"bench__{datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_bench(cfg, log)
+    result["peak_rss_bench_process_gb"] = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+    )
+    write_text_atomic(json.dumps(result, indent=2) + "\n", out / "bench.json")
+    write_text_atomic(markdown(result), out / "bench.md")
+    return out

@@ -1,0 +1,131 @@
+"""Smoke test of ``babyworld bench --quick`` (no timing assertions) and its pure helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from babyworld.experiments.bench import BenchConfig, markdown, targets
+from babyworld.experiments.cli import main
+from babyworld.experiments.measure import TINY, tiny_parent
+
+KEYS = {
+    "raw_tokens_per_s",
+    "parent_ratio",
+    "computed_ratio",
+    "parent_ratio_no_prefix_reuse",
+    "prefix_speedup",
+    "env_steps_per_s",
+    "parent_tokens_per_s",
+    "computed_tokens_per_s",
+    "hit_rate_repeated",
+    "hit_rate_repeated_scripted",
+    "scripted_steps_per_s",
+    "scripted_vector64_steps_per_s",
+    "minigrid_steps_per_s",
+    "scripted_vs_minigrid",
+    "trainer_samples_per_s",
+    "warm_start_s",
+    "start_to_parent_s",
+    "peak_rss_gb",
+    "machine",
+    "llm_parent",
+    "rows",
+    "targets",
+}
+
+
+def test_bench_quick_writes_json_and_markdown(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    out = tmp_path / "bench"
+    main(["bench", "--quick", "--out", str(out)])
+    assert torch.get_num_threads() == threads  # restored after the run
+    result = json.loads((out / "bench.json").read_text())
+    assert KEYS <= set(result)
+    assert result["quick"] is True and result["llm_parent"] == TINY and result["threads"] == 1
+    assert set(result["env_steps_per_s"]) == {"1", "8", "64"}
+    for key in ("raw_tokens_per_s", "parent_ratio", "computed_ratio", "trainer_samples_per_s"):
+        assert math.isfinite(result[key]) and result[key] > 0
+    assert math.isfinite(result["peak_rss_gb"]) and result["peak_rss_gb"] > 0
+    for v in result["env_steps_per_s"].values():
+        assert math.isfinite(v) and v > 0
+    # the second pass over the same scenes is answered from the cache
+    assert 0.5 <= result["hit_rate_repeated"] <= 1
+    assert 0.5 <= result["hit_rate_repeated_scripted"] <= 1
+    for row in result["rows"]:
+        assert row["parent"]  # every row says which parent it used
+        assert row["value"] is None or (math.isfinite(row["value"]) and row["value"] > 0)
+    assert any(row["parent"] == TINY for row in result["rows"])
+    # minigrid is a benchmark-only extra: its row is skipped, not a crash, when it is missing
+    assert (result["minigrid_steps_per_s"] is None) == (result["scripted_vs_minigrid"] is None)
+    # a quick run (tiny sizes, a stand-in parent) judges no target
+    assert all(t["met"] is None for t in result["targets"].values())
+    table = (out / "bench.md").read_text()
+    assert "| measure | parent | value | unit | note |" in table and "parent_ratio" in table
+    assert TINY in table
+    assert "bench.json" in capsys.readouterr().out
+
+
+def test_tiny_parent_tokenizes_env_prompts_into_known_words():
+    from babyworld.envs import prompts
+    from babyworld.world import WorldObject
+
+    parent = tiny_parent(cache_size=0)
+    text = str(prompts.react_fetch(WorldObject("red", "ball"), WorldObject("blue", "cup"), True))
+    ids = parent.tokenizer.encode(text, add_special_tokens=False)
+    assert parent.tokenizer.unk_token_id not in ids
+    assert len(parent._newline_ids) == 1  # generation can stop at a newline
+    said = parent.generate(["Toy: red ball. Mom:"] * 3, max_new_tokens=4)
+    assert len(said) == 3 and said[0] == said[1] == said[2]
+
+
+def test_targets_verdicts():
+    figures = {"parent_ratio": 0.9, "scripted_vs_minigrid": None, "warm_start_s": 3.0}
+    t = targets(figures)
+    assert t["parent_ratio"]["met"] is True
+    assert t["scripted_vs_minigrid"]["met"] is None
+    assert t["warm_start_s"]["met"] is False
+    assert t["peak_rss_gb"]["met"] is None
+    assert targets({"peak_rss_gb": 1.0})["peak_rss_gb"]["met"] is True
+    assert targets(figures, judged=False)["parent_ratio"]["met"] is None
+    assert targets({"parent_ratio": math.nan})["parent_ratio"]["met"] is None
+
+
+def test_markdown_lists_rows_and_targets():
+    result = {
+        "quick": True,
+        "level": "Point",
+        "parent_dtype": "float32",
+        "llm_parent": TINY,
+        "threads": 1,
+        "machine": {"cpu": "cpu", "cores": 2, "torch_threads": 2},
+        "rows": [
+            {"measure": "m", "parent": "scripted", "value": 2.0, "unit": "x", "note": ""},
+            {"measure": "n", "parent": "none", "value": None, "unit": "x", "note": "missing"},
+        ],
+        "targets": targets({"parent_ratio": 1.0}),
+    }
+    md = markdown(result)
+    assert "| m | scripted | 2 | x |  |" in md and "| n | none | skipped | x | missing |" in md
+    assert "| yes |" in md and "| not judged |" in md and "1 torch threads" in md
+
+
+def test_bench_config_rejects_bad_input():
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        BenchConfig(threads=-1)
+    with pytest.raises(ValueError, match="unknown level"):
+        BenchConfig(level="Nope")
+
+
+def test_bench_cli_reports_bad_input(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--quick", "--threads", "-1", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
+    assert "threads must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--level", "Nope"])
+    assert e.value.code != 0
