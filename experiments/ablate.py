@@ -535,11 +535,14 @@ def run_ablation(
 
     Raises:
         ConfigError: see :func:`plan_runs` (raised before any run starts).
+        FileNotFoundError / OSError: the parent's model is missing (raised before anything is
+            written).
     """
     from babyworld.experiments.train import train
     from babyworld.parent import make_parent
 
     plan = plan_runs(cfg)
+    make_parent(cfg.parent)  # a missing model fails here, before anything is written
     write_plan(cfg, plan)
     records: list[RunRecord] = []
     bar = _AblationProgress(len(plan), sum(r.status == "done" for r in plan), progress)
