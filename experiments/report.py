@@ -451,7 +451,7 @@ def write_report(
                 ),
                 "",
             ]
-    lines += _retention_section(done, labels, levels)
+    lines += retention_section(done, labels, levels)
     lines += _notes(precision_bits)
     plots = _plots(out, levels, labels, done, ci, curve_reps, seed)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
@@ -466,9 +466,12 @@ def retention_values(summary: Mapping[str, Any]) -> dict[str, float]:
     return {k.split("/", 1)[1]: float(v) for k, v in log.items() if k.startswith("retention/")}
 
 
-def _retention_section(
-    done: Sequence[RunResult], labels: list[str], levels: list[str]
-) -> list[str]:
+def retention_section(done: Sequence[RunResult], labels: list[str], levels: list[str]) -> list[str]:
+    """The report's retention section (Markdown lines).
+
+    A table of the ``retention/<task>`` means over seeds per level and mode, or a sentence saying
+    that no run re-tested earlier stages.
+    """
     rows = []
     for level in levels:
         for label in labels:
@@ -562,7 +565,8 @@ def _plots(
             ax.set_xlabel(xlabel)
             ax.set_ylim(0, 1)
             ax.set_ylabel("success, last 100 episodes")
-            ax.legend(loc="lower right", fontsize="small", title="mode (seeds)")
+            if ax.lines[1:]:  # a mode's curve besides the 0.9 line
+                ax.legend(loc="lower right", fontsize="small", title="mode (seeds)")
         fig.suptitle("IQM across seeds, 95% stratified bootstrap band")
         fig.tight_layout()
         fig.savefig(out / name, dpi=100)

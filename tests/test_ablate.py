@@ -35,9 +35,11 @@ from babyworld.experiments.report import (
     markdown_table,
     median_steps,
     read_metrics,
+    retention_section,
     retention_values,
     steps_to_threshold,
     supervision,
+    write_report,
 )
 from babyworld.experiments.train import run_parent_stats
 from babyworld.rewards import REWARD_NAMES
@@ -442,6 +444,21 @@ def test_tables_and_formats():
     assert retention_values({}) == {}
 
 
+def test_retention_table_when_runs_used_a_curriculum():
+    from babyworld.experiments.report import RunResult
+
+    def run(seed, value):
+        log = {"stage": 2.0, "retention/Point": value}
+        summary = {"curriculum": {"kind": "ladder", "log": log}}
+        return RunResult("Point", "baby", "baby", seed, Path("."), summary, [])
+
+    text = "\n".join(retention_section([run(0, 0.5), run(1, 0.9)], ["baby"], ["Point"]))
+    assert "| level | label | earlier stage | retention | seeds |" in text
+    assert "| Point | baby | Point | 0.70 | 2 |" in text
+    none = "\n".join(retention_section([], ["baby"], ["Point"]))
+    assert "None: no run of this ablation used a curriculum" in none
+
+
 def test_common_curve_aligns_runs_on_shared_steps():
     from babyworld.experiments.report import RunResult
 
@@ -521,6 +538,13 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     assert [r.action for r in first] == ["trained", "trained"]
     assert [r.path for r in first] == [out / "Point/baby/seed0", out / "Point/baby/seed1"]
     before = {r.path: _files(r.path) for r in first}
+    write_report(out, reps=50, curve_reps=20)  # a report of what has finished so far
+    partial = (out / "report.md").read_text()
+    assert "2 of 8 runs finished" in partial
+    assert (
+        "| hybrid | hybrid | 0/2 | – | – | – | – | – |" in partial
+        and "## All levels" not in partial
+    )
 
     def interrupt(run, step, success):
         if run.path == out / "Point/hybrid/seed0" and step == 160:
