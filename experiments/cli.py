@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
@@ -68,11 +69,91 @@ def bench(cfg: Annotated[BenchConfig, tyro.conf.arg(name="")]) -> None:
     print(f"written: {out / 'bench.json'}, {out / 'bench.md'}")
 
 
+def ablate(
+    config: tyro.conf.Positional[Path],
+    out: Path | None = None,
+    max_runs: int | None = None,
+    dry_run: bool = False,
+    progress: bool = True,
+) -> None:
+    """Run every (level, mode, seed) of an ablation config, resumably (see the README).
+
+    Args:
+        config: the ablation's TOML file (e.g. experiments/configs/headline.toml).
+        out: output directory instead of the config's 'out'.
+        max_runs: train at most this many runs in this call (finished runs are skipped free).
+        dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
+        progress: show the overall progress bar.
+    """
+    from babyworld.experiments.ablate import describe_plan, load_config, plan_runs, run_ablation
+
+    cfg = load_config(config, out=out)
+    plan = plan_runs(cfg)
+    print(f"{cfg.out}: {describe_plan(plan)}")
+    if dry_run:
+        for r in plan:
+            print(f"  {r.status:8} {r.path}")
+        return
+    if max_runs is not None and max_runs < 1:
+        raise ValueError(f"--max-runs must be >= 1, got {max_runs}")
+    records = run_ablation(cfg, progress=progress, max_runs=max_runs)
+    counts = {a: sum(r.action == a for r in records) for a in ("trained", "resumed", "skipped")}
+    print(", ".join(f"{n} {a}" for a, n in counts.items()) + f" of {len(plan)} runs")
+    print(f"report:  babyworld report {cfg.out}")
+
+
+def report(
+    run_dir: tyro.conf.Positional[Path],
+    threshold: float = 0.9,
+    reps: int = 10_000,
+    curve_reps: int = 2000,
+    seed: int = 0,
+    precision_bits: int = 8,
+) -> None:
+    """Write report.md and PNG plots for an ablation directory made by `babyworld ablate`.
+
+    Args:
+        run_dir: the ablation's output directory (holds ablation.json).
+        threshold: success over the last 500 episodes that counts as reached, in (0, 1].
+        reps: bootstrap resamples of the table's confidence intervals.
+        curve_reps: bootstrap resamples of the curves' bands.
+        seed: seeds the bootstrap.
+        precision_bits: bits per number in the supervision-bits column.
+    """
+    from babyworld.experiments.report import write_report
+
+    if not 0 < threshold <= 1:
+        raise ValueError(f"--threshold must be in (0, 1], got {threshold}")
+    for name, value in (
+        ("reps", reps),
+        ("curve-reps", curve_reps),
+        ("precision-bits", precision_bits),
+    ):
+        if value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    path = write_report(
+        run_dir,
+        threshold=threshold,
+        reps=reps,
+        curve_reps=curve_reps,
+        seed=seed,
+        precision_bits=precision_bits,
+    )
+    print(f"report: {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``babyworld`` command."""
     try:
         tyro.extras.subcommand_cli_from_dict(
-            {"demo": demo, "parent-eval": parent_eval, "train": train, "bench": bench},
+            {
+                "demo": demo,
+                "parent-eval": parent_eval,
+                "train": train,
+                "bench": bench,
+                "ablate": ablate,
+                "report": report,
+            },
             prog="babyworld",
             description="babyworld: a frozen LLM parent raises a from-scratch baby.",
             args=argv,

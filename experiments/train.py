@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from babyworld.agents.checkpoint import (
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
-from babyworld.parent import make_parent
+from babyworld.parent import ParentStats, make_parent
 from babyworld.task import Task
 
 CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
@@ -71,7 +72,11 @@ def run_dir_for(cfg: TrainConfig) -> Path:
 
 
 def train(
-    cfg: TrainConfig, *, progress: bool = True, stop_after_updates: int | None = None
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    stop_after_updates: int | None = None,
+    on_update: Callable[[int, float], None] | None = None,
 ) -> Path:
     """Train (or resume) a run; returns its directory.
 
@@ -80,6 +85,8 @@ def train(
         progress: show a progress bar.
         stop_after_updates: end early after this many updates of this call (simulates an
             interruption; the checkpoint is written as at any end).
+        on_update: called after every update (and its checkpoint, if any) with the run's env
+            steps so far and its success over the last 100 episodes (e.g. an outer progress bar).
     """
     if cfg.resume is not None:
         cfg = resolve_resume(cfg)
@@ -102,6 +109,9 @@ def train(
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
     parent = make_parent(cfg.parent)
+    # The parent instance is shared by every run of the process: count only this run's use.
+    stats_start = parent.stats.as_dict()
+    stats_carried = ckpt["trainer"].get("parent_stats") if ckpt else None
     curriculum = build_curriculum(cfg, parent)
     envs = make_envs("Ladder" if cfg.curriculum != "fixed" else cfg.level, cfg.num_envs, parent)
     trainer = PPOTrainer(
@@ -142,7 +152,12 @@ def train(
                 state = trainer.state_dict()
                 state["seconds"] = seconds
                 state["stages"] = stages.state()
+                state["parent_stats"] = run_parent_stats(
+                    parent.stats.as_dict(), stats_start, stats_carried
+                )
                 save_checkpoint(run / CKPT, cfg.to_dict(), state)
+            if on_update is not None:
+                on_update(trainer.global_step, success_rate(trainer.episodes, 100))
             if done_updates == stop_after_updates:
                 break
     finally:
@@ -161,11 +176,34 @@ def train(
         "success_last_500": success_rate(trainer.episodes, 500),
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
-        "parent_stats": parent.stats.as_dict(),
+        "parent_stats": run_parent_stats(parent.stats.as_dict(), stats_start, stats_carried),
     }
     write_text_atomic(json.dumps(summary, indent=2) + "\n", run / SUMMARY)
     plot_curve(run)
     return run
+
+
+def run_parent_stats(
+    now: dict[str, float], start: dict[str, float], carried: dict[str, float] | None = None
+) -> dict[str, float]:
+    """The parent's counters for one run: ``now - start`` plus what earlier sessions carried.
+
+    A parent instance is shared by every run of a process (``babyworld ablate`` runs many) and a
+    resumed run starts a fresh process, so neither the instance's cumulative counters nor a
+    session's own delta is the run's total.
+
+    Args:
+        now: ``parent.stats.as_dict()`` at the end.
+        start: the same when this session of the run started.
+        carried: the run's counters saved in its checkpoint by earlier sessions (``None``: none).
+
+    Returns:
+        :meth:`ParentStats.as_dict` of the run's counters (derived figures recomputed).
+    """
+    raw = {}
+    for f in dataclasses.fields(ParentStats):
+        raw[f.name] = now[f.name] - start[f.name] + (carried or {}).get(f.name, 0)
+    return ParentStats(**raw).as_dict()
 
 
 def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
@@ -355,4 +393,4 @@ class _Progress:
             self.p.stop()
 
 
-__all__ = ["CheckpointError", "plot_curve", "resolve_resume", "train"]
+__all__ = ["CheckpointError", "plot_curve", "resolve_resume", "run_parent_stats", "train"]

@@ -1,0 +1,642 @@
+"""``babyworld ablate CONFIG``: every (level, mode, seed) of an ablation as one ``train()`` run.
+
+The config is a TOML file (see ``experiments/configs/``)::
+
+    out = "runs/headline"          # output directory (``--out`` overrides it)
+    parent = "smollm2"             # parent spec, as for ``babyworld train --parent``
+    levels = ["Point", "Name"]
+    seeds = [0, 1, 2, 3, 4]        # or a count: seeds = 5 means 0..4 (default: 5)
+    steps = 40960                  # env steps of every run: the same budget for every mode
+                                   # (or per level: steps = { Point = 40960, Name = 163840 })
+    num_envs = 8
+
+    [ppo]                          # --ppo.* for every mode (optional)
+    [student]                      # --student.* for every mode (optional; one architecture)
+
+    [modes.baby]                   # a mode; the label is the mode's name ...
+    [modes.hybrid]
+    modes.switch_steps = 10240     # ... with --modes.* and --ppo.* overrides of its own
+    [modes.distill_offline]        # ... or any label, naming its mode
+    mode = "distill"
+    modes.offline = true
+
+Runs go to ``OUT/{level}/{label}/seed{n}``, one after another, in the config's order (levels,
+then modes, then seeds). The harness is resumable: a run whose ``summary.json`` reports the
+budget is skipped, a run with a checkpoint is resumed from it, a run directory interrupted before
+its first checkpoint is started again. ``OUT/ablation.json`` records the config and the runs for
+``babyworld report``. Every bad field fails before any run starts, with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from babyworld.agents.modes import MODES, ModeConfig
+from babyworld.agents.ppo import PPOConfig
+from babyworld.agents.student import StudentConfig
+from babyworld.experiments.config import TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+#: Levels an ablation may use: the one-act levels, where every mode is defined.
+ABLATION_LEVELS = ("Point", "Name")
+#: Per level: (actions, steps per episode). A test checks them against the envs.
+LEVEL_FACTS = {"Point": (3, 4), "Name": (12, 4)}
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+PLAN = "ablation.json"
+#: Files ``train()`` writes in a run directory (a directory holding only these, and no
+#: checkpoint, was interrupted before its first checkpoint and is started again).
+_TRAIN_FILES = re.compile(
+    r"^(config\.json|metrics\.csv|curve\.png|summary\.json|events\.out\.tfevents\..*|.*\.tmp)$"
+)
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TOP_KEYS = {
+    "out": "output directory (required)",
+    "parent": "parent spec (default 'smollm2')",
+    "levels": f"levels, a list of {ABLATION_LEVELS} (required)",
+    "seeds": "a list of seeds or a count (default 5: seeds 0-4)",
+    "steps": "env steps of every run, or a table of them by level (required)",
+    "num_envs": "envs per run (default 8)",
+    "checkpoint_every": "updates between checkpoints (default 20)",
+    "threads": "torch CPU threads (default 0: torch's default)",
+    "fresh_parent_cache": "clear the parent's answer cache before each run (default true)",
+    "ppo": "a table of --ppo.* overrides for every mode",
+    "student": "a table of --student.* overrides for every mode",
+    "modes": "a table of modes, one sub-table per mode (required)",
+}
+_MODE_KEYS = ("mode", "modes", "ppo")
+
+
+class ConfigError(ValueError):
+    """An ablation config is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """One mode of an ablation: a label (its directory name), the mode and its settings."""
+
+    label: str
+    mode: str
+    modes: ModeConfig
+    ppo: PPOConfig
+
+
+@dataclass
+class AblationConfig:
+    """A validated ablation config (see the module docstring for the file format)."""
+
+    out: Path
+    levels: tuple[str, ...]
+    modes: tuple[ModeSpec, ...]
+    seeds: tuple[int, ...]
+    steps: dict[str, int]
+    """env steps of every run of a level (the same for every mode)"""
+    parent: str = "smollm2"
+    num_envs: int = 8
+    checkpoint_every: int = 20
+    threads: int = 0
+    fresh_parent_cache: bool = True
+    student: StudentConfig = field(default_factory=StudentConfig)
+    source: str = ""
+    """the config file it was read from (for the report's reproduce line)"""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the form ``ablation.json`` records)."""
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out)
+        d["modes"] = [dataclasses.asdict(m) for m in self.modes]
+        return d
+
+    def train_config(self, level: str, spec: ModeSpec, seed: int) -> TrainConfig:
+        """The ``train()`` config of one run (its directory: :func:`run_dir`)."""
+        return TrainConfig(
+            level=level,
+            parent=self.parent,
+            mode=spec.mode,  # type: ignore[arg-type]
+            seed=seed,
+            steps=self.steps[level],
+            num_envs=self.num_envs,
+            out=run_dir(self.out, level, spec.label, seed),
+            checkpoint_every=self.checkpoint_every,
+            threads=self.threads,
+            student=self.student,
+            ppo=spec.ppo,
+            modes=spec.modes,
+        )
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the ablation and what the harness will do with it.
+
+    ``status``: ``"new"`` (train from scratch), ``"partial"`` (resume from its checkpoint),
+    ``"stale"`` (interrupted before its first checkpoint: removed and trained from scratch) or
+    ``"done"`` (its summary reports the budget: skipped).
+    """
+
+    level: str
+    label: str
+    seed: int
+    path: Path
+    status: str
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What :func:`run_ablation` did with one run: ``skipped``, ``trained`` or ``resumed``."""
+
+    level: str
+    label: str
+    seed: int
+    path: Path
+    action: str
+
+
+def run_dir(out: Path, level: str, label: str, seed: int) -> Path:
+    """``OUT/{level}/{label}/seed{n}``: where one run of the ablation lives."""
+    return Path(out) / level / label / f"seed{seed}"
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, out: str | Path | None = None) -> AblationConfig:
+    """Read and validate an ablation config file.
+
+    Args:
+        path: a TOML file.
+        out: replaces the file's ``out`` (e.g. a temporary directory).
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or has a bad field (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"ablation config {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    if out is not None:
+        data["out"] = str(out)
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationConfig:
+    """Validate a config already read into a dict (the TOML file's tables as dicts).
+
+    Raises:
+        ConfigError: a missing, unknown or bad field; the message starts with ``source`` and
+            names the field.
+    """
+
+    def fail(where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{source}: {where}: {problem}")
+
+    unknown = [k for k in data if k not in _TOP_KEYS]
+    if unknown:
+        allowed = "; ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items())
+        raise fail(unknown[0], f"unknown key; the keys are: {allowed}")
+    for key in ("out", "levels", "steps", "modes"):
+        if key not in data:
+            raise fail(key, f"missing ({_TOP_KEYS[key]})")
+
+    out = _typed(data["out"], str, "out", fail)
+    if not out:
+        raise fail("out", "must be a directory path, got ''")
+    parent = _typed(data.get("parent", "smollm2"), str, "parent", fail)
+    if not (parent in ("smollm2", "scripted") or (parent.startswith("hf:") and len(parent) > 3)):
+        raise fail(
+            "parent", f"unknown parent spec {parent!r}; use 'smollm2', 'scripted' or 'hf:<id>'"
+        )
+
+    levels = _typed(data["levels"], list, "levels", fail)
+    if not levels:
+        raise fail("levels", f"needs at least one level of {ABLATION_LEVELS}")
+    for lv in levels:
+        if lv not in ABLATION_LEVELS:
+            raise fail(
+                "levels",
+                f"unknown level {lv!r}; ablations run on {ABLATION_LEVELS} (the one-act levels, "
+                "where every mode is defined)",
+            )
+    if len(set(levels)) != len(levels):
+        raise fail("levels", f"a level is listed twice: {levels}")
+
+    seeds = _parse_seeds(data.get("seeds", len(DEFAULT_SEEDS)), fail)
+    ints = {}
+    steps = _parse_steps(data["steps"], levels, fail)
+    for key, default, low in (
+        ("num_envs", 8, 1),
+        ("checkpoint_every", 20, 1),
+        ("threads", 0, 0),
+    ):
+        value = _typed(data.get(key, default), int, key, fail)
+        if value < low:
+            raise fail(key, f"must be an integer >= {low}, got {value}")
+        ints[key] = value
+    fresh = _typed(data.get("fresh_parent_cache", True), bool, "fresh_parent_cache", fail)
+
+    shared_ppo = _typed(data.get("ppo", {}), dict, "ppo", fail)
+    student = _build(
+        StudentConfig, _typed(data.get("student", {}), dict, "student", fail), "student", fail
+    )
+    _build(PPOConfig, shared_ppo, "ppo", fail)  # its own errors first
+
+    table = _typed(data["modes"], dict, "modes", fail)
+    if not table:
+        raise fail("modes", f"needs at least one mode, e.g. [modes.baby]; the modes are {MODES}")
+    specs = []
+    for label, entry in table.items():
+        where = f"modes.{label}"
+        if not _LABEL.match(label):
+            raise fail(
+                where, "a label must be letters, digits, '_', '-' or '.' (it names a directory)"
+            )
+        entry = _typed(entry, dict, where, fail)
+        extra = [k for k in entry if k not in _MODE_KEYS]
+        if extra:
+            raise fail(
+                f"{where}.{extra[0]}",
+                "unknown key; a mode takes 'mode' (the mode, default: its label), 'modes' "
+                "(--modes.* overrides) and 'ppo' (--ppo.* overrides)",
+            )
+        mode = _typed(entry.get("mode", label), str, f"{where}.mode", fail)
+        if mode not in MODES:
+            hint = "" if "mode" in entry else "; to name a variant, set mode = '<one of them>'"
+            raise fail(f"{where}.mode", f"unknown mode {mode!r}; the modes are {MODES}{hint}")
+        mode_cfg = _build(
+            ModeConfig,
+            _typed(entry.get("modes", {}), dict, f"{where}.modes", fail),
+            f"{where}.modes",
+            fail,
+        )
+        ppo_over = _typed(entry.get("ppo", {}), dict, f"{where}.ppo", fail)
+        ppo = _build(
+            PPOConfig, {**_normalise(shared_ppo), **_normalise(ppo_over)}, f"{where}.ppo", fail
+        )
+        specs.append(ModeSpec(label, mode, mode_cfg, ppo))
+
+    num_envs = ints["num_envs"]
+    for level in levels:
+        where = "steps" if isinstance(data["steps"], int) else f"steps.{level}"
+        budget = steps[level]
+        for spec in specs:
+            rollout = num_envs * spec.ppo.rollout_steps
+            if budget % rollout:
+                raise fail(
+                    where,
+                    f"{budget} is not a whole number of rollouts for mode {spec.label!r} "
+                    f"(num_envs x ppo.rollout_steps = {rollout}); runs would be rounded up to "
+                    f"{-(-budget // rollout) * rollout} steps and budgets would differ: use a "
+                    f"multiple of {rollout}",
+                )
+            group = spec.modes.group_size
+            if spec.mode == "sparse" and group > 1:
+                if num_envs % group:
+                    raise fail(
+                        "num_envs",
+                        f"{num_envs} is not a multiple of modes.{spec.label}.modes.group_size "
+                        f"{group} (GRPO groups of envs)",
+                    )
+                episode = LEVEL_FACTS[level][1]
+                if spec.ppo.rollout_steps % episode:
+                    raise fail(
+                        f"modes.{spec.label}.ppo.rollout_steps",
+                        f"{spec.ppo.rollout_steps} is not a multiple of {level}'s episode length "
+                        f"{episode} (needed by modes.group_size > 1)",
+                    )
+            if spec.mode in ("predict_first", "hybrid") and spec.modes.switch_steps >= budget:
+                raise fail(
+                    f"modes.{spec.label}.modes.switch_steps",
+                    f"{spec.modes.switch_steps} leaves no steps of 'baby' in {level}'s budget of "
+                    f"{budget} steps; make it smaller than {where}",
+                )
+
+    cfg = AblationConfig(
+        out=Path(out),
+        levels=tuple(levels),
+        modes=tuple(specs),
+        seeds=seeds,
+        steps=steps,
+        parent=parent,
+        num_envs=num_envs,
+        checkpoint_every=ints["checkpoint_every"],
+        threads=ints["threads"],
+        fresh_parent_cache=fresh,
+        student=student,
+        source=source,
+    )
+    for spec in specs:  # whatever TrainConfig itself checks, before anything runs
+        try:
+            cfg.train_config(levels[0], spec, seeds[0])
+        except ValueError as e:
+            raise fail(f"modes.{spec.label}", str(e)) from e
+    return cfg
+
+
+def _typed(value: Any, kind: type, where: str, fail: Callable[[str, str], ConfigError]) -> Any:
+    """``value`` if it is a ``kind`` (an int is a float; a bool is not an int)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    names.update({list: "a list", dict: "a table"})
+    raise fail(where, f"must be {names.get(kind, kind.__name__)}, got {value!r}")
+
+
+def _parse_seeds(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise fail("seeds", f"needs at least 1 seed, got {value}")
+        return tuple(range(value))
+    seeds = _typed(value, list, "seeds", fail)
+    if not seeds:
+        raise fail("seeds", "needs at least 1 seed, got []")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise fail("seeds", f"a seed must be an integer >= 0, got {s!r}")
+    if len(set(seeds)) != len(seeds):
+        raise fail("seeds", f"a seed is listed twice: {seeds}")
+    return tuple(seeds)
+
+
+def _parse_steps(
+    value: Any, levels: Sequence[str], fail: Callable[[str, str], ConfigError]
+) -> dict[str, int]:
+    """``steps = N`` (every level) or ``steps = {Point = N, Name = M}`` (one per level)."""
+    if isinstance(value, dict):
+        missing = [lv for lv in levels if lv not in value]
+        extra = [k for k in value if k not in levels]
+        if extra:
+            raise fail(f"steps.{extra[0]}", f"not a level of this ablation ({list(levels)})")
+        if missing:
+            raise fail("steps", f"has no budget for {missing[0]}")
+        items = {lv: (f"steps.{lv}", value[lv]) for lv in levels}
+    else:
+        items = {lv: ("steps", value) for lv in levels}
+    out = {}
+    for lv, (where, v) in items.items():
+        v = _typed(v, int, where, fail)
+        if v < 1:
+            raise fail(where, f"must be an integer >= 1, got {v}")
+        out[lv] = v
+    return out
+
+
+def _normalise(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept the command line's spelling too: ``switch-steps`` is ``switch_steps``."""
+    return {k.replace("-", "_"): v for k, v in overrides.items()}
+
+
+def _build(
+    cls: type, overrides: Mapping[str, Any], where: str, fail: Callable[[str, str], ConfigError]
+) -> Any:
+    """``cls(**overrides)`` with unknown keys, wrong types and the class's own checks reported."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in overrides.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise fail(f"{where}.{key}", f"unknown key; {where} takes {sorted(fields)}")
+        if name in kwargs:
+            raise fail(f"{where}.{key}", "given twice (with '_' and with '-')")
+        default = fields[name].default
+        kwargs[name] = _typed(value, type(default), f"{where}.{key}", fail)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise fail(where, str(e)) from e
+
+
+# --- planning and running ----------------------------------------------------------------------
+
+
+def plan_runs(cfg: AblationConfig) -> list[PlannedRun]:
+    """Every run of the ablation in order (levels, then modes, then seeds), with its status.
+
+    Raises:
+        ConfigError: an existing run directory was made with another config, holds more steps
+            than the budget, or holds files ``train()`` does not write.
+    """
+    plan = []
+    for level in cfg.levels:
+        for spec in cfg.modes:
+            for seed in cfg.seeds:
+                tc = cfg.train_config(level, spec, seed)
+                path = Path(tc.out)  # type: ignore[arg-type]
+                plan.append(PlannedRun(level, spec.label, seed, path, run_status(path, tc), tc))
+    return plan
+
+
+def run_status(path: Path, expected: TrainConfig) -> str:
+    """``new``, ``done``, ``partial`` or ``stale`` (see :class:`PlannedRun`).
+
+    Raises:
+        ConfigError: the directory holds another config's run, more steps than the budget, or
+            files that ``train()`` does not write.
+    """
+    if not path.exists():
+        return "new"
+    saved_path = path / "config.json"
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text())
+        want = expected.to_dict()
+        diff = _config_diff(saved, want)
+        if diff:
+            raise ConfigError(
+                f"{path} holds a run of another config ({'; '.join(diff)}); the ablation's config "
+                "changed for it. Restore the config, or use another out directory"
+            )
+        if saved.get("steps") is not None and saved["steps"] > expected.steps:  # type: ignore[operator]
+            raise ConfigError(
+                f"{path} is a run of {saved['steps']} steps, more than the budget of "
+                f"{expected.steps}: budgets can grow, not shrink. Use another out directory"
+            )
+    summary = path / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text()).get("steps", 0) >= expected.steps:
+        return "done"
+    if (path / "checkpoint.pt").is_file():
+        return "partial"
+    strangers = sorted(p.name for p in path.iterdir() if not _TRAIN_FILES.match(p.name))
+    if strangers:
+        raise ConfigError(
+            f"{path} has no checkpoint and holds files babyworld train does not write "
+            f"({', '.join(strangers)}); move them away so the run can start again"
+        )
+    return "stale"
+
+
+def _config_diff(saved: Mapping[str, Any], want: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Fields that differ between two config dicts (``steps``, ``out``, ``resume`` ignored)."""
+    out = []
+    for key in sorted(set(saved) | set(want)):
+        if not prefix and key in ("steps", "out", "resume"):
+            continue
+        a, b = saved.get(key), want.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: run has {a!r}, config says {b!r}")
+    return out
+
+
+def write_plan(cfg: AblationConfig, plan: Sequence[PlannedRun]) -> Path:
+    """Write ``OUT/ablation.json``: the config and every run (paths relative to ``OUT``)."""
+    from babyworld.agents.checkpoint import write_text_atomic
+
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    runs = [
+        {
+            "level": r.level,
+            "label": r.label,
+            "mode": r.config.mode,
+            "seed": r.seed,
+            "dir": str(r.path.relative_to(cfg.out)),
+        }
+        for r in plan
+    ]
+    path = cfg.out / PLAN
+    write_text_atomic(json.dumps({"config": cfg.to_dict(), "runs": runs}, indent=2) + "\n", path)
+    return path
+
+
+def run_ablation(
+    cfg: AblationConfig,
+    *,
+    progress: bool = True,
+    max_runs: int | None = None,
+    on_update: Callable[[PlannedRun, int, float], None] | None = None,
+) -> list[RunRecord]:
+    """Run (or continue) every run of the ablation, one after another.
+
+    Args:
+        cfg: the validated config.
+        progress: show the overall progress bar (runs done / total, and the current run's steps).
+        max_runs: stop after training (or resuming) this many runs in this call; skipped runs
+            do not count (``None``: all).
+        on_update: called after every update of a run with the run, its env steps and its
+            success over the last 100 episodes.
+
+    Returns:
+        What was done with each run visited, in order.
+
+    Raises:
+        ConfigError: see :func:`plan_runs` (raised before any run starts).
+        FileNotFoundError / OSError: the parent's model is missing (raised before anything is
+            written).
+    """
+    from babyworld.experiments.train import train
+    from babyworld.parent import make_parent
+
+    plan = plan_runs(cfg)
+    make_parent(cfg.parent)  # a missing model fails here, before anything is written
+    write_plan(cfg, plan)
+    records: list[RunRecord] = []
+    bar = _AblationProgress(len(plan), sum(r.status == "done" for r in plan), progress)
+    trained = 0
+    try:
+        for run in plan:
+            if run.status == "done":
+                records.append(RunRecord(run.level, run.label, run.seed, run.path, "skipped"))
+                continue
+            if max_runs is not None and trained >= max_runs:
+                break
+            if cfg.fresh_parent_cache:
+                make_parent(cfg.parent).clear_cache()
+            if run.status == "stale":
+                for p in run.path.iterdir():
+                    p.unlink()
+                run.path.rmdir()
+            budget = cfg.steps[run.level]
+            bar.start_run(f"{run.level}/{run.label}/seed{run.seed}", budget)
+
+            def hook(step: int, success: float, run: PlannedRun = run) -> None:
+                bar.step(step, success)
+                if on_update is not None:
+                    on_update(run, step, success)
+
+            if run.status == "partial":
+                train(TrainConfig(resume=run.path, steps=budget), progress=False, on_update=hook)
+                action = "resumed"
+            else:
+                train(run.config, progress=False, on_update=hook)
+                action = "trained"
+            trained += 1
+            records.append(RunRecord(run.level, run.label, run.seed, run.path, action))
+            bar.end_run(_one_line(run.path, action))
+    finally:
+        bar.close()
+    return records
+
+
+def _one_line(path: Path, action: str) -> str:
+    s = json.loads((path / "summary.json").read_text())
+    return (
+        f"{action} {path}: {s['steps']} steps, {s['minutes']} min, success over the last 500 "
+        f"episodes {s['success_last_500']:.2f}"
+    )
+
+
+class _AblationProgress:
+    """Runs done / total, plus the current run's steps (a rich progress display)."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        self.enabled = enabled
+        if not enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.p = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.runs = self.p.add_task("ablation runs", total=total, completed=done, note="")
+        self.steps = self.p.add_task("current run", total=1, completed=0, note="", visible=False)
+        self.p.start()
+
+    def start_run(self, name: str, total: int) -> None:
+        if self.enabled:
+            self.p.reset(self.steps, total=total, completed=0, note=name, visible=True)
+
+    def step(self, step: int, success: float) -> None:
+        if self.enabled:
+            self.p.update(self.steps, completed=step, note=f"success {success:.2f}")
+
+    def end_run(self, line: str) -> None:
+        if self.enabled:
+            self.p.advance(self.runs)
+            self.p.console.print(line)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()
+
+
+def describe_plan(plan: Sequence[PlannedRun]) -> str:
+    """One line: how many runs are new, partial, stale and done."""
+    counts = {s: sum(r.status == s for r in plan) for s in ("new", "partial", "stale", "done")}
+    return f"{len(plan)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
