@@ -21,7 +21,7 @@ The config is a TOML file (see ``experiments/configs/``)::
     modes.offline = true
 
 Runs go to ``OUT/{level}/{label}/seed{n}``, one after another, in the config's order (levels,
-then modes, then seeds). The harness is resumable: a run whose ``summary.json`` reports the
+then seeds, then modes; ``--levels`` runs some levels only, e.g. one process per level). The harness is resumable: a run whose ``summary.json`` reports the
 budget is skipped, a run with a checkpoint is resumed from it, a run directory interrupted before
 its first checkpoint is started again. ``OUT/ablation.json`` records the config and the runs for
 ``babyworld report``. Every bad field fails before any run starts, with a message naming it.
@@ -425,7 +425,10 @@ def _build(
 
 
 def plan_runs(cfg: AblationConfig) -> list[PlannedRun]:
-    """Every run of the ablation in order (levels, then modes, then seeds), with its status.
+    """Every run of the ablation in order (levels, then seeds, then modes), with its status.
+
+    Seeds before modes: an ablation stopped early holds the same seeds for every mode, which
+    paired statistics need.
 
     Raises:
         ConfigError: an existing run directory was made with another config, holds more steps
@@ -433,8 +436,8 @@ def plan_runs(cfg: AblationConfig) -> list[PlannedRun]:
     """
     plan = []
     for level in cfg.levels:
-        for spec in cfg.modes:
-            for seed in cfg.seeds:
+        for seed in cfg.seeds:
+            for spec in cfg.modes:
                 tc = cfg.train_config(level, spec, seed)
                 path = Path(tc.out)  # type: ignore[arg-type]
                 plan.append(PlannedRun(level, spec.label, seed, path, run_status(path, tc), tc))
@@ -518,6 +521,7 @@ def run_ablation(
     *,
     progress: bool = True,
     max_runs: int | None = None,
+    levels: Sequence[str] | None = None,
     on_update: Callable[[PlannedRun, int, float], None] | None = None,
 ) -> list[RunRecord]:
     """Run (or continue) every run of the ablation, one after another.
@@ -527,6 +531,8 @@ def run_ablation(
         progress: show the overall progress bar (runs done / total, and the current run's steps).
         max_runs: stop after training (or resuming) this many runs in this call; skipped runs
             do not count (``None``: all).
+        levels: train only the runs of these levels of the config (``None``: all). Processes
+            given different levels can share ``cfg.out``: each writes the same plan file.
         on_update: called after every update of a run with the run, its env steps and its
             success over the last 100 episodes.
 
@@ -534,7 +540,8 @@ def run_ablation(
         What was done with each run visited, in order.
 
     Raises:
-        ConfigError: see :func:`plan_runs` (raised before any run starts).
+        ConfigError: see :func:`plan_runs`, or ``levels`` names a level the config lacks (raised
+            before any run starts).
         FileNotFoundError / OSError: the parent's model is missing (raised before anything is
             written).
     """
@@ -542,9 +549,18 @@ def run_ablation(
     from babyworld.parent import make_parent
 
     plan = plan_runs(cfg)
+    if levels is not None:
+        unknown = sorted(set(levels) - set(cfg.levels))
+        if unknown or not levels:
+            raise ConfigError(
+                f"--levels {' '.join(levels) or '(none)'}: the config's levels are "
+                f"{list(cfg.levels)}; name one or more of them"
+            )
     make_parent(cfg.parent)  # a missing model fails here, before anything is written
-    write_plan(cfg, plan)
     records: list[RunRecord] = []
+    write_plan(cfg, plan)
+    if levels is not None:
+        plan = [r for r in plan if r.level in levels]
     bar = _AblationProgress(len(plan), sum(r.status == "done" for r in plan), progress)
     trained = 0
     try:

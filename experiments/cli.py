@@ -73,6 +73,7 @@ def ablate(
     config: tyro.conf.Positional[Path],
     out: Path | None = None,
     max_runs: int | None = None,
+    levels: list[str] | None = None,
     dry_run: bool = False,
     progress: bool = True,
 ) -> None:
@@ -82,6 +83,8 @@ def ablate(
         config: the ablation's TOML file (e.g. experiments/configs/headline.toml).
         out: output directory instead of the config's 'out'.
         max_runs: train at most this many runs in this call (finished runs are skipped free).
+        levels: train only these levels of the config (e.g. one process per level, each with
+            '--levels LEVEL'; they share the out directory).
         dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
         progress: show the overall progress bar.
     """
@@ -96,7 +99,7 @@ def ablate(
         return
     if max_runs is not None and max_runs < 1:
         raise ValueError(f"--max-runs must be >= 1, got {max_runs}")
-    records = run_ablation(cfg, progress=progress, max_runs=max_runs)
+    records = run_ablation(cfg, progress=progress, max_runs=max_runs, levels=levels)
     counts = {a: sum(r.action == a for r in records) for a in ("trained", "resumed", "skipped")}
     print(", ".join(f"{n} {a}" for a, n in counts.items()) + f" of {len(plan)} runs")
     print(f"report:  babyworld report {cfg.out}")

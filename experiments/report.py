@@ -379,7 +379,7 @@ def write_report(
         f"seeds; [low, high]: 95% stratified bootstrap CI (rliable, percentile, {reps:,} "
         f"resamples). Steps to {threshold:g}: first logged step with {key} ≥ {threshold:g}, median "
         "over seeds (a seed that never got there counts as infinitely slow), (seeds that got "
-        "there/seeds). Minutes and parent tokens: mean per run. Supervision: bits per step that "
+        "there/seeds). Minutes, parent requests and parent tokens: mean per run. Supervision: bits per step that "
         f"drive the policy, {precision_bits} bits per number (see the notes below).",
         "",
     ]
@@ -392,7 +392,7 @@ def write_report(
             mine = [r for r in done if r.level == level and r.label == label]
             planned = sum(r.level == level and r.label == label for r in runs)
             if not mine:
-                rows.append([label, specs[label]["mode"], f"0/{planned}", "–", "–", "–", "–", "–"])
+                rows.append([label, specs[label]["mode"], f"0/{planned}"] + ["–"] * 6)
                 continue
             reached = [steps_to_threshold(r.metrics, threshold, key) for r in mine]
             phases, mean = supervision(
@@ -412,6 +412,7 @@ def write_report(
                         median_steps(reached), sum(v is not None for v in reached), len(mine)
                     ),
                     f"{np.mean([r.summary['minutes'] for r in mine]):.2f}",  # type: ignore[index]
+                    f"{np.mean([r.summary['parent_stats']['requests'] for r in mine]):,.0f}",  # type: ignore[index]
                     f"{np.mean([r.summary['parent_stats']['tokens'] for r in mine]):,.0f}",  # type: ignore[index]
                     format_bits(phases, mean),
                 ]
@@ -427,6 +428,7 @@ def write_report(
                     "IQM final success [95% CI]",
                     f"steps to {threshold:g}",
                     "minutes",
+                    "parent requests",
                     "parent tokens",
                     "supervision bits/step",
                 ],
@@ -452,7 +454,7 @@ def write_report(
                 "",
             ]
     lines += retention_section(done, labels, levels)
-    lines += _notes(precision_bits)
+    lines += _notes(precision_bits, fresh_cache=cfg.get("fresh_parent_cache", True))
     plots = _plots(out, levels, labels, done, ci, curve_reps, seed)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     path = out / REPORT
@@ -503,8 +505,22 @@ def retention_section(done: Sequence[RunResult], labels: list[str], levels: list
     ]
 
 
-def _notes(precision_bits: int) -> list[str]:
+def _notes(precision_bits: int, fresh_cache: bool = True) -> list[str]:
     b = precision_bits
+    if fresh_cache:
+        cache = (
+            "With `fresh_parent_cache` (the default) every run starts with an empty cache, so "
+            "runs are comparable whatever their order; a resumed run re-warms the cache and "
+            "spends more than an uninterrupted one."
+        )
+    else:
+        cache = (
+            "This ablation set `fresh_parent_cache = false`: the runs of one process share the "
+            "parent's answer cache, so the first run of a level pays for most of the level's "
+            "parent tokens and minutes, and later runs read what it computed. Compare modes by "
+            "parent requests (the prompts a run asked for, cached or not), which do not depend "
+            "on the cache; tokens and minutes here are not per-run costs."
+        )
     return [
         "## Notes",
         "",
@@ -518,10 +534,10 @@ def _notes(precision_bits: int) -> list[str]:
         "(world-model training on random acts) then `baby`'s; `hybrid` `distill`'s then "
         "`baby`'s, the mean weighted by the phases' steps. The parent's words, heard in every "
         "mode, and the critic's reward vector, learnt in every mode, are not counted.",
-        "- Parent tokens count the model tokens the parent ran for the run (prompt, generated "
-        "and scored; answers from its cache cost none). With `fresh_parent_cache` (the default) "
-        "every run starts with an empty cache, so runs are comparable whatever their order; a "
-        "resumed run re-warms the cache and spends more than an uninterrupted one.",
+        "- Parent requests count the prompts (generations) and (context, continuation) pairs "
+        "(scores) the run asked the parent for. Parent tokens count the model tokens the "
+        "parent ran for the run (prompt, generated and scored; answers from its cache cost "
+        f"none). {cache}",
         "- Minutes are the run's wall-clock, parent included, on whatever machine ran it.",
         "",
     ]

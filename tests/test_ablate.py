@@ -534,25 +534,28 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     assert not out.exists()
 
     cfg = load_config(SMOKE, out=out)
-    first = run_ablation(cfg, progress=False, max_runs=2)
-    assert [r.action for r in first] == ["trained", "trained"]
-    assert [r.path for r in first] == [out / "Point/baby/seed0", out / "Point/baby/seed1"]
+    with pytest.raises(ConfigError, match=r"--levels Chat: the config's levels are \['Point', 'Name'\]"):
+        run_ablation(cfg, progress=False, levels=["Chat"])
+    assert not out.exists()
+    first = run_ablation(cfg, progress=False, max_runs=2, levels=["Point"])
+    assert [r.action for r in first] == ["trained", "trained"]  # seeds before modes
+    assert [r.path for r in first] == [out / "Point/baby/seed0", out / "Point/hybrid/seed0"]
     before = {r.path: _files(r.path) for r in first}
     write_report(out, reps=50, curve_reps=20)  # a report of what has finished so far
     partial = (out / "report.md").read_text()
     assert "2 of 8 runs finished" in partial
     assert (
-        "| hybrid | hybrid | 0/2 | – | – | – | – | – |" in partial
+        "| hybrid | hybrid | 0/2 | – | – | – | – | – | – |" in partial
         and "## All levels" not in partial
     )
 
     def interrupt(run, step, success):
-        if run.path == out / "Point/hybrid/seed0" and step == 160:
+        if run.path == out / "Point/baby/seed1" and step == 160:
             raise KeyboardInterrupt  # Ctrl-C after update 5; the last checkpoint is update 4
 
     with pytest.raises(KeyboardInterrupt):
         run_ablation(cfg, progress=False, on_update=interrupt)
-    third = out / "Point/hybrid/seed0"
+    third = out / "Point/baby/seed1"
     assert not (third / "summary.json").exists() and (third / "checkpoint.pt").exists()
     stale = plan_runs(cfg)[4]  # as if killed before its first checkpoint
     stale.path.mkdir(parents=True)
@@ -574,7 +577,7 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
         steps = [int(r["step"]) for r in read_metrics(run.path / "metrics.csv")]
         assert steps == list(range(32, 257, 32)), run.path
     plan = json.loads((out / "ablation.json").read_text())
-    assert len(plan["runs"]) == 8 and plan["runs"][2]["dir"] == "Point/hybrid/seed0"
+    assert len(plan["runs"]) == 8 and plan["runs"][2]["dir"] == "Point/baby/seed1"
 
     again = run_ablation(cfg, progress=False)
     assert [r.action for r in again] == ["skipped"] * 8
@@ -587,7 +590,8 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
         "## Name",
         "## All levels",
         "| label | mode | seeds | IQM final success [95% CI] | steps to 0.9 | minutes | parent "
-        "tokens | supervision bits/step |",
+        "requests | parent tokens | supervision bits/step |",
+        "With `fresh_parent_cache` (the default) every run starts with an empty cache",
         "| baby | baby | 2/2 | ",
         "| 16 → 40 (mean 28) |",  # Point hybrid: distill (2 x 8 bits) for 128 of 256 steps
         "| 88 → 40 (mean 64) |",  # Name hybrid: 11 x 8 bits, then the vector
