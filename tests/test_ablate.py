@@ -534,7 +534,9 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     assert not out.exists()
 
     cfg = load_config(SMOKE, out=out)
-    with pytest.raises(ConfigError, match=r"--levels Chat: the config's levels are \['Point', 'Name'\]"):
+    with pytest.raises(
+        ConfigError, match=r"--levels Chat: the config's levels are \['Point', 'Name'\]"
+    ):
         run_ablation(cfg, progress=False, levels=["Chat"])
     assert not out.exists()
     first = run_ablation(cfg, progress=False, max_runs=2, levels=["Point"])
