@@ -127,9 +127,13 @@ def train(
     # The parent instance is shared by every run of the process: count only this run's use.
     stats_start = parent_counters(parent, envs)
     stats_carried = ckpt["trainer"].get("parent_stats") if ckpt else None
-    trainer = PPOTrainer(
-        envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum, cfg.mode, cfg.modes
-    )
+    try:
+        trainer = PPOTrainer(
+            envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum, cfg.mode, cfg.modes
+        )
+    except BaseException:
+        envs.close()  # Ray workers, if any, must not outlive a refused run
+        raise
     run.mkdir(parents=True, exist_ok=ckpt is not None)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
