@@ -46,6 +46,10 @@ def save_checkpoint(path: str | Path, config: dict, trainer_state: dict) -> None
     save_atomic({"format": FORMAT, "config": config, "trainer": trainer_state}, path)
 
 
+#: Config fields that may change between the sessions of a run (where and how long it runs).
+RUN_ONLY = ("steps", "resume", "out", "ray", "workers")
+
+
 def load_checkpoint(path: str | Path, expect_config: dict | None = None) -> dict:
     """Load and validate a checkpoint.
 
@@ -69,7 +73,7 @@ def load_checkpoint(path: str | Path, expect_config: dict | None = None) -> dict
         diff = {
             k: (ckpt["config"].get(k), v)
             for k, v in expect_config.items()
-            if k not in ("steps", "resume", "out") and ckpt["config"].get(k) != v
+            if k not in RUN_ONLY and ckpt["config"].get(k) != v
         }
         if diff:
             raise CheckpointError(

@@ -29,7 +29,6 @@ from babyworld.agents.student import Student, StudentConfig
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner
 from babyworld.envs import env_id
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.task import Task
 
 PRED, MDL, PROGRESS = 2, 3, 4  # indices of components in REWARD_NAMES order
@@ -568,16 +567,40 @@ class PPOTrainer:
             e.unwrapped.load_state_dict(s)
 
 
-def make_envs(level: str, num_envs: int, parent: Any, **env_kwargs: Any) -> ParentBatchVectorEnv:
+def make_envs(
+    level: str,
+    num_envs: int,
+    parent: Any,
+    *,
+    ray: str | None = None,
+    workers: int | None = None,
+    **env_kwargs: Any,
+) -> gym.vector.VectorEnv:
     """The trainer's vector env: the native batched env (one parent call per phase for all N).
 
     Its autoreset is disabled: the trainer's :class:`CurriculumRunner` resets ended envs with the
-    curriculum's next tasks.
+    curriculum's next tasks. With ``ray`` (``"local"`` or a cluster address) the envs run on
+    ``workers`` Ray actors (:class:`~babyworld.envs.ray_vector.RayVectorEnv`), each building its
+    own parent from the spec string ``parent``.
     """
     from babyworld.envs import LEVELS
 
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose one of {sorted(LEVELS)}")
+    if ray is not None:
+        from babyworld.envs.ray_vector import LOCAL, RayVectorEnv
+
+        return RayVectorEnv(
+            level,
+            num_envs,
+            parent=parent,
+            workers=min(2, num_envs) if workers is None else workers,
+            autoreset_mode=AutoresetMode.DISABLED,
+            address=None if ray == LOCAL else ray,
+            **env_kwargs,
+        )
+    if workers is not None:
+        raise ValueError(f"workers={workers} needs ray (a Ray address, or 'local')")
     return gym.make_vec(
         env_id(level),
         num_envs=num_envs,

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import tyro
 
 from babyworld.agents.checkpoint import CheckpointError
+from babyworld.envs.ray_vector import LOCAL, RayWorkerError
 from babyworld.experiments.bench import BenchConfig
 from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.serve import ServeConfig
@@ -154,8 +155,21 @@ def serve_parent(cfg: Annotated[ServeConfig, tyro.conf.arg(name="")]) -> None:
     run_serve(cfg)
 
 
+def _ray_flag(argv: list[str]) -> list[str]:
+    """``train --ray`` without an address means a local cluster: ``--ray local``."""
+    if not argv or argv[0] != "train":
+        return argv
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(LOCAL)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``babyworld`` command."""
+    argv = _ray_flag(list(sys.argv[1:] if argv is None else argv))
     try:
         tyro.extras.subcommand_cli_from_dict(
             {
@@ -171,6 +185,14 @@ def main(argv: list[str] | None = None) -> None:
             description="babyworld: a frozen LLM parent raises a from-scratch baby.",
             args=argv,
         )
-    except (ValueError, TypeError, OSError, CheckpointError, ParentServerError) as e:
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        ImportError,
+        CheckpointError,
+        ParentServerError,
+        RayWorkerError,
+    ) as e:
         print(f"babyworld: error: {e}", file=sys.stderr)
         raise SystemExit(2) from e

@@ -79,6 +79,13 @@ class TrainConfig:
     """updates between checkpoints (and one at the end)"""
     threads: int = 0
     """torch CPU threads for the student (0 = torch's default)"""
+    ray: str | None = None
+    """run the envs on Ray rollout workers: 'local' (what --ray alone means) starts a Ray cluster
+    on this machine, else the address of a running cluster (HOST:PORT, ray://HOST:PORT or auto);
+    the learner and the curriculum stay in this process (needs the 'ray' extra)"""
+    workers: int | None = None
+    """Ray rollout workers, each holding a shard of the --num-envs envs and its own parent; needs
+    --ray (default with --ray: 2, or --num-envs if fewer)"""
     student: StudentConfig = field(default_factory=StudentConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
@@ -108,6 +115,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.workers is not None and self.ray is None:
+            raise ValueError(
+                f"--workers {self.workers} needs --ray: pass --ray (a local Ray cluster) or "
+                "--ray ADDRESS, or drop --workers to train in this process"
+            )
+        if self.ray is not None:
+            from babyworld.envs.ray_vector import check_workers
+
+            if self.workers is None:
+                self.workers = min(2, self.num_envs)
+            check_workers(self.workers, self.num_envs)
 
     @property
     def run_level(self) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from babyworld.agents.checkpoint import (
+    RUN_ONLY,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
@@ -22,7 +23,7 @@ from babyworld.agents.checkpoint import (
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
-from babyworld.parent import ParentStats, make_parent
+from babyworld.parent import Parent, ParentStats, make_parent
 from babyworld.task import Task
 
 CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
@@ -50,7 +51,7 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     clashes = [
         f"--{f.name.replace('_', '-')} {getattr(cli, f.name)!r} (run has {getattr(saved, f.name)!r})"
         for f in dataclasses.fields(TrainConfig)
-        if f.name not in ("steps", "resume", "out")
+        if f.name not in RUN_ONLY
         and getattr(cli, f.name) != getattr(defaults, f.name)
         and getattr(cli, f.name) != getattr(saved, f.name)
     ]
@@ -60,7 +61,9 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
             "continue it, or start a new run without --resume"
         )
     steps = cli.steps if cli.steps is not None else saved.steps
-    return dataclasses.replace(saved, steps=steps, resume=run, out=run)
+    return dataclasses.replace(
+        saved, steps=steps, resume=run, out=run, ray=cli.ray, workers=cli.workers
+    )
 
 
 def run_dir_for(cfg: TrainConfig) -> Path:
@@ -108,15 +111,29 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
-    parent = make_parent(cfg.parent)
-    # The parent instance is shared by every run of the process: count only this run's use.
-    stats_start = parent.stats.as_dict()
-    stats_carried = ckpt["trainer"].get("parent_stats") if ckpt else None
+    # With --ray the envs' parents live in the workers; this process needs one only to let the
+    # parent design the curriculum.
+    distributed = cfg.ray is not None
+    parent = make_parent(cfg.parent) if not distributed or cfg.curriculum == "parent" else None
     curriculum = build_curriculum(cfg, parent)
-    envs = make_envs("Ladder" if cfg.curriculum != "fixed" else cfg.level, cfg.num_envs, parent)
-    trainer = PPOTrainer(
-        envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum, cfg.mode, cfg.modes
+    envs = make_envs(
+        "Ladder" if cfg.curriculum != "fixed" else cfg.level,
+        cfg.num_envs,
+        cfg.parent if distributed else parent,
+        ray=cfg.ray,
+        workers=cfg.workers,
     )
+    label = parent.label if parent is not None else envs.parent_label
+    # The parent instance is shared by every run of the process: count only this run's use.
+    stats_start = parent_counters(parent, envs)
+    stats_carried = ckpt["trainer"].get("parent_stats") if ckpt else None
+    try:
+        trainer = PPOTrainer(
+            envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum, cfg.mode, cfg.modes
+        )
+    except BaseException:
+        envs.close()  # Ray workers, if any, must not outlive a refused run
+        raise
     run.mkdir(parents=True, exist_ok=ckpt is not None)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
@@ -137,12 +154,12 @@ def train(
     try:
         while trainer.global_step < cfg.steps:
             step0, s0 = trainer.global_step, time.perf_counter()
-            stats0 = parent.stats.as_dict()
+            stats0 = parent_counters(parent, envs)
             collect = trainer.collect()
             metrics = trainer.update()
             sps = (trainer.global_step - step0) / (time.perf_counter() - s0)
             seconds = elapsed0 + time.perf_counter() - t0
-            _log(writer, trainer, metrics, collect, parent, stats0, sps)
+            _log(writer, trainer, metrics, collect, parent_counters(parent, envs), stats0, sps)
             stages.observe(trainer, seconds)
             _append_metrics(run / METRICS, trainer, seconds)
             bar.update(trainer.global_step, success_rate(trainer.episodes, 100), sps)
@@ -153,13 +170,14 @@ def train(
                 state["seconds"] = seconds
                 state["stages"] = stages.state()
                 state["parent_stats"] = run_parent_stats(
-                    parent.stats.as_dict(), stats_start, stats_carried
+                    parent_counters(parent, envs), stats_start, stats_carried
                 )
                 save_checkpoint(run / CKPT, cfg.to_dict(), state)
             if on_update is not None:
                 on_update(trainer.global_step, success_rate(trainer.episodes, 100))
             if done_updates == stop_after_updates:
                 break
+        stats_end = parent_counters(parent, envs)
     finally:
         bar.close()
         writer.close()
@@ -168,7 +186,7 @@ def train(
     summary = {
         "run": str(run),
         "level": cfg.run_level,
-        "parent": parent.label,
+        "parent": label,
         "curriculum": {"kind": cfg.curriculum, **stages.summary(trainer)},
         "steps": trainer.global_step,
         "minutes": round((elapsed0 + time.perf_counter() - t0) / 60, 2),
@@ -176,11 +194,24 @@ def train(
         "success_last_500": success_rate(trainer.episodes, 500),
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
-        "parent_stats": run_parent_stats(parent.stats.as_dict(), stats_start, stats_carried),
+        "parent_stats": run_parent_stats(stats_end, stats_start, stats_carried),
     }
     write_text_atomic(json.dumps(summary, indent=2) + "\n", run / SUMMARY)
     plot_curve(run)
     return run
+
+
+def parent_counters(parent: Parent | None, envs: Any) -> dict[str, float]:
+    """:meth:`ParentStats.as_dict` of every parent the run uses.
+
+    Locally that is the one shared parent; with Ray rollout workers it is the sum of the workers'
+    parents (``envs.parent_stats()``) and of this process's parent, if it has one.
+    """
+    raw = dataclasses.asdict(parent.stats) if parent is not None else {}
+    if hasattr(envs, "parent_stats"):
+        for k, v in envs.parent_stats().items():
+            raw[k] = raw.get(k, 0) + v
+    return ParentStats(**raw).as_dict()
 
 
 def run_parent_stats(
@@ -206,7 +237,7 @@ def run_parent_stats(
     return ParentStats(**raw).as_dict()
 
 
-def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
+def _log(writer, trainer, metrics, collect, now, stats0, sps) -> None:
     step = trainer.global_step
     eps = list(trainer.episodes)[-100:]
     if eps:
@@ -223,7 +254,6 @@ def _log(writer, trainer, metrics, collect, parent, stats0, sps) -> None:
         key = f"rewards/{name}_student" if student_side else f"rewards/{name}"
         writer.add_scalar(key, metrics[f"reward/{name}"], step)
         writer.add_scalar(f"rewards/env_{name}", float(collect["env_reward"][i]), step)
-    now = parent.stats.as_dict()
     writer.add_scalar("parent/tokens", now["tokens"] - stats0["tokens"], step)
     writer.add_scalar("parent/cache_hits", now["cache_hits"] - stats0["cache_hits"], step)
     writer.add_scalar("parent/hit_rate", now["hit_rate"], step)

@@ -1,0 +1,717 @@
+"""Rollout workers as Ray actors: a vector env whose envs live in K worker processes.
+
+:class:`RayVectorEnv` splits the run's N envs into K contiguous shards; each shard is one Ray actor
+(:class:`ShardWorker`) holding a native :class:`~babyworld.envs.vector.ParentBatchVectorEnv` and
+its own parent built from the run's parent spec. ``reset`` and ``step`` go out to every actor at
+once and their results come back concatenated in env order, with the same infos (reward vectors
+included), the same per-env seeds (env ``i`` gets ``seed + i``) and the same reset options
+(``task``, ``reset_mask``) as the local env, so a learner and a curriculum in the driver run
+unchanged on it: with a deterministic parent a run gives exactly the local run's results.
+
+Worker failures are recovered, never waited on forever: a worker that dies (or does not answer
+within ``call_timeout`` seconds) is replaced by a new actor holding the same envs, freshly reset
+with their current tasks and seeds derived from their original ones; at the next ``step`` those
+envs report ``truncated`` (reward 0, their last observation, ``info["worker_lost"]``), and a
+warning names the worker and the envs it moved. Ray is imported only when this env is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from babyworld.envs.vector import ParentBatchVectorEnv
+from babyworld.task import Task
+
+log = logging.getLogger(__name__)
+
+#: ``--ray local`` (or ``--ray`` alone): start a Ray cluster on this machine.
+LOCAL = "local"
+INSTALL_HINT = "pip install 'babyworld[ray]' (or pip install 'ray>=2.40')"
+#: Seconds allowed to open a TCP connection to a cluster's address before giving up.
+CONNECT_TIMEOUT = 10.0
+#: Env attributes copied once from the workers (they never change during a run).
+STATIC_ATTRS = (
+    "level",
+    "reward_weights",
+    "reward_names",
+    "reward_space",
+    "observation_space",
+    "action_space",
+    "exchanges",
+    "n_objects",
+    "heard_length",
+    "max_new_tokens",
+    "vector_reward",
+    "words",
+    "tokenizer",
+    "metadata",
+)
+_CALLABLE = "<babyworld: callable attribute>"
+
+
+class RayWorkerError(RuntimeError):
+    """Ray rollout workers could not be started or replaced."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or an ``ImportError`` that says how to install it."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as e:
+        raise ImportError(f"distributed rollouts (--ray) need Ray: {INSTALL_HINT}") from e
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """``(host, port)`` of ``host:port``, ``ray://host:port`` or ``host`` (Ray's port 6379)."""
+    rest = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = rest.rpartition(":")
+    if not host:
+        return rest, 10001 if address.startswith("ray://") else 6379
+    if not port.isdigit():
+        raise ValueError(f"Ray address {address!r} must be HOST:PORT (e.g. 10.0.0.5:6379)")
+    return host.strip("[]"), int(port)
+
+
+def probe(address: str) -> None:
+    """``ConnectionError`` unless a TCP connection to ``address`` opens within a bounded time."""
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"no Ray cluster answers at {address!r} ({host}:{port}: {e}; gave up after at most "
+            f"{CONNECT_TIMEOUT:.0f} s). Start one there with 'ray start --head --port {port}' "
+            "(and 'ray start --address HEAD:PORT' on the other machines), check the address and "
+            "the firewall, or pass --ray alone for a local cluster on this machine"
+        ) from e
+
+
+def connect(address: str | None = None) -> bool:
+    """Connect to the Ray cluster at ``address``, or start a local one (``None`` or ``"local"``).
+
+    A local cluster uses this machine's CPUs, no dashboard and quiet logging. An address is first
+    probed with a bounded TCP connect (Ray's own client retries for minutes when nothing answers).
+    Nothing happens if Ray is already initialised in this process.
+
+    Returns:
+        Whether this call started or connected Ray (the caller then shuts it down).
+
+    Raises:
+        ImportError: Ray is not installed.
+        ConnectionError: nothing answers at ``address``, or Ray refused to connect.
+    """
+    ray = import_ray()
+    local = address is None or address == LOCAL
+    if not local and address != "auto":
+        probe(address)
+    if ray.is_initialized():
+        return False
+    if local:
+        ray.init(
+            num_cpus=os.cpu_count() or 1,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
+        return True
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ConnectionError(
+            f"could not connect to the Ray cluster at {address!r}: {e}. Check that the cluster "
+            "runs the same Ray and Python versions as this machine, or use --ray alone for a "
+            "local cluster"
+        ) from e
+    return True
+
+
+class ShardWorker:
+    """The body of one Ray actor: a native vector env holding a contiguous shard of the envs.
+
+    The parent is built in :meth:`setup` (not ``__init__``) so that a bad spec comes back to the
+    driver as the original exception.
+    """
+
+    def setup(
+        self,
+        level: str,
+        num_envs: int,
+        parent: str,
+        autoreset_mode: str,
+        env_kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Build the parent and the shard's envs; returns the attributes the driver copies."""
+        from babyworld.envs.registration import LEVELS
+
+        entry, defaults = LEVELS[level]
+        module, name = entry.split(":")
+        env_cls = getattr(importlib.import_module(module), name)
+        self.env = _RecordingVectorEnv(
+            env_cls, num_envs, parent=parent, autoreset_mode=autoreset_mode,
+            **{**defaults, **env_kwargs},
+        )  # fmt: skip
+        env0 = self.env.envs[0]
+        return {
+            "static": {k: getattr(env0, k) for k in STATIC_ATTRS if hasattr(env0, k)},
+            "single_observation_space": self.env.single_observation_space,
+            "single_action_space": self.env.single_action_space,
+            "parent": self.env.parent.label,
+            "pid": os.getpid(),
+            "node": socket.gethostname(),
+        }
+
+    def check_reset(self, mask: np.ndarray, tasks: list[Task | None]) -> None:
+        """Raise what :meth:`reset` would raise for these options, moving nothing."""
+        self.env._reset_mask(mask)
+        for i in np.flatnonzero(mask):
+            if tasks[i] is not None:
+                self.env.envs[i].check_task(tasks[i])
+
+    def reset(
+        self, seeds: list[int | None], mask: np.ndarray | None, tasks: list[Task | None]
+    ) -> tuple[dict, list[tuple[int, dict]]]:
+        """Reset the shard's envs in ``mask``; returns the batched observations and raw infos."""
+        options: dict[str, Any] = {"task": tasks}
+        if mask is not None:
+            options["reset_mask"] = mask
+        self.env.raw = []
+        obs, _ = self.env.reset(seed=seeds, options=options)
+        return obs, self.env.raw
+
+    def check_step(self, actions: np.ndarray) -> None:
+        """Raise what :meth:`step` would raise for these actions, moving nothing."""
+        for i, (e, a) in enumerate(zip(self.env.envs, actions, strict=True)):
+            if e._done:
+                raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
+            e._check_action(a)
+
+    def step(self, actions: np.ndarray) -> tuple[Any, ...]:
+        """Step the shard; returns obs, rewards, terminated, truncated and the raw infos."""
+        self.env.raw = []
+        obs, rewards, terms, truncs, _ = self.env.step(actions)
+        return obs, rewards, terms, truncs, self.env.raw
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """A method of the shard's vector env (``action_masks``, ``teacher_logprobs``, ``call``)."""
+        return getattr(self.env, name)(*args, **kwargs)
+
+    def env_attr(self, i: int, name: str) -> Any:
+        """Attribute ``name`` of the shard's env ``i`` (a marker if it is a method)."""
+        value = getattr(self.env.envs[i], name)
+        return _CALLABLE if callable(value) else value
+
+    def env_call(self, i: int, name: str, args: tuple, kwargs: dict) -> Any:
+        """Call method ``name`` of the shard's env ``i``."""
+        return getattr(self.env.envs[i], name)(*args, **kwargs)
+
+    def parent_stats(self) -> dict[str, float]:
+        """The worker's parent counters (``ParentStats`` fields)."""
+        import dataclasses
+
+        return dataclasses.asdict(self.env.parent.stats)
+
+
+class _RecordingVectorEnv(ParentBatchVectorEnv):
+    """Keeps each env's own info dicts, so the driver batches them exactly as the local env."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw: list[tuple[int, dict]] = []
+        self._depth = 0
+
+    def _add_info(self, vector_infos: dict, env_info: dict, env_num: int) -> dict:
+        if self._depth == 0:  # the env's own info, not a nested dict of it
+            self.raw.append((env_num, env_info))
+        self._depth += 1
+        try:
+            return super()._add_info(vector_infos, env_info, env_num)
+        finally:
+            self._depth -= 1
+
+
+@dataclass
+class _Worker:
+    """The driver's record of one shard."""
+
+    index: int
+    start: int
+    stop: int
+    actor: Any = None
+    pid: int = 0
+    node: str = ""
+    generation: int = 0
+    lost: bool = False
+    """replaced since the last step: its envs report ``truncated`` at the next step"""
+    fresh: tuple[dict, list] | None = None
+    """the replacement's reset observations and infos (``SAME_STEP``: the next episodes)"""
+    stats: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+    """what happened to the replaced actor (``info["worker_lost"]``)"""
+
+    @property
+    def envs(self) -> slice:
+        return slice(self.start, self.stop)
+
+    def describe(self) -> str:
+        return f"worker {self.index} (pid {self.pid} on {self.node}, envs {self.start}-{self.stop - 1})"
+
+
+class RemoteEnv:
+    """Env ``index`` of a :class:`RayVectorEnv` as a learner sees ``envs.envs[index]``.
+
+    Attributes that never change (spaces, reward names and weights, words, tokenizer) are local
+    copies; any other attribute or method is read from the worker that holds the env.
+    """
+
+    def __init__(self, owner: RayVectorEnv, index: int, static: dict[str, Any]) -> None:
+        self.__dict__.update(static)
+        self._owner, self._index = owner, index
+
+    @property
+    def unwrapped(self) -> RemoteEnv:
+        """Itself (the worker's env has no wrappers)."""
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_owner", "_index"):
+            raise AttributeError(name)
+        return self._owner._env_attr(self._index, name)
+
+
+class RayVectorEnv(VectorEnv):
+    """N envs of one babyworld level on K Ray actors, one native vector env per actor.
+
+    Args:
+        level: the level's name (e.g. ``"Point"``, ``"Ladder"``).
+        num_envs: N, split into K contiguous shards (sizes differ by at most one).
+        parent: parent spec string; every worker builds its own parent from it.
+        workers: K, between 1 and N.
+        autoreset_mode: ``SAME_STEP`` or ``DISABLED``, as the native env.
+        address: Ray cluster address; ``None`` or ``"local"`` starts a local cluster (if Ray is
+            not initialised yet in this process).
+        call_timeout: seconds a worker may take to answer one call before it is replaced.
+        start_timeout: seconds a worker may take to start and build its parent.
+        **env_kwargs: keyword arguments of every env.
+
+    Raises:
+        ValueError: ``workers`` is below 1 or above ``num_envs``, or ``parent`` is not a string.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    #: ``reset(options={"task": [...]})`` takes one task per env (the curriculum runner's cue).
+    tasks_per_env = True
+
+    def __init__(
+        self,
+        level: str,
+        num_envs: int,
+        parent: str = "smollm2",
+        workers: int = 2,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        address: str | None = None,
+        call_timeout: float = 600.0,
+        start_timeout: float = 900.0,
+        **env_kwargs: Any,
+    ) -> None:
+        check_workers(workers, num_envs)
+        if not isinstance(parent, str):
+            raise ValueError(
+                f"Ray workers build their own parent from a spec string, got {parent!r}"
+            )
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED):
+            raise ValueError(f"autoreset_mode must be SAME_STEP or DISABLED, got {mode}")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
+        self.level, self.num_envs, self.parent_spec = level, num_envs, parent
+        self.call_timeout, self.start_timeout = float(call_timeout), float(start_timeout)
+        self._env_kwargs = dict(env_kwargs)
+        self._ray = import_ray()
+        self._started_ray = connect(address)
+        self._errors = importlib.import_module("ray.exceptions")
+        total = float(self._ray.cluster_resources().get("CPU", 0.0))
+        if total <= 0:
+            raise RayWorkerError("the Ray cluster has no CPUs to run rollout workers on")
+        # Workers share the cluster's CPUs: K workers on 2 cores get a fraction each (Ray's CPU
+        # count is a scheduling label, not a limit), at most one CPU each on a bigger cluster.
+        self._cpus = min(1.0, int(total / workers * 1e4) / 1e4)
+        self._actor_cls = self._ray.remote(ShardWorker)
+        bounds = np.linspace(0, num_envs, workers + 1).round().astype(int)
+        self.workers = [
+            _Worker(k, int(a), int(b))
+            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        ]
+        try:
+            infos = self._start(list(self.workers))
+        except BaseException:
+            self.close()
+            raise
+        self._static = infos[0]["static"]
+        self.parent_label = infos[0]["parent"]
+        self.single_observation_space = infos[0]["single_observation_space"]
+        self.single_action_space = infos[0]["single_action_space"]
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.reward_names = self._static["reward_names"]
+        self.reward_space = self._static["reward_space"]
+        self.envs = [RemoteEnv(self, i, self._static) for i in range(num_envs)]
+        self._obs: dict | None = None
+        self._seeds: list[int | None] = [None] * num_envs
+        self._tasks: list[Task | None] = [None] * num_envs
+        self._retired_stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------- workers
+    def _start(self, workers: list[_Worker]) -> list[dict]:
+        """Start (or restart) ``workers``' actors and build their envs; returns their setup."""
+        for w in workers:
+            w.actor = self._actor_cls.options(num_cpus=self._cpus, max_restarts=0).remote()
+        refs = [
+            w.actor.setup.remote(
+                self.level,
+                w.stop - w.start,
+                self.parent_spec,
+                self.autoreset_mode.value,
+                self._env_kwargs,
+            )
+            for w in workers
+        ]
+        try:
+            out = self._ray.get(refs, timeout=self.start_timeout)
+        except self._errors.GetTimeoutError as e:
+            raise RayWorkerError(
+                f"Ray workers did not start within {self.start_timeout:.0f} s (building the "
+                f"parent {self.parent_spec!r} included); the cluster may lack free CPUs "
+                f"({self._cpus} per worker) or memory: check 'ray status'"
+            ) from e
+        except self._errors.RayTaskError as e:
+            raise _cause(e) from None
+        for w, info in zip(workers, out, strict=True):
+            w.pid, w.node = info["pid"], info["node"]
+        return out
+
+    def _get(self, refs: dict[int, Any]) -> tuple[dict[int, Any], list[int]]:
+        """Each worker's answer; workers that died or timed out are replaced (listed second)."""
+        out, failed = {}, []
+        for k, ref in refs.items():
+            try:
+                out[k] = self._ray.get(ref, timeout=self.call_timeout)
+            except self._errors.RayTaskError as e:
+                raise _cause(e) from None
+            except self._errors.RayActorError as e:
+                self._replace(self.workers[k], f"died ({type(e).__name__})")
+                failed.append(k)
+            except self._errors.GetTimeoutError:
+                self._replace(self.workers[k], f"did not answer within {self.call_timeout:.0f} s")
+                failed.append(k)
+        return out, failed
+
+    def _replace(self, w: _Worker, why: str) -> None:
+        """Re-host ``w``'s envs on a new actor, reset with their tasks and derived seeds."""
+        old = w.describe()
+        try:
+            self._ray.kill(w.actor, no_restart=True)
+        except Exception:  # noqa: BLE001, S110 - already gone is fine
+            pass
+        for k, v in w.stats.items():
+            self._retired_stats[k] = self._retired_stats.get(k, 0) + v
+        w.stats, w.generation = {}, w.generation + 1
+        try:
+            self._start([w])
+            seeds = [_derived_seed(s, w.generation) for s in self._seeds[w.envs]]
+            w.fresh = self._ray.get(
+                w.actor.reset.remote(seeds, None, self._tasks[w.envs]), timeout=self.call_timeout
+            )
+        except Exception as e:
+            raise RayWorkerError(
+                f"Ray {old} {why} and a replacement could not be started: {e}"
+            ) from e
+        w.lost, w.note = True, f"{old} {why}"
+        log.warning(
+            "Ray %s %s; its envs %s now run on a new worker (pid %s on %s); their episodes in "
+            "flight end as truncated at the next step",
+            old,
+            why,
+            list(range(w.start, w.stop)),
+            w.pid,
+            w.node,
+        )
+
+    # ------------------------------------------------------------------------------- reset
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[dict, dict]:
+        """Reset every env (env ``i`` seeded ``seed + i``); options as the native vector env."""
+        n = self.num_envs
+        if seed is None or isinstance(seed, int | np.integer):
+            seeds = [None if seed is None else int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"got {len(seeds)} seeds for {n} envs")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        tasks = _tasks(options.pop("task", None), n)
+        if options:
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; the vector env takes 'task' and "
+                "'reset_mask'"
+            )
+        if mask is not None:
+            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+                raise TypeError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
+            if mask.shape != (n,) or not mask.any():
+                raise ValueError(
+                    f"options['reset_mask'] must have shape ({n},) and at least one True, got "
+                    f"{mask}"
+                )
+            if self._obs is None and not mask.all():
+                raise RuntimeError("reset all envs once before a partial reset with 'reset_mask'")
+        full = np.ones(n, dtype=np.bool_) if mask is None else mask
+        todo = [w for w in self.workers if full[w.envs].any()]
+        checks = {
+            w.index: w.actor.check_reset.remote(full[w.envs], list(tasks[w.envs]))
+            for w in todo
+            if mask is not None or any(t is not None for t in tasks[w.envs])
+        }
+        self._get(checks)  # all or nothing: every shard accepts before any env moves
+        for i in np.flatnonzero(full):
+            if seeds[i] is not None:
+                self._seeds[i] = seeds[i]
+            if tasks[i] is not None:
+                self._tasks[i] = tasks[i]
+        if seeds[0] is not None and full.all():
+            self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
+        results = self._reset_shards(todo, seeds, full, tasks)
+        parts, infos = [], {}
+        for w in self.workers:
+            if w.index in results:
+                obs, raw = results[w.index]
+                for i, info in raw:
+                    infos = self._add_info(infos, info, w.start + i)
+                if full[w.envs].all():
+                    w.lost, w.fresh = False, None  # the caller started new episodes anyway
+                parts.append(obs)
+            else:
+                parts.append(_rows(self._obs, w.envs))
+        self._obs = _concat(parts)
+        return self._obs, infos
+
+    def _reset_shards(
+        self, todo: list[_Worker], seeds: list, full: np.ndarray, tasks: list
+    ) -> dict[int, Any]:
+        def refs(ws: list[_Worker]) -> dict[int, Any]:
+            return {
+                w.index: w.actor.reset.remote(
+                    seeds[w.envs],
+                    None if full[w.envs].all() else full[w.envs],
+                    list(tasks[w.envs]),
+                )
+                for w in ws
+            }
+
+        out, failed = self._get(refs(todo))
+        if failed:  # replaced workers were reset once: run the requested reset on them
+            again, failed = self._get(refs([self.workers[k] for k in failed]))
+            out.update(again)
+            if failed:
+                raise RuntimeError(f"Ray workers {failed} failed twice in a row during reset")
+        return out
+
+    # ------------------------------------------------------------------------------- step
+    def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Step every env on its worker; envs of a replaced worker report ``truncated``."""
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        live = [w for w in self.workers if not w.lost]
+        # all or nothing: every shard accepts its actions before any env moves
+        self._get({w.index: w.actor.check_step.remote(actions[w.envs]) for w in live})
+        live = [w for w in self.workers if not w.lost]
+        results, _ = self._get({w.index: w.actor.step.remote(actions[w.envs]) for w in live})
+        obs_parts, rewards, terms, truncs, infos = [], [], [], [], {}
+        for w in self.workers:
+            if w.index in results:
+                obs, rew, term, trunc, raw = results[w.index]
+                for i, info in raw:
+                    infos = self._add_info(infos, info, w.start + i)
+            else:  # replaced: its episodes end here, truncated
+                obs, rew, term, trunc = self._lost_step(w)
+                for i in range(w.start, w.stop):
+                    infos = self._add_info(infos, self._lost_info(w, i), i)
+                w.lost, w.fresh = False, None
+            obs_parts.append(obs)
+            rewards.append(rew)
+            terms.append(term)
+            truncs.append(trunc)
+        self._obs = _concat(obs_parts)
+        return (
+            self._obs,
+            np.concatenate(rewards),
+            np.concatenate(terms),
+            np.concatenate(truncs),
+            infos,
+        )
+
+    def _lost_step(self, w: _Worker) -> tuple[Any, ...]:
+        n = w.stop - w.start
+        shape = (n, len(self.reward_names)) if self._static.get("vector_reward") else (n,)
+        last = _rows(self._obs, w.envs)
+        obs = last
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and w.fresh is not None:
+            obs = w.fresh[0]  # the new episodes, already reset on the replacement
+        return obs, np.zeros(shape), np.zeros(n, dtype=np.bool_), np.ones(n, dtype=np.bool_)
+
+    def _lost_info(self, w: _Worker, i: int) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "worker_lost": w.note,
+            "success": False,
+            "exchange_end": False,
+            "reward_vector": np.zeros(len(self.reward_names), dtype=np.float32),
+            "parent_feedback": "",
+        }
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            final = dict(info)
+            info = {
+                "final_obs": _rows(self._obs, slice(i, i + 1), squeeze=True),
+                "final_info": final,
+            }
+            if w.fresh is not None:
+                info.update(dict(w.fresh[1]).get(i - w.start, {}))
+        return info
+
+    # ------------------------------------------------------------------------------- the rest
+    def _fan_out(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """Call a method of every shard's vector env; a replaced worker is asked again."""
+        out, failed = self._get(
+            {w.index: w.actor.call.remote(name, args, kwargs) for w in self.workers}
+        )
+        if failed:
+            again, failed = self._get(
+                {k: self.workers[k].actor.call.remote(name, args, kwargs) for k in failed}
+            )
+            out.update(again)
+            if failed:
+                raise RuntimeError(f"Ray workers {failed} failed twice in a row in {name}()")
+        return [out[w.index] for w in self.workers]
+
+    def action_masks(self) -> np.ndarray:
+        """``[N, A]`` masks of the actions allowed now."""
+        return np.concatenate(self._fan_out("action_masks"))
+
+    def teacher_logprobs(self) -> np.ndarray:
+        """Every env's teacher log-distribution, ``[N, A]`` (one batched parent call per worker)."""
+        return np.concatenate(self._fan_out("teacher_logprobs"))
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call a method (or read an attribute) of every env, as ``SyncVectorEnv.call``."""
+        return tuple(x for part in self._fan_out("call", name, *args, **kwargs) for x in part)
+
+    def parent_stats(self) -> dict[str, float]:
+        """The summed ``ParentStats`` fields of every worker's parent (replaced ones included)."""
+        out, _ = self._get({w.index: w.actor.parent_stats.remote() for w in self.workers})
+        total = dict(self._retired_stats)
+        for k, stats in out.items():
+            self.workers[k].stats = stats
+        for w in self.workers:
+            for key, v in w.stats.items():
+                total[key] = total.get(key, 0) + v
+        return total
+
+    def _worker_of(self, i: int) -> _Worker:
+        return next(w for w in self.workers if w.start <= i < w.stop)
+
+    def _env_attr(self, i: int, name: str) -> Any:
+        w = self._worker_of(i)
+        ref = w.actor.env_attr.remote(i - w.start, name)
+        value = self._one(w, ref)
+        if value == _CALLABLE:
+            return functools.partial(self._env_call, i, name)
+        return value
+
+    def _env_call(self, i: int, name: str, *args: Any, **kwargs: Any) -> Any:
+        w = self._worker_of(i)
+        return self._one(w, w.actor.env_call.remote(i - w.start, name, args, kwargs))
+
+    def _one(self, w: _Worker, ref: Any) -> Any:
+        out, failed = self._get({w.index: ref})
+        if failed:
+            raise RuntimeError(f"Ray {w.describe()} was replaced while answering; ask again")
+        return out[w.index]
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Stop the workers (and Ray, if this env started it)."""
+        for w in getattr(self, "workers", []):
+            if w.actor is not None:
+                try:
+                    self._ray.kill(w.actor, no_restart=True)
+                except Exception:  # noqa: BLE001, S110 - already gone is fine
+                    pass
+        if getattr(self, "_started_ray", False):
+            self._ray.shutdown()
+
+
+def check_workers(workers: Any, num_envs: int) -> None:
+    """``ValueError`` unless ``1 <= workers <= num_envs``."""
+    if not isinstance(workers, int | np.integer) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(
+            f"--workers must be an integer >= 1, got {workers!r} (for {num_envs} envs)"
+        )
+    if workers > num_envs:
+        raise ValueError(
+            f"--workers {workers} is more than the {num_envs} envs (--num-envs): each worker "
+            f"holds at least one env; use --workers <= {num_envs} or raise --num-envs"
+        )
+
+
+def _derived_seed(seed: int | None, generation: int) -> int | None:
+    """A new seed for an env re-hosted for the ``generation``-th time (``None`` stays unseeded)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([int(seed), generation]).generate_state(1)[0])
+
+
+def _cause(e: Exception) -> BaseException:
+    """The exception a worker raised, unwrapped from Ray's ``RayTaskError``."""
+    cause = getattr(e, "cause", None)
+    return cause if isinstance(cause, BaseException) else e
+
+
+def _tasks(task: Any, n: int) -> np.ndarray:
+    if task is None or isinstance(task, Task):
+        tasks = [task] * n
+    elif isinstance(task, str) or not isinstance(task, Sequence) or len(task) != n:
+        raise ValueError(
+            f"options['task'] must be a Task or a sequence of {n} (one per env), got {task!r}"
+        )
+    else:
+        tasks = list(task)
+        for t in tasks:
+            if t is not None and not isinstance(t, Task):
+                raise TypeError(f"options['task'] entries must be Task or None, got {t!r}")
+    out = np.empty(n, dtype=object)
+    out[:] = tasks
+    return out
+
+
+def _rows(obs: dict | None, rows: slice, squeeze: bool = False) -> dict:
+    assert obs is not None
+    return {k: (v[rows.start] if squeeze else v[rows]).copy() for k, v in obs.items()}
+
+
+def _concat(parts: list[dict]) -> dict:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
