@@ -57,7 +57,7 @@ def test_committed_configs_are_valid():
         MODES
     )
     assert head.levels == ("Point", "Name") and head.seeds == (0, 1, 2, 3, 4)
-    assert head.parent == "smollm2" and head.fresh_parent_cache
+    assert head.parent == "smollm2" and not head.fresh_parent_cache and head.threads == 1
     for m in head.modes:
         assert all(n % (head.num_envs * m.ppo.rollout_steps) == 0 for n in head.steps.values())
     smoke = load_config(SMOKE)
