@@ -230,3 +230,25 @@ def test_distributed_training_with_the_real_parent(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["parent"] != "scripted"
     assert summary["parent_stats"]["requests"] > 0 and summary["parent_stats"]["tokens"] > 0
+
+
+def test_workers_share_a_served_parent():
+    # The learner's machine serves the parent (here the FAKE OpenAI-compatible server of
+    # tests/openai_fake.py over a tiny model); every worker sends its shard's requests to it.
+    from openai_fake import FakeServer
+    from test_parent_unit import _tiny_lm
+
+    server = FakeServer(*_tiny_lm())
+    spec = f"openai:{server.url}#tiny"
+    loc = make_envs("Point", 2, spec)
+    rv = make_envs("Point", 2, spec, ray="local", workers=2)
+    try:
+        _same(loc.reset(seed=1), rv.reset(seed=1))
+        n0 = len(server.requests)
+        for a in ([0, 1], [2, 0]):
+            _same(loc.step(np.array(a)), rv.step(np.array(a)))
+        assert len(server.requests) > n0 and rv.parent_stats()["requests"] > 0
+    finally:
+        rv.close()
+        loc.close()
+        server.close()
