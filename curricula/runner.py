@@ -49,8 +49,7 @@ def reset_with_tasks(
         seeds = [None if seed is None else int(seed) + i for i in range(n)]
     else:
         seeds = list(seed)
-    # babyworld's native env and its Ray version take a task per env: one call for all
-    if hasattr(envs, "_reset_envs") or getattr(envs, "tasks_per_env", False):
+    if getattr(envs, "tasks_per_env", False):  # babyworld's native and Ray envs: one call
         return envs.reset(seed=seeds, options={"reset_mask": mask, "task": list(tasks)})
     if mask.all():
         # Gymnasium batches every env's last observation, so each env must have been reset once

@@ -38,6 +38,9 @@ class ParentBatchVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    #: ``reset(options={"task": [...]})`` takes one task per env in one call (the curriculum
+    #: runner's cue; Gymnasium's vector envs take one task per sub-env reset instead).
+    tasks_per_env = True
 
     def __init__(
         self,

@@ -210,9 +210,10 @@ class OpenAIParent(Parent):
         return tuple(int(t) for t in tokens)
 
     def _encode_all(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text; the distinct texts are tokenised concurrently, once."""
         todo = list(dict.fromkeys(texts))
-        dict(zip(todo, self._pool.map(self._encode, todo), strict=True))  # fills the lru cache
-        return [list(self._encode(t)) for t in texts]
+        ids = dict(zip(todo, self._pool.map(self._encode, todo), strict=True))
+        return [list(ids[t]) for t in texts]
 
     def _context_ids(self, texts: Sequence[str]) -> list[list[int]]:
         ids = self._encode_all(texts)
@@ -227,12 +228,10 @@ class OpenAIParent(Parent):
         return ids
 
     # ------------------------------------------------------------------ requests
-    def _chunks(self, prompts: list[list[int]], request: Callable[[list[list[int]]], list[T]]):
+    def _chunks(self, prompts: list[list[int]], request: Callable[[list[list[int]]], T]) -> list[T]:
+        """``request`` for each chunk of ``chunk_size`` prompts, concurrently; answers in order."""
         parts = [prompts[i : i + self.chunk_size] for i in range(0, len(prompts), self.chunk_size)]
-        out: list[T] = []
-        for answers in self._pool.map(request, parts):
-            out += answers
-        return out
+        return list(self._pool.map(request, parts))
 
     def _choices(self, resp: Any, n: int, what: str) -> list[Any]:
         choices = sorted(getattr(resp, "choices", None) or [], key=lambda c: c.index)
@@ -270,7 +269,7 @@ class OpenAIParent(Parent):
                 out.append(plp)
             return out
 
-        answers = self._chunks(seqs, request)
+        answers = [plp for part in self._chunks(seqs, request) for plp in part]
         result = []
         for seq, n, plp in zip(seqs, (len(x) for x in cont), answers, strict=True):
             if len(plp) != len(seq):
@@ -292,7 +291,7 @@ class OpenAIParent(Parent):
     ) -> list[str]:
         seqs = self._context_ids(prompts)
 
-        def request(part: list[list[int]]) -> list[tuple[str, int]]:
+        def request(part: list[list[int]]) -> tuple[list[str], int]:
             resp = self._call(
                 lambda: self._client.completions.create(
                     model=self.model,
@@ -306,13 +305,12 @@ class OpenAIParent(Parent):
             )
             usage = getattr(resp, "usage", None)
             spent = int(usage.completion_tokens or 0) if usage is not None else 0
-            texts = [c.text or "" for c in self._choices(resp, len(part), "generation")]
-            return [(t, spent if i == 0 else 0) for i, t in enumerate(texts)]
+            return [c.text or "" for c in self._choices(resp, len(part), "generation")], spent
 
-        answers = self._chunks(seqs, request)  # counters are updated here, not in the threads
+        parts = self._chunks(seqs, request)  # counters are updated here, not in the threads
         self.stats.prompt_tokens += sum(len(s) for s in seqs)
-        self.stats.generated_tokens += sum(n for _, n in answers)
-        return [t.split("\n")[0].strip() for t, _ in answers]
+        self.stats.generated_tokens += sum(spent for _, spent in parts)
+        return [t.split("\n")[0].strip() for texts, _ in parts for t in texts]
 
     def close(self) -> None:
         """Close the HTTP connections and the request threads."""
