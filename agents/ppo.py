@@ -333,7 +333,8 @@ class PPOTrainer:
                 self.episodes.append(
                     {
                         "return": self._ep_return[f.env],
-                        "success": f.stats.success,
+                        "success": f.true_success,  # the world's verifier: held out
+                        "proxy_success": f.stats.success,  # the verdict the rewards read
                         "length": f.stats.steps,
                         "task": f.task.name,
                         "step": self.global_step + self.n * (t + 1),
@@ -610,10 +611,14 @@ def make_envs(
     )
 
 
-def success_rate(episodes: list[dict] | deque, last: int = 500) -> float:
-    """Mean per-episode success (fraction of right exchanges) over the last ``last`` episodes."""
+def success_rate(episodes: list[dict] | deque, last: int = 500, key: str = "success") -> float:
+    """Mean per-episode success (fraction of right exchanges) over the last ``last`` episodes.
+
+    ``key="success"`` is the world's verifier (true success); ``"proxy_success"`` the verdict the
+    rewards read (the parent's, with ``reward_source="parent"``).
+    """
     eps = list(episodes)[-last:]
-    return float(np.mean([e["success"] for e in eps])) if eps else math.nan
+    return float(np.mean([e.get(key, e["success"]) for e in eps])) if eps else math.nan
 
 
 def timer() -> float:

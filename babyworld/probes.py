@@ -24,7 +24,6 @@ from babyworld.envs import prompts
 from babyworld.parent import Parent, calibrated_scores, choose, interpret
 from babyworld.world import COLORS, SHAPES, WorldObject
 
-QUESTIONS = {"shape": "What is this called?", "color": "What color is this toy?"}
 KINDS = ("naming", "fetch", "interpretation", "coherence")
 
 
@@ -68,16 +67,16 @@ def evaluate(parent: Parent, kinds: tuple[str, ...] = KINDS) -> list[ProbeResult
             if kind == "naming":
                 obj = _obj(item["object"])
                 options = SHAPES if item["attribute"] == "shape" else COLORS
-                frames = [
-                    prompts.name_judge_frames(obj, QUESTIONS[item["attribute"]], w) for w in options
-                ]
+                frames = [prompts.name_judge_frames(obj, item["attribute"], w) for w in options]
                 ctx, neu, cont = zip(*frames, strict=True)
                 pick = int(np.argmax(calibrated_scores(parent, list(ctx), list(neu), list(cont))))
                 hits.append(options[pick] == obj.attribute(item["attribute"]))
                 chance.append(1 / len(options))
             elif kind == "fetch":
+                wanted = _obj(item["scene"][item["answer"]])
                 frames = [
-                    prompts.fetch_judge_frames(item["request"], _obj(o)) for o in item["scene"]
+                    prompts.fetch_judge_frames(item["request"], wanted, _obj(o))
+                    for o in item["scene"]
                 ]
                 ctx, neu, cont = zip(*frames, strict=True)
                 hits.append(

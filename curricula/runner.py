@@ -83,6 +83,10 @@ class Finished:
     stats: EpisodeStats
     progress: float
     """the curriculum's change in capability for the task (the ``progress`` reward)"""
+    true_success: float
+    """fraction of the episode's exchanges the world's verifier accepted (``info["true_success"]``;
+    ``stats.success`` is the verdict the rewards and the curriculum read, which with
+    ``reward_source="parent"`` is the parent's)"""
 
 
 @dataclass
@@ -138,6 +142,7 @@ class CurriculumRunner:
         self.rng = np.random.default_rng(seed)
         self.tasks: list[Task | None] = [None] * self.n
         self._succ = np.zeros(self.n)
+        self._true = np.zeros(self.n)
         self._exch = np.zeros(self.n, dtype=np.int64)
         self._steps = np.zeros(self.n, dtype=np.int64)
         self.history: list[tuple[int, str]] = []
@@ -147,7 +152,7 @@ class CurriculumRunner:
         """Sample a task for every env (in env order) and reset them all."""
         for i in range(self.n):
             self._assign(i)
-        self._succ[:], self._exch[:], self._steps[:] = 0, 0, 0
+        self._succ[:], self._true[:], self._exch[:], self._steps[:] = 0, 0, 0, 0
         if self.group_size > 1 and seed is not None:  # a group's envs share their first seed
             return reset_with_tasks(
                 self.envs, self.tasks, seed=[seed + i // self.group_size for i in range(self.n)]
@@ -161,6 +166,7 @@ class CurriculumRunner:
         self._steps += 1
         self._exch += ends
         self._succ += ends & np.asarray(infos["success"], dtype=bool)
+        self._true += ends & np.asarray(infos.get("true_success", infos["success"]), dtype=bool)
         ended = np.logical_or(term, trunc)
         out = RunnerStep(obs, obs, rewards, term, trunc, infos, {})
         if not ended.any():
@@ -174,8 +180,10 @@ class CurriculumRunner:
             )
             task = self.tasks[i]
             assert task is not None
-            out.finished.append(Finished(int(i), task, stats, self.curriculum.update(task, stats)))
-            self._succ[i], self._exch[i], self._steps[i] = 0, 0, 0
+            true = float(self._true[i] / exch) if exch else 0.0
+            progress = self.curriculum.update(task, stats)
+            out.finished.append(Finished(int(i), task, stats, progress, true))
+            self._succ[i], self._true[i], self._exch[i], self._steps[i] = 0, 0, 0, 0
         for i in np.flatnonzero(ended):
             self._assign(int(i))
         seeds = None
@@ -209,6 +217,7 @@ class CurriculumRunner:
             "tasks": list(self.tasks),
             "seeds": list(self._seeds),
             "succ": self._succ.copy(),
+            "true": self._true.copy(),
             "exch": self._exch.copy(),
             "steps": self._steps.copy(),
         }
@@ -225,3 +234,4 @@ class CurriculumRunner:
             state["exch"].copy(),
             state["steps"].copy(),
         )
+        self._true = state.get("true", state["succ"]).copy()

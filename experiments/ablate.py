@@ -11,6 +11,8 @@ The config is a TOML file (see ``experiments/configs/``)::
     num_envs = 8
 
     [ppo]                          # --ppo.* for every mode (optional)
+    [env]                          # --env.* for every mode (optional), e.g.
+                                   # reward_weights = "task=1", reward_source = "parent"
     [student]                      # --student.* for every mode (optional; one architecture)
 
     [modes.baby]                   # a mode; the label is the mode's name ...
@@ -19,6 +21,9 @@ The config is a TOML file (see ``experiments/configs/``)::
     [modes.distill_offline]        # ... or any label, naming its mode
     mode = "distill"
     modes.offline = true
+    [modes.parent_only]            # a control: the same mode, other --env.* settings
+    mode = "baby"
+    env.reward_source = "parent"
 
 Runs go to ``OUT/{level}/{label}/seed{n}``, one after another, in the config's order (levels,
 then seeds, then modes; ``--levels`` runs some levels only, e.g. one process per level). The harness is resumable: a run whose ``summary.json`` reports the
@@ -41,7 +46,7 @@ from typing import Any
 from babyworld.agents.modes import MODES, ModeConfig
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
-from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.config import EnvConfig, TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,10 +76,11 @@ _TOP_KEYS = {
     "threads": "torch CPU threads (default 0: torch's default)",
     "fresh_parent_cache": "clear the parent's answer cache before each run (default true)",
     "ppo": "a table of --ppo.* overrides for every mode",
+    "env": "a table of --env.* settings for every mode (reward_weights, reward_source)",
     "student": "a table of --student.* overrides for every mode",
     "modes": "a table of modes, one sub-table per mode (required)",
 }
-_MODE_KEYS = ("mode", "modes", "ppo")
+_MODE_KEYS = ("mode", "modes", "ppo", "env")
 
 
 class ConfigError(ValueError):
@@ -89,6 +95,7 @@ class ModeSpec:
     mode: str
     modes: ModeConfig
     ppo: PPOConfig
+    env: EnvConfig = field(default_factory=EnvConfig)
 
 
 @dataclass
@@ -132,6 +139,7 @@ class AblationConfig:
             student=self.student,
             ppo=spec.ppo,
             modes=spec.modes,
+            env=spec.env,
         )
 
 
@@ -253,6 +261,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         StudentConfig, _typed(data.get("student", {}), dict, "student", fail), "student", fail
     )
     _build(PPOConfig, shared_ppo, "ppo", fail)  # its own errors first
+    shared_env = _typed(data.get("env", {}), dict, "env", fail)
+    _build(EnvConfig, shared_env, "env", fail)
 
     table = _typed(data["modes"], dict, "modes", fail)
     if not table:
@@ -270,7 +280,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
             raise fail(
                 f"{where}.{extra[0]}",
                 "unknown key; a mode takes 'mode' (the mode, default: its label), 'modes' "
-                "(--modes.* overrides) and 'ppo' (--ppo.* overrides)",
+                "(--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* settings)",
             )
         mode = _typed(entry.get("mode", label), str, f"{where}.mode", fail)
         if mode not in MODES:
@@ -286,7 +296,11 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         ppo = _build(
             PPOConfig, {**_normalise(shared_ppo), **_normalise(ppo_over)}, f"{where}.ppo", fail
         )
-        specs.append(ModeSpec(label, mode, mode_cfg, ppo))
+        env_over = _typed(entry.get("env", {}), dict, f"{where}.env", fail)
+        env = _build(
+            EnvConfig, {**_normalise(shared_env), **_normalise(env_over)}, f"{where}.env", fail
+        )
+        specs.append(ModeSpec(label, mode, mode_cfg, ppo, env))
 
     num_envs = ints["num_envs"]
     for level in levels:
@@ -414,7 +428,8 @@ def _build(
         if name in kwargs:
             raise fail(f"{where}.{key}", "given twice (with '_' and with '-')")
         default = fields[name].default
-        kwargs[name] = _typed(value, type(default), f"{where}.{key}", fail)
+        expected = str if default is None else type(default)  # optional fields are strings
+        kwargs[name] = _typed(value, expected, f"{where}.{key}", fail)
     try:
         return cls(**kwargs)
     except ValueError as e:

@@ -40,15 +40,29 @@ def demo(
 
 def parent_eval(
     parent: Annotated[str, tyro.conf.arg(aliases=["-p"])] = DEFAULT_PARENT,
+    in_env: bool = False,
+    levels: tuple[Literal["Point", "Name", "Request"], ...] = ("Point", "Name", "Request"),
+    situations: int = 500,
+    seed: int = 0,
+    json: Path | None = None,
 ) -> None:
-    """Measure a parent as a judge on the labelled probe set and print its accuracy per kind.
+    """Measure a parent as a judge: the labelled probe set, or (--in-env) real env situations.
 
     Args:
         parent: parent spec: 'smollm2' (default LLM), 'hf:<hub id or dir>' or 'scripted'.
+        in_env: measure the judge in the env, over every allowed act of real situations (top-1,
+            AUC, mean reward of right and wrong acts, other-attribute mass on Name).
+        levels: with --in-env, the levels to measure.
+        situations: with --in-env, situations per level (env resets with seeds seed, seed+1, ...).
+        seed: with --in-env, the first reset seed.
+        json: also write the results to this JSON file.
     """
-    from babyworld.experiments.parent_eval import run_parent_eval
+    from babyworld.experiments.parent_eval import run_judge_eval, run_parent_eval
 
-    run_parent_eval(parent)
+    if in_env:
+        run_judge_eval(parent, levels, situations, seed, json)
+    else:
+        run_parent_eval(parent, json)
 
 
 def train(cfg: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from babyworld.agents.judge_watch import JudgeWatchConfig
 from babyworld.agents.modes import ModeConfig, check_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.rewards import check_reward_source, format_weights, parse_weights
 
 LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
 CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
@@ -46,6 +48,30 @@ class CurriculumConfig:
             "parent": ("every", "retest_rate", "window", "beta"),
         }[kind]
         return {k: getattr(self, k) for k in names}
+
+
+@dataclass
+class EnvConfig:
+    """Settings of the envs a run trains on (``--env.*``)."""
+
+    reward_weights: str | None = None
+    """weights of the scalar reward by component name, e.g. 'task=0,consistency=1' (a name left
+    out weighs 0); default: the library's (task=1,consistency=0.1,predictability=0.05,mdl=0.05,
+    progress=0.5)"""
+    reward_source: Literal["verifier", "parent"] = "verifier"
+    """what decides success for the task and progress rewards and the curricula: 'verifier' (the
+    world's hand-written verifier) or 'parent' (the parent's judgement; the verifier then only
+    scores, held out, as true success)"""
+
+    def __post_init__(self) -> None:
+        check_reward_source(self.reward_source)
+        if self.reward_weights is not None:
+            self.reward_weights = format_weights(parse_weights(self.reward_weights))
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of every env of the run."""
+        weights = None if self.reward_weights is None else parse_weights(self.reward_weights)
+        return {"reward_weights": weights, "reward_source": self.reward_source}
 
 
 @dataclass
@@ -86,8 +112,10 @@ class TrainConfig:
     workers: int | None = None
     """Ray rollout workers, each holding a shard of the --num-envs envs and its own parent; needs
     --ray (default with --ray: 2, or --num-envs if fewer)"""
+    env: EnvConfig = field(default_factory=EnvConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    watch: JudgeWatchConfig = field(default_factory=JudgeWatchConfig)
     curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
 
@@ -109,6 +137,18 @@ class TrainConfig:
                 f"mode {self.mode!r} needs the parent's distribution or right act at every step, "
                 "which exist on one-act levels: use --level Point or Name with --curriculum fixed"
             )
+        if self.env.reward_source == "parent":
+            if self.curriculum != "fixed" or self.level == "Request":
+                raise ValueError(
+                    "--env.reward-source parent needs a level on which the parent judges every "
+                    "act: --level Point, Name or Chat with --curriculum fixed (the ladder's Request "
+                    "stage succeeds by a need only the world knows)"
+                )
+            if self.mode == "self_distill" and self.modes.context == "demonstration":
+                raise ValueError(
+                    "--modes.context demonstration shows the verifier's right act, which "
+                    "--env.reward-source parent holds out; use --modes.context feedback"
+                )
         for name in ("steps", "num_envs", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -147,6 +187,8 @@ class TrainConfig:
         d["ppo"] = PPOConfig(**d["ppo"])
         d["curricula"] = CurriculumConfig(**d.get("curricula", {}))
         d["modes"] = ModeConfig(**d.get("modes", {}))
+        d["env"] = EnvConfig(**d.get("env", {}))
+        d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
         for k in ("out", "resume"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)

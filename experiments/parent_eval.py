@@ -1,17 +1,55 @@
-"""``babyworld parent-eval``: a parent's accuracy as a judge, per probe kind."""
+"""``babyworld parent-eval``: a parent's accuracy as a judge, per probe kind or in the env."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from babyworld.agents.checkpoint import write_text_atomic
+from babyworld.judge_eval import evaluate_judge
 from babyworld.parent import make_parent
 from babyworld.probes import evaluate
 
 
-def run_parent_eval(spec: str) -> None:
+def run_judge_eval(
+    spec: str, levels: Sequence[str], situations: int, seed: int, out: Path | None
+) -> list[dict]:
+    """Load the parent, measure its judge in the env on each level, print a table."""
+    if situations < 1:
+        raise ValueError(f"--situations must be a positive integer, got {situations}")
+    t0 = time.perf_counter()
+    parent = make_parent(spec)
+    load = time.perf_counter() - t0
+    reports = [evaluate_judge(parent, level, situations, seed).as_dict() for level in levels]
+    label = parent.label + (" — template parent, no LLM" if parent.scripted else "")
+    table = Table(title=f"parent-eval --in-env: {label} (loaded in {load:.1f} s)")
+    cols = ("level", "situations", "top-1", "AUC", "reward right", "reward wrong", "other attr")
+    for col in (*cols, "seconds"):
+        table.add_column(col, justify="left" if col == "level" else "right")
+    for r in reports:
+        other = r["other_attribute_mass"]
+        table.add_row(
+            r["level"],
+            str(r["situations"]),
+            f"{r['top1']:.3f}",
+            f"{r['auc']:.3f}",
+            f"{r['right_reward']:+.2f}",
+            f"{r['wrong_reward']:+.2f}",
+            "" if other is None else f"{other:.2f}",
+            f"{r['seconds']:.0f}",
+        )
+    Console().print(table)
+    if out is not None:
+        write_text_atomic(json.dumps(reports, indent=2) + "\n", out)
+    return reports
+
+
+def run_parent_eval(spec: str, out: Path | None = None) -> None:
     """Load the parent, run the probe set and print a table."""
     t0 = time.perf_counter()
     parent = make_parent(spec)
@@ -31,3 +69,6 @@ def run_parent_eval(spec: str) -> None:
             f"{r.seconds:.1f}",
         )
     Console().print(table)
+    if out is not None:
+        rows = [{"kind": r.kind, "items": r.items, "correct": r.correct} for r in results]
+        write_text_atomic(json.dumps(rows, indent=2) + "\n", out)

@@ -20,6 +20,7 @@ from babyworld.agents.checkpoint import (
     save_checkpoint,
     write_text_atomic,
 )
+from babyworld.agents.judge_watch import JudgeWatch
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
@@ -33,7 +34,19 @@ CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
     "curve.png",
     "summary.json",
 )
-METRIC_FIELDS = ("step", "seconds", "episodes", "success_100", "success_500", "return_100")
+#: ``success_*`` is true success (the world's verifier), ``proxy_success_*`` the verdict the rewards
+#: read (the same unless ``--env.reward-source parent``), ``judge_alert`` the judge watch (0 / 1).
+METRIC_FIELDS = (
+    "step",
+    "seconds",
+    "episodes",
+    "success_100",
+    "success_500",
+    "return_100",
+    "proxy_success_100",
+    "proxy_success_500",
+    "judge_alert",
+)
 
 
 def resolve_resume(cli: TrainConfig) -> TrainConfig:
@@ -122,6 +135,7 @@ def train(
         cfg.parent if distributed else parent,
         ray=cfg.ray,
         workers=cfg.workers,
+        **cfg.env.env_kwargs(),
     )
     label = parent.label if parent is not None else envs.parent_label
     # The parent instance is shared by every run of the process: count only this run's use.
@@ -149,6 +163,9 @@ def train(
         writer.add_text("hyperparameters", _hparam_table(cfg))
     t0 = time.perf_counter()
     stages = StageLog.from_state(ckpt["trainer"].get("stages") if ckpt else None)
+    watch = JudgeWatch(cfg.watch)
+    if ckpt is not None and "judge_watch" in ckpt["trainer"]:
+        watch.load_state_dict(ckpt["trainer"]["judge_watch"])
     done_updates = 0
     bar = _Progress(cfg.steps, trainer.global_step, enabled=progress)
     try:
@@ -160,8 +177,10 @@ def train(
             sps = (trainer.global_step - step0) / (time.perf_counter() - s0)
             seconds = elapsed0 + time.perf_counter() - t0
             _log(writer, trainer, metrics, collect, parent_counters(parent, envs), stats0, sps)
+            alert = watch_update(watch, trainer, step0)
+            writer.add_scalar("judge/alert", float(alert), trainer.global_step)
             stages.observe(trainer, seconds)
-            _append_metrics(run / METRICS, trainer, seconds)
+            _append_metrics(run / METRICS, trainer, seconds, alert)
             bar.update(trainer.global_step, success_rate(trainer.episodes, 100), sps)
             done_updates += 1
             last = trainer.global_step >= cfg.steps or done_updates == stop_after_updates
@@ -169,6 +188,7 @@ def train(
                 state = trainer.state_dict()
                 state["seconds"] = seconds
                 state["stages"] = stages.state()
+                state["judge_watch"] = watch.state_dict()
                 state["parent_stats"] = run_parent_stats(
                     parent_counters(parent, envs), stats_start, stats_carried
                 )
@@ -192,6 +212,16 @@ def train(
         "minutes": round((elapsed0 + time.perf_counter() - t0) / 60, 2),
         "episodes": trainer.episodes_total,
         "success_last_500": success_rate(trainer.episodes, 500),
+        "reward_source": cfg.env.reward_source,
+        "reward_weights": dict(zip(trainer.reward_names, trainer.weights.tolist(), strict=True)),
+        "judge": {
+            "true_success_last_500": success_rate(trainer.episodes, 500),
+            "proxy_success_last_500": success_rate(trainer.episodes, 500, "proxy_success"),
+            "gap_last_500": success_rate(trainer.episodes, 500, "proxy_success")
+            - success_rate(trainer.episodes, 500),
+            "alert_updates": watch.alerts,
+            "first_alert_step": watch.first_alert_step,
+        },
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
         "parent_stats": run_parent_stats(stats_end, stats_start, stats_carried),
@@ -199,6 +229,16 @@ def train(
     write_text_atomic(json.dumps(summary, indent=2) + "\n", run / SUMMARY)
     plot_curve(run)
     return run
+
+
+def watch_update(watch: JudgeWatch, trainer: PPOTrainer, step0: int) -> bool:
+    """Show the watch the proxy and true success of the episodes that ended since ``step0``."""
+    new = [e for e in trainer.episodes if e["step"] > step0]
+    return watch.observe(
+        success_rate(new, len(new), "proxy_success"),
+        success_rate(new, len(new)),
+        trainer.global_step,
+    )
 
 
 def parent_counters(parent: Parent | None, envs: Any) -> dict[str, float]:
@@ -241,7 +281,11 @@ def _log(writer, trainer, metrics, collect, now, stats0, sps) -> None:
     step = trainer.global_step
     eps = list(trainer.episodes)[-100:]
     if eps:
-        writer.add_scalar("charts/success_rate", np.mean([e["success"] for e in eps]), step)
+        true, proxy = success_rate(eps, 100), success_rate(eps, 100, "proxy_success")
+        writer.add_scalar("charts/success_rate", true, step)
+        writer.add_scalar("judge/true_success", true, step)
+        writer.add_scalar("judge/proxy_success", proxy, step)
+        writer.add_scalar("judge/gap", proxy - true, step)
         writer.add_scalar("charts/episodic_return", np.mean([e["return"] for e in eps]), step)
         writer.add_scalar("charts/episode_length", np.mean([e["length"] for e in eps]), step)
     writer.add_scalar("charts/learning_rate", metrics["lr"], step)
@@ -318,7 +362,7 @@ class StageLog:
         return out
 
 
-def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:
+def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float, alert: bool) -> None:
     eps = list(trainer.episodes)
     new = not path.exists()
     with path.open("a", newline="") as f:
@@ -334,6 +378,9 @@ def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:
                 f"{success_rate(eps, 100):.4f}",
                 f"{success_rate(eps, 500):.4f}",
                 f"{ret:.4f}",
+                f"{success_rate(eps, 100, 'proxy_success'):.4f}",
+                f"{success_rate(eps, 500, 'proxy_success'):.4f}",
+                int(alert),
             ]
         )
 
@@ -366,7 +413,11 @@ def plot_curve(run: Path) -> Path:
     steps = [int(r["step"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key, label in (("success_100", "last 100 episodes"), ("success_500", "last 500 episodes")):
-        ax.plot(steps, [float(r[key]) for r in rows], label=label)
+        ax.plot(steps, [float(r[key]) for r in rows], label=f"true, {label}")
+    if rows and "proxy_success_500" in rows[0]:
+        proxy = [float(r["proxy_success_500"]) for r in rows]
+        if any(abs(a - float(r["success_500"])) > 1e-9 for a, r in zip(proxy, rows, strict=True)):
+            ax.plot(steps, proxy, ls="--", label="proxy (judge), last 500 episodes")
     ax.axhline(0.9, color="grey", ls=":", lw=1)
     ax.set_xlabel("env steps")
     ax.set_ylabel("success rate")

@@ -5,7 +5,11 @@ from babyworld.rewards.estimators import AdaptiveCode, SuccessTracker, TokenPred
 from babyworld.rewards.vector import (
     DEFAULT_WEIGHTS,
     REWARD_NAMES,
+    REWARD_SOURCES,
+    check_reward_source,
     combine,
+    format_weights,
+    parse_weights,
     resolve_weights,
     reward_bounds,
 )
@@ -13,11 +17,15 @@ from babyworld.rewards.vector import (
 __all__ = [
     "DEFAULT_WEIGHTS",
     "REWARD_NAMES",
+    "REWARD_SOURCES",
     "AdaptiveCode",
     "SuccessTracker",
+    "check_reward_source",
     "TokenPredictor",
     "combine",
     "components",
+    "format_weights",
+    "parse_weights",
     "resolve_weights",
     "reward_bounds",
 ]

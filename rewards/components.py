@@ -12,35 +12,88 @@ import numpy as np
 
 
 def task(success: bool) -> float:
-    """Task success from the world's verifier.
+    """Task success: the verdict on the baby's act.
 
-    ``r_task = 1 if the verifier accepts the baby's act else 0``; range [0, 1].
+    ``r_task = 1 if the act succeeded else 0``; range [0, 1]. The verdict is the world's verifier
+    (``reward_source="verifier"``) or the parent's judgement (``reward_source="parent"``).
     """
     return 1.0 if success else 0.0
 
 
-def consistency(
-    logp_context: np.ndarray, logp_neutral: np.ndarray, temperature: float = 1.0
-) -> float:
-    """The parent's calibrated judgement of the baby's act in context.
+def pmi(logp_context: np.ndarray, logp_neutral: np.ndarray) -> float:
+    """Per-token pointwise mutual information of a continuation with its context.
 
-    ``r_cons = tanh( mean_t [log p(x_t | context) - log p(x_t | neutral)] / temperature )``
-
-    where ``x`` is the parent-side description of the baby's act (the object handed over, the
-    word said), ``context`` holds what the parent asked and ``neutral`` the same frame without it.
-    Positive when the request made the act more likely (per-token PMI); range [-1, 1].
+    ``pmi = mean_t [log p(x_t | context, x_<t) - log p(x_t | neutral, x_<t)]``: how much the
+    context (what the parent asked, what it knows) made the continuation ``x`` (the act as the
+    parent describes it) more likely than a neutral frame does. Subtracting the neutral frame
+    removes the parent's prior for frequent words (content-free calibration).
 
     Args:
         logp_context: per-token log-probs of ``x`` given the context, shape ``[T]``.
         logp_neutral: per-token log-probs of ``x`` given the neutral context, shape ``[T]``.
-        temperature: PMI (nats per token) that maps to tanh(1) ≈ 0.76.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
     lc, ln = np.asarray(logp_context, np.float64), np.asarray(logp_neutral, np.float64)
     if lc.shape != ln.shape or lc.ndim != 1 or lc.size == 0:
         raise ValueError(f"need two equal non-empty 1-D arrays, got {lc.shape} and {ln.shape}")
-    return float(math.tanh(float((lc - ln).mean()) / temperature))
+    return float((lc - ln).mean())
+
+
+def judge_distribution(judgements: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """The parent's distribution over the K acts it judged: ``softmax(j / temperature)``.
+
+    Args:
+        judgements: one score per allowed act (e.g. :func:`pmi`), shape ``[K]``, ``K >= 1``.
+        temperature: nats of judgement per unit of logit (> 0).
+
+    Returns:
+        ``float64`` probabilities, shape ``[K]``.
+    """
+    if not temperature > 0 or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    j = np.asarray(judgements, np.float64)
+    if j.ndim != 1 or j.size == 0 or not np.isfinite(j).all():
+        raise ValueError(f"judgements must be a non-empty finite 1-D array, got {j!r}")
+    z = (j - j.max()) / temperature
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def consistency(judgements: np.ndarray, act: int, temperature: float = 1.0) -> float:
+    """The parent's judgement of the baby's act *relative to the other acts it could have taken*.
+
+    ``pi = softmax(j / temperature)`` over the ``K`` allowed acts (``j``: the parent's score of
+    each, e.g. its calibrated :func:`pmi`), and
+
+    ``r_cons = (pi[act] - 1/K) / (1 - 1/K)``
+
+    1 when the parent puts all its mass on the act, 0 when it cannot tell the acts apart (or
+    ``K = 1``), down to ``-1/(K-1)`` when it puts none on the act; range within [-1, 1]. Unlike
+    ``tanh`` of an absolute PMI, it does not saturate when every act looks plausible: only the
+    act's standing among the alternatives counts.
+
+    Args:
+        judgements: the parent's score of every allowed act, shape ``[K]``.
+        act: index of the baby's act among them.
+        temperature: see :func:`judge_distribution`.
+    """
+    pi = judge_distribution(judgements, temperature)
+    k = pi.size
+    if not 0 <= act < k:
+        raise ValueError(f"act must index one of the {k} judged acts, got {act}")
+    if k == 1:
+        return 0.0
+    return float((pi[act] - 1.0 / k) / (1.0 - 1.0 / k))
+
+
+def judged_right(judgements: np.ndarray, act: int) -> bool:
+    """The parent's verdict: the act is (one of) the acts it judges best.
+
+    ``verdict = j[act] >= max_k j[k]``; the success signal of ``reward_source="parent"``.
+    """
+    j = np.asarray(judgements, np.float64)
+    if j.ndim != 1 or not 0 <= act < j.size:
+        raise ValueError(f"act must index one of the {j.size} judged acts, got {act}")
+    return bool(j[act] >= j.max())
 
 
 def predictability(surprisal_bits: np.ndarray, max_bits: float) -> float:

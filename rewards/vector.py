@@ -19,6 +19,59 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
+#: Where the verdict behind ``task`` (and ``progress`` and the curricula) comes from: the world's
+#: hand-written verifier, or the parent's judgement (the verifier then only scores, held out).
+REWARD_SOURCES: tuple[str, ...] = ("verifier", "parent")
+
+
+def check_reward_source(source: object) -> str:
+    """``source`` if it is one of :data:`REWARD_SOURCES`, else ``ValueError`` naming them."""
+    if not isinstance(source, str) or source not in REWARD_SOURCES:
+        raise ValueError(f"unknown reward source {source!r}; choose one of {REWARD_SOURCES}")
+    return source
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """Reward weights from ``"task=0,consistency=1"`` (names as :data:`REWARD_NAMES`).
+
+    A name left out weighs 0. Refused with ``ValueError``: a malformed item, an unknown or
+    repeated name, a weight that is not a finite number, and all weights 0 (nothing to learn).
+    """
+    weights: dict[str, float] = {}
+    for item in str(text).split(","):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(
+                f"reward weights must look like 'task=0,consistency=1', got {text!r}; names are "
+                f"{REWARD_NAMES}"
+            )
+        if name not in REWARD_NAMES:
+            raise ValueError(f"unknown reward component {name!r}; names are {REWARD_NAMES}")
+        if name in weights:
+            raise ValueError(f"reward component {name!r} is weighted twice in {text!r}")
+        try:
+            w = float(value)
+        except ValueError:
+            raise ValueError(
+                f"weight of {name!r} must be a number, got {value.strip()!r}"
+            ) from None
+        if not np.isfinite(w):
+            raise ValueError(f"weight of {name!r} must be finite, got {value.strip()!r}")
+        weights[name] = w
+    if not any(weights.values()):
+        raise ValueError(
+            f"all reward weights are 0 in {text!r}: the agent would have nothing to learn from; "
+            "give at least one component a non-zero weight"
+        )
+    return weights
+
+
+def format_weights(weights: Mapping[str, float]) -> str:
+    """Inverse of :func:`parse_weights`, every component named, in :data:`REWARD_NAMES` order."""
+    return ",".join(f"{k}={float(weights.get(k, 0.0)):g}" for k in REWARD_NAMES)
+
+
 def reward_bounds(progress_beta: float) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of each component, in :data:`REWARD_NAMES` order."""
     low = np.array([0.0, -1.0, -1.0, -1.0, -progress_beta], dtype=np.float32)

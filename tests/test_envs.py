@@ -38,6 +38,7 @@ INFO_KEYS = {
     "baby_meaning",
     "target",
     "success",
+    "true_success",
     "exchange",
     "heard_truncated",
     "reward_vector",

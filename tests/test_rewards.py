@@ -30,46 +30,13 @@ def test_task_is_one_on_success_zero_otherwise():
 # --------------------------------------------------------------------------- consistency
 
 
-def test_consistency_hand_computed_pmi():
-    # diffs: -1 - (-2) = 1, -0.5 - (-2.5) = 2; mean 1.5; / temperature 3 -> tanh(0.5)
-    r = components.consistency(np.array([-1.0, -0.5]), np.array([-2.0, -2.5]), temperature=3.0)
-    assert r == pytest.approx(0.46211715726000974, abs=1e-12)
+def test_pmi_hand_computed():
+    # diffs: -1 - (-2) = 1, -0.5 - (-2.5) = 2 -> mean 1.5
+    r = components.pmi(np.array([-1.0, -0.5]), np.array([-2.0, -2.5]))
+    assert r == pytest.approx(1.5, abs=1e-12)
     assert type(r) is float
-
-
-def test_consistency_default_temperature_and_sign():
-    # diffs: -1 - (-2) = 1, -0.5 - (-1.5) = 1 -> mean 1 -> tanh(1 / 1)
-    assert components.consistency([-1.0, -0.5], [-2.0, -1.5]) == pytest.approx(
-        0.7615941559557649, abs=1e-12
-    )
-    # swapped: mean -1 -> tanh(-1)
-    assert components.consistency([-2.0, -1.5], [-1.0, -0.5]) == pytest.approx(
-        -0.7615941559557649, abs=1e-12
-    )
-    # equal log-probs -> PMI 0 -> tanh(0) = 0
-    assert components.consistency([-3.0, -4.0], [-3.0, -4.0]) == 0.0
-
-
-def test_consistency_mixed_signs_average_per_token():
-    # diffs: 1, 1, -5 -> mean -1 -> / 2 -> tanh(-0.5)
-    r = components.consistency([-1.0, -1.0, -6.0], [-2.0, -2.0, -1.0], temperature=2.0)
-    assert r == pytest.approx(-0.46211715726000974, abs=1e-12)
-
-
-def test_consistency_is_bounded_by_one():
-    assert components.consistency([0.0], [-1000.0]) == 1.0
-    assert components.consistency([-1000.0], [0.0]) == -1.0
-    rng = np.random.default_rng(0)
-    for _ in range(100):
-        t = int(rng.integers(1, 6))
-        r = components.consistency(rng.normal(0, 20, t), rng.normal(0, 20, t), rng.uniform(0.1, 3))
-        assert -1.0 <= r <= 1.0
-
-
-@pytest.mark.parametrize("temperature", [0.0, -1.0])
-def test_consistency_rejects_non_positive_temperature(temperature):
-    with pytest.raises(ValueError, match=r"temperature must be > 0, got "):
-        components.consistency([-1.0], [-2.0], temperature=temperature)
+    # diffs: 1, 1, -5 -> mean -1 (per token, so the length does not matter)
+    assert components.pmi([-1.0, -1.0, -6.0], [-2.0, -2.0, -1.0]) == pytest.approx(-1.0)
 
 
 @pytest.mark.parametrize(
@@ -80,9 +47,75 @@ def test_consistency_rejects_non_positive_temperature(temperature):
         ([[-1.0, -2.0]], [[-1.0, -2.0]]),  # not 1-D
     ],
 )
-def test_consistency_rejects_bad_shapes(lc, ln):
+def test_pmi_rejects_bad_shapes(lc, ln):
     with pytest.raises(ValueError, match=r"need two equal non-empty 1-D arrays, got"):
-        components.consistency(lc, ln)
+        components.pmi(lc, ln)
+
+
+def test_consistency_hand_computed_relative_judgement():
+    # j = [ln 3, 0, 0], T = 1 -> pi = [3/5, 1/5, 1/5]; K = 3
+    j = np.array([np.log(3.0), 0.0, 0.0])
+    # act 0: (3/5 - 1/3) / (2/3) = (4/15) / (2/3) = 0.4
+    assert components.consistency(j, 0) == pytest.approx(0.4, abs=1e-12)
+    # act 1: (1/5 - 1/3) / (2/3) = (-2/15) / (2/3) = -0.2
+    assert components.consistency(j, 1) == pytest.approx(-0.2, abs=1e-12)
+    # T = 2: pi ∝ [sqrt 3, 1, 1] -> pi_0 = 1.7320508 / 3.7320508 = 0.4641016
+    # (0.4641016 - 1/3) / (2/3) = 0.1961524
+    assert components.consistency(j, 0, temperature=2.0) == pytest.approx(0.19615242, abs=1e-7)
+    assert type(components.consistency(j, 0)) is float
+
+
+def test_consistency_does_not_saturate_where_tanh_did():
+    # Point, measured: every act's absolute PMI is high (tanh ~ +0.99 right, +0.80 wrong); only the
+    # act's standing among the allowed acts counts: right 3.0 vs wrong 1.1 nats.
+    j = [3.0, 1.1, 1.1]
+    right, wrong = components.consistency(j, 0), components.consistency(j, 1)
+    # pi_right = e^3 / (e^3 + 2 e^1.1) = 20.085537 / 26.093869 = 0.769742
+    # -> (0.769742 - 1/3) * 1.5 = 0.654613
+    assert right == pytest.approx(0.654613, abs=1e-5)
+    # pi_wrong = 3.004166 / 26.093869 = 0.115129 -> (0.115129 - 1/3) * 1.5 = -0.327306
+    assert wrong == pytest.approx(-0.327306, abs=1e-5)
+
+
+def test_consistency_range_and_edge_cases():
+    assert components.consistency([5.0], 0) == 0.0  # one act: nothing to judge against
+    assert components.consistency([1.0, 1.0, 1.0, 1.0], 2) == 0.0  # cannot tell them apart
+    assert components.consistency([1000.0, 0.0], 0) == pytest.approx(1.0)
+    assert components.consistency([1000.0, 0.0, 0.0, 0.0], 1) == pytest.approx(-1 / 3)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(1, 13))
+        j = rng.normal(0, 20, k)
+        r = components.consistency(j, int(rng.integers(k)), rng.uniform(0.1, 3))
+        assert -1.0 <= r <= 1.0
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan"), float("inf")])
+def test_consistency_rejects_bad_temperature(temperature):
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0, got "):
+        components.consistency([-1.0, -2.0], 0, temperature=temperature)
+
+
+def test_consistency_rejects_bad_judgements_and_acts():
+    with pytest.raises(ValueError, match=r"judgements must be a non-empty finite 1-D array"):
+        components.consistency([], 0)
+    with pytest.raises(ValueError, match=r"judgements must be a non-empty finite 1-D array"):
+        components.consistency([1.0, float("nan")], 0)
+    with pytest.raises(ValueError, match=r"act must index one of the 2 judged acts, got 2"):
+        components.consistency([1.0, 2.0], 2)
+
+
+def test_judged_right_is_the_judges_best_act():
+    assert components.judged_right([0.5, 2.0, 1.0], 1) is True
+    assert components.judged_right([0.5, 2.0, 1.0], 2) is False
+    assert components.judged_right([2.0, 2.0], 0) and components.judged_right([2.0, 2.0], 1)
+    with pytest.raises(ValueError, match=r"act must index one of the 3 judged acts, got -1"):
+        components.judged_right([0.5, 2.0, 1.0], -1)
+
+
+def test_judge_distribution_is_a_softmax():
+    pi = components.judge_distribution([0.0, np.log(2.0), np.log(5.0)])
+    assert pi == pytest.approx([1 / 8, 2 / 8, 5 / 8])
 
 
 # --------------------------------------------------------------------------- predictability
@@ -458,7 +491,7 @@ def test_components_fall_inside_reward_bounds():
     vec = np.array(
         [
             components.task(True),
-            components.consistency([-0.1, -0.2], [-9.0, -9.0]),
+            components.consistency([2.0, -1.0, 0.5], 0),
             components.predictability(pred.surprisal(0, [1, 2, 7]), pred.max_bits),
             components.mdl(code.code_length([1, 1, 5]), 3 * code.max_bits_per_word),
             components.progress(*tracker.update("k", True)),

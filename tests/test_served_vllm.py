@@ -44,7 +44,7 @@ def _naming_frames() -> tuple[list[str], list[str]]:
     ctx, cont = [], []
     for color in COLORS[:3]:
         for shape in SHAPES:
-            c, _, x = prompts.name_judge_frames(WorldObject(color, shape), "What is this?", shape)
+            c, _, x = prompts.name_judge_frames(WorldObject(color, shape), "shape", shape)
             ctx.append(c)
             cont.append(x)
     return ctx, cont

@@ -17,6 +17,7 @@ from babyworld.rewards import (
     AdaptiveCode,
     SuccessTracker,
     TokenPredictor,
+    check_reward_source,
     combine,
     components,
     resolve_weights,
@@ -61,15 +62,19 @@ class Outcome:
     """What one finished act (a symbol, a word, a whole utterance) did in the world.
 
     Attributes:
-        success: the verdict (the world's verifier; in ``Chat``, the parent's judgement).
+        success: the verdict the rewards read: the world's verifier, or with
+            ``reward_source="parent"`` the parent's judgement (in ``Chat`` always the parent's).
+        true_success: the world's verifier, whatever the reward source (in ``Chat``, which has no
+            verifier, the parent's judgement); no reward reads it.
         utterance: the baby's act as text (a symbol, a word, or the words of an utterance).
         meaning: how the world read the act (e.g. ``"points at the red ball"``).
         target: what would have been right.
         feedback_prompt: asks the parent to react.
-        consistency: the parent's calibrated judgement of the act, in [-1, 1].
+        consistency: the parent's relative judgement of the act, in [-1, 1].
     """
 
     success: bool
+    true_success: bool
     utterance: str
     meaning: str
     target: str
@@ -117,6 +122,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         "task",
     )
     reward_names: tuple[str, ...] = REWARD_NAMES
+    #: Whether the parent gives a verdict on every exchange, so that ``reward_source="parent"``
+    #: can stand in for the world's verifier.
+    parent_judges: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -127,6 +135,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         heard_length: int = 32,
         vocab_size: int = 256,
         reward_weights: Sequence[float] | Mapping[str, float] | np.ndarray | None = None,
+        reward_source: str = "verifier",
         vector_reward: bool = False,
         consistency_temperature: float = 1.0,
         progress_beta: float = 0.1,
@@ -148,6 +157,13 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             raise ValueError(f"consistency_temperature must be > 0, got {consistency_temperature}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}")
+        self.reward_source = check_reward_source(reward_source)
+        if reward_source == "parent" and not self.parent_judges:
+            raise ValueError(
+                f"reward_source='parent' needs a level on which the parent judges every act "
+                f"(Point, Name, Chat); on {self.level!r} success depends on a need only the world "
+                "knows, so use reward_source='verifier'"
+            )
         self.parent = resolve_parent(parent)
         self.n_objects, self.exchanges = int(n_objects), int(exchanges)
         self.heard_length, self.max_new_tokens = int(heard_length), int(max_new_tokens)
@@ -303,13 +319,33 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             scores = self.parent.score(contexts, continuations)
         if len(scores) != len(contexts):
             raise ValueError(f"got {len(scores)} scores for {len(contexts)} teacher requests")
-        pmi = [
-            float(np.mean(np.asarray(c, np.float64) - np.asarray(n, np.float64)))
-            for c, n in zip(scores[0::2], scores[1::2], strict=True)
-        ]
         logits = np.full(len(self.words), -np.inf)
-        logits[self.action_masks()] = np.asarray(pmi) / self.consistency_temperature
+        logits[self.action_masks()] = self._judgements(scores) / self.consistency_temperature
         return logits - np.logaddexp.reduce(logits[np.isfinite(logits)])
+
+    @staticmethod
+    def _judgements(scores: Sequence[np.ndarray]) -> np.ndarray:
+        """The parent's score of each judged act: PMI of its ``(context, neutral)`` pair."""
+        return np.array(
+            [components.pmi(c, n) for c, n in zip(scores[0::2], scores[1::2], strict=True)]
+        )
+
+    def _judge_act(self, action: int, scores: Sequence[np.ndarray]) -> tuple[float, bool]:
+        """``(consistency, the parent's verdict)`` of ``action`` among the allowed acts.
+
+        ``scores`` are the parent's answers to :meth:`teacher_requests` (every allowed act's
+        judge frames, as one-act levels ask for them in :meth:`_score_requests`).
+        """
+        j = self._judgements(scores)
+        k = int(np.searchsorted(np.flatnonzero(self.action_masks()), action))
+        return (
+            components.consistency(j, k, self.consistency_temperature),
+            components.judged_right(j, k),
+        )
+
+    def _verdict(self, verifier: bool, parent: bool) -> bool:
+        """The success the rewards read: the verifier's, or the parent's (``reward_source``)."""
+        return parent if self.reward_source == "parent" else verifier
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -426,9 +462,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         bits = self.code.code_length([a])
         self.code.update([a])
         if out is None:
-            success, consistency, progress = False, 0.0, 0.0
+            success, true_success, consistency, progress = False, False, 0.0, 0.0
         else:
-            success, consistency = out.success, out.consistency
+            success, true_success, consistency = out.success, out.true_success, out.consistency
             progress = components.progress(*self.tracker.update(self.task_key, out.success))
         vector = np.array(
             [
@@ -451,6 +487,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "baby_meaning": out.meaning if out else "",
             "target": out.target if out else "",
             "success": success,
+            "true_success": true_success,
             "exchange_end": out is not None,
             "exchange": self._exchange,
             "heard_truncated": cut,

@@ -57,8 +57,11 @@ class ChatEnv(UtteranceEnv):
     A scene, a situation, the distractor situations and the parent's lines, from ``np_random``.
 
     ## Rewards
-    As :class:`~babyworld.envs.request.RequestEnv`, with ``task`` = the parent's verdict and
-    ``consistency`` = ``tanh`` of the coherence PMI (0 for an empty answer).
+    As :class:`~babyworld.envs.request.RequestEnv`, with ``task`` = the parent's verdict (Chat has
+    no world verifier: ``info["true_success"]`` is that verdict too, so nothing is held out) and
+    ``consistency`` = the parent's relative judgement
+    (:func:`~babyworld.rewards.components.consistency`) of the situation's line among the
+    candidate lines, from ``j_k = mean_t log p(u_t | Mom said line k)`` (0 for an empty answer).
 
     ## Episode End
     Terminated after ``exchanges`` answers. Never truncated by the env itself.
@@ -112,6 +115,7 @@ class ChatEnv(UtteranceEnv):
         if not utterance:
             return Outcome(
                 success=False,
+                true_success=False,
                 utterance="",
                 meaning="says nothing",
                 target=situation,
@@ -119,15 +123,16 @@ class ChatEnv(UtteranceEnv):
                 consistency=0.0,
             )
         k = len(self._lines)
-        loglik = [float(lp.sum()) for lp in scores[:k]]
+        loglik = np.array([float(lp.mean()) for lp in scores[:k]])
         best = int(np.argmax(loglik))
         coherence = float((scores[0] - scores[k]).mean())
         fits = best == 0 and coherence > 0
         return Outcome(
             success=fits,
+            true_success=fits,
             utterance=utterance,
             meaning=f"answers about: {TOPICS[self._topics[best]][0]}",
             target=situation,
             feedback_prompt=prompts.chat_reply(self._lines[0], utterance, fits),
-            consistency=components.consistency(scores[0], scores[k], self.consistency_temperature),
+            consistency=components.consistency(loglik, 0, self.consistency_temperature),
         )

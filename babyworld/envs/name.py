@@ -10,7 +10,6 @@ import numpy as np
 from babyworld.envs import prompts
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.parent import Prompt
-from babyworld.rewards import components
 from babyworld.task import Task
 from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask
 
@@ -40,8 +39,10 @@ class NameEnv(ParentBabyEnv):
 
     ## Rewards
     As :class:`~babyworld.envs.point.PointEnv`, with ``task`` = 1 iff the word equals the shown
-    toy's asked attribute, and ``consistency`` = ``tanh`` of the parent's per-token PMI of the word
-    given the shown toy and the question versus the question about an unnamed toy.
+    toy's asked attribute (the verifier; or the parent's verdict with ``reward_source="parent"``),
+    and ``consistency`` = the parent's relative judgement of the word among the allowed words,
+    from each word's per-token PMI in the judge frame about the shown toy
+    (:func:`~babyworld.envs.prompts.name_judge_frames`) versus the same frame about "the toy".
 
     ## Episode End
     Terminated after ``exchanges`` exchanges. Never truncated by the env itself.
@@ -102,24 +103,29 @@ class NameEnv(ParentBabyEnv):
         return self.words.index(self._task.answer)
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
-        return self._score_requests(action)  # pure: the act is judged, not recorded
+        task = self._task
+        ctx, neutral, cont = prompts.name_judge_frames(
+            task.shown, task.attribute, self.words[action]
+        )
+        return [ctx, neutral], [cont, cont]
 
     def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
-        word = self.words[action]
-        ctx, neutral, cont = prompts.name_judge_frames(self._task.shown, self._request, word)
-        return [ctx, neutral], [cont, cont]
+        return self.teacher_requests()  # the word is judged among every allowed word
 
     def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome:
         word = self.words[action]
         shown = self._task.shown
-        success = self._task.verify(word)
+        verifier = self._task.verify(word)
+        consistency, judged = self._judge_act(action, scores)
+        success = self._verdict(verifier, judged)
         return Outcome(
             success=success,
+            true_success=verifier,
             utterance=word,
             meaning=f'says "{word}" about the {shown.name}',
             target=self._task.answer,
             feedback_prompt=prompts.react_name(shown, self._task.attribute, word, success),
-            consistency=components.consistency(*scores, self.consistency_temperature),
+            consistency=consistency,
         )
 
 

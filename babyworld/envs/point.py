@@ -9,7 +9,6 @@ import numpy as np
 from babyworld.envs import prompts
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.parent import Prompt
-from babyworld.rewards import components
 from babyworld.world import FetchTask
 
 
@@ -42,9 +41,12 @@ class PointEnv(ParentBabyEnv):
     A vector ``r`` with components ``task, consistency, predictability, mdl, progress``
     (``reward_names``, bounds in ``reward_space``); the step returns ``w · r`` (``reward_weights``,
     default :data:`~babyworld.rewards.DEFAULT_WEIGHTS`) or ``r`` itself with ``vector_reward=True``:
-    - ``task``: 1 if the baby pointed at the wanted toy, else 0 (verifier);
-    - ``consistency``: ``tanh`` of the parent's per-token PMI of the toy handed over, given its
-      request versus a neutral greeting (the parent's calibrated judgement);
+    - ``task``: 1 if the baby pointed at the wanted toy, else 0 — the world's verifier decides, or
+      with ``reward_source="parent"`` the parent's verdict (the toy its judge scores best);
+    - ``consistency``: the parent's relative judgement of the toy handed over among the toys on
+      the table (:func:`~babyworld.rewards.components.consistency`), from each toy's per-token PMI
+      in a few-shot judge script that ends with the parent's own request, versus the same script
+      ending with a greeting;
     - ``predictability``: minus the normalised surprisal of the next heard words under the env's
       online predictor conditioned on the baby's act;
     - ``mdl``: minus the normalised code length of the symbol under an adaptive code of the baby's
@@ -56,15 +58,17 @@ class PointEnv(ParentBabyEnv):
 
     ## Information
     ``parent_utterance`` (everything heard), ``parent_feedback``, ``parent_request``,
-    ``baby_utterance``, ``baby_meaning``, ``target`` and ``success`` (for analysis only; an agent
-    must not read them), ``exchange``, ``heard_truncated``, ``reward_vector``,
+    ``baby_utterance``, ``baby_meaning``, ``target``, ``success`` (the verdict the rewards read)
+    and ``true_success`` (the world's verifier whatever the reward source, read by no reward: the
+    held-out judge) — for analysis only; an agent must not read them — ``exchange``, ``heard_truncated``, ``reward_vector``,
     ``reward_components``, ``action_mask``, ``parent`` (its label). Parent token and cache counters
     are cumulative on ``env.unwrapped.parent.stats`` (not per step, so that infos stay
     deterministic whatever the cache holds).
 
     ## Arguments
     ``parent`` (spec string or instance, default ``"smollm2"``), ``n_objects=3``, ``exchanges=4``,
-    ``heard_length=32``, ``vocab_size=256``, ``reward_weights=None``, ``vector_reward=False``,
+    ``heard_length=32``, ``vocab_size=256``, ``reward_weights=None``,
+    ``reward_source="verifier" | "parent"``, ``vector_reward=False``,
     ``consistency_temperature=1.0``, ``progress_beta=0.1``, ``max_new_tokens=24``,
     ``render_mode=None | "ansi"``.
 
@@ -88,21 +92,25 @@ class PointEnv(ParentBabyEnv):
         return int(self._task.target)
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
-        return self._score_requests(action)  # pure: the act is judged, not recorded
+        got = self._scene.objects[action]
+        ctx, neutral, cont = prompts.fetch_judge_frames(self._request, self._task.wanted, got)
+        return [ctx, neutral], [cont, cont]
 
     def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
-        ctx, neutral, cont = prompts.fetch_judge_frames(self._request, self._scene.objects[action])
-        return [ctx, neutral], [cont, cont]
+        return self.teacher_requests()  # the act is judged among every allowed act
 
     def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome:
         got = self._scene.objects[action]
         wanted = self._task.wanted
-        success = self._task.verify(action)
+        verifier = self._task.verify(action)
+        consistency, judged = self._judge_act(action, scores)
+        success = self._verdict(verifier, judged)
         return Outcome(
             success=success,
+            true_success=verifier,
             utterance=self.words[action],
             meaning=f"points at the {got.name}",
             target=wanted.name,
             feedback_prompt=prompts.react_fetch(wanted, got, success),
-            consistency=components.consistency(*scores, self.consistency_temperature),
+            consistency=consistency,
         )

@@ -79,21 +79,66 @@ def react_name(obj: WorldObject, attribute: str, word: str, success: bool) -> Pr
     )
 
 
-def fetch_judge_frames(request: str, got: WorldObject) -> tuple[str, str, str]:
-    """``(context, neutral context, continuation)`` for judging a handed-over object."""
+#: Point's judge: a few-shot script of requests and the toys that answer them. Measured in the
+#: env over every (request, toy) pair of the default parent (``babyworld parent-eval --in-env``):
+#: top-1 0.998, where the same frame without the script had 0.893 (README, "The parent as judge").
+_FETCH_JUDGE = (
+    "Mom asks for a toy; the baby gives it to her.\n"
+    "Mom: Give me the green cup. Baby gives: green cup\n"
+    "Mom: I want the blue bird. Baby gives: blue bird\n"
+    "Mom: Where is the red box? Baby gives: red box\n"
+    "Mom: {request} Baby gives:"
+)
+
+
+def fetch_judge_frames(
+    request: str, wanted: WorldObject, got: WorldObject
+) -> tuple[Prompt, str, str]:
+    """``(context, neutral context, continuation)`` for judging a handed-over toy.
+
+    The parent judges by what it said (``request``, its own words asking for ``wanted``) against a
+    neutral greeting. The context is a :class:`~babyworld.parent.Prompt` of kind ``"judge"``
+    whose ``answer`` is the toy the parent meant: LLM parents read the text, the scripted parent
+    the answer.
+    """
     return (
-        f'Mom says: "{request}" The baby gives her the',
-        'Mom says: "Hello." The baby gives her the',
-        f" {got.name}.",
+        Prompt(_FETCH_JUDGE.format(request=request), "judge", answer=wanted.name),
+        _FETCH_JUDGE.format(request="Hello."),
+        f" {got.name}",
     )
 
 
-def name_judge_frames(obj: WorldObject, question: str, word: str) -> tuple[str, str, str]:
-    """``(context, neutral context, continuation)`` for judging a word said for a shown object."""
+#: Name's judge: a few-shot question-and-answer script in which the parent's question names what
+#: it knows of the asked attribute only ("the green toy" when it asks the colour, "the cup" when it
+#: asks what it is). Every frame that named the whole toy let the 135M parent prefer the toy's
+#: *other* attribute word (in-env top-1 0.14-0.65, README "The parent as judge"); this one: 1.000.
+#: The neutral frame asks the same question about "the toy" (content-free calibration).
+_NAME_JUDGE = (
+    "Q: What color is the blue toy? A: blue\n"
+    "Q: What is the box? A: box\n"
+    "Q: What color is the yellow toy? A: yellow\n"
+    "Q: What is the key? A: key\n"
+    "Q: {question} A:"
+)
+_NAME_QUESTION = {"color": "What color is the {color} toy?", "shape": "What is the {shape}?"}
+_NAME_NEUTRAL = {"color": "What color is the toy?", "shape": "What is the toy?"}
+
+
+def name_judge_frames(obj: WorldObject, attribute: str, word: str) -> tuple[Prompt, str, str]:
+    """``(context, neutral context, continuation)`` for judging a word said about a shown toy.
+
+    ``attribute`` is what the parent asked about (``"shape"`` or ``"color"``); the context is a
+    ``"judge"`` :class:`~babyworld.parent.Prompt` whose ``answer`` is the right word.
+    """
+    question = _NAME_QUESTION[attribute].format(color=obj.color, shape=obj.shape)
     return (
-        f'Mom holds up the {obj.name} and asks: "{question}" The baby says: "',
-        f'Mom holds up a toy and asks: "{question}" The baby says: "',
-        f'{word}"',
+        Prompt(
+            _NAME_JUDGE.format(question=question),
+            "judge",
+            answer=obj.attribute(attribute),
+        ),
+        _NAME_JUDGE.format(question=_NAME_NEUTRAL[attribute]),
+        f" {word}",
     )
 
 

@@ -41,9 +41,11 @@ class RequestEnv(UtteranceEnv):
 
     ## Rewards
     As :class:`~babyworld.envs.point.PointEnv`, given at the step that ends the utterance:
-    ``task`` = 1 iff the parent handed over the needed toy; ``consistency`` =
-    ``tanh(mean_t [log p(u_t | wants the needed toy) - log p(u_t | neutral)] / T)`` (0 for an
-    empty utterance). Steps inside an utterance carry only ``predictability`` and ``mdl`` (each
+    ``task`` = 1 iff the parent handed over the needed toy (the verifier: the need is the world's,
+    so ``reward_source="parent"`` is refused here); ``consistency`` = the parent's relative
+    judgement (:func:`~babyworld.rewards.components.consistency`) of the needed toy among the toys
+    on the table, from the noisy channel ``j_k = mean_t log p(u_t | the child wants toy k)`` (0 for
+    an empty utterance). Steps inside an utterance carry only ``predictability`` and ``mdl`` (each
     word costs code length).
 
     ## Episode End
@@ -63,6 +65,7 @@ class RequestEnv(UtteranceEnv):
     """
 
     level = "Request"
+    parent_judges = False
 
     def _vocabulary(self) -> tuple[str, ...]:
         return (*SHAPES, *COLORS, "want", "please")
@@ -82,22 +85,26 @@ class RequestEnv(UtteranceEnv):
         if not utterance:
             return Outcome(
                 success=False,
+                true_success=False,
                 utterance="",
                 meaning="says nothing",
                 target=needed.name,
                 feedback_prompt=prompts.react_request("", None),
                 consistency=0.0,
             )
-        # Noisy channel: summed log-likelihood of the words under each candidate toy.
-        loglik = [float(lp.sum()) for lp in scores[: self.n_objects]]
+        # Noisy channel: log-likelihood of the words under each candidate toy (the same tokens for
+        # every toy, so per-token means rank and normalise like sums, at a length-free scale).
+        loglik = np.array([float(lp.mean()) for lp in scores[: self.n_objects]])
         given = int(np.argmax(loglik))
+        success = self._task.verify(given)
         return Outcome(
-            success=self._task.verify(given),
+            success=success,
+            true_success=success,
             utterance=utterance,
             meaning=f"asks for the {self._scene.objects[given].name}",
             target=needed.name,
             feedback_prompt=prompts.react_request(utterance, self._scene.objects[given]),
             consistency=components.consistency(
-                scores[self._task.target], scores[-1], self.consistency_temperature
+                loglik, self._task.target, self.consistency_temperature
             ),
         )

@@ -239,12 +239,12 @@ class Parent(ABC):
         for c in continuations:
             if not c.strip():
                 raise ValueError("cannot score an empty continuation; pass at least one word")
-        pairs = [(str(c), str(x)) for c, x in zip(contexts, continuations, strict=True)]
+        keys = [(_request_key(c), str(x)) for c, x in zip(contexts, continuations, strict=True)]
         return self._cached(
             self._score_cache,
-            pairs,
-            pairs,
-            lambda misses: self._score([c for c, _ in misses], [x for _, x in misses]),
+            keys,
+            list(zip(contexts, continuations, strict=True)),  # a Prompt keeps its structure
+            lambda misses: self._score([c for c, _ in misses], [str(x) for _, x in misses]),
         )
 
     def _cached(

@@ -36,7 +36,9 @@ class ScriptedParent(Parent):
     :class:`~babyworld.text.WordTokenizer`):
     ``p(w | context) = copy * [w in context] / |set(context words)| + (1 - copy) / V``
     with ``V`` = ``vocab_size``. Words named by the context become likely, so calibrated judgement
-    and noisy-channel interpretation behave sensibly on babyworld's templates.
+    and noisy-channel interpretation behave sensibly on babyworld's templates. A judge frame (a
+    :class:`Prompt` of kind ``"judge"``) is read from its ``answer`` field instead of its text, so
+    the scripted parent is a perfect judge: the right act copies every word, a wrong one fewer.
 
     Args:
         copy: probability mass on copying a context word.
@@ -94,7 +96,11 @@ class ScriptedParent(Parent):
     def _score(self, contexts: list[str], continuations: list[str]) -> list[np.ndarray]:
         out = []
         for ctx, cont in zip(contexts, continuations, strict=True):
-            seen = set(WordTokenizer.words(ctx))
+            if isinstance(ctx, Prompt) and ctx.kind == "judge":
+                # A judge frame: the parent copies from what it knows is right (a perfect judge).
+                seen = set(WordTokenizer.words(ctx.fields["answer"]))
+            else:
+                seen = set(WordTokenizer.words(ctx))
             uniform = (1.0 - self.copy) / self.vocab_size
             lps = [
                 math.log(self.copy / len(seen) * (w in seen) + uniform)

@@ -1,0 +1,177 @@
+"""The parent measured as a judge where it works: in the env, over every act the baby could take.
+
+``babyworld parent-eval --in-env`` runs this. A probe that scores only hand-picked options can
+hide a judge's failure (Name's old judge preferred the shown toy's *other* attribute word in 47 of
+72 cases while its probe looked fine), so each level is measured on real env situations — the
+scene, the parent's own request, what it knows — with the env's own judge frames, over every
+allowed act:
+
+- ``top1``: the judge's best act is the one the world's verifier accepts;
+- ``auc``: probability that a right act's ``consistency`` reward exceeds a wrong act's (pooled
+  over situations; ties count half);
+- ``right_reward`` / ``wrong_reward``: mean ``consistency`` of right and of wrong acts;
+- ``other_attribute_mass`` (Name): the judge's probability on the shown toy's other attribute word.
+
+Request is measured by the noisy-channel reading of baby utterances (one to three words, right,
+wrong and ungrammatical) built from the toys on the table: ``top1`` is the share read as the toy
+they name. Chat has no reference (its success *is* the parent's judgement), so it is not scored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from babyworld.envs.name import NameEnv
+from babyworld.envs.point import PointEnv
+from babyworld.envs.request import RequestEnv
+from babyworld.envs.vector import ParentBatchVectorEnv
+from babyworld.parent import Parent
+from babyworld.rewards import components
+from babyworld.world import WorldObject
+
+#: Levels the in-env evaluation measures.
+JUDGED_LEVELS = ("Point", "Name", "Request")
+_ENVS = {"Point": PointEnv, "Name": NameEnv, "Request": RequestEnv}
+
+
+@dataclass(frozen=True)
+class JudgeReport:
+    """How well a parent judges one level, measured in the env (see the module docstring)."""
+
+    level: str
+    parent: str
+    situations: int
+    top1: float
+    auc: float
+    right_reward: float
+    wrong_reward: float
+    other_attribute_mass: float | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def pooled_auc(right: np.ndarray, wrong: np.ndarray) -> float:
+    """``P(r > w) + P(r = w) / 2`` over every pair of a right and a wrong value."""
+    r = np.asarray(right, np.float64)[:, None]
+    w = np.asarray(wrong, np.float64)[None, :]
+    if r.size == 0 or w.size == 0:
+        raise ValueError("need at least one right and one wrong value")
+    return float((r > w).mean() + 0.5 * (r == w).mean())
+
+
+def evaluate_judge(
+    parent: Parent, level: str, situations: int = 500, seed: int = 0, batch: int = 64
+) -> JudgeReport:
+    """Measure ``parent``'s judge on ``situations`` real situations of ``level``.
+
+    Each situation is the first exchange of an episode reset with seed ``seed + i`` (a scene, the
+    parent's own request, what is asked); the judge frames of later exchanges are built the same
+    way. ``batch`` envs are reset and scored together (one parent call per phase).
+
+    Raises:
+        ValueError: an unknown level or a non-positive count.
+    """
+    if level not in JUDGED_LEVELS:
+        raise ValueError(
+            f"unknown level {level!r} for the in-env judge evaluation; choose from "
+            f"{JUDGED_LEVELS} (Chat has no reference: its success is the parent's judgement)"
+        )
+    if isinstance(situations, bool) or not isinstance(situations, int) or situations < 1:
+        raise ValueError(f"situations must be a positive integer, got {situations!r}")
+    t0 = time.perf_counter()
+    n = min(batch, situations)
+    envs = ParentBatchVectorEnv(_ENVS[level], n, parent)
+    acc: dict[str, list[float]] = {"top1": [], "right": [], "wrong": [], "other": []}
+    for start in range(0, situations, n):
+        envs.reset(seed=seed + start)
+        live = envs.envs[: min(n, situations - start)]
+        if level == "Request":
+            _read_requests(parent, live, acc)
+        else:
+            _judge_acts(parent, live, acc)
+    envs.close()
+    return JudgeReport(
+        level=level,
+        parent=parent.label,
+        situations=situations,
+        top1=float(np.mean(acc["top1"])),
+        auc=pooled_auc(np.array(acc["right"]), np.array(acc["wrong"])),
+        right_reward=float(np.mean(acc["right"])),
+        wrong_reward=float(np.mean(acc["wrong"])),
+        other_attribute_mass=float(np.mean(acc["other"])) if acc["other"] else None,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _judge_acts(parent: Parent, envs: list, acc: dict[str, list[float]]) -> None:
+    """Point, Name: every allowed act of every env, with the env's own judge frames."""
+    requests = [env.teacher_requests() for env in envs]
+    contexts = [c for ctx, _ in requests for c in ctx]
+    conts = [x for _, cont in requests for x in cont]
+    scores = parent.score(contexts, conts)
+    at = 0
+    for env, (ctx, _) in zip(envs, requests, strict=True):
+        mine, at = scores[at : at + len(ctx)], at + len(ctx)
+        judgements = env._judgements(mine)
+        allowed = np.flatnonzero(env.action_masks())
+        right = int(np.searchsorted(allowed, env.right_action()))
+        acc["top1"].append(float(judgements.argmax() == right))
+        for k in range(len(allowed)):
+            reward = components.consistency(judgements, k, env.consistency_temperature)
+            acc["right" if k == right else "wrong"].append(reward)
+        if isinstance(env, NameEnv):
+            task = env._task
+            other = task.shown.attribute("color" if task.attribute == "shape" else "shape")
+            pi = components.judge_distribution(judgements, env.consistency_temperature)
+            k_other = np.flatnonzero(allowed == env.words.index(other))
+            acc["other"].append(float(pi[k_other[0]]) if k_other.size else 0.0)
+
+
+def request_utterances(objects: tuple[WorldObject, ...]) -> list[tuple[str, int]]:
+    """Baby utterances about the toys on the table, each with the toy it names.
+
+    For every toy: its shape, its colour, colour and shape, shape and colour (ungrammatical),
+    ``want`` and its shape, its shape and ``please``. An utterance whose words fit several toys
+    on the table is left out (it names none of them).
+    """
+    out = []
+    for k, o in enumerate(objects):
+        for words in (
+            o.shape,
+            o.color,
+            f"{o.color} {o.shape}",
+            f"{o.shape} {o.color}",
+            f"want {o.shape}",
+            f"{o.shape} please",
+        ):
+            said = set(words.split()) - {"want", "please"}
+            fits = [j for j, p in enumerate(objects) if said <= {p.color, p.shape}]
+            if fits == [k]:
+                out.append((words, k))
+    return out
+
+
+def _read_requests(parent: Parent, envs: list, acc: dict[str, list[float]]) -> None:
+    """Request: the noisy-channel reading (the env's own frames) of utterances about the toys."""
+    items = []
+    for env in envs:
+        for words, meant in request_utterances(env._scene.objects):
+            items.append((env, words, meant))
+    frames = [env._judge_requests(words) for env, words, _ in items]
+    contexts = [c for ctx, _ in frames for c in ctx]
+    scores = parent.score(contexts, [x for _, cont in frames for x in cont])
+    at = 0
+    for (env, _, meant), (ctx, _) in zip(items, frames, strict=True):
+        mine, at = scores[at : at + len(ctx)], at + len(ctx)
+        loglik = np.array([float(lp.mean()) for lp in mine[: env.n_objects]])
+        acc["top1"].append(float(loglik.argmax() == meant))
+        for k in range(env.n_objects):
+            reward = components.consistency(loglik, k, env.consistency_temperature)
+            acc["right" if k == meant else "wrong"].append(reward)
