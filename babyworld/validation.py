@@ -62,6 +62,7 @@ LIMITS: dict[str, int] = {
     "curricula.every": 1 << 20,
 }
 _MEMORY = "larger values need more memory or threads than a machine holds"
+_REASONS = {"seed": "seeding takes seeds below 2**32, and env i gets seed + i"}
 
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
@@ -78,7 +79,8 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
         raise ValidationError(f"{name} must be an integer{_range(low, top)}, got {value!r}")
     v = int(value)
     if (low is not None and v < low) or v > top:
-        why = f" ({_MEMORY})" if bound is not None and high is None and v > top else ""
+        limited = bound is not None and high is None and v > top
+        why = f" ({_REASONS.get(name, _MEMORY)})" if limited else ""
         raise ValidationError(f"{name} must be an integer{_range(low, top)}{why}, got {v}")
     return v
 
@@ -170,7 +172,7 @@ def check_config(obj: Any, prefix: str = "") -> None:
 
     ``bool`` fields must hold bools, ``int`` fields integers (not bools) up to :data:`LIMITS`
     (or :data:`INT_LIMIT`), ``float`` fields finite real numbers, ``str`` fields strings,
-    ``Literal`` fields one of their values, ``Path`` fields paths or strings; ``None`` only where
+    ``Literal`` fields a value of their values' type, ``Path`` fields paths or strings; ``None`` only where
     the annotation allows it. Nested config dataclasses are checked with their field name as
     prefix (``ppo.lr``). Range checks beyond these stay with the config's ``__post_init__``,
     which can then compare numbers safely (no NaN passes ``x <= 0`` unnoticed).
@@ -205,8 +207,9 @@ def _check_hint(name: str, value: Any, hint: Any) -> None:
         if value is None:
             raise ValidationError(f"{name} must not be None")
         return  # unions of several types: left to the config
-    if origin is typing.Literal:
-        check_choice(name, value, args)
+    if origin is typing.Literal:  # the type here; the config names its own choices
+        if not any(type(value) is type(a) for a in args):
+            raise ValidationError(f"{name} must be one of {list(args)}, got {value!r}")
     elif hint is bool:
         check_bool(name, value)
     elif hint is int:

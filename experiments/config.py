@@ -10,6 +10,7 @@ from typing import Any, Literal
 from babyworld.agents.modes import ModeConfig, check_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.validation import check_config
 
 LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
 CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
@@ -92,6 +93,7 @@ class TrainConfig:
     modes: ModeConfig = field(default_factory=ModeConfig)
 
     def __post_init__(self) -> None:
+        check_config(self)
         if self.level not in LEVEL_NAMES:
             raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
         if self.curriculum not in CURRICULUM_KINDS:
