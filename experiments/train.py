@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,8 +47,13 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     """
     run = Path(cli.resume)  # type: ignore[arg-type]
     if not (run / CONFIG).is_file():
+        if run.is_dir() and _only_stale(run):
+            raise FileNotFoundError(
+                f"cannot resume: {run} holds no {CONFIG}, so the run was stopped before it began; "
+                f"start it again in place with babyworld train --out {run} and its flags"
+            )
         raise FileNotFoundError(f"cannot resume: {run / CONFIG} does not exist")
-    saved = TrainConfig.from_dict(json.loads((run / CONFIG).read_text()))
+    saved = read_config(run / CONFIG)
     defaults = TrainConfig()
     clashes = [
         f"--{f.name.replace('_', '-')} {getattr(cli, f.name)!r} (run has {getattr(saved, f.name)!r})"
@@ -63,6 +70,24 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     steps = cli.steps if cli.steps is not None else saved.steps
     return dataclasses.replace(
         saved, steps=steps, resume=run, out=run, ray=cli.ray, workers=cli.workers
+    )
+
+
+def read_config(path: Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run's ``config.json``.
+
+    Raises:
+        CheckpointError: the file is unreadable, not JSON, or not a valid config (named).
+    """
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as e:
+        why = f"{type(e).__name__}: {e}"
+    except ValueError as e:
+        why = str(e)
+    raise CheckpointError(
+        f"{path} is damaged or edited ({why}); restore it (the checkpoint holds the run's config) "
+        "or start a new run in another directory"
     )
 
 
@@ -91,23 +116,33 @@ def train(
         on_update: called after every update (and its checkpoint, if any) with the run's env
             steps so far and its success over the last 100 episodes (e.g. an outer progress bar).
     """
+    ckpt, metrics_rows = None, None
     if cfg.resume is not None:
         cfg = resolve_resume(cfg)
         run = Path(cfg.resume)  # type: ignore[arg-type]
-        ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
-        done = ckpt["trainer"]["global_step"]
-        if cfg.steps < done:
-            raise ValueError(
-                f"run {run} is already at {done} steps; pass --steps >= {done} to continue it"
-            )
+        if (run / CKPT).is_file() or not _only_train_files(run):
+            ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
+            done = ckpt["trainer"].get("global_step")
+            if not isinstance(done, int):
+                raise CheckpointError(f"checkpoint {run / CKPT} has no step count")
+            if cfg.steps < done:
+                raise ValueError(
+                    f"run {run} is already at {done} steps; pass --steps >= {done} to continue it"
+                )
+            per_update = cfg.num_envs * cfg.ppo.rollout_steps
+            metrics_rows = checked_metrics(run / METRICS, done, per_update)
     else:
         run = run_dir_for(cfg)
-        if run.exists():
+        if run.exists() and not (run.is_dir() and _only_stale(run)):
+            restart = run.is_dir() and (run / CONFIG).is_file() and _only_train_files(run)
             raise FileExistsError(
-                f"{run} already exists; babyworld never overwrites a run. Use --resume {run} to "
-                "continue it or choose another --out"
+                f"{run} holds a run stopped before its first checkpoint; babyworld never "
+                f"overwrites a run. Use --resume {run} to start it again from step 0 in place, "
+                "or choose another --out"
+                if restart and not (run / CKPT).exists()
+                else f"{run} already exists; babyworld never overwrites a run. Use --resume "
+                f"{run} to continue it or choose another --out"
             )
-        ckpt = None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
@@ -134,11 +169,26 @@ def train(
     except BaseException:
         envs.close()  # Ray workers, if any, must not outlive a refused run
         raise
-    run.mkdir(parents=True, exist_ok=ckpt is not None)
-    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
-        trainer.load_state_dict(ckpt["trainer"])
-        _truncate_metrics(run / METRICS, trainer.global_step)
+        try:
+            trainer.load_state_dict(ckpt["trainer"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            envs.close()
+            raise CheckpointError(
+                f"checkpoint {run / CKPT} does not fit this run ({type(e).__name__}: {e}); "
+                "restore it from a copy or start the run again in another directory"
+            ) from e
+    fresh = not run.exists()
+    if cfg.resume is not None and ckpt is None and progress:
+        print(
+            f"babyworld: {run} has no checkpoint yet: the run starts again from step 0",
+            file=sys.stderr,
+        )
+    run.mkdir(parents=True, exist_ok=True)  # an existing one is resumed or restarted in place
+    remove_stale(run, restart=ckpt is None)
+    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
+    if metrics_rows is not None:
+        _write_metrics(run / METRICS, metrics_rows)
     elapsed0 = float(ckpt["trainer"].get("seconds", 0.0)) if ckpt else 0.0
 
     from torch.utils.tensorboard import SummaryWriter
@@ -151,6 +201,7 @@ def train(
     stages = StageLog.from_state(ckpt["trainer"].get("stages") if ckpt else None)
     done_updates = 0
     bar = _Progress(cfg.steps, trainer.global_step, enabled=progress)
+    failed_fresh = False
     try:
         while trainer.global_step < cfg.steps:
             step0, s0 = trainer.global_step, time.perf_counter()
@@ -178,10 +229,15 @@ def train(
             if done_updates == stop_after_updates:
                 break
         stats_end = parent_counters(parent, envs)
+    except Exception:
+        failed_fresh = fresh and not (run / CKPT).exists()
+        raise
     finally:
         bar.close()
         writer.close()
         envs.close()
+        if failed_fresh:  # nothing to resume: leave no directory behind
+            remove_run(run)
     reached = _first_reach(run / METRICS, "success_500", 0.9)
     summary = {
         "run": str(run),
@@ -338,13 +394,95 @@ def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:
         )
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows logged after the checkpoint being resumed (they will be produced again)."""
-    if not path.exists():
+def checked_metrics(path: Path, step: int, per_update: int) -> list[list[str]]:
+    """The rows of ``metrics.csv`` up to a checkpoint's ``step``, checked before a resume.
+
+    Rows after the checkpoint (produced again on resume) and a last line cut by a kill are
+    dropped; everything up to the checkpoint's own row must be whole: one row per update, row
+    ``k`` at step ``k * per_update``.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or damaged before that row (named).
+    """
+    fix = (
+        f"restore it from a copy, or start the run again in another directory (the checkpoint "
+        f"is at step {step})"
+    )
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the last line is cut or ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} cannot be read ({type(e).__name__}: {e}); {fix}") from e
+    if not lines or lines[0] != ",".join(METRIC_FIELDS):
+        raise CheckpointError(f"{path} lacks its header {','.join(METRIC_FIELDS)}; {fix}")
+    rows: list[list[str]] = []
+    for number, line in enumerate(lines[1:], 2):
+        row = line.split(",")
+        if not _metrics_row_ok(row) or int(row[0]) != (number - 1) * per_update:
+            raise CheckpointError(f"{path} is damaged at line {number} ({line[:80]!r}); {fix}")
+        rows.append(row)
+        if int(row[0]) >= step:
+            break
+    if not rows or int(rows[-1][0]) != step:
+        last = rows[-1][0] if rows else "no row"
+        raise CheckpointError(f"{path} ends at step {last}, not at the checkpoint's; {fix}")
+    return rows
+
+
+def _metrics_row_ok(row: list[str]) -> bool:
+    if len(row) != len(METRIC_FIELDS):
+        return False
+    try:
+        ints = [int(row[0]), int(row[2])]
+        floats = [float(v) for v in (row[1], *row[3:])]
+    except ValueError:
+        return False
+    return min(ints) >= 0 and np.isfinite(floats[0])
+
+
+def _write_metrics(path: Path, rows: list[list[str]]) -> None:
+    """Rewrite ``metrics.csv`` with ``rows`` (if that changes it)."""
+    text = "".join(",".join(r) + "\n" for r in [list(METRIC_FIELDS), *rows])
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text_atomic(text, path)
+
+
+#: Files ``train()`` writes in a run directory (``*.tmp``: an atomic write a kill interrupted).
+TRAIN_FILES = re.compile(
+    r"^(config\.json|metrics\.csv|curve\.png|summary\.json|checkpoint\.pt|"
+    r"events\.out\.tfevents\..*|.*\.tmp)$"
+)
+_STALE = re.compile(r"^(checkpoint\.pt|config\.json|metrics\.csv|summary\.json)\..+\.tmp$")
+
+
+def _only_train_files(run: Path) -> bool:
+    """Whether ``run`` is a directory holding nothing but files ``train()`` writes."""
+    return run.is_dir() and all(TRAIN_FILES.match(p.name) for p in run.iterdir())
+
+
+def _only_stale(run: Path) -> bool:
+    """Whether ``run`` holds nothing but temporary files of interrupted atomic writes."""
+    return all(_STALE.match(p.name) for p in run.iterdir())
+
+
+def remove_stale(run: Path, restart: bool = False) -> None:
+    """Remove the temporary files a killed session left in ``run``.
+
+    With ``restart`` (a run stopped before its first checkpoint, started again in place), its
+    metrics, summary, curve and events go too: they are produced again from step 0.
+    """
+    for p in run.iterdir():
+        redo = restart and TRAIN_FILES.match(p.name) and p.name not in (CONFIG, CKPT)
+        if _STALE.match(p.name) or redo:
+            p.unlink(missing_ok=True)
+
+
+def remove_run(run: Path) -> None:
+    """Remove a run directory that holds no checkpoint (only files ``train()`` writes)."""
+    if (run / CKPT).exists() or not _only_train_files(run):
         return
-    rows = list(csv.reader(path.open()))
-    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= step]
-    write_text_atomic("".join(",".join(r) + "\n" for r in kept), path)
+    for p in run.iterdir():
+        p.unlink(missing_ok=True)
+    run.rmdir()
 
 
 def _first_reach(path: Path, key: str, level: float) -> tuple[int, float] | None:

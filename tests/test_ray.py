@@ -18,6 +18,7 @@ pytest.importorskip("ray")
 
 import ray  # noqa: E402
 
+from babyworld.agents.checkpoint import load_checkpoint  # noqa: E402
 from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs  # noqa: E402
 from babyworld.agents.student import StudentConfig  # noqa: E402
 from babyworld.envs.ray_vector import RayVectorEnv, connect, import_ray  # noqa: E402
@@ -81,8 +82,8 @@ def test_ray_training_equals_local_training(tmp_path):
     rows = _rows(local)
     assert len(rows) == 3 and int(rows[-1]["episodes"]) > 0
     assert _rows(dist) == rows
-    a = torch.load(local / "checkpoint.pt", weights_only=False)["trainer"]
-    b = torch.load(dist / "checkpoint.pt", weights_only=False)["trainer"]
+    a = load_checkpoint(local / "checkpoint.pt")["trainer"]
+    b = load_checkpoint(dist / "checkpoint.pt")["trainer"]
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     assert [e["return"] for e in a["episodes"]] == [e["return"] for e in b["episodes"]]
@@ -93,7 +94,7 @@ def test_ray_training_equals_local_training(tmp_path):
     train(part, progress=False, stop_after_updates=2)
     moved = train(TrainConfig(resume=tmp_path / "moved"), progress=False)
     assert _rows(moved) == rows
-    c = torch.load(moved / "checkpoint.pt", weights_only=False)["trainer"]
+    c = load_checkpoint(moved / "checkpoint.pt")["trainer"]
     assert all(torch.equal(v, c["model"][k]) for k, v in a["model"].items())
 
 
