@@ -134,15 +134,7 @@ def train(
     else:
         run = run_dir_for(cfg)
         if run.exists() and not (run.is_dir() and _only_stale(run)):
-            restart = run.is_dir() and (run / CONFIG).is_file() and _only_train_files(run)
-            raise FileExistsError(
-                f"{run} holds a run stopped before its first checkpoint; babyworld never "
-                f"overwrites a run. Use --resume {run} to start it again from step 0 in place, "
-                "or choose another --out"
-                if restart and not (run / CKPT).exists()
-                else f"{run} already exists; babyworld never overwrites a run. Use --resume "
-                f"{run} to continue it or choose another --out"
-            )
+            raise FileExistsError(_exists_message(run))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
@@ -462,6 +454,21 @@ def _only_train_files(run: Path) -> bool:
 def _only_stale(run: Path) -> bool:
     """Whether ``run`` holds nothing but temporary files of interrupted atomic writes."""
     return all(_STALE.match(p.name) for p in run.iterdir())
+
+
+def _exists_message(run: Path) -> str:
+    """Why a new run cannot use ``run``, and what to do instead."""
+    early = (run / CONFIG).is_file() and not (run / CKPT).exists() and _only_train_files(run)
+    what = (
+        f"{run} holds a run stopped before its first checkpoint"
+        if early
+        else f"{run} already exists"
+    )
+    todo = "start it again from step 0 in place" if early else "continue it"
+    return (
+        f"{what}; babyworld never overwrites a run. Use --resume {run} to {todo}, or choose "
+        "another --out"
+    )
 
 
 def remove_stale(run: Path, restart: bool = False) -> None:
