@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import pickle
 import socket
 import sys
 
@@ -25,6 +26,7 @@ from babyworld.envs.ray_vector import RayVectorEnv, connect, import_ray  # noqa:
 from babyworld.experiments.cli import _ray_flag, main  # noqa: E402
 from babyworld.experiments.config import TrainConfig  # noqa: E402
 from babyworld.experiments.train import train  # noqa: E402
+from babyworld.task import Task  # noqa: E402
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 
@@ -118,6 +120,14 @@ def test_vector_env_matches_native_env_step_by_step():
                     loc.reset(options={"reset_mask": ended}),
                     rv.reset(options={"reset_mask": ended}),
                 )
+        # a bad task in the last shard or a bad seed: refused before any env of any shard moves
+        for envs in (loc, rv):
+            before = pickle.dumps(envs.call("state_dict"))
+            with pytest.raises(ValueError, match="which level 'Point' does not take"):
+                envs.reset(options={"task": [None, None, Task.make("Point", max_words=2)]})
+            with pytest.raises(ValueError, match=r"^seed\[1\] must be an integer in \[0, "):
+                envs.reset(seed=[1, -1, 2])
+            assert pickle.dumps(envs.call("state_dict")) == before
         # a bad action in the last shard: refused before any env of any shard moves
         bad = np.zeros(3, dtype=np.int64)
         bad[2] = 99
