@@ -191,8 +191,14 @@ def check_config(obj: Any, prefix: str = "") -> None:
 
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+    """Field annotations, resolved; a field whose annotation cannot be resolved is not checked."""
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # e.g. a name imported only for type checkers
+        simple = {"bool": bool, "int": int, "float": float, "str": str}
+        hints = {f.name: simple.get(f.type, f.type) for f in fields if isinstance(f.type, str)}
+    return {f.name: hints.get(f.name, Any) for f in fields}
 
 
 def _check_hint(name: str, value: Any, hint: Any) -> None:

@@ -362,8 +362,10 @@ def _typed(value: Any, kind: type, where: str, fail: Callable[[str, str], Config
 
 def _parse_seeds(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if not 1 <= value <= MAX_SEEDS:
-            raise fail("seeds", f"a count of seeds must be in [1, {MAX_SEEDS}], got {value}")
+        if value < 1:
+            raise fail("seeds", f"needs at least 1 seed, got {value}")
+        if value > MAX_SEEDS:
+            raise fail("seeds", f"a count of seeds must be at most {MAX_SEEDS}, got {value}")
         return tuple(range(value))
     seeds = _typed(value, list, "seeds", fail)
     if not seeds:

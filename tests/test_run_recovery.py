@@ -56,7 +56,8 @@ def _part(tmp_path: Path, name: str = "part") -> Path:
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
-        (lambda b: b[:100] + bytes([b[100] ^ 4]) + b[101:], r"SHA-256 digest does not match"),
+        (lambda b: b[:-99] + bytes([b[-99] ^ 4]) + b[-98:], r"SHA-256 digest does not match"),
+        (lambda b: b[:50] + b"x" + b[51:], r"is corrupt \(its header is damaged\)"),
         (lambda b: b[: len(b) // 2], r"is truncated or corrupt \(\d+ bytes of payload"),
         (lambda b: b + b"\0", "is truncated or corrupt"),
         (lambda b: b"not a checkpoint at all", "is not a babyworld checkpoint"),
