@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -25,16 +24,24 @@ from babyworld.agents.checkpoint import (
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.rundir import (
+    CKPT,
+    CONFIG,
+    CURVE,
+    METRICS,
+    SUMMARY,
+    checked_metrics,
+    exists_message,
+    only_stale,
+    only_train_files,
+    read_config,
+    remove_run,
+    remove_stale,
+    write_metrics,
+)
 from babyworld.parent import Parent, ParentStats, make_parent
 from babyworld.task import Task
 
-CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
-    "checkpoint.pt",
-    "config.json",
-    "metrics.csv",
-    "curve.png",
-    "summary.json",
-)
 METRIC_FIELDS = ("step", "seconds", "episodes", "success_100", "success_500", "return_100")
 
 
@@ -47,7 +54,7 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     """
     run = Path(cli.resume)  # type: ignore[arg-type]
     if not (run / CONFIG).is_file():
-        if run.is_dir() and _only_stale(run):
+        if run.is_dir() and only_stale(run):
             raise FileNotFoundError(
                 f"cannot resume: {run} holds no {CONFIG}, so the run was stopped before it began; "
                 f"start it again in place with babyworld train --out {run} and its flags"
@@ -70,24 +77,6 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     steps = cli.steps if cli.steps is not None else saved.steps
     return dataclasses.replace(
         saved, steps=steps, resume=run, out=run, ray=cli.ray, workers=cli.workers
-    )
-
-
-def read_config(path: Path) -> TrainConfig:
-    """The :class:`TrainConfig` saved in a run's ``config.json``.
-
-    Raises:
-        CheckpointError: the file is unreadable, not JSON, or not a valid config (named).
-    """
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as e:
-        why = f"{type(e).__name__}: {e}"
-    except ValueError as e:
-        why = str(e)
-    raise CheckpointError(
-        f"{path} is damaged or edited ({why}); restore it (the checkpoint holds the run's config) "
-        "or start a new run in another directory"
     )
 
 
@@ -120,7 +109,7 @@ def train(
     if cfg.resume is not None:
         cfg = resolve_resume(cfg)
         run = Path(cfg.resume)  # type: ignore[arg-type]
-        if (run / CKPT).is_file() or not _only_train_files(run):
+        if (run / CKPT).is_file() or not only_train_files(run):
             ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
             done = ckpt["trainer"].get("global_step")
             if not isinstance(done, int):
@@ -130,11 +119,11 @@ def train(
                     f"run {run} is already at {done} steps; pass --steps >= {done} to continue it"
                 )
             per_update = cfg.num_envs * cfg.ppo.rollout_steps
-            metrics_rows = checked_metrics(run / METRICS, done, per_update)
+            metrics_rows = checked_metrics(run / METRICS, done, per_update, METRIC_FIELDS)
     else:
         run = run_dir_for(cfg)
-        if run.exists() and not (run.is_dir() and _only_stale(run)):
-            raise FileExistsError(_exists_message(run))
+        if run.exists() and not (run.is_dir() and only_stale(run)):
+            raise FileExistsError(exists_message(run))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
@@ -180,7 +169,7 @@ def train(
     remove_stale(run, restart=ckpt is None)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if metrics_rows is not None:
-        _write_metrics(run / METRICS, metrics_rows)
+        write_metrics(run / METRICS, metrics_rows, METRIC_FIELDS)
     elapsed0 = float(ckpt["trainer"].get("seconds", 0.0)) if ckpt else 0.0
 
     from torch.utils.tensorboard import SummaryWriter
@@ -384,112 +373,6 @@ def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float) -> None:
                 f"{ret:.4f}",
             ]
         )
-
-
-def checked_metrics(path: Path, step: int, per_update: int) -> list[list[str]]:
-    """The rows of ``metrics.csv`` up to a checkpoint's ``step``, checked before a resume.
-
-    Rows after the checkpoint (produced again on resume) and a last line cut by a kill are
-    dropped; everything up to the checkpoint's own row must be whole: one row per update, row
-    ``k`` at step ``k * per_update``.
-
-    Raises:
-        CheckpointError: the file is missing, unreadable, or damaged before that row (named).
-    """
-    fix = (
-        f"restore it from a copy, or start the run again in another directory (the checkpoint "
-        f"is at step {step})"
-    )
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the last line is cut or ""
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} cannot be read ({type(e).__name__}: {e}); {fix}") from e
-    if not lines or lines[0] != ",".join(METRIC_FIELDS):
-        raise CheckpointError(f"{path} lacks its header {','.join(METRIC_FIELDS)}; {fix}")
-    rows: list[list[str]] = []
-    for number, line in enumerate(lines[1:], 2):
-        row = line.split(",")
-        if not _metrics_row_ok(row) or int(row[0]) != (number - 1) * per_update:
-            raise CheckpointError(f"{path} is damaged at line {number} ({line[:80]!r}); {fix}")
-        rows.append(row)
-        if int(row[0]) >= step:
-            break
-    if not rows or int(rows[-1][0]) != step:
-        last = rows[-1][0] if rows else "no row"
-        raise CheckpointError(f"{path} ends at step {last}, not at the checkpoint's; {fix}")
-    return rows
-
-
-def _metrics_row_ok(row: list[str]) -> bool:
-    if len(row) != len(METRIC_FIELDS):
-        return False
-    try:
-        ints = [int(row[0]), int(row[2])]
-        floats = [float(v) for v in (row[1], *row[3:])]
-    except ValueError:
-        return False
-    return min(ints) >= 0 and np.isfinite(floats[0])
-
-
-def _write_metrics(path: Path, rows: list[list[str]]) -> None:
-    """Rewrite ``metrics.csv`` with ``rows`` (if that changes it)."""
-    text = "".join(",".join(r) + "\n" for r in [list(METRIC_FIELDS), *rows])
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        write_text_atomic(text, path)
-
-
-#: Files ``train()`` writes in a run directory (``*.tmp``: an atomic write a kill interrupted).
-TRAIN_FILES = re.compile(
-    r"^(config\.json|metrics\.csv|curve\.png|summary\.json|checkpoint\.pt|"
-    r"events\.out\.tfevents\..*|.*\.tmp)$"
-)
-_STALE = re.compile(r"^(checkpoint\.pt|config\.json|metrics\.csv|summary\.json)\..+\.tmp$")
-
-
-def _only_train_files(run: Path) -> bool:
-    """Whether ``run`` is a directory holding nothing but files ``train()`` writes."""
-    return run.is_dir() and all(TRAIN_FILES.match(p.name) for p in run.iterdir())
-
-
-def _only_stale(run: Path) -> bool:
-    """Whether ``run`` holds nothing but temporary files of interrupted atomic writes."""
-    return all(_STALE.match(p.name) for p in run.iterdir())
-
-
-def _exists_message(run: Path) -> str:
-    """Why a new run cannot use ``run``, and what to do instead."""
-    early = (run / CONFIG).is_file() and not (run / CKPT).exists() and _only_train_files(run)
-    what = (
-        f"{run} holds a run stopped before its first checkpoint"
-        if early
-        else f"{run} already exists"
-    )
-    todo = "start it again from step 0 in place" if early else "continue it"
-    return (
-        f"{what}; babyworld never overwrites a run. Use --resume {run} to {todo}, or choose "
-        "another --out"
-    )
-
-
-def remove_stale(run: Path, restart: bool = False) -> None:
-    """Remove the temporary files a killed session left in ``run``.
-
-    With ``restart`` (a run stopped before its first checkpoint, started again in place), its
-    metrics, summary, curve and events go too: they are produced again from step 0.
-    """
-    for p in run.iterdir():
-        redo = restart and TRAIN_FILES.match(p.name) and p.name not in (CONFIG, CKPT)
-        if _STALE.match(p.name) or redo:
-            p.unlink(missing_ok=True)
-
-
-def remove_run(run: Path) -> None:
-    """Remove a run directory that holds no checkpoint (only files ``train()`` writes)."""
-    if (run / CKPT).exists() or not _only_train_files(run):
-        return
-    for p in run.iterdir():
-        p.unlink(missing_ok=True)
-    run.rmdir()
 
 
 def _first_reach(path: Path, key: str, level: float) -> tuple[int, float] | None:

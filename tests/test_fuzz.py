@@ -39,7 +39,8 @@ from babyworld.envs.request import RequestEnv
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.experiments.cli import main
 from babyworld.experiments.config import TrainConfig
-from babyworld.experiments.train import METRIC_FIELDS, checked_metrics, read_config
+from babyworld.experiments.rundir import checked_metrics, read_config
+from babyworld.experiments.train import METRIC_FIELDS
 from babyworld.parent import make_parent
 from babyworld.rewards import REWARD_NAMES
 from babyworld.rewards.vector import MAX_WEIGHT_SUM
@@ -370,7 +371,9 @@ class Fuzz:
         else:
             path.write_text(text)
         valid = kind in ("cut", "after", "same")
-        out, rows = self.expect("metrics file", valid, lambda: checked_metrics(path, 192, 32), kind)
+        out, rows = self.expect(
+            "metrics file", valid, lambda: checked_metrics(path, 192, 32, METRIC_FIELDS), kind
+        )
         if out == "ok":
             assert [r[0] for r in rows] == [str(32 * k) for k in range(1, 7)]
 
