@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from babyworld.validation import check_config
+
 MODES = ("baby", "sparse", "distill", "self_distill", "predict_first", "hybrid")
 Mode = Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"]
 
@@ -68,6 +70,7 @@ class ModeConfig:
     """predict_first / hybrid: env steps of the first phase before 'baby' takes over"""
 
     def __post_init__(self) -> None:
+        check_config(self, "modes")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"modes.alpha must be in [0, 1], got {self.alpha}")
         if not 0.0 <= self.ema_decay < 1.0:

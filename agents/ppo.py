@@ -30,6 +30,7 @@ from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner
 from babyworld.envs import env_id
 from babyworld.task import Task
+from babyworld.validation import check_config
 
 PRED, MDL, PROGRESS = 2, 3, 4  # indices of components in REWARD_NAMES order
 #: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
@@ -86,6 +87,7 @@ class PPOConfig:
     """fill predictability and mdl from the student's world model and latent KL"""
 
     def __post_init__(self) -> None:
+        check_config(self, "ppo")
         for name in ("rollout_steps", "epochs", "minibatches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")

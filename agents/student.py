@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from babyworld.agents.losses import mask_logits
+from babyworld.validation import check_config
 
 
 @dataclass
@@ -43,6 +44,7 @@ class StudentConfig:
     """size of the Gaussian latent bottleneck"""
 
     def __post_init__(self) -> None:
+        check_config(self, "student")
         for name in (
             "d_model",
             "n_layers",

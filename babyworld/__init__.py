@@ -17,6 +17,7 @@ from babyworld.envs import (
 )
 from babyworld.parent import DEFAULT_PARENT, Parent, make_parent
 from babyworld.task import Task
+from babyworld.validation import ValidationError
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "PointEnv",
     "RequestEnv",
     "Task",
+    "ValidationError",
     "env_id",
     "make_parent",
     "register_envs",

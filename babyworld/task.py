@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from babyworld.validation import ValidationError
+
 
 def _freeze(value: Any) -> Any:
     """Lists and tuples become tuples (recursively) so that a task stays hashable."""
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, dict | set):
-        raise TypeError(f"task parameters must be scalars or sequences, got {value!r}")
+        raise ValidationError(f"task parameters must be scalars or sequences, got {value!r}")
     return value
 
 
@@ -36,7 +38,7 @@ class Task:
 
     def __post_init__(self) -> None:
         if not isinstance(self.level, str) or not self.level:
-            raise TypeError(f"Task.level must be a level name, got {self.level!r}")
+            raise ValidationError(f"Task.level must be a level name, got {self.level!r}")
         names = [k for k, _ in self.params]
         if names != sorted(set(names)):
             raise ValueError(
@@ -69,19 +71,27 @@ class Task:
         return self.name
 
 
-def task_from_options(options: dict[str, Any] | None) -> Task | None:
-    """The task in ``reset`` options (``None`` when absent); rejects unknown option keys."""
-    if not options:
+def task_from_options(options: Any) -> Task | None:
+    """The task in ``reset`` options; ``None`` when absent or ``None`` (the env's own settings).
+
+    Raises:
+        ValueError: options that are not a dict, an unknown option key, or a task that is not a
+            :class:`Task` (a :class:`~babyworld.validation.ValidationError`).
+    """
+    if options is None:
         return None
+    if not isinstance(options, dict):
+        raise ValidationError(f"reset options must be a dict or None, got {options!r}")
     unknown = set(options) - {"task"}
     if unknown:
         raise ValueError(
-            f"unknown reset options {sorted(unknown)}; babyworld envs take only "
+            f"unknown reset options {sorted(map(str, unknown))}; babyworld envs take only "
             "options={'task': Task(...)}"
         )
-    task = options["task"]
-    if not isinstance(task, Task):
-        raise TypeError(
-            f"options['task'] must be a babyworld.Task (e.g. Task.make('Point')), got {task!r}"
+    task = options.get("task")
+    if task is not None and not isinstance(task, Task):
+        raise ValidationError(
+            "options['task'] must be a babyworld.Task (e.g. Task.make('Point')) or None (the "
+            f"env's own settings), got {task!r}"
         )
     return task

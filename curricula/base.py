@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from babyworld.task import Task
+from babyworld.validation import ValidationError
 
 #: The ladder from symbols to dialogue, easiest first.
 DEFAULT_LADDER: tuple[Task, ...] = (
@@ -96,7 +97,7 @@ def as_task_space(tasks: Sequence[Task | str]) -> tuple[Task, ...]:
         ValueError: the sequence is empty or holds the same task (or task name) twice.
     """
     if isinstance(tasks, Task | str) or not isinstance(tasks, Sequence):
-        raise TypeError(
+        raise ValidationError(
             f"tasks must be a sequence of babyworld.Task (e.g. [Task.make('Point')]), got {tasks!r}"
         )
     out = []
@@ -104,7 +105,7 @@ def as_task_space(tasks: Sequence[Task | str]) -> tuple[Task, ...]:
         if isinstance(t, str):
             t = Task.make(t)
         if not isinstance(t, Task):
-            raise TypeError(f"tasks[{i}] must be a babyworld.Task or a level name, got {t!r}")
+            raise ValidationError(f"tasks[{i}] must be a babyworld.Task or a level name, got {t!r}")
         out.append(t)
     if not out:
         raise ValueError("a curriculum needs at least one task, got an empty task list")
@@ -228,7 +229,7 @@ class Curriculum(ABC):
             rng: the caller's generator (e.g. the trainer's, seeded once).
         """
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(
+            raise ValidationError(
                 f"sample_task() takes a numpy Generator (np.random.default_rng(seed)), got {rng!r}"
             )
         return self.tasks[self._sample(rng)]
@@ -245,7 +246,7 @@ class Curriculum(ABC):
         """
         i = self.index(task)
         if not isinstance(stats, EpisodeStats):
-            raise TypeError(
+            raise ValidationError(
                 f"update() takes EpisodeStats(success=..., exchanges=..., steps=...), got {stats!r}"
             )
         before = self._p[i]

@@ -6,6 +6,7 @@ import numpy as np
 
 from babyworld.curricula.base import Curriculum
 from babyworld.task import Task
+from babyworld.validation import ValidationError
 
 
 class FixedCurriculum(Curriculum):
@@ -20,7 +21,7 @@ class FixedCurriculum(Curriculum):
 
     def __init__(self, task: Task | str, *, beta: float = 0.1) -> None:
         if isinstance(task, list | tuple):
-            raise TypeError(
+            raise ValidationError(
                 f"FixedCurriculum takes one task, got a sequence of {len(task)}; "
                 "use another curriculum for several tasks"
             )

@@ -25,6 +25,7 @@ from babyworld.curricula.base import (
 from babyworld.parent import Parent, resolve_parent
 from babyworld.parent.judge import calibrated_scores
 from babyworld.task import Task
+from babyworld.validation import ValidationError
 
 #: What the baby practises at each level, as an English gerund phrase.
 LEVEL_DESCRIPTIONS: dict[str, str] = {
@@ -180,7 +181,7 @@ class ParentDesignedCurriculum(Curriculum):
         if isinstance(parent, str):
             parent = resolve_parent(parent)
         if not callable(getattr(parent, "score", None)):
-            raise TypeError(
+            raise ValidationError(
                 f"parent must be a babyworld Parent or a spec string, got {type(parent).__name__}"
             )
         self.parent = parent

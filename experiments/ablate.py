@@ -47,6 +47,7 @@ from babyworld.agents.modes import MODES, ModeConfig
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.config import EnvConfig, TrainConfig
+from babyworld.validation import LIMITS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +59,8 @@ ABLATION_LEVELS = ("Point", "Name")
 #: Per level: (actions, steps per episode). A test checks them against the envs.
 LEVEL_FACTS = {"Point": (3, 4), "Name": (12, 4)}
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+#: The most seeds an ablation may list (each seed is a run per level and mode).
+MAX_SEEDS = 10_000
 PLAN = "ablation.json"
 #: Files ``train()`` writes in a run directory (a directory holding only these, and no
 #: checkpoint, was interrupted before its first checkpoint and is started again).
@@ -375,13 +378,17 @@ def _parse_seeds(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[i
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise fail("seeds", f"needs at least 1 seed, got {value}")
+        if value > MAX_SEEDS:
+            raise fail("seeds", f"a count of seeds must be at most {MAX_SEEDS}, got {value}")
         return tuple(range(value))
     seeds = _typed(value, list, "seeds", fail)
     if not seeds:
         raise fail("seeds", "needs at least 1 seed, got []")
+    if len(seeds) > MAX_SEEDS:
+        raise fail("seeds", f"lists {len(seeds)} seeds; at most {MAX_SEEDS}")
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise fail("seeds", f"a seed must be an integer >= 0, got {s!r}")
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= LIMITS["seed"]:
+            raise fail("seeds", f"a seed must be an integer in [0, {LIMITS['seed']}], got {s!r}")
     if len(set(seeds)) != len(seeds):
         raise fail("seeds", f"a seed is listed twice: {seeds}")
     return tuple(seeds)
@@ -470,7 +477,14 @@ def run_status(path: Path, expected: TrainConfig) -> str:
         return "new"
     saved_path = path / "config.json"
     if saved_path.is_file():
-        saved = json.loads(saved_path.read_text())
+        try:
+            saved = json.loads(saved_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(
+                f"{saved_path} is damaged ({e}); restore it, or use another out directory"
+            ) from e
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{saved_path} is not a run's config; restore it")
         want = expected.to_dict()
         diff = _config_diff(saved, want)
         if diff:

@@ -12,6 +12,7 @@ from babyworld.agents.modes import ModeConfig, check_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
+from babyworld.validation import check_config
 
 LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
 CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
@@ -120,6 +121,7 @@ class TrainConfig:
     modes: ModeConfig = field(default_factory=ModeConfig)
 
     def __post_init__(self) -> None:
+        check_config(self)
         if self.level not in LEVEL_NAMES:
             raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
         if self.curriculum not in CURRICULUM_KINDS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,16 +25,24 @@ from babyworld.agents.judge_watch import JudgeWatch
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.rundir import (
+    CKPT,
+    CONFIG,
+    CURVE,
+    METRICS,
+    SUMMARY,
+    checked_metrics,
+    exists_message,
+    only_stale,
+    only_train_files,
+    read_config,
+    remove_run,
+    remove_stale,
+    write_metrics,
+)
 from babyworld.parent import Parent, ParentStats, make_parent
 from babyworld.task import Task
 
-CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
-    "checkpoint.pt",
-    "config.json",
-    "metrics.csv",
-    "curve.png",
-    "summary.json",
-)
 #: ``success_*`` is true success (the world's verifier), ``proxy_success_*`` the verdict the rewards
 #: read (the same unless ``--env.reward-source parent``), ``judge_alert`` the judge watch (0 / 1).
 METRIC_FIELDS = (
@@ -58,8 +67,13 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     """
     run = Path(cli.resume)  # type: ignore[arg-type]
     if not (run / CONFIG).is_file():
+        if run.is_dir() and only_stale(run):
+            raise FileNotFoundError(
+                f"cannot resume: {run} holds no {CONFIG}, so the run was stopped before it began; "
+                f"start it again in place with babyworld train --out {run} and its flags"
+            )
         raise FileNotFoundError(f"cannot resume: {run / CONFIG} does not exist")
-    saved = TrainConfig.from_dict(json.loads((run / CONFIG).read_text()))
+    saved = read_config(run / CONFIG)
     defaults = TrainConfig()
     clashes = [
         f"--{f.name.replace('_', '-')} {getattr(cli, f.name)!r} (run has {getattr(saved, f.name)!r})"
@@ -104,23 +118,25 @@ def train(
         on_update: called after every update (and its checkpoint, if any) with the run's env
             steps so far and its success over the last 100 episodes (e.g. an outer progress bar).
     """
+    ckpt, metrics_rows = None, None
     if cfg.resume is not None:
         cfg = resolve_resume(cfg)
         run = Path(cfg.resume)  # type: ignore[arg-type]
-        ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
-        done = ckpt["trainer"]["global_step"]
-        if cfg.steps < done:
-            raise ValueError(
-                f"run {run} is already at {done} steps; pass --steps >= {done} to continue it"
-            )
+        if (run / CKPT).is_file() or not only_train_files(run):
+            ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
+            done = ckpt["trainer"].get("global_step")
+            if not isinstance(done, int):
+                raise CheckpointError(f"checkpoint {run / CKPT} has no step count")
+            if cfg.steps < done:
+                raise ValueError(
+                    f"run {run} is already at {done} steps; pass --steps >= {done} to continue it"
+                )
+            per_update = cfg.num_envs * cfg.ppo.rollout_steps
+            metrics_rows = checked_metrics(run / METRICS, done, per_update, METRIC_FIELDS)
     else:
         run = run_dir_for(cfg)
-        if run.exists():
-            raise FileExistsError(
-                f"{run} already exists; babyworld never overwrites a run. Use --resume {run} to "
-                "continue it or choose another --out"
-            )
-        ckpt = None
+        if run.exists() and not (run.is_dir() and only_stale(run)):
+            raise FileExistsError(exists_message(run))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # Build everything that can fail on bad input before the run directory is created.
@@ -148,11 +164,26 @@ def train(
     except BaseException:
         envs.close()  # Ray workers, if any, must not outlive a refused run
         raise
-    run.mkdir(parents=True, exist_ok=ckpt is not None)
-    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     if ckpt is not None:
-        trainer.load_state_dict(ckpt["trainer"])
-        _truncate_metrics(run / METRICS, trainer.global_step)
+        try:
+            trainer.load_state_dict(ckpt["trainer"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            envs.close()
+            raise CheckpointError(
+                f"checkpoint {run / CKPT} does not fit this run ({type(e).__name__}: {e}); "
+                "restore it from a copy or start the run again in another directory"
+            ) from e
+    fresh = not run.exists()
+    if cfg.resume is not None and ckpt is None and progress:
+        print(
+            f"babyworld: {run} has no checkpoint yet: the run starts again from step 0",
+            file=sys.stderr,
+        )
+    run.mkdir(parents=True, exist_ok=True)  # an existing one is resumed or restarted in place
+    remove_stale(run, restart=ckpt is None)
+    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
+    if metrics_rows is not None:
+        write_metrics(run / METRICS, metrics_rows, METRIC_FIELDS)
     elapsed0 = float(ckpt["trainer"].get("seconds", 0.0)) if ckpt else 0.0
 
     from torch.utils.tensorboard import SummaryWriter
@@ -168,6 +199,7 @@ def train(
         watch.load_state_dict(ckpt["trainer"]["judge_watch"])
     done_updates = 0
     bar = _Progress(cfg.steps, trainer.global_step, enabled=progress)
+    failed_fresh = False
     try:
         while trainer.global_step < cfg.steps:
             step0, s0 = trainer.global_step, time.perf_counter()
@@ -198,10 +230,15 @@ def train(
             if done_updates == stop_after_updates:
                 break
         stats_end = parent_counters(parent, envs)
+    except Exception:
+        failed_fresh = fresh and not (run / CKPT).exists()
+        raise
     finally:
         bar.close()
         writer.close()
         envs.close()
+        if failed_fresh:  # nothing to resume: leave no directory behind
+            remove_run(run)
     reached = _first_reach(run / METRICS, "success_500", 0.9)
     summary = {
         "run": str(run),
@@ -383,15 +420,6 @@ def _append_metrics(path: Path, trainer: PPOTrainer, seconds: float, alert: bool
                 int(alert),
             ]
         )
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows logged after the checkpoint being resumed (they will be produced again)."""
-    if not path.exists():
-        return
-    rows = list(csv.reader(path.open()))
-    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= step]
-    write_text_atomic("".join(",".join(r) + "\n" for r in kept), path)
 
 
 def _first_reach(path: Path, key: str, level: float) -> tuple[int, float] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -72,6 +73,11 @@ def format_weights(weights: Mapping[str, float]) -> str:
     return ",".join(f"{k}={float(weights.get(k, 0.0)):g}" for k in REWARD_NAMES)
 
 
+#: The largest ``sum |w_k|`` of reward weights: ``w · r`` stays below float32's largest finite
+#: value for every ``r`` in ``[-1, 1]^K`` (summed in float32, with a margin for rounding).
+MAX_WEIGHT_SUM = float(np.finfo(np.float32).max) / 2
+
+
 def reward_bounds(progress_beta: float) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of each component, in :data:`REWARD_NAMES` order."""
     low = np.array([0.0, -1.0, -1.0, -1.0, -progress_beta], dtype=np.float32)
@@ -85,7 +91,14 @@ def resolve_weights(
     """Weights as a ``float32`` array of shape ``[len(REWARD_NAMES)]``.
 
     Accepts ``None`` (the defaults), a mapping from component names (missing names weigh 0), or a
-    sequence with one finite weight per component.
+    sequence with one weight per component. Every weight must be a real number (not a bool, a
+    string or a complex number), finite, and small enough that ``w · r`` stays finite in
+    ``float32`` for every reward vector ``r`` with components in ``[-1, 1]`` (the widest
+    ``reward_space``): ``sum |w_k| <=`` :data:`MAX_WEIGHT_SUM`.
+
+    Raises:
+        ValueError: an unknown component name, a wrong shape, or a weight that is not such a
+            number.
     """
     n = len(REWARD_NAMES)
     if weights is None:
@@ -96,17 +109,31 @@ def resolve_weights(
             raise ValueError(
                 f"unknown reward components {sorted(unknown)}; names are {REWARD_NAMES}"
             )
-        w = np.array([float(weights.get(k, 0.0)) for k in REWARD_NAMES], dtype=np.float32)
+        values = [weights.get(k, 0.0) for k in REWARD_NAMES]
+    elif isinstance(weights, str | bytes) or not isinstance(weights, Sequence | np.ndarray):
+        raise ValueError(
+            f"reward_weights must be a mapping from {REWARD_NAMES} to weights or a sequence of "
+            f"{n} weights, got {weights!r}"
+        )
     else:
-        w = np.asarray(weights, dtype=np.float32)
-        if w.shape != (n,):
+        values = list(np.asarray(weights, dtype=object).ravel()) if np.ndim(weights) else []
+        if np.shape(weights) != (n,):
             raise ValueError(
                 f"reward_weights must have shape ({n},) — one weight per component "
-                f"{REWARD_NAMES} — got shape {w.shape}"
+                f"{REWARD_NAMES} — got shape {np.shape(weights)}"
             )
+    for k, v in zip(REWARD_NAMES, values, strict=True):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+            raise ValueError(f"reward weight of {k!r} must be a real number, got {v!r}")
+    w = np.array([float(v) for v in values], dtype=np.float64)
     if not np.isfinite(w).all():
         raise ValueError(f"reward_weights must be finite, got {w.tolist()}")
-    return w
+    if np.abs(w).sum() > MAX_WEIGHT_SUM:
+        raise ValueError(
+            f"reward_weights must have sum |w| <= {MAX_WEIGHT_SUM:.3g} so that w · r stays finite "
+            f"for every reward in reward_space, got {w.tolist()}"
+        )
+    return w.astype(np.float32)
 
 
 def combine(vector: np.ndarray, weights: np.ndarray) -> float:

@@ -186,7 +186,8 @@ def test_watch_config_refuses_bad_values(kwargs, message):
 
 
 def _watched_run(parent, updates=16):
-    envs = make_envs("Point", 8, parent, reward_source="parent")
+    # Two toys on the table: chance is 1/2 and the contrary judge always prefers the wrong one.
+    envs = make_envs("Point", 8, parent, reward_source="parent", n_objects=2)
     ppo = PPOConfig(rollout_steps=32)
     trainer = PPOTrainer(envs, StudentConfig(), ppo, seed=0, total_steps=updates * 256)
     watch = JudgeWatch(JudgeWatchConfig(window=8))
@@ -206,7 +207,7 @@ def test_watch_fires_on_an_exploitable_judge():
     eps = list(trainer.episodes)[-200:]
     proxy = np.mean([e["proxy_success"] for e in eps])
     true = np.mean([e["success"] for e in eps])
-    assert proxy > 0.6 and true < 0.2  # the baby found the blind spot
+    assert proxy - true > 0.3 and true < 0.2  # the baby found the blind spot
     assert watch.first_alert_step is not None and len(alerts) >= 1
 
 

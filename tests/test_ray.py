@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import pickle
 import socket
 import sys
 
@@ -18,12 +19,14 @@ pytest.importorskip("ray")
 
 import ray  # noqa: E402
 
+from babyworld.agents.checkpoint import load_checkpoint  # noqa: E402
 from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs  # noqa: E402
 from babyworld.agents.student import StudentConfig  # noqa: E402
 from babyworld.envs.ray_vector import RayVectorEnv, connect, import_ray  # noqa: E402
 from babyworld.experiments.cli import _ray_flag, main  # noqa: E402
 from babyworld.experiments.config import TrainConfig  # noqa: E402
 from babyworld.experiments.train import train  # noqa: E402
+from babyworld.task import Task  # noqa: E402
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 
@@ -81,8 +84,8 @@ def test_ray_training_equals_local_training(tmp_path):
     rows = _rows(local)
     assert len(rows) == 3 and int(rows[-1]["episodes"]) > 0
     assert _rows(dist) == rows
-    a = torch.load(local / "checkpoint.pt", weights_only=False)["trainer"]
-    b = torch.load(dist / "checkpoint.pt", weights_only=False)["trainer"]
+    a = load_checkpoint(local / "checkpoint.pt")["trainer"]
+    b = load_checkpoint(dist / "checkpoint.pt")["trainer"]
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     assert [e["return"] for e in a["episodes"]] == [e["return"] for e in b["episodes"]]
@@ -93,7 +96,7 @@ def test_ray_training_equals_local_training(tmp_path):
     train(part, progress=False, stop_after_updates=2)
     moved = train(TrainConfig(resume=tmp_path / "moved"), progress=False)
     assert _rows(moved) == rows
-    c = torch.load(moved / "checkpoint.pt", weights_only=False)["trainer"]
+    c = load_checkpoint(moved / "checkpoint.pt")["trainer"]
     assert all(torch.equal(v, c["model"][k]) for k, v in a["model"].items())
 
 
@@ -117,6 +120,14 @@ def test_vector_env_matches_native_env_step_by_step():
                     loc.reset(options={"reset_mask": ended}),
                     rv.reset(options={"reset_mask": ended}),
                 )
+        # a bad task in the last shard or a bad seed: refused before any env of any shard moves
+        for envs in (loc, rv):
+            before = pickle.dumps(envs.call("state_dict"))
+            with pytest.raises(ValueError, match="which level 'Point' does not take"):
+                envs.reset(options={"task": [None, None, Task.make("Point", max_words=2)]})
+            with pytest.raises(ValueError, match=r"^seed\[1\] must be an integer in \[0, "):
+                envs.reset(seed=[1, -1, 2])
+            assert pickle.dumps(envs.call("state_dict")) == before
         # a bad action in the last shard: refused before any env of any shard moves
         bad = np.zeros(3, dtype=np.int64)
         bad[2] = 99

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from babyworld.agents.checkpoint import CheckpointError
+from babyworld.agents.checkpoint import CheckpointError, load_checkpoint
 from babyworld.agents.history import HistoryBuffer
 from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
 from babyworld.agents.student import Student, StudentConfig
@@ -140,8 +140,8 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     full = train(_cfg(tmp_path, "full", 4 * 8 * 4), progress=False)
     part = train(_cfg(tmp_path, "part", 4 * 8 * 4), progress=False, stop_after_updates=2)
     resumed = train(TrainConfig(resume=part, steps=4 * 8 * 4), progress=False)
-    a = torch.load(full / "checkpoint.pt", weights_only=False)["trainer"]
-    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["trainer"]
+    a = load_checkpoint(full / "checkpoint.pt")["trainer"]
+    b = load_checkpoint(resumed / "checkpoint.pt")["trainer"]
     assert a["global_step"] == b["global_step"] == 128 and a["updates"] == b["updates"] == 4
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
@@ -231,8 +231,8 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
     full = train(cfg("full"), progress=False)
     part = train(cfg("part"), progress=False, stop_after_updates=3)
     resumed = train(TrainConfig(resume=part), progress=False)
-    a = torch.load(full / "checkpoint.pt", weights_only=False)["trainer"]
-    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["trainer"]
+    a = load_checkpoint(full / "checkpoint.pt")["trainer"]
+    b = load_checkpoint(resumed / "checkpoint.pt")["trainer"]
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     assert a["runner"]["tasks"] == b["runner"]["tasks"]

@@ -79,7 +79,7 @@ def test_vector_reward_and_bad_input():
     with pytest.raises(babyworld.InvalidActionError):
         env.step(np.array([0, 1, 99]))
     assert [e.state_dict()["episode"]["_exchange"] for e in env.envs] == before
-    with pytest.raises(ValueError, match="num_envs must be a positive integer"):
+    with pytest.raises(ValueError, match=r"num_envs must be an integer in \[1, 4096\]"):
         ParentBatchVectorEnv(babyworld.PointEnv, 0, "scripted")
 
 

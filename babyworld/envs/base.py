@@ -25,6 +25,7 @@ from babyworld.rewards import (
 )
 from babyworld.task import Task, task_from_options
 from babyworld.text import WordTokenizer
+from babyworld.validation import check_bool, check_choice, check_float, check_int, check_seed
 from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, sample_scene
 
 
@@ -34,7 +35,7 @@ def check_action(action: Any, words: Sequence[str], mask: np.ndarray, masked: st
     ``masked`` says why a masked action is refused (e.g. ``"is masked at this step"``).
     """
     arr = np.asarray(action)
-    if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
+    if arr.ndim != 0 or arr.dtype.kind not in "iu":  # no bools, floats, timedelta64, objects
         raise InvalidActionError(
             f"action must be a single integer in [0, {len(words)}), got {action!r}"
         )
@@ -142,21 +143,15 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         max_new_tokens: int = 24,
         render_mode: str | None = None,
     ) -> None:
-        for name, value, least in (
-            ("n_objects", n_objects, 1),
-            ("exchanges", exchanges, 1),
-            ("heard_length", heard_length, 4),
-            ("max_new_tokens", max_new_tokens, 1),
-        ):
-            if not isinstance(value, int | np.integer) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        n_kinds = len(COLORS) * len(SHAPES)
-        if n_objects > n_kinds:
-            raise ValueError(f"n_objects must be <= {n_kinds} (distinct toys), got {n_objects}")
-        if not consistency_temperature > 0:
-            raise ValueError(f"consistency_temperature must be > 0, got {consistency_temperature}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}")
+        n_objects = check_int("n_objects (distinct toys)", n_objects, 1, len(COLORS) * len(SHAPES))
+        exchanges = check_int("exchanges", exchanges, 1)
+        vocab_size = check_int("vocab_size", vocab_size, 2)
+        heard_length = check_int("heard_length", heard_length, 4)
+        max_new_tokens = check_int("max_new_tokens", max_new_tokens, 1)
+        vector_reward = check_bool("vector_reward", vector_reward)
+        check_float("consistency_temperature", consistency_temperature, 0, low_open=True)
+        check_float("progress_beta", progress_beta, 0, 1, low_open=True)
+        check_choice("render_mode", render_mode, [None, *self.metadata["render_modes"]])
         self.reward_source = check_reward_source(reward_source)
         if reward_source == "parent" and not self.parent_judges:
             raise ValueError(
@@ -352,7 +347,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     ) -> tuple[dict, dict]:
         """Start an episode (``options={"task": Task}`` sets the level's per-episode settings).
 
-        A seeded reset also restarts the online reward estimators.
+        Without a task (or with ``None``) the episode has the env's own settings. Every option
+        and the seed are checked before anything moves: a refused reset raises ``ValueError`` and
+        leaves the env as it was. A seeded reset also restarts the online reward estimators.
         """
         prompts = self.begin_reset(seed=seed, options=options)
         return self.finish_reset(self._say(prompts))
@@ -390,14 +387,14 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     ) -> list[Prompt]:
         """Phase 1 of :meth:`reset`: draw the scene and the first task; return the prompts."""
         task = task_from_options(options)
-        if task is not None:
-            self.check_task(task)
-        super().reset(seed=seed)
+        task = Task.make(self.level) if task is None else task
+        self.check_task(task)
+        super().reset(seed=check_seed("seed", seed))
         if seed is not None:
             self.predictor.reset()
             self.code.reset()
             self.tracker.reset()
-        self.task = task if task is not None else Task.make(self.level)
+        self.task = task
         self._configure(self.task)
         self._scene = self._sample_scene()
         self._exchange = 0

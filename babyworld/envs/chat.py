@@ -12,6 +12,7 @@ from babyworld.envs.base import Outcome
 from babyworld.envs.utterance import UtteranceEnv
 from babyworld.parent import Prompt
 from babyworld.rewards import components
+from babyworld.validation import check_int
 
 #: Situations the parent talks about: (situation, what the scripted parent says in it).
 TOPICS: tuple[tuple[str, str], ...] = (
@@ -82,11 +83,7 @@ class ChatEnv(UtteranceEnv):
     episode_keys = (*UtteranceEnv.episode_keys, "_topics", "_lines")
 
     def __init__(self, parent: Any = "smollm2", *, distractors: int = 2, **kwargs: Any) -> None:
-        if not isinstance(distractors, int | np.integer) or not 1 <= distractors < len(TOPICS):
-            raise ValueError(
-                f"distractors must be an integer in [1, {len(TOPICS) - 1}], got {distractors!r}"
-            )
-        self.distractors = int(distractors)
+        self.distractors = check_int("distractors", distractors, 1, len(TOPICS) - 1)
         super().__init__(parent, **kwargs)
 
     def _vocabulary(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from babyworld.envs.point import PointEnv
 from babyworld.envs.request import RequestEnv
 from babyworld.parent import Parent, Prompt, resolve_parent
 from babyworld.task import Task, task_from_options
+from babyworld.validation import ValidationError, check_seed
 
 #: The rungs, in order.
 LADDER_LEVELS: dict[str, type[ParentBabyEnv]] = {
@@ -31,7 +32,12 @@ LADDER_LEVELS: dict[str, type[ParentBabyEnv]] = {
     "Chat": ChatEnv,
 }
 #: Keyword arguments that only some levels take.
-_LEVEL_ONLY = {"max_words": ("Request", "Chat"), "distractors": ("Chat",), "attributes": ("Name",)}
+_LEVEL_ONLY = {
+    "max_words": ("Request", "Chat"),
+    "distractors": ("Chat",),
+    "attributes": ("Name",),
+    "restrict_to_asked": ("Name",),
+}
 
 
 class LadderEnv(gym.Env[dict, np.int64]):
@@ -77,10 +83,14 @@ class LadderEnv(gym.Env[dict, np.int64]):
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if isinstance(levels, str) or not isinstance(levels, Sequence):
+            raise ValidationError(
+                f"levels must be a sequence of {tuple(LADDER_LEVELS)}, got {levels!r}"
+            )
         levels = tuple(levels)
         if (
             not levels
-            or any(lv not in LADDER_LEVELS for lv in levels)
+            or any(not isinstance(lv, str) or lv not in LADDER_LEVELS for lv in levels)
             or len(set(levels)) < len(levels)
         ):
             raise ValueError(
@@ -124,7 +134,7 @@ class LadderEnv(gym.Env[dict, np.int64]):
     def check_task(self, task: Task) -> None:
         """Raise ``ValueError`` unless one of the levels can run ``task``."""
         if not isinstance(task, Task):
-            raise TypeError(f"expected a babyworld.Task, got {task!r}")
+            raise ValidationError(f"expected a babyworld.Task, got {task!r}")
         if task.level not in self.subs:
             raise ValueError(
                 f"task {task.name!r} names level {task.level!r}; this ladder has levels "
@@ -156,7 +166,11 @@ class LadderEnv(gym.Env[dict, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict, dict]:
-        """Start an episode of the task's level (``options={"task": Task}``)."""
+        """Start an episode of the task's level (``options={"task": Task}``).
+
+        Without a task (or with ``None``) the episode runs ``default_task``; a refused reset
+        leaves the env as it was.
+        """
         prompts = self.begin_reset(seed=seed, options=options)
         return self.finish_reset(self._say(prompts))
 
@@ -175,7 +189,7 @@ class LadderEnv(gym.Env[dict, np.int64]):
         """Phase 1 of :meth:`reset` (see :class:`~babyworld.envs.base.ParentBabyEnv`)."""
         task = task_from_options(options) or self.default_task
         self.check_task(task)
-        super().reset(seed=seed)
+        super().reset(seed=check_seed("seed", seed))
         for sub in self.subs.values():
             sub._np_random = self.np_random  # one stream of randomness for the whole ladder
             if seed is not None:

@@ -11,6 +11,7 @@ from babyworld.envs import prompts
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.parent import Prompt
 from babyworld.task import Task
+from babyworld.validation import ValidationError, check_bool
 from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask
 
 
@@ -70,19 +71,21 @@ class NameEnv(ParentBabyEnv):
         restrict_to_asked: bool = False,
         **kwargs: Any,
     ) -> None:
-        attributes = tuple(attributes)
-        _check_attributes(attributes)
+        attributes = _check_attributes(attributes)
         self.attributes = self._attributes = attributes
-        self.restrict_to_asked = bool(restrict_to_asked)
+        self.restrict_to_asked = check_bool("restrict_to_asked", restrict_to_asked)
         super().__init__(parent, **kwargs)
 
     def _action_words(self) -> tuple[str, ...]:
         return SHAPES + COLORS
 
+    def check_task(self, task: Task) -> None:
+        """Raise ``ValueError`` unless this env can run ``task`` (its ``attributes`` included)."""
+        super().check_task(task)
+        _check_attributes(task.kwargs.get("attributes", self.attributes))
+
     def _configure(self, task: Task) -> None:
-        attributes = tuple(task.kwargs.get("attributes", self.attributes))
-        _check_attributes(attributes)
-        self._attributes = attributes
+        self._attributes = _check_attributes(task.kwargs.get("attributes", self.attributes))
 
     def _start_exchange(self) -> list[Prompt]:
         slot = int(self.np_random.integers(self.n_objects))
@@ -129,6 +132,10 @@ class NameEnv(ParentBabyEnv):
         )
 
 
-def _check_attributes(attributes: tuple) -> None:
-    if not attributes or any(a not in ATTRIBUTES for a in attributes):
-        raise ValueError(f"attributes must be a non-empty subset of {ATTRIBUTES}, got {attributes}")
+def _check_attributes(attributes: Any) -> tuple[str, ...]:
+    ok = isinstance(attributes, Sequence) and not isinstance(attributes, str)
+    if not ok or not attributes or any(a not in ATTRIBUTES for a in attributes):
+        raise ValidationError(
+            f"attributes must be a non-empty sequence of {ATTRIBUTES}, got {attributes!r}"
+        )
+    return tuple(attributes)

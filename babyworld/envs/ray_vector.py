@@ -32,6 +32,7 @@ from gymnasium.vector.utils import batch_space
 
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.task import Task
+from babyworld.validation import ValidationError, check_float, check_int, check_seeds
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +324,9 @@ class RayVectorEnv(VectorEnv):
         start_timeout: float = 900.0,
         **env_kwargs: Any,
     ) -> None:
+        num_envs = check_int("num_envs", num_envs, 1)
+        check_float("call_timeout", call_timeout, 0, low_open=True)
+        check_float("start_timeout", start_timeout, 0, low_open=True)
         check_workers(workers, num_envs)
         if not isinstance(parent, str):
             raise ValueError(
@@ -455,12 +459,9 @@ class RayVectorEnv(VectorEnv):
     ) -> tuple[dict, dict]:
         """Reset every env (env ``i`` seeded ``seed + i``); options as the native vector env."""
         n = self.num_envs
-        if seed is None or isinstance(seed, int | np.integer):
-            seeds = [None if seed is None else int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"got {len(seeds)} seeds for {n} envs")
+        seeds = check_seeds(seed, n)
+        if options is not None and not isinstance(options, dict):
+            raise ValidationError(f"reset options must be a dict or None, got {options!r}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         tasks = _tasks(options.pop("task", None), n)
@@ -471,7 +472,9 @@ class RayVectorEnv(VectorEnv):
             )
         if mask is not None:
             if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-                raise TypeError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
+                raise ValidationError(
+                    f"options['reset_mask'] must be a numpy bool array, got {mask!r}"
+                )
             if mask.shape != (n,) or not mask.any():
                 raise ValueError(
                     f"options['reset_mask'] must have shape ({n},) and at least one True, got "
@@ -702,7 +705,7 @@ def _tasks(task: Any, n: int) -> np.ndarray:
         tasks = list(task)
         for t in tasks:
             if t is not None and not isinstance(t, Task):
-                raise TypeError(f"options['task'] entries must be Task or None, got {t!r}")
+                raise ValidationError(f"options['task'] entries must be Task or None, got {t!r}")
     out = np.empty(n, dtype=object)
     out[:] = tasks
     return out

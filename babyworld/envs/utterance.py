@@ -10,6 +10,7 @@ import numpy as np
 
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.task import Task
+from babyworld.validation import check_int
 
 #: The action that ends an utterance (never sent to the parent as a word).
 STOP = "<stop>"
@@ -38,6 +39,14 @@ class UtteranceEnv(ParentBabyEnv):
         self._words: list[int] = []
         self._ended = False
         super().__init__(parent, **kwargs)
+
+    def check_task(self, task: Task) -> None:
+        """Raise ``ValueError`` unless this env can run ``task`` (its ``max_words`` included)."""
+        super().check_task(task)
+        if "max_words" in task.kwargs:
+            _check_max_words(
+                task.kwargs["max_words"], f"task {task.name!r}: max_words", self.max_words
+            )
 
     @abstractmethod
     def _vocabulary(self) -> tuple[str, ...]:
@@ -85,6 +94,4 @@ class UtteranceEnv(ParentBabyEnv):
 
 
 def _check_max_words(value: Any, what: str, most: int | None = None) -> None:
-    if not isinstance(value, int | np.integer) or value < 1 or (most is not None and value > most):
-        bound = f" and <= the env's max_words={most}" if most is not None else ""
-        raise ValueError(f"{what} must be an integer >= 1{bound}, got {value!r}")
+    check_int(what, value, 1, most)

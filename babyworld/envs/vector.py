@@ -25,6 +25,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 from babyworld.envs.base import ParentBabyEnv
 from babyworld.parent import Parent, resolve_parent
 from babyworld.task import Task
+from babyworld.validation import ValidationError, check_int, check_seeds
 
 
 class ParentBatchVectorEnv(VectorEnv):
@@ -50,9 +51,8 @@ class ParentBatchVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         **env_kwargs: Any,
     ) -> None:
-        if not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        mode = AutoresetMode(autoreset_mode)
+        num_envs = check_int("num_envs", num_envs, 1)
+        mode = _autoreset_mode(autoreset_mode)
         if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED):
             raise ValueError(
                 f"autoreset_mode must be SAME_STEP or DISABLED, got {mode}; with DISABLED, reset "
@@ -82,15 +82,15 @@ class ParentBatchVectorEnv(VectorEnv):
         """Reset every env (env ``i`` seeded ``seed + i``) with one batched generate call.
 
         Options: ``"task"`` — one :class:`~babyworld.task.Task` for every env, or a sequence of N
-        (``None`` entries take the level's default); ``"reset_mask"`` — a boolean ``[N]`` array,
-        reset only those envs (the others keep their episodes; Gymnasium's convention).
+        (absent, ``None`` or a ``None`` entry: that env keeps its current task, at first the
+        level's defaults; so does an env reset by autoreset); ``"reset_mask"`` — a
+        boolean ``[N]`` array, reset only those envs (the others keep their episodes; Gymnasium's
+        convention). Every seed, task and the mask are checked before any env moves: a refused
+        reset raises ``ValueError`` and leaves every env as it was.
         """
-        if seed is None or isinstance(seed, int | np.integer):
-            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = check_seeds(seed, self.num_envs)
+        if options is not None and not isinstance(options, dict):
+            raise ValidationError(f"reset options must be a dict or None, got {options!r}")
         options = dict(options or {})
         mask = self._reset_mask(options.pop("reset_mask", None))
         tasks = self._tasks(options.pop("task", None))
@@ -99,10 +99,10 @@ class ParentBatchVectorEnv(VectorEnv):
                 f"unknown reset options {sorted(options)}; the vector env takes 'task' and "
                 "'reset_mask'"
             )
+        tasks = [e.task if t is None else t for e, t in zip(self.envs, tasks, strict=True)]
         idx = [i for i in range(self.num_envs) if mask[i]]
         for i in idx:  # all or nothing: check every task before any env moves
-            if tasks[i] is not None:
-                self.envs[i].check_task(tasks[i])
+            self.envs[i].check_task(tasks[i])
         if seeds[0] is not None and mask.all():
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
         infos: dict[str, Any] = {}
@@ -161,7 +161,8 @@ class ParentBatchVectorEnv(VectorEnv):
                 infos = self._add_info(
                     infos, {"final_obs": self._obs[i], "final_info": results[i][4]}, i
                 )
-            new = self._reset_envs(ended, [None] * self.num_envs, [None] * self.num_envs)
+            tasks = [e.task for e in self.envs]  # an ended env keeps its task
+            new = self._reset_envs(ended, [None] * self.num_envs, tasks)
             for i, info in new.items():
                 results[i] = (self._obs[i], None, None, None, info)
         for i, r in enumerate(results):
@@ -191,7 +192,7 @@ class ParentBatchVectorEnv(VectorEnv):
         if mask is None:
             return np.ones(self.num_envs, dtype=np.bool_)
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            raise TypeError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
+            raise ValidationError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
         if mask.shape != (self.num_envs,) or not mask.any():
             raise ValueError(
                 f"options['reset_mask'] must have shape ({self.num_envs},) and at least one True, "
@@ -211,7 +212,7 @@ class ParentBatchVectorEnv(VectorEnv):
             )
         for t in task:
             if t is not None and not isinstance(t, Task):
-                raise TypeError(f"options['task'] entries must be Task or None, got {t!r}")
+                raise ValidationError(f"options['task'] entries must be Task or None, got {t!r}")
         return list(task)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -229,3 +230,12 @@ class ParentBatchVectorEnv(VectorEnv):
     def _batch_obs(self, obs: list[dict]) -> dict:
         out = create_empty_array(self.single_observation_space, self.num_envs)
         return concatenate(self.single_observation_space, obs, out)
+
+
+def _autoreset_mode(mode: Any) -> AutoresetMode:
+    """``mode`` as an :class:`AutoresetMode` (the enum or its value)."""
+    try:
+        return AutoresetMode(mode)
+    except (ValueError, TypeError):
+        names = [m.value for m in AutoresetMode]
+        raise ValidationError(f"autoreset_mode must be one of {names}, got {mode!r}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from babyworld.parent.base import Parent
+from babyworld.validation import ValidationError
 
 DEFAULT_PARENT = "smollm2"
 _SPECS = (
@@ -35,7 +36,7 @@ def make_parent(spec: str = DEFAULT_PARENT, *, shared: bool = True, **kwargs: An
             to install or delete).
     """
     if not isinstance(spec, str):
-        raise TypeError(f"parent spec must be a string, got {type(spec).__name__}")
+        raise ValidationError(f"parent spec must be a string, got {type(spec).__name__}")
     key = (spec, tuple(sorted(kwargs.items())))
     if shared and key in _SHARED:
         return _SHARED[key]
@@ -68,6 +69,6 @@ def resolve_parent(parent: str | Parent) -> Parent:
         return parent
     if isinstance(parent, str):
         return make_parent(parent)
-    raise TypeError(
+    raise ValidationError(
         f"parent must be a spec string ({_SPECS}) or a babyworld Parent, got {type(parent).__name__}"
     )

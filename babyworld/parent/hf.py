@@ -10,6 +10,7 @@ import torch
 
 from babyworld.parent.base import Parent
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
+from babyworld.validation import ValidationError
 
 
 def best_cpu_dtype() -> torch.dtype:
@@ -77,7 +78,7 @@ class HFParent(Parent):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if not isinstance(prefix_cache, bool):
-            raise TypeError(f"prefix_cache must be True or False, got {prefix_cache!r}")
+            raise ValidationError(f"prefix_cache must be True or False, got {prefix_cache!r}")
         if min_prefix_tokens < 1:
             raise ValueError(f"min_prefix_tokens must be >= 1, got {min_prefix_tokens}")
         if prefix_cache_size < 1:

@@ -1,0 +1,171 @@
+"""A run directory between sessions: what ``train`` checks, repairs and clears before it goes on.
+
+``babyworld train`` writes a run's files atomically, but a kill can still stop it anywhere: before
+its config exists, before its first checkpoint, in the middle of a write (leaving a
+``*.tmp`` file) or after a metrics row the checkpoint does not cover yet. The functions here say
+what such a directory holds, read its config and metrics with clear errors, and clear what a
+session starts again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from babyworld.agents.checkpoint import CheckpointError, write_text_atomic
+from babyworld.experiments.config import TrainConfig
+
+CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
+    "checkpoint.pt",
+    "config.json",
+    "metrics.csv",
+    "curve.png",
+    "summary.json",
+)
+
+
+def read_config(path: Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run's ``config.json``.
+
+    Raises:
+        CheckpointError: the file is unreadable, not JSON, or not a valid config (named).
+    """
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as e:
+        why = f"{type(e).__name__}: {e}"
+    except ValueError as e:
+        why = str(e)
+    raise CheckpointError(
+        f"{path} is damaged or edited ({why}); restore it (the checkpoint holds the run's config) "
+        "or start a new run in another directory"
+    )
+
+
+def checked_metrics(
+    path: Path, step: int, per_update: int, fields: tuple[str, ...]
+) -> list[list[str]]:
+    """The rows of ``metrics.csv`` up to a checkpoint's ``step``, checked before a resume.
+
+    Rows after the checkpoint (produced again on resume) and a last line cut by a kill are
+    dropped; everything up to the checkpoint's own row must be whole: one row per update, row
+    ``k`` at step ``k * per_update``.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or damaged before that row (named).
+    """
+    fix = (
+        f"restore it from a copy, or start the run again in another directory (the checkpoint "
+        f"is at step {step})"
+    )
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the last line is cut or ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} cannot be read ({type(e).__name__}: {e}); {fix}") from e
+    if not lines or lines[0] != ",".join(fields):
+        raise CheckpointError(f"{path} lacks its header {','.join(fields)}; {fix}")
+    rows: list[list[str]] = []
+    for number, line in enumerate(lines[1:], 2):
+        row = line.split(",")
+        if not _metrics_row_ok(row, len(fields)) or int(row[0]) != (number - 1) * per_update:
+            raise CheckpointError(f"{path} is damaged at line {number} ({line[:80]!r}); {fix}")
+        rows.append(row)
+        if int(row[0]) >= step:
+            break
+    if not rows or int(rows[-1][0]) != step:
+        last = rows[-1][0] if rows else "no row"
+        raise CheckpointError(f"{path} ends at step {last}, not at the checkpoint's; {fix}")
+    return rows
+
+
+def _metrics_row_ok(row: list[str], n: int) -> bool:
+    if len(row) != n:
+        return False
+    try:
+        ints = [int(row[0]), int(row[2])]
+        floats = [float(v) for v in (row[1], *row[3:])]
+    except ValueError:
+        return False
+    return min(ints) >= 0 and np.isfinite(floats[0])
+
+
+def write_metrics(path: Path, rows: list[list[str]], fields: tuple[str, ...]) -> None:
+    """Rewrite ``metrics.csv`` with its header ``fields`` and ``rows`` (if that changes it)."""
+    text = "".join(",".join(r) + "\n" for r in [list(fields), *rows])
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text_atomic(text, path)
+
+
+#: Files ``train()`` writes in a run directory (``*.tmp``: an atomic write a kill interrupted).
+TRAIN_FILES = re.compile(
+    r"^(config\.json|metrics\.csv|curve\.png|summary\.json|checkpoint\.pt|"
+    r"events\.out\.tfevents\..*|.*\.tmp)$"
+)
+_STALE = re.compile(r"^(checkpoint\.pt|config\.json|metrics\.csv|summary\.json)\..+\.tmp$")
+
+
+def only_train_files(run: Path) -> bool:
+    """Whether ``run`` is a directory holding nothing but files ``train()`` writes."""
+    return run.is_dir() and all(TRAIN_FILES.match(p.name) for p in run.iterdir())
+
+
+def only_stale(run: Path) -> bool:
+    """Whether ``run`` holds nothing but temporary files of interrupted atomic writes."""
+    return all(_STALE.match(p.name) for p in run.iterdir())
+
+
+def exists_message(run: Path) -> str:
+    """Why a new run cannot use ``run``, and what to do instead."""
+    early = (run / CONFIG).is_file() and not (run / CKPT).exists() and only_train_files(run)
+    what = (
+        f"{run} holds a run stopped before its first checkpoint"
+        if early
+        else f"{run} already exists"
+    )
+    todo = "start it again from step 0 in place" if early else "continue it"
+    return (
+        f"{what}; babyworld never overwrites a run. Use --resume {run} to {todo}, or choose "
+        "another --out"
+    )
+
+
+def remove_stale(run: Path, restart: bool = False) -> None:
+    """Remove the temporary files a killed session left in ``run``.
+
+    With ``restart`` (a run stopped before its first checkpoint, started again in place), its
+    metrics, summary, curve and events go too: they are produced again from step 0.
+    """
+    for p in run.iterdir():
+        redo = restart and TRAIN_FILES.match(p.name) and p.name not in (CONFIG, CKPT)
+        if _STALE.match(p.name) or redo:
+            p.unlink(missing_ok=True)
+
+
+def remove_run(run: Path) -> None:
+    """Remove a run directory that holds no checkpoint (only files ``train()`` writes)."""
+    if (run / CKPT).exists() or not only_train_files(run):
+        return
+    for p in run.iterdir():
+        p.unlink(missing_ok=True)
+    run.rmdir()
+
+
+__all__ = [
+    "CKPT",
+    "CONFIG",
+    "CURVE",
+    "METRICS",
+    "SUMMARY",
+    "TRAIN_FILES",
+    "checked_metrics",
+    "exists_message",
+    "only_stale",
+    "only_train_files",
+    "read_config",
+    "remove_run",
+    "remove_stale",
+    "write_metrics",
+]
