@@ -58,7 +58,8 @@ class PointEnv(ParentBabyEnv):
     ``parent_utterance`` (everything heard), ``parent_feedback``, ``parent_request``,
     ``baby_utterance``, ``baby_meaning``, ``target`` and ``success`` (for analysis only; an agent
     must not read them), ``exchange``, ``heard_truncated``, ``reward_vector``,
-    ``reward_components``, ``action_mask``, ``parent`` (its label). Parent token and cache counters
+    ``reward_components``, ``action_mask``, ``invalid_action`` (the act was outside the mask and
+    not understood), ``parent`` (its label). Parent token and cache counters
     are cumulative on ``env.unwrapped.parent.stats`` (not per step, so that infos stay
     deterministic whatever the cache holds).
 
@@ -66,7 +67,9 @@ class PointEnv(ParentBabyEnv):
     ``parent`` (spec string or instance, default ``"smollm2"``), ``n_objects=3``, ``exchanges=4``,
     ``heard_length=32``, ``vocab_size=256``, ``reward_weights=None``, ``vector_reward=False``,
     ``consistency_temperature=1.0``, ``progress_beta=0.1``, ``max_new_tokens=24``,
-    ``render_mode=None | "ansi"``.
+    ``render_mode=None | "ansi"``, ``invalid_action="not_understood" | "raise"`` (what an act
+    outside the mask does, on levels that mask: see
+    :class:`~babyworld.envs.base.ParentBabyEnv`).
 
     ## Version History
     - v0: initial version.
@@ -86,6 +89,9 @@ class PointEnv(ParentBabyEnv):
 
     def _right_action(self) -> int:
         return int(self._task.target)
+
+    def _target(self) -> str:
+        return self._task.wanted.name
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
         return self._score_requests(action)  # pure: the act is judged, not recorded
