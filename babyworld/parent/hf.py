@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +101,8 @@ class HFParent(Parent):
             self.label = label or source
             try:
                 tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
-                model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
+                with _quiet_progress_bars():  # a bar per load would sit in the middle of logs
+                    model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
             except Exception as e:  # transformers and safetensors raise many kinds
                 raise OSError(
                     f"could not load a causal LM from {source!r}: {e}\n"
@@ -289,6 +292,20 @@ class HFParent(Parent):
         self.stats.generated_tokens += len(kept)
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         return text.split("\n")[0].strip()
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Switch off the progress bars of transformers for the block, then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _cache_kwarg(model: torch.nn.Module) -> str:
