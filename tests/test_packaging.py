@@ -63,7 +63,9 @@ def test_wheel_maps_the_folders_into_the_package(tmp_path):
         "babyworld/envs/point.py",
     ):
         assert path in names, path
-    assert not any(n.split("/")[0] in {"rewards", "agents", "curricula", "tests"} for n in names)
+    assert not any(
+        n.split("/")[0] in {"rewards", "agents", "curricula", "tests", "examples"} for n in names
+    )
 
 
 def test_import_has_no_side_effects(tmp_path):
