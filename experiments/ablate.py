@@ -3,7 +3,8 @@
 The config is a TOML file (see ``experiments/configs/``)::
 
     out = "runs/headline"          # output directory (``--out`` overrides it)
-    parent = "smollm2"             # parent spec, as for ``babyworld train --parent``
+    parent = "smollm2"             # parent spec, as for ``babyworld train --parent`` (smollm2,
+                                   # hf:<dir or id>, openai:<url>#<model>, scripted)
     levels = ["Point", "Name"]
     seeds = [0, 1, 2, 3, 4]        # or a count: seeds = 5 means 0..4 (default: 5)
     steps = 40960                  # env steps of every run: the same budget for every mode
@@ -47,6 +48,7 @@ from babyworld.agents.modes import MODES, ModeConfig
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.config import EnvConfig, TrainConfig
+from babyworld.parent.factory import check_spec
 from babyworld.validation import LIMITS
 
 if sys.version_info >= (3, 11):
@@ -227,10 +229,10 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
     if not out:
         raise fail("out", "must be a directory path, got ''")
     parent = _typed(data.get("parent", "smollm2"), str, "parent", fail)
-    if not (parent in ("smollm2", "scripted") or (parent.startswith("hf:") and len(parent) > 3)):
-        raise fail(
-            "parent", f"unknown parent spec {parent!r}; use 'smollm2', 'scripted' or 'hf:<id>'"
-        )
+    try:
+        check_spec(parent)  # every spec `babyworld train --parent` takes
+    except ValueError as e:
+        raise fail("parent", str(e)) from None
 
     levels = _typed(data["levels"], list, "levels", fail)
     if not levels:

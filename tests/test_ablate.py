@@ -233,7 +233,16 @@ MODES_TXT = str(MODES)
         ),
         (
             {"parent": "gpt"},
-            "c.toml: parent: unknown parent spec 'gpt'; use 'smollm2', 'scripted' or 'hf:<id>'",
+            "c.toml: parent: unknown parent spec 'gpt'; use one of 'smollm2' (default), "
+            "'hf:<hub id or local dir>', 'openai:<base url>#<model name>' (a served parent), "
+            "'scripted'",
+        ),
+        (
+            {"parent": "openai:http://127.0.0.1:8000/v1"},
+            "c.toml: parent: bad served-parent spec 'openai:http://127.0.0.1:8000/v1': write "
+            "'openai:<base url>#<model name>', e.g. 'openai:http://127.0.0.1:8000/v1#smollm2' "
+            "(the URL ends where the OpenAI API starts, usually /v1; the name is the server's "
+            "--served-model-name)",
         ),
         ({"ppo": {"lr": -1}}, "c.toml: ppo: ppo.lr must be > 0, got -1.0"),
         (
@@ -613,3 +622,38 @@ def test_report_refuses_what_is_not_an_ablation(tmp_path, capsys):
         main(["report", str(tmp_path)])
     assert e.value.code == 2
     assert "is not an ablation directory (no ablation.json)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["smollm2", "scripted", "hf:/models/my-lm", "hf:org/model", "openai:http://h:8000/v1#smollm2"],
+)
+def test_every_parent_spec_train_takes_is_a_valid_ablation_parent(spec):
+    cfg = parse_config(_base(parent=spec))  # only the form is checked: nothing is loaded
+    assert cfg.parent == spec
+    assert cfg.train_config("Point", cfg.modes[0], 0).parent == spec
+
+
+def test_an_ablation_runs_with_a_served_parent(tmp_path):
+    from openai_fake import FakeServer
+    from test_parent_unit import _tiny_lm
+
+    server = FakeServer(*_tiny_lm())
+    try:
+        spec = f"openai:{server.url}#tiny"
+        config = tmp_path / "served.toml"
+        smoke = SMOKE.read_text().replace('parent = "scripted"', f'parent = "{spec}"')
+        smoke = smoke.replace('levels = ["Point", "Name"]', 'levels = ["Point"]')
+        smoke = smoke.replace("steps = 256", "steps = 32")  # one update of 4 envs x 8 steps
+        smoke = smoke.replace("switch_steps = 128", "switch_steps = 16")
+        config.write_text(smoke.replace("seeds = [0, 1]", "seeds = [0]"))
+        cfg = load_config(config)
+        assert cfg.parent == spec
+        out = tmp_path / "out"
+        records = run_ablation(dataclasses.replace(cfg, out=out), progress=False, max_runs=1)
+    finally:
+        server.close()
+    assert [r.action for r in records] == ["trained"]
+    summary = json.loads((out / "Point/baby/seed0/summary.json").read_text())
+    assert summary["steps"] == 32 and summary["parent_stats"]["tokens"] > 0
+    assert server.requests  # the runs asked the served parent

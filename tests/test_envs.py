@@ -17,11 +17,11 @@ from babyworld.rewards import DEFAULT_WEIGHTS, REWARD_NAMES
 from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES
 
 PARENT = "scripted"
-#: Levels whose every action is allowed by default. Ladder-v0 masks the words of the levels not
-#: being played, and the checkers step random unmasked actions, which it rejects by design
-#: (InvalidActionError): it is checked with masked actions in tests/test_ladder_request_chat.py.
-CHECKED_LEVELS = [level for level in babyworld.LEVELS if level != "Ladder"]
-LEVEL_IDS = [env_id(level) for level in CHECKED_LEVELS]
+#: Every registered id: the checkers step random actions of the whole action space, and an act
+#: outside the mask (Ladder-v0's words of other levels) is one the parent does not understand.
+LEVEL_IDS = [env_id(level) for level in babyworld.LEVELS]
+#: Levels whose every action is allowed by default (Ladder-v0 masks the levels not played).
+UNMASKED_LEVELS = [level for level in babyworld.LEVELS if level != "Ladder"]
 #: Levels where one act is one exchange (Request and Chat speak several words per exchange).
 ONE_ACT_LEVELS = ["Point", "Name"]
 
@@ -47,6 +47,7 @@ INFO_KEYS = {
     "parent",
     "task",
     "exchange_end",
+    "invalid_action",
 }
 RESET_INFO_KEYS = {
     "parent_utterance",
@@ -356,7 +357,7 @@ def test_action_spaces():
     assert NAME_WORDS == SHAPES + COLORS
 
 
-@pytest.mark.parametrize("level", CHECKED_LEVELS)
+@pytest.mark.parametrize("level", UNMASKED_LEVELS)
 def test_default_mask_allows_everything_and_matches_info(level):
     env = make(level)
     u = env.unwrapped
@@ -373,7 +374,7 @@ def test_default_mask_allows_everything_and_matches_info(level):
 
 
 def test_name_restricted_mask_allows_exactly_the_asked_attribute():
-    env = make("Name", restrict_to_asked=True)
+    env = make("Name", restrict_to_asked=True, invalid_action="raise")
     u = env.unwrapped
     rng = np.random.default_rng(0)
     _, info = env.reset(seed=0)

@@ -210,9 +210,11 @@ def test_ladder_unlocks_each_levels_vocabulary():
         assert info["level"] == task.level and info["task"] == task.name
         allowed = {u.words[i] for i in np.flatnonzero(info["action_mask"])}
         assert allowed == words
-    env.reset(seed=0, options={"task": Task.make("Point")})
+    strict = make("Ladder", invalid_action="raise")
+    strict.reset(seed=0, options={"task": Task.make("Point")})
     with pytest.raises(InvalidActionError, match=r"\('red'\) is not a word of level 'Point'"):
-        env.step(u.words.index("red"))
+        strict.step(u.words.index("red"))
+    env.reset(seed=0, options={"task": Task.make("Point")})
     with pytest.raises(InvalidActionError, match="outside the action space"):
         env.step(len(u.words))
 

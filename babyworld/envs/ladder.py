@@ -15,7 +15,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from babyworld.envs.base import ParentBabyEnv, PendingStep, check_action
+from babyworld.envs.base import (
+    ParentBabyEnv,
+    PendingStep,
+    check_action,
+    check_invalid_action_mode,
+)
 from babyworld.envs.chat import ChatEnv
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
@@ -53,7 +58,10 @@ class LadderEnv(gym.Env[dict, np.int64]):
     ## Action Space
     ``Discrete(K)`` over the union of the levels' words, in ladder order (symbols, then words,
     then the phrase and dialogue words, ``<stop>``); only the current level's words are allowed
-    (``action_masks()``, ``info["action_mask"]``). A masked action raises
+    (``action_masks()``, ``info["action_mask"]``). A masked action (say ``red`` while ``Point``
+    is played) is, by default, an act the parent does not understand: the exchange ends with
+    ``task`` 0, ``info["invalid_action"]`` is ``True`` and the episode goes on (see
+    :class:`~babyworld.envs.base.ParentBabyEnv`); with ``invalid_action="raise"`` it raises
     :class:`~babyworld.envs.base.InvalidActionError`.
 
     ## Observation Space, Starting State, Rewards, Episode End
@@ -64,8 +72,9 @@ class LadderEnv(gym.Env[dict, np.int64]):
 
     ## Arguments
     ``parent``, ``levels`` (a subset of ``Point, Name, Request, Chat``, in ladder order),
-    ``default_task`` (default: the first level with its defaults), ``render_mode``, and every
-    keyword argument of the levels (passed to the levels that take it).
+    ``default_task`` (default: the first level with its defaults), ``render_mode``,
+    ``invalid_action="not_understood" | "raise"``, and every keyword argument of the levels
+    (passed to the levels that take it).
 
     ## Version History
     - v0: initial version.
@@ -81,6 +90,7 @@ class LadderEnv(gym.Env[dict, np.int64]):
         levels: Sequence[str] = tuple(LADDER_LEVELS),
         default_task: Task | None = None,
         render_mode: str | None = None,
+        invalid_action: str = "not_understood",
         **kwargs: Any,
     ) -> None:
         if isinstance(levels, str) or not isinstance(levels, Sequence):
@@ -96,12 +106,15 @@ class LadderEnv(gym.Env[dict, np.int64]):
             raise ValueError(
                 f"levels must be distinct names of {tuple(LADDER_LEVELS)}, got {levels!r}"
             )
+        self.invalid_action = check_invalid_action_mode(invalid_action)
         self.parent = resolve_parent(parent)
         self.render_mode = render_mode
         self.subs: dict[str, ParentBabyEnv] = {}
         for lv in levels:
             own = {k: v for k, v in kwargs.items() if lv in _LEVEL_ONLY.get(k, (lv,))}
-            self.subs[lv] = LADDER_LEVELS[lv](self.parent, render_mode=render_mode, **own)
+            self.subs[lv] = LADDER_LEVELS[lv](
+                self.parent, render_mode=render_mode, invalid_action=invalid_action, **own
+            )
         words: list[str] = []
         for sub in self.subs.values():
             words += [w for w in sub.words if w not in words]
@@ -209,6 +222,8 @@ class LadderEnv(gym.Env[dict, np.int64]):
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
         a = self._check_action(action)
+        if not self.action_masks()[a]:
+            return self.cur.begin_not_understood(self.words[a])
         return self.cur.begin_step(
             np.int64(int(np.flatnonzero(self._to_union[self.cur.level] == a)[0]))
         )
@@ -239,6 +254,7 @@ class LadderEnv(gym.Env[dict, np.int64]):
             self.words,
             self.action_masks(),
             f"is not a word of level {self.cur.level!r} at this step",
+            strict=self.invalid_action == "raise",
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -29,7 +29,9 @@ class NameEnv(ParentBabyEnv):
     ## Action Space
     ``Discrete(12)``: ``ball box key cup bird car red green blue yellow purple white``. By default
     all are allowed; with ``restrict_to_asked=True`` only the words of the asked attribute are
-    (``action_masks()`` / ``info["action_mask"]``), and a masked word raises
+    (``action_masks()`` / ``info["action_mask"]``). A masked word is, by default, not understood
+    by the parent: the exchange ends with ``task`` 0 and ``info["invalid_action"] = True`` (see
+    :class:`~babyworld.envs.base.ParentBabyEnv`); with ``invalid_action="raise"`` it raises
     :class:`~babyworld.envs.base.InvalidActionError`.
 
     ## Observation Space
@@ -104,6 +106,9 @@ class NameEnv(ParentBabyEnv):
 
     def _right_action(self) -> int:
         return self.words.index(self._task.answer)
+
+    def _target(self) -> str:
+        return self._task.answer
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
         task = self._task

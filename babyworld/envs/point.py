@@ -60,8 +60,10 @@ class PointEnv(ParentBabyEnv):
     ``parent_utterance`` (everything heard), ``parent_feedback``, ``parent_request``,
     ``baby_utterance``, ``baby_meaning``, ``target``, ``success`` (the verdict the rewards read)
     and ``true_success`` (the world's verifier whatever the reward source, read by no reward: the
-    held-out judge) — for analysis only; an agent must not read them — ``exchange``, ``heard_truncated``, ``reward_vector``,
-    ``reward_components``, ``action_mask``, ``parent`` (its label). Parent token and cache counters
+    held-out judge) — for analysis only; an agent must not read them — ``exchange``,
+    ``heard_truncated``, ``reward_vector``, ``reward_components``, ``action_mask``,
+    ``invalid_action`` (the act was outside the mask and not understood), ``parent`` (its label).
+    Parent token and cache counters
     are cumulative on ``env.unwrapped.parent.stats`` (not per step, so that infos stay
     deterministic whatever the cache holds).
 
@@ -70,7 +72,9 @@ class PointEnv(ParentBabyEnv):
     ``heard_length=32``, ``vocab_size=256``, ``reward_weights=None``,
     ``reward_source="verifier" | "parent"``, ``vector_reward=False``,
     ``consistency_temperature=1.0``, ``progress_beta=0.1``, ``max_new_tokens=24``,
-    ``render_mode=None | "ansi"``.
+    ``render_mode=None | "ansi"``, ``invalid_action="not_understood" | "raise"`` (what an act
+    outside the mask does, on levels that mask: see
+    :class:`~babyworld.envs.base.ParentBabyEnv`).
 
     ## Version History
     - v0: initial version.
@@ -90,6 +94,9 @@ class PointEnv(ParentBabyEnv):
 
     def _right_action(self) -> int:
         return int(self._task.target)
+
+    def _target(self) -> str:
+        return self._task.wanted.name
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
         got = self._scene.objects[action]

@@ -224,3 +224,20 @@ def chat_frames(lines: list[str], utterance: str) -> tuple[list[str], list[str]]
     """Contexts and continuations scored for a reply: one per candidate line, then neutral."""
     contexts = [CHAT_CONTEXT.format(line=line) for line in lines] + [CHAT_NEUTRAL]
     return contexts, [" " + utterance] * len(contexts)
+
+
+# ------------------------------------------------------------------------ an act outside the mask
+_NOT_UNDERSTOOD = (
+    "Mom talks with her baby. When the baby says something she does not understand, Mom says so "
+    "kindly.\n"
+    'Mom: Give me the red ball. Baby: "gah". Mom: Hmm? I don\'t understand, sweetie.\n'
+    'Mom: What is this called? Baby: "ba ba". Mom: I don\'t know what you mean.\n'
+    'Mom: Are you hungry? Baby: "dee". Mom: What is that? I don\'t understand.\n'
+    'Mom: {line} Baby: "{utterance}". Mom:'
+)
+
+
+def not_understood(line: str, utterance: str) -> Prompt:
+    """The parent does not understand the baby's ``utterance`` (an act outside the mask)."""
+    text = _NOT_UNDERSTOOD.format(line=line, utterance=utterance)
+    return Prompt(text, "not_understood", line=line, utterance=utterance)

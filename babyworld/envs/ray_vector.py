@@ -584,6 +584,7 @@ class RayVectorEnv(VectorEnv):
             "worker_lost": w.note,
             "success": False,
             "exchange_end": False,
+            "invalid_action": False,
             "reward_vector": np.zeros(len(self.reward_names), dtype=np.float32),
             "parent_feedback": "",
         }

@@ -77,6 +77,9 @@ class RequestEnv(UtteranceEnv):
     def _attended(self) -> int | None:
         return self._task.target
 
+    def _target(self) -> str:
+        return self._task.wanted.name
+
     def _judge_requests(self, utterance: str) -> tuple[list[str], list[str]]:
         return prompts.request_frames(self._scene.objects, utterance)
 

@@ -85,6 +85,11 @@ class UtteranceEnv(ParentBabyEnv):
             return [], []
         return self._judge_requests(self._partial_utterance())
 
+    def _not_understood(self, word: str) -> Outcome:
+        out = super()._not_understood(word)
+        self._words, self._ended = [], False  # the utterance ends with the word not understood
+        return out
+
     def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome | None:
         if not self._ended:
             return None

@@ -63,6 +63,24 @@ def make_parent(spec: str = DEFAULT_PARENT, *, shared: bool = True, **kwargs: An
     return parent
 
 
+def check_spec(spec: str) -> str:
+    """``spec`` if :func:`make_parent` takes its form, else ``ValueError`` saying what it takes.
+
+    Only the form is checked: no model is loaded and no server is asked (a config can be checked
+    before anything runs).
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"parent spec must be a string, got {type(spec).__name__}")
+    if spec in (DEFAULT_PARENT, "scripted") or (spec.startswith("hf:") and len(spec) > 3):
+        return spec
+    if spec.startswith("openai:"):
+        from babyworld.parent.served import parse_spec
+
+        parse_spec(spec)
+        return spec
+    raise ValueError(f"unknown parent spec {spec!r}; use one of {_SPECS}")
+
+
 def resolve_parent(parent: str | Parent) -> Parent:
     """Accept a spec string or a parent instance (what every env's ``parent=`` takes)."""
     if isinstance(parent, Parent):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +102,8 @@ class HFParent(Parent):
             self.label = label or source
             try:
                 tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
-                model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
+                with _quiet_progress_bars():  # a bar per load would sit in the middle of logs
+                    model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
             except Exception as e:  # transformers and safetensors raise many kinds
                 raise OSError(
                     f"could not load a causal LM from {source!r}: {e}\n"
@@ -118,6 +122,7 @@ class HFParent(Parent):
         self.start_id = int(start if start is not None else self.pad_id)
         nl = tokenizer.encode("\n", add_special_tokens=False)
         self._newline_ids = set(nl[-1:])
+        self._cache_kwarg = _cache_kwarg(self.model)
         self.prefix_cache = prefix_cache and _plain_dynamic_cache(self.model)
         self.min_prefix_tokens = min_prefix_tokens
         self._prefixes = PrefixStore(prefix_cache_size, min_prefix_tokens)
@@ -186,8 +191,8 @@ class HFParent(Parent):
             input_ids=rest,
             attention_mask=torch.ones((1, len(tokens)), dtype=torch.long, device=self.device),
             position_ids=torch.arange(have, len(tokens), device=self.device)[None],
-            past_key_values=past,
             use_cache=True,
+            **{self._cache_kwarg: past},
             logits_to_keep=1,
         )
         kv = [(layer.keys, layer.values) for layer in past.layers]
@@ -233,8 +238,8 @@ class HFParent(Parent):
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=past,
                 logits_to_keep=keep,
+                **{self._cache_kwarg: past},
             ).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
             for row, i in enumerate(chunk):
@@ -266,11 +271,11 @@ class HFParent(Parent):
                 gen = self.model.generate(
                     input_ids=ids,
                     attention_mask=mask,
-                    past_key_values=past,
                     max_new_tokens=max_new_tokens,
                     pad_token_id=self.pad_id,
                     stop_strings=["\n"],
                     tokenizer=self.tokenizer,
+                    **{self._cache_kwarg: past},
                     **kwargs,
                 )
                 self.stats.prompt_tokens += int(mask.sum())
@@ -288,6 +293,33 @@ class HFParent(Parent):
         self.stats.generated_tokens += len(kept)
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         return text.split("\n")[0].strip()
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Switch off the progress bars of transformers for the block, then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+def _cache_kwarg(model: torch.nn.Module) -> str:
+    """The name under which ``model`` takes its key/value cache.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns); older versions
+    and some architectures take only ``past_key_values``. ``generate`` takes the same name.
+    """
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _plain_dynamic_cache(model: torch.nn.Module) -> bool:

@@ -25,6 +25,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "react_request": ("{given_phrase}",),
     "chat_open": ("{example}",),
     "chat_reply": ("{reply_phrase}",),
+    "not_understood": ("Hmm? I don't understand.", "I don't know what you mean."),
 }
 _VERDICT = {"right": "Yes, well done!", "wrong": "No."}
 
