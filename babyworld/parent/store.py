@@ -541,6 +541,10 @@ class AnswerStore:
         """
         with self._lock:
             conn = self._connect()
+            if conn is None and self.disabled is None:
+                raise ValueError(
+                    f"the store {self.path} is locked by another process; try again in a moment"
+                )
             if conn is None:
                 if model is not None:
                     raise ValueError(
