@@ -350,3 +350,51 @@ def test_a_read_only_store_directory_falls_back_to_memory(tmp_path):
         _expect_memory_only(path, r"cannot write it .*the disk or directory is read-only")
     if (tmp_path / "ro").exists():
         (tmp_path / "ro").chmod(0o755)  # so that pytest can remove it
+
+
+# --------------------------------------------------------------------------- model keys
+
+
+def test_a_parent_that_cannot_be_fingerprinted_runs_without_the_store(tmp_path):
+    class Odd(ScriptedParent):
+        def _store_description(self):
+            raise RuntimeError("no weights to hash")
+
+    p = Odd(store=AnswerStore(tmp_path / "answers.sqlite3"))
+    with pytest.warns(
+        StoreWarning, match=r"answers depend on \(RuntimeError: no weights to hash\)"
+    ):
+        (lp,) = p.score([CTX], [" red ball"])
+    np.testing.assert_allclose(lp, [IN_CTX, IN_CTX], atol=1e-12)
+    assert p.store is None and not (tmp_path / "answers.sqlite3").exists()
+
+
+def test_hf_parents_share_answers_only_with_the_same_weights_and_dtype(tmp_path):
+    import torch
+    from test_parent_unit import PAIRS, _tiny_lm
+
+    from babyworld.parent.hf import HFParent
+
+    store = AnswerStore(tmp_path / "answers.sqlite3")
+    ctx, cont = [c for c, _ in PAIRS], [x for _, x in PAIRS]
+
+    def parent(dtype: str = "float32", nudge: float = 0.0) -> HFParent:
+        model, tok = _tiny_lm()  # the same seed: the same weights, built anew
+        with torch.no_grad():
+            model.lm_head.weight.add_(nudge)
+        return HFParent(model, tokenizer=tok, dtype=dtype, store=store)
+
+    a = parent()
+    scores, text = a.score(ctx, cont), a.generate([ctx[0]], max_new_tokens=3)
+    b = parent()
+    assert b.model_key().key == a.model_key().key
+    assert b.generate([ctx[0]], max_new_tokens=3) == text
+    for x, y in zip(scores, b.score(ctx, cont), strict=True):
+        assert np.array_equal(x, y)
+    assert (b.stats.store_hits, b.stats.calls, b.stats.computed_tokens) == (len(PAIRS) + 1, 0, 0)
+    for other in (parent(dtype="bfloat16"), parent(nudge=1e-3)):
+        assert other.model_key().key != a.model_key().key
+        other.score(ctx, cont)
+        assert other.stats.store_hits == 0 and other.stats.computed_tokens > 0
+    described = {m["description"]["dtype"] for m in store.info()["models"]}
+    assert len(store.info()["models"]) == 3 and described == {"float32", "bfloat16"}

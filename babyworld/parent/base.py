@@ -16,6 +16,7 @@ import json
 import numbers
 import sys
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -25,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.parent.store import AnswerStore, ModelKey, open_store
+from babyworld.parent.store import AnswerStore, ModelKey, StoreWarning, open_store
 
 #: Default byte budget of a parent's in-memory answer cache (both kinds together).
-DEFAULT_CACHE_BYTES = 32 << 20
+DEFAULT_CACHE_BYTES = 16 << 20
 #: Version of what babyworld stores as an answer (post-processing of generations included);
 #: part of every model key, so a change of it never reads older answers.
 ANSWER_FORMAT = 1
@@ -343,6 +344,20 @@ class Parent(ABC):
             )
         return self._model_key
 
+    def _store_model_key(self) -> ModelKey | None:
+        """:meth:`model_key`, or ``None`` (store switched off, with a warning) if it fails."""
+        try:
+            return self.model_key()
+        except Exception as e:  # noqa: BLE001 - a model that cannot be fingerprinted still runs
+            warnings.warn(
+                f"{self!r} cannot name what its answers depend on ({type(e).__name__}: {e}); "
+                "its answers are not kept in the persistent store",
+                StoreWarning,
+                stacklevel=4,
+            )
+            self._store = None
+            return None
+
     def _store_description(self) -> dict[str, Any] | None:
         """Everything the answers depend on besides the request (JSON-ready; ``None``: unknown).
 
@@ -443,7 +458,7 @@ class Parent(ABC):
         self.stats.cache_hits += len(keys) - sum(len(v) for v in miss_idx.values())
         misses = list(miss_idx)
         store = self.store if storable and misses else None
-        model = self.model_key() if store is not None else None
+        model = self._store_model_key() if store is not None else None
         if store is not None and model is not None:
             t0 = time.perf_counter()
             blobs = store.get_many(model, [_store_request(k) for k in misses])

@@ -435,7 +435,9 @@ class AnswerStore:
         except sqlite3.Error as e:
             self._disable(self._explain(e))
 
-    def _touch(self, conn: sqlite3.Connection, stale: list[bytes], bad: list[bytes], now: int):
+    def _touch(
+        self, conn: sqlite3.Connection, stale: list[bytes], bad: list[bytes], now: int
+    ) -> None:
         with _transaction(conn):
             if stale:
                 conn.executemany(
