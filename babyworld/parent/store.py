@@ -33,6 +33,7 @@ Settings (read when a parent first needs the store, never at import):
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -95,7 +96,7 @@ class ModelKey:
     label: str
     description: Mapping[str, Any]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Hex digest of the description (canonical JSON)."""
         text = json.dumps(self.description, sort_keys=True, separators=(",", ":"))
@@ -175,6 +176,7 @@ class AnswerStore:
 
     Attributes:
         disabled: why the store switched itself off (``None`` while it works).
+        skipped_writes: writes this process skipped because another held the lock too long.
     """
 
     def __init__(
@@ -198,8 +200,7 @@ class AnswerStore:
         self._models: dict[str, int] = {}
         self._pending_hits: dict[int, int] = {}
         self._last_flush = 0.0
-        self._skipped_writes = 0
-        self._dropped_rows = 0
+        self.skipped_writes = 0
 
     def __repr__(self) -> str:
         state = f", disabled: {self.disabled}" if self.disabled else ""
@@ -379,7 +380,6 @@ class AnswerStore:
             stale = [d for d, (_, used) in found.items() if now - used >= 1000 * self.touch_seconds]
             self._pending_hits[mid] = self._pending_hits.get(mid, 0) + len(found)
             if bad:
-                self._dropped_rows += len(bad)
                 warnings.warn(
                     f"babyworld's answer store {self.path}: {len(bad)} stored answer(s) failed "
                     "their checksum and were dropped (computed again instead)",
@@ -429,7 +429,7 @@ class AnswerStore:
             fn()
         except sqlite3.OperationalError as e:
             if _busy(e):
-                self._skipped_writes += 1
+                self.skipped_writes += 1
                 return
             self._disable(self._explain(e))
         except sqlite3.Error as e:
