@@ -68,6 +68,9 @@ def test_a_second_parent_reads_every_answer_and_computes_nothing(tmp_path):
     assert (s.calls, s.computed_tokens, s.hit_rate, s.store_hit_rate) == (0, 0, 1.0, 1.0)
     second.score([CTX], [" red ball"])  # now from memory
     assert (second.stats.cache_hits, second.stats.store_hits) == (1, 3)
+    second.store.close()  # flushes its hit counter (as at exit)
+    (model,) = AnswerStore(path).info()["models"]
+    assert (model["answers"], model["hits"], model["writes"]) == (3, 3, 3)
 
 
 def test_other_models_and_settings_never_read_each_others_answers(tmp_path):

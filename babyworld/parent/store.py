@@ -32,6 +32,7 @@ Settings (read when a parent first needs the store, never at import):
 
 from __future__ import annotations
 
+import atexit
 import errno
 import functools
 import hashlib
@@ -283,6 +284,8 @@ class AnswerStore:
                 self._disable(self._explain(e))
             return None  # busy: another process holds the lock; try again at the next call
         self._conn, self._pid = conn, os.getpid()
+        atexit.unregister(self.close)
+        atexit.register(self.close)  # flush the hit counters at exit
         return conn
 
     @staticmethod
