@@ -170,6 +170,21 @@ def test_memory_cache_is_bounded_by_bytes():
         ScriptedParent(cache_bytes=-1)
 
 
+def test_lru_cache_counts_bytes_and_evicts_the_least_recent():
+    from babyworld.parent.lru import LRUCache, approx_bytes
+
+    assert approx_bytes("k1") == 51 and approx_bytes("x" * 100) == 149  # CPython str sizes
+    cache = LRUCache(100, max_bytes=700)
+    cache.put("k1", "x" * 100)  # 51 + 149 + 120 bytes per entry = 320
+    cache.put("k2", "x" * 100)
+    assert (len(cache), cache.nbytes) == (2, 640)
+    cache.get("k1")  # k1 is now the most recent
+    cache.put("k3", "x" * 100)  # 960 > 700: k2 goes
+    assert (cache.get("k2"), cache.nbytes) == (None, 640) and cache.get("k1") == "x" * 100
+    cache.put("big", "x" * 600)  # 51 + 649 + 120 > 700 on its own: not kept, nothing evicted
+    assert (cache.get("big"), len(cache), cache.nbytes) == (None, 2, 640)
+
+
 def test_new_stats_fields_sum_and_derive():
     s = ParentStats(requests=10, cache_hits=4, store_hits=3, scored_tokens=5)
     d = s.as_dict()

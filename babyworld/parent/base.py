@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import numbers
-import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from babyworld.parent.lru import LRUCache
 from babyworld.parent.store import AnswerStore, ModelKey, StoreWarning, open_store
 
 #: Default byte budget of a parent's in-memory answer cache (both kinds together).
@@ -159,22 +158,6 @@ def _request_key(prompt: str) -> tuple:
     return (str(prompt), None, ())
 
 
-def approx_bytes(obj: Any) -> int:
-    """Approximate memory held by a cache key or answer (strings, arrays, tuples, numbers).
-
-    Shared objects are counted in full, so the estimate errs on the large side.
-    """
-    if isinstance(obj, np.ndarray):
-        return sys.getsizeof(obj) + (0 if obj.base is None else obj.nbytes)
-    if isinstance(obj, tuple):
-        return sys.getsizeof(obj) + sum(approx_bytes(x) for x in obj)
-    return sys.getsizeof(obj)
-
-
-#: Bytes of one cache entry beyond its key and value (the ordered dict's slot and link).
-_ENTRY_BYTES = 120
-
-
 def _store_request(key: tuple) -> bytes:
     """The bytes that address a request in the answer store (its whole memory-cache key)."""
     return json.dumps(key, separators=(",", ":"), ensure_ascii=False).encode()
@@ -197,45 +180,6 @@ def _decode(kind: str, blob: bytes) -> Any:
     if len(blob) % 8:
         return None
     return np.frombuffer(blob, dtype="<f8").astype(np.float64)
-
-
-class _LRU:
-    """Exact-request cache bounded by entries (``size``) and approximate bytes (``max_bytes``)."""
-
-    def __init__(self, size: int, max_bytes: int) -> None:
-        self.size = size
-        self.max_bytes = max_bytes
-        self.nbytes = 0
-        self._d: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        entry = self._d.get(key)
-        if entry is None:
-            return None
-        self._d.move_to_end(key)
-        return entry[0]
-
-    def put(self, key: Any, value: Any) -> None:
-        if self.size <= 0:
-            return
-        cost = approx_bytes(key) + approx_bytes(value) + _ENTRY_BYTES
-        if cost > self.max_bytes:
-            return
-        old = self._d.pop(key, None)
-        if old is not None:
-            self.nbytes -= old[1]
-        self._d[key] = (value, cost)
-        self.nbytes += cost
-        while len(self._d) > self.size or self.nbytes > self.max_bytes:
-            _, (_, freed) = self._d.popitem(last=False)
-            self.nbytes -= freed
-
-    def clear(self) -> None:
-        self._d.clear()
-        self.nbytes = 0
-
-    def __len__(self) -> int:
-        return len(self._d)
 
 
 StoreSetting = bool | str | Path | AnswerStore | None
@@ -287,7 +231,7 @@ class Parent(ABC):
         ):
             raise ValueError(f"cache_bytes must be an integer >= 0, got {cache_bytes!r}")
         self.stats = ParentStats()
-        self._memory = _LRU(cache_size, cache_bytes)
+        self._memory = LRUCache(cache_size, cache_bytes)
         self._store = self._resolve_store(store, cache_size)
         self._model_key: ModelKey | None = None
 
