@@ -1,5 +1,6 @@
 # Two commands on a fresh clone: `make demo` (the main job: a few exchanges with the real parent,
-# then the baby trained on Point with it) and `make test` (the test suite).
+# then the baby trained on Point by it alone: the parent's verdicts, not the world's verifier, are its
+# rewards) and `make test` (the test suite).
 # Each creates .venv from scratch if needed: CPU torch first, then the package, then the parent,
 # every package at the exact version of constraints.txt (what the test suite passed with).
 #
@@ -43,7 +44,7 @@ upgrade:
 
 demo: venv
 	$(BIN)/babyworld demo --steps 3
-	$(BIN)/babyworld train --level Point --parent smollm2 --steps 40000
+	$(BIN)/babyworld train --level Point --parent smollm2 --steps 40960 --env.reward-source parent
 
 test: venv
 	$(BIN)/python -m pytest -q

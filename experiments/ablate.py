@@ -31,6 +31,11 @@ then seeds, then modes; ``--levels`` runs some levels only, e.g. one process per
 budget is skipped, a run with a checkpoint is resumed from it, a run directory interrupted before
 its first checkpoint is started again. ``OUT/ablation.json`` records the config and the runs for
 ``babyworld report``. Every bad field fails before any run starts, with a message naming it.
+
+Runs share the parent's answers through its persistent answer store (:mod:`babyworld.parent.store`;
+with any process on the machine), and each run's ``summary.json`` counts its own cost: the
+requests it asked, how many the memory cache and the store answered, and the tokens the model
+computed for it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import dataclasses
 import json
 import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,13 +85,19 @@ _TOP_KEYS = {
     "num_envs": "envs per run (default 8)",
     "checkpoint_every": "updates between checkpoints (default 20)",
     "threads": "torch CPU threads (default 0: torch's default)",
-    "fresh_parent_cache": "clear the parent's answer cache before each run (default true)",
     "ppo": "a table of --ppo.* overrides for every mode",
     "env": "a table of --env.* settings for every mode (reward_weights, reward_source)",
     "student": "a table of --student.* overrides for every mode",
     "modes": "a table of modes, one sub-table per mode (required)",
 }
 _MODE_KEYS = ("mode", "modes", "ppo", "env")
+#: Keys of older configs that are read and ignored (with a warning saying why).
+_RETIRED_KEYS = {
+    "fresh_parent_cache": (
+        "is no longer used and is ignored: every run reads and writes the parent's persistent "
+        "answer store, and each run's summary counts its own requests, hits and computed tokens"
+    ),
+}
 
 
 class ConfigError(ValueError):
@@ -117,7 +129,6 @@ class AblationConfig:
     num_envs: int = 8
     checkpoint_every: int = 20
     threads: int = 0
-    fresh_parent_cache: bool = True
     student: StudentConfig = field(default_factory=StudentConfig)
     source: str = ""
     """the config file it was read from (for the report's reproduce line)"""
@@ -217,7 +228,10 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
     def fail(where: str, problem: str) -> ConfigError:
         return ConfigError(f"{source}: {where}: {problem}")
 
-    unknown = [k for k in data if k not in _TOP_KEYS]
+    for key, why in _RETIRED_KEYS.items():
+        if key in data:
+            warnings.warn(f"{source}: {key} {why}", UserWarning, stacklevel=3)
+    unknown = [k for k in data if k not in _TOP_KEYS and k not in _RETIRED_KEYS]
     if unknown:
         allowed = "; ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items())
         raise fail(unknown[0], f"unknown key; the keys are: {allowed}")
@@ -259,7 +273,6 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         if value < low:
             raise fail(key, f"must be an integer >= {low}, got {value}")
         ints[key] = value
-    fresh = _typed(data.get("fresh_parent_cache", True), bool, "fresh_parent_cache", fail)
 
     shared_ppo = _typed(data.get("ppo", {}), dict, "ppo", fail)
     student = _build(
@@ -353,7 +366,6 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         num_envs=num_envs,
         checkpoint_every=ints["checkpoint_every"],
         threads=ints["threads"],
-        fresh_parent_cache=fresh,
         student=student,
         source=source,
     )
@@ -601,8 +613,6 @@ def run_ablation(
                 continue
             if max_runs is not None and trained >= max_runs:
                 break
-            if cfg.fresh_parent_cache:
-                make_parent(cfg.parent).clear_cache()
             if run.status == "stale":
                 for p in run.path.iterdir():
                     p.unlink()
@@ -631,9 +641,12 @@ def run_ablation(
 
 def _one_line(path: Path, action: str) -> str:
     s = json.loads((path / "summary.json").read_text())
+    p = s["parent_stats"]
+    hits = p["cache_hits"] + p.get("store_hits", 0)
     return (
         f"{action} {path}: {s['steps']} steps, {s['minutes']} min, success over the last 500 "
-        f"episodes {s['success_last_500']:.2f}"
+        f"episodes {s['success_last_500']:.2f}; parent: {p['requests']:,} requests, "
+        f"{hits:,} answered from memory or the store, {p['computed_tokens']:,} tokens computed"
     )
 
 

@@ -169,6 +169,30 @@ def serve_parent(cfg: Annotated[ServeConfig, tyro.conf.arg(name="")]) -> None:
     run_serve(cfg)
 
 
+def cache(
+    action: tyro.conf.Positional[Literal["info", "clear"]],
+    model: str | None = None,
+    path: Path | None = None,
+) -> None:
+    """Show (info) or empty (clear) the parent's persistent answer store.
+
+    Args:
+        action: 'info' prints the store's file, size and answers per model key; 'clear'
+            deletes every answer (or removes an unusable file).
+        model: with 'clear', delete only this model key's answers (a key or a unique prefix,
+            as 'info' prints them).
+        path: the store's file (default: $BABYWORLD_STORE, else ~/.cache/babyworld/answers.sqlite3).
+    """
+    from babyworld.experiments.cache import cache_clear, cache_info
+
+    if action == "info":
+        if model is not None:
+            raise ValueError("--model goes with 'clear'; 'info' lists every model key")
+        print(cache_info(path))
+    else:
+        print(cache_clear(path, model))
+
+
 def _ray_flag(argv: list[str]) -> list[str]:
     """``train --ray`` without an address means a local cluster: ``--ray local``."""
     if not argv or argv[0] != "train":
@@ -194,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                 "ablate": ablate,
                 "report": report,
                 "serve-parent": serve_parent,
+                "cache": cache,
             },
             prog="babyworld",
             description="babyworld: a frozen LLM parent raises a from-scratch baby.",

@@ -379,7 +379,7 @@ def write_report(
         f"seeds; [low, high]: 95% stratified bootstrap CI (rliable, percentile, {reps:,} "
         f"resamples). Steps to {threshold:g}: first logged step with {key} ≥ {threshold:g}, median "
         "over seeds (a seed that never got there counts as infinitely slow), (seeds that got "
-        "there/seeds). Minutes, parent requests and parent tokens: mean per run. Supervision: bits per step that "
+        "there/seeds). Minutes, parent requests, hits and tokens computed: mean per run. Supervision: bits per step that "
         f"drive the policy, {precision_bits} bits per number (see the notes below).",
         "",
     ]
@@ -392,7 +392,7 @@ def write_report(
             mine = [r for r in done if r.level == level and r.label == label]
             planned = sum(r.level == level and r.label == label for r in runs)
             if not mine:
-                rows.append([label, specs[label]["mode"], f"0/{planned}"] + ["–"] * 6)
+                rows.append([label, specs[label]["mode"], f"0/{planned}"] + ["–"] * 7)
                 continue
             reached = [steps_to_threshold(r.metrics, threshold, key) for r in mine]
             phases, mean = supervision(
@@ -413,7 +413,8 @@ def write_report(
                     ),
                     f"{np.mean([r.summary['minutes'] for r in mine]):.2f}",  # type: ignore[index]
                     f"{np.mean([r.summary['parent_stats']['requests'] for r in mine]):,.0f}",  # type: ignore[index]
-                    f"{np.mean([r.summary['parent_stats']['tokens'] for r in mine]):,.0f}",  # type: ignore[index]
+                    f"{np.mean([_hits(r.summary['parent_stats']) for r in mine]):,.0f}",  # type: ignore[index]
+                    f"{np.mean([_computed(r.summary['parent_stats']) for r in mine]):,.0f}",  # type: ignore[index]
                     format_bits(phases, mean),
                 ]
             )
@@ -429,7 +430,8 @@ def write_report(
                     f"steps to {threshold:g}",
                     "minutes",
                     "parent requests",
-                    "parent tokens",
+                    "parent hits",
+                    "parent tokens computed",
                     "supervision bits/step",
                 ],
                 rows,
@@ -454,7 +456,7 @@ def write_report(
                 "",
             ]
     lines += retention_section(done, labels, levels)
-    lines += _notes(precision_bits, fresh_cache=cfg.get("fresh_parent_cache", True))
+    lines += _notes(precision_bits, fresh_cache=cfg.get("fresh_parent_cache"))
     plots = _plots(out, levels, labels, done, ci, curve_reps, seed)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     path = out / REPORT
@@ -505,9 +507,29 @@ def retention_section(done: Sequence[RunResult], labels: list[str], levels: list
     ]
 
 
-def _notes(precision_bits: int, fresh_cache: bool = True) -> list[str]:
+def _hits(stats: Mapping[str, Any]) -> float:
+    """Requests a run's parent answered without the model (memory cache or answer store)."""
+    return stats["cache_hits"] + stats.get("store_hits", 0)
+
+
+def _computed(stats: Mapping[str, Any]) -> float:
+    """Tokens the model ran for a run (older summaries: every token it processed)."""
+    return stats.get("computed_tokens", stats["tokens"])
+
+
+def _notes(precision_bits: int, fresh_cache: bool | None = None) -> list[str]:
+    """The report's notes; ``fresh_cache`` is an older ablation's setting (``None``: the store)."""
     b = precision_bits
-    if fresh_cache:
+    if fresh_cache is None:
+        cache = (
+            "Runs share the parent's persistent answer store (with each other and with every "
+            "process on the machine): the parent is frozen and greedy, so a stored answer is the "
+            "answer the model would compute (up to float rounding in a different batch). A run "
+            "that follows another of the same level finds most answers stored and computes "
+            "little: tokens computed and minutes say what each run cost in the order the runs "
+            "ran. Compare modes by parent requests, which do not depend on the store."
+        )
+    elif fresh_cache:
         cache = (
             "With `fresh_parent_cache` (the default) every run starts with an empty cache, so "
             "runs are comparable whatever their order; a resumed run re-warms the cache and "
@@ -535,9 +557,10 @@ def _notes(precision_bits: int, fresh_cache: bool = True) -> list[str]:
         "`baby`'s, the mean weighted by the phases' steps. The parent's words, heard in every "
         "mode, and the critic's reward vector, learnt in every mode, are not counted.",
         "- Parent requests count the prompts (generations) and (context, continuation) pairs "
-        "(scores) the run asked the parent for. Parent tokens count the model tokens the "
-        "parent ran for the run (prompt, generated and scored; answers from its cache cost "
-        f"none). {cache}",
+        "(scores) the run asked the parent for; parent hits, those answered from its memory "
+        "cache or its answer store. Parent tokens computed count the model tokens the parent "
+        "ran for the run (prompt, generated and scored, less prefixes reused; answers from the "
+        f"cache or the store cost none). {cache}",
         "- Minutes are the run's wall-clock, parent included, on whatever machine ran it.",
         "",
     ]

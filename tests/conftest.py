@@ -1,10 +1,35 @@
-"""Shared fixtures: the real default parent is loaded once per test session."""
+"""Shared fixtures: the real default parent is loaded once per test session.
+
+The test session gets its own empty answer store (``BABYWORLD_STORE`` pointed at a temporary
+file, removed at the end), so tests never read or write the store of real runs.
+"""
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from babyworld import make_parent
+from babyworld.parent.store import ENV_PATH, FILE_NAME
+
+_STORE_DIR: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the answer store at a temporary file for the whole session (subprocesses too)."""
+    global _STORE_DIR
+    _STORE_DIR = tempfile.mkdtemp(prefix="babyworld-test-store-")
+    os.environ[ENV_PATH] = str(Path(_STORE_DIR) / FILE_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's answer store."""
+    if _STORE_DIR is not None:
+        shutil.rmtree(_STORE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

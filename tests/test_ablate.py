@@ -57,7 +57,7 @@ def test_committed_configs_are_valid():
         MODES
     )
     assert head.levels == ("Point", "Name") and head.seeds == (0, 1, 2, 3, 4)
-    assert head.parent == "smollm2" and not head.fresh_parent_cache and head.threads == 1
+    assert head.parent == "smollm2" and head.threads == 1
     for m in head.modes:
         assert all(n % (head.num_envs * m.ppo.rollout_steps) == 0 for n in head.steps.values())
     smoke = load_config(SMOKE)
@@ -193,8 +193,7 @@ MODES_TXT = str(MODES)
             "(required)); seeds (a list of seeds or a count (default 5: seeds 0-4)); steps (env "
             "steps of every run, or a table of them by level (required)); num_envs (envs per run (default 8)); "
             "checkpoint_every (updates between checkpoints (default 20)); threads (torch CPU "
-            "threads (default 0: torch's default)); fresh_parent_cache (clear the parent's answer "
-            "cache before each run (default true)); ppo (a table of --ppo.* overrides for every "
+            "threads (default 0: torch's default)); ppo (a table of --ppo.* overrides for every "
             "mode); student (a table of --student.* overrides for every mode); modes (a table of "
             "modes, one sub-table per mode (required))",
         ),
@@ -272,6 +271,14 @@ def test_missing_keys_and_files(tmp_path):
     bad.write_text("steps = = 3\n")
     with pytest.raises(ConfigError, match=r"bad.toml: not valid TOML"):
         load_config(bad)
+
+
+def test_a_retired_key_is_read_with_a_warning_and_ignored():
+    data = tomllib.loads((CONFIGS / "headline.toml").read_text())
+    with pytest.warns(UserWarning, match=r"old.toml: fresh_parent_cache is no longer used"):
+        cfg = parse_config({**data, "fresh_parent_cache": False}, source="old.toml")
+    assert cfg == parse_config(data, source="old.toml")
+    assert "fresh_parent_cache" not in cfg.to_dict()
 
 
 def test_cli_refuses_a_bad_config_before_anything_runs(tmp_path, capsys):
@@ -498,6 +505,8 @@ def test_run_parent_stats_counts_one_run():
         "seconds": 1.0,
         "prefix_hit_tokens": 0,
         "prefix_built_tokens": 0,
+        "store_hits": 0,
+        "store_seconds": 0.0,
     }
     now = {
         **start,
@@ -601,8 +610,8 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
         "## Name",
         "## All levels",
         "| label | mode | seeds | IQM final success [95% CI] | steps to 0.9 | minutes | parent "
-        "requests | parent tokens | supervision bits/step |",
-        "With `fresh_parent_cache` (the default) every run starts with an empty cache",
+        "requests | parent hits | parent tokens computed | supervision bits/step |",
+        "Runs share the parent's persistent answer store",
         "| baby | baby | 2/2 | ",
         "| 16 → 40 (mean 28) |",  # Point hybrid: distill (2 x 8 bits) for 128 of 256 steps
         "| 88 → 40 (mean 64) |",  # Name hybrid: 11 x 8 bits, then the vector

@@ -450,7 +450,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Fuzz:
     )
     f.ckpt_bytes = (tmp / "good.pt").read_bytes()
     rows = [",".join(METRIC_FIELDS)] + [
-        f"{32 * k},{k}.00,{8 * k},0.5000,0.5000,0.1000" for k in range(1, 7)
+        f"{32 * k},{k}.00,{8 * k},0.5000,0.5000,0.1000,0.5000,0.5000,0" for k in range(1, 7)
     ]
     f.metrics_text = "\n".join(rows) + "\n"
     f.config_text = json.dumps(TrainConfig(parent="scripted").to_dict())

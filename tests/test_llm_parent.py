@@ -31,9 +31,9 @@ def test_default_parent_is_the_converted_smollm2(llm_parent):
 def test_score_is_batched_consistently(llm_parent):
     ctx = ["The child wants the red ball, so the child says:", "Hello", "Mom says: 'look!'"]
     cont = [" ball please", " world, how are you today?", " a bird"]
-    llm_parent.clear_cache()
+    llm_parent.clear_cache(store=True)  # computed, not read from the answer store
     batched = llm_parent.score(ctx, cont)
-    llm_parent.clear_cache()
+    llm_parent.clear_cache(store=True)
     single = [llm_parent.score([c], [x])[0] for c, x in zip(ctx, cont, strict=True)]
     for b, s, x in zip(batched, single, cont, strict=True):
         assert (
@@ -54,24 +54,28 @@ def test_score_prefers_the_word_named_in_context(llm_parent):
 
 def test_generate_is_greedy_and_deterministic(llm_parent):
     prompt = prompts.ask_for(WorldObject("red", "ball"))
-    llm_parent.clear_cache()
+    llm_parent.clear_cache(store=True)
     first = llm_parent.generate([prompt, prompt])
-    llm_parent.clear_cache()
+    llm_parent.clear_cache(store=True)
     second = llm_parent.generate([prompt])
     assert first[0] == first[1] == second[0]
     assert "\n" not in first[0] and first[0]
 
 
 def test_cache_counts_hits_and_saves_tokens(llm_parent):
-    llm_parent.clear_cache()
+    llm_parent.clear_cache(store=True)
     prompt = prompts.ask_for(WorldObject("blue", "box"))
     s0 = llm_parent.stats.as_dict()
-    llm_parent.generate([prompt])
+    first = llm_parent.generate([prompt])
     s1 = llm_parent.stats.as_dict()
     llm_parent.generate([prompt])
     s2 = llm_parent.stats.as_dict()
     assert s1["tokens"] > s0["tokens"] and s1["cache_hits"] == s0["cache_hits"]
     assert s2["tokens"] == s1["tokens"] and s2["cache_hits"] == s1["cache_hits"] + 1
+    llm_parent.clear_cache()  # memory only: the answer store still has it
+    assert llm_parent.generate([prompt]) == first
+    s3 = llm_parent.stats.as_dict()
+    assert s3["tokens"] == s1["tokens"] and s3["store_hits"] == s2["store_hits"] + 1
 
 
 def test_probe_accuracy_is_well_above_chance(llm_parent):
@@ -123,7 +127,7 @@ def test_level_with_real_parent(llm_parent, level):
 def test_real_parent_envs_are_deterministic(llm_parent):
     runs = []
     for _ in range(2):
-        llm_parent.clear_cache()
+        llm_parent.clear_cache(store=True)
         env = gym.make(env_id("Point"), parent=llm_parent)
         obs, info = env.reset(seed=11)
         trace = [obs["heard"].tolist()]

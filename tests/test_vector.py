@@ -61,7 +61,8 @@ def test_one_parent_call_per_phase():
     env.reset(seed=0)
     assert parent.stats.calls == 1 and parent.stats.requests == 8
     env.step(np.zeros(8, dtype=np.int64))  # no episode ends: one generate, one score call
-    assert parent.stats.calls <= 3 and parent.stats.requests == 8 + 16 + 16
+    # scored: every env's 3 acts x (context, neutral) = 48; said: 8 reactions + 8 requests
+    assert parent.stats.calls <= 3 and parent.stats.requests == 8 + 48 + 16
     calls = parent.stats.calls
     env.step(np.zeros(8, dtype=np.int64))  # every episode ends: + one batched reset call
     assert parent.stats.calls <= calls + 3

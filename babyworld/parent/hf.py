@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import inspect
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from babyworld.parent.base import Parent
+from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
 from babyworld.validation import ValidationError
 
@@ -51,7 +54,13 @@ class HFParent(Parent):
         device: torch device string.
         max_batch: largest number of sequences in one forward pass.
         label: name shown in logs (defaults to the path).
-        cache_size: entries of the exact-request LRU cache (0 disables it).
+        cache_size: entries of the exact-request LRU cache (0 disables it, and the persistent
+            store unless ``store`` asks for it).
+        cache_bytes: byte budget of the exact-request cache.
+        store: the persistent answer store shared by every process (on by default; see
+            :class:`~babyworld.parent.base.Parent`). Answers are keyed by a digest of the
+            weights, the tokenizer, the generation config, the compute dtype, the device type
+            and the torch and transformers versions, computed on first use.
         prefix_cache: reuse the keys/values of prompt prefixes shared by several requests (the
             envs' few-shot scripts) instead of recomputing them; results equal the plain path up
             to floating-point rounding. Applies to models whose cache is a plain full-attention
@@ -71,11 +80,13 @@ class HFParent(Parent):
         max_batch: int = 64,
         label: str | None = None,
         cache_size: int = 65536,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        store: StoreSetting = None,
         prefix_cache: bool = True,
         min_prefix_tokens: int = 16,
         prefix_cache_size: int = 16,
     ) -> None:
-        super().__init__(cache_size=cache_size)
+        super().__init__(cache_size=cache_size, cache_bytes=cache_bytes, store=store)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if max_batch < 1:
@@ -127,10 +138,31 @@ class HFParent(Parent):
         self.min_prefix_tokens = min_prefix_tokens
         self._prefixes = PrefixStore(prefix_cache_size, min_prefix_tokens)
 
-    def clear_cache(self) -> None:
-        """Forget every cached answer and stored prefix (counters are kept)."""
-        super().clear_cache()
+    def clear_cache(self, *, store: bool = False) -> None:
+        """Forget every cached answer and stored prefix (counters are kept).
+
+        Args:
+            store: also delete this parent's answers from the persistent store.
+        """
+        super().clear_cache(store=store)
         self._prefixes.clear()
+
+    def _store_description(self) -> dict[str, Any]:
+        import transformers
+
+        return {
+            "engine": "torch",
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": self.device.type,
+            "model": type(self.model).__name__,
+            "weights": weights_digest(self.model),
+            "config": _digest(self.model.config.to_json_string(use_diff=False)),
+            "generation": _digest(self.model.generation_config.to_json_string(use_diff=False)),
+            "tokenizer": tokenizer_digest(self.tokenizer),
+            "ids": [self.pad_id, self.start_id, sorted(self._newline_ids)],
+        }
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - the parent lives as long as the process
     def _encode(self, text: str) -> tuple[int, ...]:
@@ -320,6 +352,33 @@ def _cache_kwarg(model: torch.nn.Module) -> str:
     except (TypeError, ValueError):
         return "past_key_values"
     return "cache" if "cache" in params else "past_key_values"
+
+
+def _digest(text: str | bytes) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """Digest of every parameter and buffer: names, dtypes, shapes and bytes (~0.3 s for 135M)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    return h.hexdigest()
+
+
+def tokenizer_digest(tokenizer: Any) -> str:
+    """Digest of a tokenizer: a fast tokenizer's full JSON, else its class and vocabulary."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        text = backend.to_str()
+    else:
+        vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+        text = json.dumps([type(tokenizer).__name__, sorted(vocab.items())])
+    special = json.dumps(getattr(tokenizer, "special_tokens_map", {}), sort_keys=True, default=str)
+    return _digest(text + special)
 
 
 def _plain_dynamic_cache(model: torch.nn.Module) -> bool:

@@ -6,12 +6,15 @@ never the default parent of a real experiment.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import zlib
+from typing import Any
 
 import numpy as np
 
-from babyworld.parent.base import Parent, Prompt
+from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, Prompt, StoreSetting
 from babyworld.text import WordTokenizer
 
 #: Templates per prompt kind; fields come from the structured :class:`Prompt`.
@@ -28,6 +31,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "not_understood": ("Hmm? I don't understand.", "I don't know what you mean."),
 }
 _VERDICT = {"right": "Yes, well done!", "wrong": "No."}
+#: Version of the scripted parent's answering code (part of its answer-store key).
+SCRIPTED_VERSION = 1
 
 
 class ScriptedParent(Parent):
@@ -45,19 +50,41 @@ class ScriptedParent(Parent):
         copy: probability mass on copying a context word.
         vocab_size: size of the uniform fallback vocabulary.
         cache_size: entries of the exact-request cache.
+        cache_bytes: byte budget of the exact-request cache.
+        store: the persistent answer store; off unless asked for (its templates are cheaper to
+            run than a lookup), see :class:`~babyworld.parent.base.Parent`.
     """
 
     label = "scripted"
     scripted = True
+    store_by_default = False
 
-    def __init__(self, copy: float = 0.5, vocab_size: int = 1000, cache_size: int = 65536) -> None:
-        super().__init__(cache_size=cache_size)
+    def __init__(
+        self,
+        copy: float = 0.5,
+        vocab_size: int = 1000,
+        cache_size: int = 65536,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        store: StoreSetting = None,
+    ) -> None:
+        super().__init__(cache_size=cache_size, cache_bytes=cache_bytes, store=store)
         if not 0.0 <= copy < 1.0:
             raise ValueError(f"copy must be in [0, 1), got {copy}")
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
         self.copy = copy
         self.vocab_size = vocab_size
+
+    def _store_description(self) -> dict[str, Any]:
+        templates = json.dumps([TEMPLATES, _VERDICT], sort_keys=True).encode()
+        return {
+            "engine": "scripted",
+            "version": SCRIPTED_VERSION,
+            "copy": self.copy,
+            "vocab_size": self.vocab_size,
+            "templates": hashlib.blake2b(templates, digest_size=16).hexdigest(),
+        }
 
     def _generate(
         self, prompts: list[str], *, max_new_tokens: int, temperature: float, seed: int

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from babyworld.parent.base import Parent
+from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
 
 T = TypeVar("T")
 SPEC_PREFIX = "openai:"
@@ -72,6 +72,10 @@ class OpenAIParent(Parent):
         concurrency: requests in flight at once.
         label: name shown in logs (default ``"served:<model>"``).
         cache_size: entries of the exact-request LRU cache (0 disables it).
+        cache_bytes: byte budget of the exact-request cache.
+        store: the persistent answer store; off unless asked for (babyworld cannot fingerprint
+            a served model: its answers are keyed by URL and model name, so only opt in for a
+            server whose model does not change), see :class:`~babyworld.parent.base.Parent`.
         check: ask the server for its models on construction, so that an unreachable server or
             a wrong model name fails here, not at the first step.
 
@@ -81,6 +85,8 @@ class OpenAIParent(Parent):
             what it serves. Bad argument values.
         ImportError: the ``openai`` package is missing.
     """
+
+    store_by_default = False
 
     def __init__(
         self,
@@ -93,9 +99,11 @@ class OpenAIParent(Parent):
         concurrency: int = 8,
         label: str | None = None,
         cache_size: int = 65536,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        store: StoreSetting = None,
         check: bool = True,
     ) -> None:
-        super().__init__(cache_size=cache_size)
+        super().__init__(cache_size=cache_size, cache_bytes=cache_bytes, store=store)
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if max_retries < 0:
@@ -127,6 +135,9 @@ class OpenAIParent(Parent):
 
     def __repr__(self) -> str:
         return f"OpenAIParent({self.base_url!r}, {self.model!r})"
+
+    def _store_description(self) -> dict[str, Any]:
+        return {"engine": "served", "base_url": self.base_url, "model": self.model}
 
     # ------------------------------------------------------------------ errors
     def _fail(self, what: str, e: Exception | None = None) -> ParentServerError:
