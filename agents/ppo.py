@@ -130,7 +130,7 @@ class PPOTrainer:
         self.mode = mode
         env0 = envs.envs[0].unwrapped
         self.n = envs.num_envs
-        self.weights = torch.as_tensor(env0.reward_weights, dtype=torch.float32)
+        self.weights = torch.tensor(np.array(env0.reward_weights), dtype=torch.float32)
         self.reward_names = env0.reward_names
         obs_space = env0.observation_space
         self.vocab = int(obs_space["heard"].nvec[0])

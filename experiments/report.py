@@ -383,6 +383,16 @@ def write_report(
         f"drive the policy, {precision_bits} bits per number (see the notes below).",
         "",
     ]
+    lines += [
+        "Env settings per label (`--env.*`): "
+        + "; ".join(
+            f"`{lb}` reward source {specs[lb].get('env', {}).get('reward_source', 'verifier')}, "
+            f"weights {specs[lb].get('env', {}).get('reward_weights') or 'default'}"
+            for lb in labels
+        )
+        + ".",
+        "",
+    ]
     ci = {}
     for level in levels:
         scores = bootstrap_inputs(finals, [level])

@@ -194,13 +194,15 @@ MODES_TXT = str(MODES)
             "steps of every run, or a table of them by level (required)); num_envs (envs per run (default 8)); "
             "checkpoint_every (updates between checkpoints (default 20)); threads (torch CPU "
             "threads (default 0: torch's default)); ppo (a table of --ppo.* overrides for every "
-            "mode); student (a table of --student.* overrides for every mode); modes (a table of "
+            "mode); env (a table of --env.* settings for every mode (reward_weights, "
+            "reward_source)); student (a table of --student.* overrides for every mode); modes "
+            "(a table of "
             "modes, one sub-table per mode (required))",
         ),
         (
             {"modes": {"baby": {"lr": 0.1}}},
             "c.toml: modes.baby.lr: unknown key; a mode takes 'mode' (the mode, default: its "
-            "label), 'modes' (--modes.* overrides) and 'ppo' (--ppo.* overrides)",
+            "label), 'modes' (--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* settings)",
         ),
         (
             {"modes": {"baby": {"ppo": {"learning_rate": 0.1}}}},
@@ -564,6 +566,7 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     write_report(out, reps=50, curve_reps=20)  # a report of what has finished so far
     partial = (out / "report.md").read_text()
     assert "2 of 8 runs finished" in partial
+    assert "`baby` reward source verifier, weights default" in partial  # the env settings
     assert (
         "| hybrid | hybrid | 0/2 | – | – | – | – | – | – |" in partial
         and "## All levels" not in partial
