@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from babyworld.agents.checkpoint import load_checkpoint
 from babyworld.parent.store import ENV_PATH
 
 pytestmark = pytest.mark.llm
@@ -35,6 +36,6 @@ def test_a_second_identical_run_computes_no_parent_tokens(tmp_path):
     assert second["store_hits"] == second["requests"] - second["cache_hits"] > 0
     assert second["hit_rate"] == second["store_hit_rate"] == 1.0
     # The stored answers are the computed ones, bit for bit: the student learnt the same.
-    a = torch.load(tmp_path / "first" / "checkpoint.pt", weights_only=False)["trainer"]["model"]
-    b = torch.load(tmp_path / "second" / "checkpoint.pt", weights_only=False)["trainer"]["model"]
+    a = load_checkpoint(tmp_path / "first" / "checkpoint.pt")["trainer"]["model"]
+    b = load_checkpoint(tmp_path / "second" / "checkpoint.pt")["trainer"]["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
