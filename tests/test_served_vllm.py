@@ -41,12 +41,13 @@ def served():
 
 
 def _naming_frames() -> tuple[list[str], list[str]]:
+    # Short naming frames (the ones the tolerance below was measured on: max 0.33, mean 0.064).
     ctx, cont = [], []
     for color in COLORS[:3]:
         for shape in SHAPES:
-            c, _, x = prompts.name_judge_frames(WorldObject(color, shape), "shape", shape)
-            ctx.append(c)
-            cont.append(x)
+            obj = WorldObject(color, shape)
+            ctx.append(f'Mom holds up the {obj.name} and asks: "What is this?" The baby says: "')
+            cont.append(f'{shape}"')
     return ctx, cont
 
 
