@@ -170,7 +170,7 @@ def _read_requests(parent: Parent, envs: list, acc: dict[str, list[float]]) -> N
     at = 0
     for (env, _, meant), (ctx, _) in zip(items, frames, strict=True):
         mine, at = scores[at : at + len(ctx)], at + len(ctx)
-        loglik = np.array([float(lp.mean()) for lp in mine[: env.n_objects]])
+        loglik = env._channel(mine, env.n_objects)
         acc["top1"].append(float(loglik.argmax() == meant))
         for k in range(env.n_objects):
             reward = components.consistency(loglik, k, env.consistency_temperature)

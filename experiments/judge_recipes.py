@@ -33,12 +33,7 @@ WORDS = SHAPES + COLORS
 Frame = tuple[str, str, str]
 
 # ------------------------------------------------------------------------------------ Point
-_FETCH_FEW_SHOT = (
-    "Mom asks for a toy; the baby gives it to her.\n"
-    "Mom: Give me the green cup. Baby gives: green cup\n"
-    "Mom: I want the blue bird. Baby gives: blue bird\n"
-    "Mom: Where is the red box? Baby gives: red box\n"
-)
+_FETCH_FEW_SHOT = prompts.FETCH_JUDGE_SCRIPT  # the adopted recipe's script
 #: (request the parent said, toy it wanted, toy handed over) -> frame
 POINT_RECIPES: dict[str, Callable[[str, WorldObject, WorldObject], Frame]] = {
     "old: request, no script": lambda req, want, got: (

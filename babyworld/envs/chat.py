@@ -123,7 +123,7 @@ class ChatEnv(UtteranceEnv):
                 consistency=0.0,
             )
         k = len(self._lines)
-        loglik = np.array([float(lp.mean()) for lp in scores[:k]])
+        loglik = self._channel(scores, k)
         best = int(np.argmax(loglik))
         coherence = float((scores[0] - scores[k]).mean())
         fits = best == 0 and coherence > 0

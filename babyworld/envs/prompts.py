@@ -82,13 +82,13 @@ def react_name(obj: WorldObject, attribute: str, word: str, success: bool) -> Pr
 #: Point's judge: a few-shot script of requests and the toys that answer them. Measured in the
 #: env over every (request, toy) pair of the default parent (``babyworld parent-eval --in-env``):
 #: top-1 0.998, where the same frame without the script had 0.893 (README, "The parent as the teacher").
-_FETCH_JUDGE = (
+FETCH_JUDGE_SCRIPT = (
     "Mom asks for a toy; the baby gives it to her.\n"
     "Mom: Give me the green cup. Baby gives: green cup\n"
     "Mom: I want the blue bird. Baby gives: blue bird\n"
     "Mom: Where is the red box? Baby gives: red box\n"
-    "Mom: {request} Baby gives:"
 )
+_FETCH_JUDGE = FETCH_JUDGE_SCRIPT + "Mom: {request} Baby gives:"
 
 
 def fetch_judge_frames(

@@ -95,9 +95,8 @@ class RequestEnv(UtteranceEnv):
                 feedback_prompt=prompts.react_request("", None),
                 consistency=0.0,
             )
-        # Noisy channel: log-likelihood of the words under each candidate toy (the same tokens for
-        # every toy, so per-token means rank and normalise like sums, at a length-free scale).
-        loglik = np.array([float(lp.mean()) for lp in scores[: self.n_objects]])
+        # Noisy channel: log-likelihood of the words under each candidate toy.
+        loglik = self._channel(scores, self.n_objects)
         given = int(np.argmax(loglik))
         success = self._task.verify(given)
         return Outcome(

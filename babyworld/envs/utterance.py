@@ -52,6 +52,15 @@ class UtteranceEnv(ParentBabyEnv):
     def _vocabulary(self) -> tuple[str, ...]:
         """The level's words (the stop action is added after them)."""
 
+    @staticmethod
+    def _channel(scores: Sequence[np.ndarray], k: int) -> np.ndarray:
+        """Noisy-channel scores of the first ``k`` candidates: ``mean_t log p(u_t | candidate)``.
+
+        Every candidate scores the same tokens, so per-token means rank and normalise like sums,
+        at a length-free scale (the parent's judgements ``j_k`` of ``consistency``).
+        """
+        return np.array([float(lp.mean()) for lp in scores[:k]])
+
     @abstractmethod
     def _judge_requests(self, utterance: str) -> tuple[list[str], list[str]]:
         """What the parent must score to judge a non-empty utterance."""
