@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from babyworld.validation import ValidationError
 
 
@@ -22,6 +24,17 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, dict | set):
         raise ValidationError(f"task parameters must be scalars or sequences, got {value!r}")
     return value
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a (frozen) parameter value is or holds a boolean.
+
+    No level takes a boolean per episode, and ``True == 1`` would make ``max_words=True`` the
+    same task (equal and with the same hash) as ``max_words=1``.
+    """
+    if isinstance(value, tuple):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool | np.bool_)
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,12 @@ class Task:
                 f"Task.params must be sorted, unique (name, value) pairs, got {self.params!r}; "
                 "build tasks with Task.make(level, **params)"
             )
+        for name, value in self.params:
+            if _has_bool(value):
+                raise ValidationError(
+                    f"task setting {name}={value!r} is a boolean; no level takes a boolean per "
+                    "episode (use an integer, e.g. max_words=1, or a tuple of names)"
+                )
 
     @classmethod
     def make(cls, level: str, **params: Any) -> Task:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -205,25 +207,49 @@ def _ray_flag(argv: list[str]) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def _config_errors_in_one_line() -> Iterator[None]:
+    """A config check that fails while tyro builds a config exits with one line, as others do.
+
+    tyro draws a multi-line box around a ``ValueError`` raised in a config's ``__post_init__``;
+    its parse-error hook (``tyro._errors.on_parse_error``, pinned in constraints.txt) lets the
+    message through as a ``ValueError`` instead, which :func:`main` prints as one line. Errors
+    of the command line itself (an unknown flag, a missing value) keep tyro's help box. A tyro
+    without the hook keeps its box for every error.
+    """
+    hooks = getattr(tyro, "_errors", None)
+    if hooks is None or not hasattr(hooks, "on_parse_error"):
+        yield
+        return
+
+    def one_line(event: object) -> None:
+        if isinstance(event, hooks.InstantiationFailure):
+            raise ValueError(str(event.message).strip())
+
+    with hooks.on_parse_error(one_line):
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``babyworld`` command."""
     argv = _ray_flag(list(sys.argv[1:] if argv is None else argv))
     try:
-        tyro.extras.subcommand_cli_from_dict(
-            {
-                "demo": demo,
-                "parent-eval": parent_eval,
-                "train": train,
-                "bench": bench,
-                "ablate": ablate,
-                "report": report,
-                "serve-parent": serve_parent,
-                "cache": cache,
-            },
-            prog="babyworld",
-            description="babyworld: a frozen LLM parent raises a from-scratch baby.",
-            args=argv,
-        )
+        with _config_errors_in_one_line():
+            tyro.extras.subcommand_cli_from_dict(
+                {
+                    "demo": demo,
+                    "parent-eval": parent_eval,
+                    "train": train,
+                    "bench": bench,
+                    "ablate": ablate,
+                    "report": report,
+                    "serve-parent": serve_parent,
+                    "cache": cache,
+                },
+                prog="babyworld",
+                description="babyworld: a frozen LLM parent raises a from-scratch baby.",
+                args=argv,
+            )
     except (
         ValueError,
         TypeError,

@@ -249,8 +249,6 @@ class Fuzz:
             "Point",
             3,
         ]
-        if level == "Request":
-            bad.append(Task.make(level, max_words=True))
         if self.rng.random() < 0.3:
             return None, True
         if self.rng.random() < 0.8:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
+from contextlib import redirect_stderr
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
 from babyworld.envs.request import RequestEnv
 from babyworld.envs.vector import ParentBatchVectorEnv
+from babyworld.experiments.cli import main
 from babyworld.experiments.config import TrainConfig
 from babyworld.parent import make_parent
 from babyworld.rewards import resolve_weights
@@ -173,3 +176,28 @@ def test_none_keeps_each_envs_current_task_and_so_does_autoreset():
 def test_configs_refuse_nan_wrong_types_and_oversized_values(make, match):
     with pytest.raises(ValidationError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ppo.lr", "nan"], "babyworld: error: ppo.lr must be a finite number, got nan"),
+        (["--student.history", "1000000"], "babyworld: error: student.history must be an integer"),
+    ],
+)
+def test_a_config_check_failing_on_the_command_line_prints_one_line(tmp_path, argv, message):
+    out = tmp_path / "run"
+    err = io.StringIO()
+    with redirect_stderr(err), pytest.raises(SystemExit) as exc:
+        main(["train", "--parent", "scripted", "--out", str(out), *argv])
+    assert exc.value.code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("params", [{"max_words": True}, {"attributes": ("shape", np.True_)}])
+def test_a_boolean_task_setting_is_refused_rather_than_taken_as_one(params):
+    with pytest.raises(ValidationError, match="is a boolean; no level takes a boolean"):
+        Task.make("Request", **params)
+    assert Task.make("Request", max_words=1).kwargs == {"max_words": 1}
