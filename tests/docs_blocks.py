@@ -170,7 +170,7 @@ def workdir() -> Path:
 
 def run_file(path: Path) -> list[dict]:
     """Run the runnable blocks of one Markdown file in a fresh directory; one record per block."""
-    records, cwd = [], None
+    records, cwd, home = [], None, os.getcwd()
     for block in extract(path):
         if block.lang not in RUN_LANGS:
             continue
@@ -192,7 +192,7 @@ def run_file(path: Path) -> list[dict]:
             record["output"] = out.getvalue()[-4000:]
             record["seconds"] = round(time.time() - start, 1)
         records.append(record)
-    os.chdir(ROOT)
+        os.chdir(home)
     return records
 
 
