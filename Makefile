@@ -49,7 +49,7 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
-# The full benchmark (~10 min on 2 idle cores; README "Performance"); e.g. BENCH_ARGS="--out runs/b".
+# The full benchmark (~10 min on 2 idle cores; docs/performance.md); e.g. BENCH_ARGS="--out runs/b".
 bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "minigrid unavailable: its row is skipped"
 	$(BIN)/babyworld bench $(BENCH_ARGS)
