@@ -11,6 +11,7 @@ from babyworld.agents.judge_watch import JudgeWatchConfig
 from babyworld.agents.modes import ModeConfig, check_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.experiments.evaluation import EvalConfig
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
 from babyworld.validation import check_config
 
@@ -119,6 +120,7 @@ class TrainConfig:
     watch: JudgeWatchConfig = field(default_factory=JudgeWatchConfig)
     curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -191,6 +193,7 @@ class TrainConfig:
         d["modes"] = ModeConfig(**d.get("modes", {}))
         d["env"] = EnvConfig(**d.get("env", {}))
         d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
+        d["eval"] = EvalConfig(**d.get("eval", {}))
         for k in ("out", "resume"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)
