@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from babyworld.agents.judge_watch import JudgeWatchConfig
-from babyworld.agents.modes import ModeConfig, check_mode
+from babyworld.agents.modes import MODES, Mode, ModeConfig, check_mode, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.evaluation import EvalConfig
@@ -87,11 +87,13 @@ class TrainConfig:
     upwards (babyworld/Ladder-v0) with that curriculum"""
     parent: str = "smollm2"
     """parent spec: 'smollm2' (the real default LLM), 'hf:<hub id or dir>', or 'scripted'"""
-    mode: Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"] = "baby"
-    """learning signal: 'baby' (PPO on the reward vector + world-model and latent-KL losses),
-    'sparse' (task reward at episode end), 'distill' (from the parent's action distribution),
-    'self_distill' (from the student reading extra context), 'predict_first' / 'hybrid' (world
-    model only / distill for --modes.switch-steps, then baby); settings under --modes.*"""
+    mode: Mode = "baby"
+    """learning signal (babyworld.agents.modes): 'baby' (PPO on the reward vector + world-model
+    and latent-KL losses), 'sparse_ppo' (task reward at episode end), 'grpo' (group-relative over
+    --modes.group-size replays of a task seed), 'distill' (from the parent's action
+    distribution), 'self_distill' (from the student reading extra context), 'predict_first' /
+    'hybrid' (world model only / distill for --modes.switch-steps, then baby); settings under
+    --modes.*"""
     seed: int = 0
     """seeds the student, the action sampling and the envs (env i gets seed + i)"""
     steps: int | None = None
@@ -132,10 +134,11 @@ class TrainConfig:
             )
         if self.steps is None and self.resume is None:
             self.steps = DEFAULT_STEPS
+        if not isinstance(self.mode, str):
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        self.mode = resolve_mode(self.mode, self.modes)  # type: ignore[assignment]
         check_mode(self.mode, self.modes, self.steps)
-        needs_parent = self.mode in ("distill", "hybrid") or (
-            self.mode == "self_distill" and self.modes.context == "demonstration"
-        )
+        needs_parent = mode_class(self.mode).needs_parent(self.modes)
         if needs_parent and (self.curriculum != "fixed" or self.level not in ("Point", "Name")):
             raise ValueError(
                 f"mode {self.mode!r} needs the parent's distribution or right act at every step, "

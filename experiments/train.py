@@ -279,6 +279,7 @@ def train(
             "first_alert_step": watch.first_alert_step,
         },
         "eval": evaluator.summary(),
+        "supervision": trainer.supervision_summary(),
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
         "parent_stats": run_parent_stats(stats_end, stats_start, stats_carried),
