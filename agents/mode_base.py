@@ -171,6 +171,10 @@ class LearningMode:
     def after_update(self, trainer: PPOTrainer) -> None:
         """Called after every update."""
 
+    def update_metrics(self) -> dict[str, float]:
+        """Diagnostics of the last update to log (e.g. ``sd/kl``); none by default."""
+        return {}
+
     # ------------------------------------------------------------------ accounting
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
         """Bits per step of external, action-dependent information driving the policy, by kind.

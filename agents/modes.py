@@ -21,6 +21,9 @@ choices, the ablation harness and the report read it).
 - ``predict_first``: uniform-random acts and no policy loss for ``switch_steps`` env steps
   (rounded up to whole rollouts), then ``baby``.
 - ``hybrid``: ``distill`` for ``switch_steps`` env steps (rounded up likewise), then ``baby``.
+- ``sdpo`` / ``sdft``: GRPO blended (``distill_weight``) with self-distillation from the
+  student reading hindsight: a successful peer's act (else the parent's feedback) or a
+  demonstration, and the act it judges (:mod:`babyworld.agents.modes_sd`).
 
 In every mode the world-model and latent-KL losses keep their ``--ppo`` weights (set
 ``--ppo.wm-coef 0 --ppo.mdl-coef 0`` to turn them off) and the value heads keep learning the
@@ -38,11 +41,13 @@ from typing import Literal
 from babyworld.agents.mode_base import LearningMode
 from babyworld.agents.modes_distill import Distill, Hybrid, SelfDistill
 from babyworld.agents.modes_rl import GRPO, Baby, PredictFirst, SparsePPO
+from babyworld.agents.modes_sd import SDFT, SDPO
 from babyworld.validation import check_config
 
 #: The learning modes by name: the one list every other part reads.
 REGISTRY: dict[str, type[LearningMode]] = {
-    cls.name: cls for cls in (Baby, SparsePPO, GRPO, Distill, SelfDistill, PredictFirst, Hybrid)
+    cls.name: cls
+    for cls in (Baby, SparsePPO, GRPO, Distill, SelfDistill, PredictFirst, Hybrid, SDPO, SDFT)
 }
 MODES: tuple[str, ...] = tuple(REGISTRY)
 #: ``--mode`` choices (tyro reads this Literal).
@@ -56,7 +61,7 @@ class ModeConfig:
     """Settings of the learning modes (each mode reads the ones it uses)."""
 
     group_size: int | None = None
-    """grpo: the envs run in groups of G that replay the same task seed each episode (G >= 2;
+    """grpo, sdpo, sdft: the envs run in groups of G that replay the same task seed each episode (G >= 2;
     default 4; one-act levels; num_envs must be a multiple of G, ppo.rollout_steps a multiple of
     the episode length); other modes take no groups"""
     divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
@@ -65,7 +70,10 @@ class ModeConfig:
     alpha: float = 0.5
     """teacher weight of the generalised JSD, in [0, 1]"""
     distill_coef: float = 1.0
-    """weight of the distillation loss"""
+    """distill / self_distill / hybrid: weight of the distillation loss"""
+    distill_weight: float = 0.5
+    """sdpo / sdft: w in [0, 1] of the convex blend (1 - w) * GRPO loss + w * self-distillation
+    loss (TRL's distillation_weight; 1 = pure self-distillation, 0 = GRPO)"""
     offline: bool = False
     """distill: act by sampling the parent's distribution and fit the student to those acts
     (supervised on parent samples) instead of distilling on the student's own rollouts"""
@@ -89,6 +97,8 @@ class ModeConfig:
         check_config(self, "modes")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"modes.alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"modes.distill_weight must be in [0, 1], got {self.distill_weight}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"modes.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.distill_coef <= 0:

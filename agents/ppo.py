@@ -196,6 +196,7 @@ class PPOTrainer:
             "teacher": torch.zeros(t, n, self.n_actions),
             "sd_heard": torch.zeros(t, n, self.heard_length, dtype=torch.long),
             "sd_len": torch.zeros(t, n, dtype=torch.long),
+            "right": torch.zeros(t, n, dtype=torch.long),  # the right act, where a mode reads it
         }
 
     def _masks(self) -> torch.Tensor:
@@ -316,6 +317,21 @@ class PPOTrainer:
         stats["env_reward"] /= self.cfg.rollout_steps
         return stats
 
+    def warm_start(self, model_state: dict[str, Any]) -> None:
+        """Start from trained student weights (``--init-from``); the mode keeps copies of them.
+
+        Raises:
+            ValueError: the weights do not fit this student (sizes, level).
+        """
+        try:
+            self.model.load_state_dict(model_state)
+        except RuntimeError as e:
+            raise ValueError(
+                f"the --init-from weights do not fit this run's student ({e}); use a checkpoint "
+                "of a run with the same --student.* sizes and level"
+            ) from e
+        self.learning.attach(self)
+
     def _account(self, mode: LearningMode, facts: np.ndarray) -> None:
         """Add the rollout's supervision bits (the mode's accounting) and words heard."""
         steps, t = self.n * self.cfg.rollout_steps, self.cfg.rollout_steps
@@ -372,7 +388,7 @@ class PPOTrainer:
         mask, act, logp_old = flat(b["mask"]), flat(b["action"]), flat(b["logp"])
         adv, ret = flat(adv), flat(ret_vec)
         nh, nl, np_ = flat(b["next_heard"]), flat(b["next_len"]), flat(b["next_percept"])
-        self.flat = {k: flat(b[k]) for k in ("teacher", "sd_heard", "sd_len")}
+        self.flat = {k: flat(b[k]) for k in ("teacher", "sd_heard", "sd_len", "right")}
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
@@ -419,6 +435,7 @@ class PPOTrainer:
         out = {k: float(np.mean(v)) for k, v in log.items()}
         out["explained_variance"] = losses.explained_variance(values, returns)
         out["phase"] = float(mode.phase_id)
+        out.update(mode.update_metrics())
         out["lr"] = self.optimizer.param_groups[0]["lr"]
         for k, name in enumerate(self.reward_names):
             out[f"reward/{name}"] = float(b["reward"][..., k].mean())

@@ -105,6 +105,9 @@ class TrainConfig:
     """run directory; default runs/{level}__{mode}__{seed}__{time}; never overwritten"""
     resume: Path | None = None
     """continue the run in this directory (its config is used; pass --steps to extend)"""
+    init_from: Path | None = None
+    """start the student from the weights of this checkpoint (a run's checkpoint.pt; same
+    --student.* sizes and level): a warm start, e.g. sdpo after baby"""
     checkpoint_every: int = 20
     """updates between checkpoints (and one at the end)"""
     threads: int = 0
@@ -182,7 +185,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings)."""
         d = dataclasses.asdict(self)
-        for k in ("out", "resume"):
+        for k in ("out", "resume", "init_from"):
             d[k] = None if d[k] is None else str(d[k])
         return d
 
@@ -197,6 +200,6 @@ class TrainConfig:
         d["env"] = EnvConfig(**d.get("env", {}))
         d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
         d["eval"] = EvalConfig(**d.get("eval", {}))
-        for k in ("out", "resume"):
+        for k in ("out", "resume", "init_from"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)

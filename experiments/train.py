@@ -174,6 +174,14 @@ def train(
     except BaseException:
         envs.close()  # Ray workers, if any, must not outlive a refused run
         raise
+    if ckpt is None and cfg.init_from is not None:
+        try:
+            trainer.warm_start(load_checkpoint(cfg.init_from)["trainer"]["model"])
+        except BaseException:
+            envs.close()
+            if eval_envs is not None:
+                eval_envs.close()
+            raise
     if ckpt is not None:
         try:
             trainer.load_state_dict(ckpt["trainer"])
@@ -350,6 +358,9 @@ def _log(writer, trainer, metrics, collect, now, stats0, sps) -> None:
     for k in LOSS_KEYS:
         writer.add_scalar(f"losses/{k}", metrics[k], step)
     writer.add_scalar("charts/phase", metrics["phase"], step)
+    for k, v in metrics.items():  # a mode's own diagnostics (e.g. sd/kl)
+        if k.startswith("sd/"):
+            writer.add_scalar(k, v, step)
     writer.add_scalar("losses/explained_variance", metrics["explained_variance"], step)
     for i, name in enumerate(trainer.reward_names):
         student_side = trainer.cfg.student_rewards and name in ("predictability", "mdl")
