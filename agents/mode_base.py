@@ -97,7 +97,7 @@ class LearningMode:
     @classmethod
     def check(cls, cfg: ModeConfig, total_steps: int | None = None) -> None:
         """Refuse settings the mode cannot run with (before anything is built)."""
-        if cfg.group_size is not None and cls.group_size_of(cfg) == 1:
+        if cfg.group_size > 1 and cls.group_size_of(cfg) == 1:
             raise ValueError(
                 f"--modes.group-size applies to the group modes (grpo, sdpo), not {cls.name!r}"
             )
@@ -110,6 +110,11 @@ class LearningMode:
     @classmethod
     def needs_parent(cls, cfg: ModeConfig) -> bool:
         """Whether the mode reads the parent's distribution or the right act at every step."""
+        return False
+
+    @classmethod
+    def shows_right_act(cls, cfg: ModeConfig) -> bool:
+        """Whether the verifier's right act reaches the student's training (a demonstration)."""
         return False
 
     def attach(self, trainer: PPOTrainer) -> None:

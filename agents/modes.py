@@ -60,10 +60,10 @@ LEGACY = {"sparse": "sparse_ppo, or grpo with modes.group_size > 1"}
 class ModeConfig:
     """Settings of the learning modes (each mode reads the ones it uses)."""
 
-    group_size: int | None = None
-    """grpo, sdpo, sdft: the envs run in groups of G that replay the same task seed each episode (G >= 2;
-    default 4; one-act levels; num_envs must be a multiple of G, ppo.rollout_steps a multiple of
-    the episode length); other modes take no groups"""
+    group_size: int = 0
+    """grpo, sdpo, sdft: the envs run in groups of G that replay the same task seed each episode
+    (G >= 2; 0 = the default, 4; one-act levels; num_envs must be a multiple of G,
+    ppo.rollout_steps a multiple of the episode length); other modes take no groups (0 or 1)"""
     divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
     """distill / self_distill / hybrid: KL(teacher||student), KL(student||teacher), or the
     generalised JSD with alpha (TRL GKD's convention: alpha=0 is forward KL, 1 reverse KL)"""
@@ -103,8 +103,10 @@ class ModeConfig:
             raise ValueError(f"modes.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.distill_coef <= 0:
             raise ValueError(f"modes.distill_coef must be > 0, got {self.distill_coef}")
-        if self.group_size is not None and self.group_size < 1:
-            raise ValueError(f"modes.group_size must be >= 1, got {self.group_size}")
+        if self.group_size < 0:
+            raise ValueError(
+                f"modes.group_size must be >= 0 (0: the mode's default), got {self.group_size}"
+            )
         if self.top_k < 1:
             raise ValueError(f"modes.top_k must be >= 1, got {self.top_k}")
         if self.switch_steps < 0:

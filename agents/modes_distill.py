@@ -100,6 +100,11 @@ class SelfDistill(LearningMode):
         """See :meth:`LearningMode.needs_parent`."""
         return cfg.context == "demonstration"
 
+    @classmethod
+    def shows_right_act(cls, cfg: ModeConfig) -> bool:
+        """With the demonstration context."""
+        return cfg.context == "demonstration"
+
     def attach(self, trainer: PPOTrainer) -> None:
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)

@@ -137,7 +137,7 @@ class GRPO(SparsePPO):
     @classmethod
     def group_size_of(cls, cfg: ModeConfig) -> int:
         """See :meth:`LearningMode.group_size_of`."""
-        return DEFAULT_GROUP if cfg.group_size is None else cfg.group_size
+        return DEFAULT_GROUP if cfg.group_size == 0 else cfg.group_size
 
     @classmethod
     def check(cls, cfg: ModeConfig, total_steps: int | None = None) -> None:

@@ -218,6 +218,11 @@ class SDFT(SDPO):
     phase_id = 7
     context = "demonstration"
 
+    @classmethod
+    def shows_right_act(cls, cfg: ModeConfig) -> bool:
+        """The demonstration is the verifier's right act."""
+        return True
+
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
         """GRPO's count per episode, plus the demonstrated act (``log2 A``)."""
         out = GRPO.supervision(self, trainer, facts)

@@ -154,10 +154,11 @@ class TrainConfig:
                     "act: --level Point, Name or Chat with --curriculum fixed (the ladder's Request "
                     "stage succeeds by a need only the world knows)"
                 )
-            if self.mode == "self_distill" and self.modes.context == "demonstration":
+            if mode_class(self.mode).shows_right_act(self.modes):
                 raise ValueError(
-                    "--modes.context demonstration shows the verifier's right act, which "
-                    "--env.reward-source parent holds out; use --modes.context feedback"
+                    f"mode {self.mode!r} shows the verifier's right act (a demonstration), which "
+                    "--env.reward-source parent holds out; use sdpo, or self_distill with "
+                    "--modes.context feedback"
                 )
         for name in ("steps", "num_envs", "checkpoint_every"):
             value = getattr(self, name)

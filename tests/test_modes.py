@@ -290,8 +290,8 @@ def test_grpo_refuses_what_it_cannot_group():
             mode="grpo",
             modes=ModeConfig(group_size=2),
         )
-    with pytest.raises(ValueError, match="modes.group_size must be >= 1"):
-        ModeConfig(group_size=0)
+    with pytest.raises(ValueError, match="modes.group_size must be >= 0"):
+        ModeConfig(group_size=-1)
 
 
 def test_grpo_advantages_by_hand():
@@ -325,10 +325,10 @@ def test_grpo_in_the_trainer_replays_one_seed_per_group_of_four():
         torch.testing.assert_close(adv[4 * k], want)
 
 
-@pytest.mark.parametrize("g", [1, 0])
+@pytest.mark.parametrize("g", [1, -1])
 def test_grpo_refuses_fewer_than_two_replays(g, tmp_path):
     with pytest.raises(
-        ValueError, match=r"needs --modes.group-size G >= 2|group_size must be >= 1"
+        ValueError, match=r"needs --modes.group-size G >= 2 \(default 4\), got 1|must be >= 0"
     ):
         TrainConfig(mode="grpo", modes=ModeConfig(group_size=g))
     from babyworld.experiments.cli import main

@@ -3,6 +3,8 @@ peers, the blend with GRPO, warm start, and the teacher carrying a signal once t
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -180,3 +182,41 @@ def test_a_student_that_reads_makes_the_teacher_know_more_than_the_student():
         warm.collect()
         gap = _gap(warm)
         assert gap > 0.03 and gap > abs(fresh) + 0.02, (mode, gap, fresh)
+
+
+def test_demonstrations_are_refused_when_the_parent_judges():
+    from babyworld.experiments.config import EnvConfig
+
+    parent = EnvConfig(reward_source="parent")
+    with pytest.raises(ValueError, match="mode 'sdft' shows the verifier's right act"):
+        TrainConfig(mode="sdft", env=parent)
+    with pytest.raises(ValueError, match="mode 'self_distill' shows the verifier's right act"):
+        TrainConfig(mode="self_distill", env=parent, modes=ModeConfig(context="demonstration"))
+    TrainConfig(mode="sdpo", env=parent)  # a peer's act and the parent's feedback: allowed
+
+
+def test_warm_start_from_a_checkpoint_and_bad_weights_refused(tmp_path):
+    from babyworld.agents.checkpoint import load_checkpoint
+    from babyworld.experiments.evaluation import EvalConfig
+    from babyworld.experiments.train import train
+
+    def cfg(name, **kw):
+        return TrainConfig(
+            parent="scripted", steps=64, num_envs=4, out=tmp_path / name, student=SMALL,
+            ppo=PPOConfig(rollout_steps=8, epochs=1), eval=EvalConfig(episodes=0), **kw,
+        )  # fmt: skip
+
+    warm = train(cfg("warm"), progress=False)
+    ckpt = warm / "checkpoint.pt"
+    t = _trainer("sdpo", teacher="initial")
+    t.warm_start(load_checkpoint(ckpt)["trainer"]["model"])
+    want = load_checkpoint(ckpt)["trainer"]["model"]
+    for name, p in t.learning.teacher_model.state_dict().items():  # the teacher starts warm too
+        assert torch.equal(p, want[name])
+    run = train(cfg("sd", mode="sdpo", init_from=ckpt), progress=False)
+    assert (run / "summary.json").exists()
+    other = StudentConfig(d_model=16, n_heads=2, history=4, latent_dim=8, word_dim=8)
+    bad = dataclasses.replace(cfg("bad", mode="sdpo", init_from=ckpt), student=other)
+    with pytest.raises(ValueError, match="--init-from weights do not fit"):
+        train(bad, progress=False)
+    assert not (tmp_path / "bad").exists()
