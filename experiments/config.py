@@ -92,8 +92,9 @@ class TrainConfig:
     and latent-KL losses), 'sparse_ppo' (task reward at episode end), 'grpo' (group-relative over
     --modes.group-size replays of a task seed), 'distill' (from the parent's action
     distribution), 'self_distill' (from the student reading extra context), 'predict_first' /
-    'hybrid' (world model only / distill for --modes.switch-steps, then baby); settings under
-    --modes.*"""
+    'hybrid' (world model only / distill for --modes.switch-steps, then baby), 'sdpo' / 'sdft'
+    (grpo blended with self-distillation from a successful peer's act or the parent's feedback /
+    a demonstration); settings under --modes.*"""
     seed: int = 0
     """seeds the student, the action sampling and the envs (env i gets seed + i)"""
     steps: int | None = None
