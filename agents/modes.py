@@ -1,27 +1,36 @@
 """Learning modes: the same student, the same envs, different learning signals (``--mode``).
 
-- ``baby``: PPO on the reward vector, plus the world-model and latent-KL losses.
-- ``sparse``: PPO on the ``task`` component alone, summed over the episode and paid at its last
-  step (no dense components, no exchange horizon: credit flows back through the whole episode);
-  with ``group_size > 1``, GRPO-style advantages over groups of envs replaying one task seed.
+Each mode is one class (:class:`~babyworld.agents.mode_base.LearningMode`) holding its checks,
+behaviour policy, reward shaping, advantages, policy loss, after-update hook and supervision
+accounting; :data:`REGISTRY` maps names to classes and is the one list of modes (the CLI's
+choices, the ablation harness and the report read it).
+
+- ``baby``: PPO on the reward vector, per act, plus the world-model and latent-KL losses.
+- ``sparse_ppo``: PPO on the ``task`` component alone, summed over the episode and paid at its
+  last step (no dense components, no exchange horizon: credit flows back through the whole
+  episode by GAE). Older configs call it ``sparse``.
+- ``grpo``: group-relative advantages over G >= 2 (default 4) replays of one task seed: each
+  episode's summed task reward against its group's mean, over the group's standard deviation.
+  (``sparse`` with ``group_size > 1`` in older configs.)
 - ``distill``: on-policy distillation from the parent — per step a divergence between the
-  student's action distribution and the parent's over the same actions
-  (:meth:`~babyworld.envs.base.ParentBabyEnv.teacher_logprobs`); with ``offline`` the actions are
-  sampled from the parent instead and the student is fitted to them by maximum likelihood.
-- ``self_distill`` (SDPO / SDFT style): the teacher is the student itself reading extra context —
-  the parent's feedback on the act, or a demonstration of the right act — in the current step's
-  input; the teacher is not differentiated (live weights, an EMA copy, or the frozen initial
-  weights); trained on the student's own rollouts.
+  student's action distribution and the parent's over the same actions; with ``offline`` the
+  actions are sampled from the parent and the student is fitted to them by maximum likelihood.
+- ``self_distill``: the teacher is the student itself reading extra context — the parent's
+  feedback on the act, or a demonstration of the right act — in the current step's input; the
+  teacher is not differentiated (live weights, an EMA copy, or the frozen initial weights).
 - ``predict_first``: uniform-random acts and no policy loss for ``switch_steps`` env steps
   (rounded up to whole rollouts), then ``baby``.
 - ``hybrid``: ``distill`` for ``switch_steps`` env steps (rounded up likewise), then ``baby``.
+- ``sdpo`` / ``sdft``: GRPO blended (``distill_weight``) with self-distillation from the
+  student reading hindsight: a successful peer's act (else the parent's feedback) or a
+  demonstration, and the act it judges (:mod:`babyworld.agents.modes_sd`).
 
 In every mode the world-model and latent-KL losses keep their ``--ppo`` weights (set
 ``--ppo.wm-coef 0 --ppo.mdl-coef 0`` to turn them off) and the value heads keep learning the
-rewards the mode sees (the reward vector; in ``sparse`` only its task component, the others are
-zero) through the shared encoder, so the modes differ in what drives the policy head, not in
-what shapes the representation. Success figures count only the student's own episodes: those
-acted by the parent (offline distill) or by the uniform policy (predict) are left out.
+rewards the mode sees (the reward vector; in ``sparse_ppo``/``grpo`` only its task component)
+through the shared encoder, so the modes differ in what drives the policy head, not in what
+shapes the representation. Success figures count only the student's own episodes: those acted by
+the parent (offline distill) or by the uniform policy (predict) are left out.
 """
 
 from __future__ import annotations
@@ -29,27 +38,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from babyworld.agents.mode_base import LearningMode
+from babyworld.agents.modes_distill import Distill, Hybrid, SelfDistill
+from babyworld.agents.modes_rl import GRPO, Baby, PredictFirst, SparsePPO
+from babyworld.agents.modes_sd import SDFT, SDPO
 from babyworld.validation import check_config
 
-MODES = ("baby", "sparse", "distill", "self_distill", "predict_first", "hybrid")
-Mode = Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"]
+#: The learning modes by name: the one list every other part reads.
+REGISTRY: dict[str, type[LearningMode]] = {
+    cls.name: cls
+    for cls in (Baby, SparsePPO, GRPO, Distill, SelfDistill, PredictFirst, Hybrid, SDPO, SDFT)
+}
+MODES: tuple[str, ...] = tuple(REGISTRY)
+#: ``--mode`` choices (tyro reads this Literal).
+Mode = Literal[MODES]  # type: ignore[valid-type]
+#: Names older configs used, resolved by :func:`resolve_mode`.
+LEGACY = {"sparse": "sparse_ppo, or grpo with modes.group_size > 1"}
 
 
 @dataclass
 class ModeConfig:
     """Settings of the learning modes (each mode reads the ones it uses)."""
 
-    group_size: int = 1
-    """sparse: G > 1 runs the envs in groups of G that replay the same task seed each episode
-    and replaces GAE by GRPO's group-relative advantage of each episode's return (one-act levels;
-    num_envs must be a multiple of G, ppo.rollout_steps a multiple of the episode length)"""
+    group_size: int = 0
+    """grpo, sdpo, sdft: the envs run in groups of G that replay the same task seed each episode
+    (G >= 2; 0 = the default, 4; one-act levels; num_envs must be a multiple of G,
+    ppo.rollout_steps a multiple of the episode length); other modes take no groups (0 or 1)"""
     divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
     """distill / self_distill / hybrid: KL(teacher||student), KL(student||teacher), or the
     generalised JSD with alpha (TRL GKD's convention: alpha=0 is forward KL, 1 reverse KL)"""
     alpha: float = 0.5
     """teacher weight of the generalised JSD, in [0, 1]"""
     distill_coef: float = 1.0
-    """weight of the distillation loss"""
+    """distill / self_distill / hybrid: weight of the distillation loss"""
+    distill_weight: float = 0.5
+    """sdpo / sdft: w in [0, 1] of the convex blend (1 - w) * GRPO loss + w * self-distillation
+    loss (TRL's distillation_weight; 1 = pure self-distillation, 0 = GRPO)"""
     offline: bool = False
     """distill: act by sampling the parent's distribution and fit the student to those acts
     (supervised on parent samples) instead of distilling on the student's own rollouts"""
@@ -73,12 +97,16 @@ class ModeConfig:
         check_config(self, "modes")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"modes.alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"modes.distill_weight must be in [0, 1], got {self.distill_weight}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"modes.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.distill_coef <= 0:
             raise ValueError(f"modes.distill_coef must be > 0, got {self.distill_coef}")
-        if self.group_size < 1:
-            raise ValueError(f"modes.group_size must be >= 1, got {self.group_size}")
+        if self.group_size < 0:
+            raise ValueError(
+                f"modes.group_size must be >= 0 (0: the mode's default), got {self.group_size}"
+            )
         if self.top_k < 1:
             raise ValueError(f"modes.top_k must be >= 1, got {self.top_k}")
         if self.switch_steps < 0:
@@ -100,24 +128,39 @@ class ModeConfig:
                 raise ValueError(f"modes.{name} must be one of {allowed}, got {value!r}")
 
 
-def check_mode(mode: str, cfg: ModeConfig, total_steps: int | None = None) -> None:
-    """Raise ``ValueError`` for an unknown mode or budgets that do not add up."""
-    if mode not in MODES:
+def resolve_mode(mode: str, cfg: ModeConfig) -> str:
+    """The registered name of ``mode``: itself, or what an older config's name now is.
+
+    ``sparse`` (older configs) is ``sparse_ppo``, or ``grpo`` when ``modes.group_size > 1``.
+    """
+    if mode == "sparse":
+        return "grpo" if (cfg.group_size or 1) > 1 else "sparse_ppo"
+    return mode
+
+
+def mode_class(mode: str) -> type[LearningMode]:
+    """The class of a registered mode.
+
+    Raises:
+        ValueError: an unknown name (the message lists the modes).
+    """
+    if mode not in REGISTRY:
         raise ValueError(f"unknown mode {mode!r}; available: {MODES}")
-    if cfg.group_size > 1 and mode != "sparse":
-        raise ValueError(f"--modes.group-size applies to mode 'sparse' only (got mode {mode!r})")
-    if mode in ("predict_first", "hybrid") and total_steps is not None:
-        if cfg.switch_steps >= total_steps:
-            raise ValueError(
-                f"--modes.switch-steps {cfg.switch_steps} leaves no steps of 'baby' in a run of "
-                f"{total_steps} steps; make it smaller than --steps"
-            )
+    return REGISTRY[mode]
+
+
+def check_mode(mode: str, cfg: ModeConfig, total_steps: int | None = None) -> None:
+    """Raise ``ValueError`` for an unknown mode or settings it cannot run with."""
+    mode_class(mode).check(cfg, total_steps)
+
+
+def make_mode(mode: str, cfg: ModeConfig) -> LearningMode:
+    """A checked instance of mode ``mode``."""
+    cls = mode_class(mode)
+    cls.check(cfg)
+    return cls(cfg)
 
 
 def phase(mode: str, cfg: ModeConfig, global_step: int) -> str:
-    """The signal in force at ``global_step``: the mode itself, or ``baby`` after the switch."""
-    if mode == "predict_first":
-        return "predict" if global_step < cfg.switch_steps else "baby"
-    if mode == "hybrid":
-        return "distill" if global_step < cfg.switch_steps else "baby"
-    return mode
+    """The name of the signal in force at ``global_step``: the mode's, or its current phase's."""
+    return mode_class(mode)(cfg).active(global_step).name

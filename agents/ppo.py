@@ -9,7 +9,6 @@ reaches the policy: the world model predicts the next observation from the stude
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -22,9 +21,10 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from babyworld.agents import losses
+from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
-from babyworld.agents.modes import ModeConfig, check_mode, phase
+from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts
+from babyworld.agents.modes import ModeConfig, make_mode, resolve_mode
 from babyworld.agents.student import Student, StudentConfig
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner
@@ -126,8 +126,9 @@ class PPOTrainer:
     ) -> None:
         self.envs, self.cfg, self.seed, self.total_steps = envs, ppo, seed, total_steps
         self.modes = modes or ModeConfig()
-        check_mode(mode, self.modes, total_steps)
-        self.mode = mode
+        self.mode = resolve_mode(mode, self.modes)
+        self.learning: LearningMode = make_mode(self.mode, self.modes)
+        self.learning.check(self.modes, total_steps)
         env0 = envs.envs[0].unwrapped
         self.n = envs.num_envs
         self.weights = torch.tensor(np.array(env0.reward_weights), dtype=torch.float32)
@@ -147,12 +148,6 @@ class PPOTrainer:
             n_rewards=len(self.reward_names),
         )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=ppo.lr, eps=1e-5)
-        # self_distill's teacher: a frozen copy (initial weights, or an EMA); live = the model.
-        self.teacher_model: Student | None = None
-        if mode == "self_distill" and self.modes.teacher != "live":
-            self.teacher_model = copy.deepcopy(self.model).requires_grad_(False).eval()
-        self._carry = torch.zeros(self.n)  # sparse: task reward of episodes still running
-        self._phase = phase(mode, self.modes, 0)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.global_step = 0
@@ -161,37 +156,12 @@ class PPOTrainer:
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(env0.level))
-        per = self.n * ppo.rollout_steps
-        if mode in ("predict_first", "hybrid"):
-            # the phase is fixed per rollout: the switch happens at the next rollout boundary
-            first_baby = -(-self.modes.switch_steps // per) * per
-            if first_baby >= total_steps:
-                raise ValueError(
-                    f"--modes.switch-steps {self.modes.switch_steps} rounds up to {first_baby} "
-                    f"(whole rollouts of {per} steps), which leaves no 'baby' rollout in "
-                    f"{total_steps} steps; lower it or raise --steps"
-                )
-        needs_parent = mode in ("distill", "hybrid") or (
-            mode == "self_distill" and self.modes.context == "demonstration"
-        )
-        if needs_parent and env0.level not in ("Point", "Name"):
-            raise ValueError(
-                f"mode {mode!r} needs the parent's distribution or right act at every step, "
-                "which exist on one-act levels: train on Point or Name with the fixed curriculum "
-                f"(got {env0.level!r})"
-            )
-        self.group_size = self.modes.group_size if mode == "sparse" else 1
-        if self.group_size > 1:
-            if env0.level not in ("Point", "Name"):
-                raise ValueError(
-                    "--modes.group-size > 1 needs fixed-length episodes: train on Point or Name "
-                    f"with the fixed curriculum (got level {env0.level!r})"
-                )
-            if ppo.rollout_steps % env0.exchanges:
-                raise ValueError(
-                    f"--ppo.rollout-steps {ppo.rollout_steps} must be a multiple of the episode "
-                    f"length {env0.exchanges} for group-relative advantages"
-                )
+        self.learning.attach(self)  # the mode's checks of the envs, and what it keeps
+        self.bits: dict[str, float] = {}  # supervision bits by kind, summed over steps
+        self.words_heard = 0.0  # parent tokens heard, summed over steps
+        self.accounted_steps = 0
+        self.active = self.learning.active(0)
+        self.group_size = self.learning.group_size_of(self.modes)
         # Tasks are drawn from their own stream, so the curriculum never shifts the policy's.
         self.runner = CurriculumRunner(
             envs, self.curriculum, seed=seed + 1_000_003, group_size=self.group_size
@@ -226,12 +196,13 @@ class PPOTrainer:
             "teacher": torch.zeros(t, n, self.n_actions),
             "sd_heard": torch.zeros(t, n, self.heard_length, dtype=torch.long),
             "sd_len": torch.zeros(t, n, dtype=torch.long),
+            "right": torch.zeros(t, n, dtype=torch.long),  # the right act, where a mode reads it
         }
 
     def _masks(self) -> torch.Tensor:
         return torch.as_tensor(np.stack(self.envs.call("action_masks")), dtype=torch.bool)
 
-    def _parent_logprobs(self) -> torch.Tensor:
+    def parent_logprobs(self) -> torch.Tensor:
         """The parent's log-distribution over every env's actions, ``[N, A]``."""
         if hasattr(self.envs, "teacher_logprobs"):  # the native env: one batched call
             lp = self.envs.teacher_logprobs()
@@ -243,55 +214,24 @@ class PPOTrainer:
         self, logits: torch.Tensor, mask: torch.Tensor, parent_lp: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The acts of this step and their log-probs under the distribution they came from."""
-        if self._phase == "predict":  # uniform over the allowed acts
-            logits = torch.where(mask, 0.0, -torch.inf)
-        elif self._phase == "distill" and self.modes.offline:  # sample the parent
-            assert parent_lp is not None
-            logits = parent_lp
+        logits = self.active.behaviour_logits(logits, mask, parent_lp)
         dist = torch.distributions.Categorical(logits=logits)
         action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
         return action, dist.log_prob(action)
-
-    def _teacher_input(self, i: int, heard: torch.Tensor, n: int, feedback: str) -> None:
-        """self_distill: what the teacher reads at env ``i``'s current step, into ``sd_*``.
-
-        The extra context comes *before* the current request, which stays right-aligned where
-        the student reads it (agents/student.py); a long extra text loses its start, never the
-        request.
-        """
-        env = self.envs.envs[i].unwrapped
-        if self.modes.context == "feedback":  # the parent's reaction to the act, alone
-            extra = env.tokenizer.encode(feedback)
-        else:  # a demonstration of the right act
-            extra = env.tokenizer.encode(f"the baby says {env.words[self._right[i]]}")
-        ids = ([int(x) for x in extra] + heard[:n].tolist())[-self.heard_length :]
-        self._sd_ids[i] = torch.zeros(self.heard_length, dtype=torch.long)
-        self._sd_ids[i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
-        self._sd_len[i] = len(ids)
 
     @torch.no_grad()
     def collect(self) -> dict[str, float]:
         """Fill the rollout buffers with ``rollout_steps`` steps of every env."""
         b, stats = self.buf, {"env_reward": np.zeros(len(self.reward_names))}
         self.model.eval()
-        self._phase = phase(self.mode, self.modes, self.global_step)
-        self_distill = self._phase == "self_distill"
-        # Success figures are the student's own: episodes acted by the parent (offline distill)
-        # or by the uniform policy (predict) are left out of ``episodes``.
-        self._student_acts = not (
-            self._phase == "predict" or (self._phase == "distill" and self.modes.offline)
-        )
-        self._sd_ids = torch.zeros(self.n, self.heard_length, dtype=torch.long)
-        self._sd_len = torch.zeros(self.n, dtype=torch.long)
+        mode = self.active = self.learning.active(self.global_step)
+        mode.begin_rollout(self)
+        facts = np.zeros(4)  # exchanges, right ones, episodes, policy entropy (bits)
         for t in range(self.cfg.rollout_steps):
             win = self.history.w
             mask = self._masks()
             out = self.model(*win.as_tuple(), mask)
-            parent_lp = self._parent_logprobs() if self._phase == "distill" else None
-            if parent_lp is not None:
-                b["teacher"][t] = parent_lp
-            if self_distill and self.modes.context == "demonstration":
-                self._right = [int(r) for r in self.envs.call("right_action")]
+            parent_lp = mode.before_act(self, t)
             action, logp = self._behaviour(out.logits, mask, parent_lp)
             for dst, src in zip(b["window"].as_tuple(), win.as_tuple(), strict=True):
                 dst[t] = src
@@ -306,6 +246,9 @@ class PPOTrainer:
             ended = np.logical_or(term, trunc)
             vectors = np.stack([np.asarray(v, dtype=np.float32) for v in infos["reward_vector"]])
             exchange_end = np.asarray(infos["exchange_end"], dtype=bool)
+            right = exchange_end & np.asarray(infos["success"], dtype=bool)
+            facts += (exchange_end.sum(), right.sum(), ended.sum(), 0.0)
+            facts[3] += float(supervision.act_response_bits(out.logits).mean())
             if self.cfg.curriculum_progress:  # the curriculum's change in capability, at the end
                 vectors[:, PROGRESS] = 0.0
                 for f in res.finished:
@@ -315,10 +258,7 @@ class PPOTrainer:
                 b["next_heard"][t, i] = torch.as_tensor(nxt["heard"])
                 b["next_len"][t, i] = int(nxt["heard_len"])
                 b["next_percept"][t, i] = torch.as_tensor(nxt["percept"])
-                if self_distill:
-                    self._teacher_input(
-                        i, win.heard[i, -1], int(win.heard_len[i, -1]), infos["parent_feedback"][i]
-                    )
+                mode.after_env_step(self, t, i, win.heard[i, -1], int(win.heard_len[i, -1]), infos)
                 self._ep_return[i] += float(vectors[i] @ self.weights.numpy())
                 if trunc[i] and not term[i]:
                     fin = self.history.peek(i, nxt, int(action[i]))
@@ -327,7 +267,9 @@ class PPOTrainer:
                 if not ended[i]:
                     self.history.push(i, nxt, int(action[i]))
             for f in res.finished:
-                if not self._student_acts:  # the parent or a uniform policy acted: not counted
+                # Success figures are the student's own: episodes acted by the parent (offline
+                # distill) or by the uniform policy (predict) are not counted.
+                if not mode.student_acts:
                     self._ep_return[f.env] = 0.0
                     self.episodes_total += 1
                     self.history.start(f.env, {k: v[f.env] for k, v in res.next_obs.items()})
@@ -356,30 +298,72 @@ class PPOTrainer:
                 kl = losses.kl_standard_normal(out.mu, out.logvar)
                 reward[:, MDL] = losses.student_mdl(kl, self.model.cfg.latent_dim)
             b["reward"][t] = reward
-            if self_distill:
-                b["sd_heard"][t], b["sd_len"][t] = self._sd_ids, self._sd_len
+            mode.end_step(self, t)
             b["episode_end"][t] = torch.as_tensor(ended, dtype=torch.float32)
             # An exchange's acts have no consequence past it (the next exchange is a fresh draw in
             # every level), so with exchange_horizon GAE ends there, like an episode. The sparse
             # signal comes only at the episode's end, so there credit must flow through it.
-            cut = exchange_end if self.cfg.exchange_horizon else np.zeros(self.n, dtype=bool)
-            if self._phase == "sparse":
-                cut = np.zeros(self.n, dtype=bool)
+            horizon = self.cfg.exchange_horizon and mode.cut_at_exchange
+            cut = exchange_end if horizon else np.zeros(self.n, dtype=bool)
             b["terminated"][t] = torch.as_tensor(term | cut, dtype=torch.float32)
             b["ended"][t] = torch.as_tensor(ended | cut, dtype=torch.float32)
         last = self.model(*self.history.w.as_tuple(), self._masks()).values
         nv = torch.cat([b["value"][1:], last[None]], 0)
         trunc_only = (b["ended"] > 0) & (b["terminated"] == 0)
         b["next_value"] = torch.where(trunc_only[..., None], b["next_value"], nv)
-        if self._phase == "sparse":  # only the task component, summed and paid at episode end
-            paid, self._carry = losses.sparse_episode_returns(
-                b["reward"][..., 0], b["episode_end"], self._carry
-            )
-            b["reward"].zero_()
-            b["reward"][..., 0] = paid
+        mode.shape_rewards(self)
+        self._account(mode, facts)
         self.global_step += self.n * self.cfg.rollout_steps
         stats["env_reward"] /= self.cfg.rollout_steps
         return stats
+
+    def warm_start(self, model_state: dict[str, Any]) -> None:
+        """Start from trained student weights (``--init-from``); the mode keeps copies of them.
+
+        Raises:
+            ValueError: the weights do not fit this student (sizes, level).
+        """
+        try:
+            self.model.load_state_dict(model_state)
+        except RuntimeError as e:
+            raise ValueError(
+                f"the --init-from weights do not fit this run's student ({e}); use a checkpoint "
+                "of a run with the same --student.* sizes and level"
+            ) from e
+        self.learning.attach(self)
+
+    def _account(self, mode: LearningMode, facts: np.ndarray) -> None:
+        """Add the rollout's supervision bits (the mode's accounting) and words heard."""
+        steps, t = self.n * self.cfg.rollout_steps, self.cfg.rollout_steps
+        exchanges, right, episodes, entropy = facts
+        per_episode = max(1, round(exchanges / episodes)) if episodes else 1
+        f = RolloutFacts(
+            p_right=float(right / exchanges) if exchanges else 0.0,
+            exchanges_per_step=float(exchanges / steps),
+            episodes_per_step=float(episodes / steps),
+            exchanges_per_episode=per_episode,
+            policy_bits=float(entropy / t),
+        )
+        for k, v in mode.supervision(self, f).items():
+            self.bits[k] = self.bits.get(k, 0.0) + v * steps
+        self.words_heard += float(self.buf["next_len"].float().sum())
+        self.accounted_steps += steps
+
+    def supervision_summary(self) -> dict[str, Any]:
+        """Bits per step of external, action-dependent supervision, by kind and in total.
+
+        See :mod:`babyworld.agents.supervision`; ``words_heard`` (parent tokens heard per step,
+        the world model's channel) is a separate column, not bits.
+        """
+        n = max(1, self.accounted_steps)
+        kinds = {k: v / n for k, v in sorted(self.bits.items())}
+        return {
+            "bits_per_step": sum(kinds.values()),
+            "bits_by_kind": kinds,
+            "bits_total": sum(self.bits.values()),
+            "words_heard_per_step": self.words_heard / n,
+            "steps": self.accounted_steps,
+        }
 
     def update(self) -> dict[str, float]:
         """One PPO update on the collected rollout; returns the losses and diagnostics."""
@@ -397,25 +381,14 @@ class PPOTrainer:
             cfg.gamma,
             cfg.gae_lambda,
         )
-        weights = self.weights
-        if self._phase == "sparse":  # the task component alone drives the policy
-            weights = torch.zeros_like(self.weights)
-            weights[0] = 1.0
-        adv = losses.combine_components(adv_vec, weights)
-        grouped = self._phase == "sparse" and self.group_size > 1
-        if grouped:  # GRPO: each episode's return against its group's, no critic
-            adv = losses.episode_group_advantages(
-                b["reward"][..., 0],
-                b["episode_end"],
-                self.envs.envs[0].unwrapped.exchanges,
-                self.group_size,
-            )
+        mode = self.active
+        adv = mode.advantages(self, adv_vec, self.weights)
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         win = Window(*(flat(x) for x in b["window"].as_tuple()))
         mask, act, logp_old = flat(b["mask"]), flat(b["action"]), flat(b["logp"])
         adv, ret = flat(adv), flat(ret_vec)
         nh, nl, np_ = flat(b["next_heard"]), flat(b["next_len"]), flat(b["next_percept"])
-        teacher, sd_heard, sd_len = flat(b["teacher"]), flat(b["sd_heard"]), flat(b["sd_len"])
+        self.flat = {k: flat(b[k]) for k in ("teacher", "sd_heard", "sd_len", "right")}
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
@@ -429,33 +402,17 @@ class PPOTrainer:
                 dist = torch.distributions.Categorical(logits=out.logits)
                 logp = dist.log_prob(act[idx])
                 ent = dist.entropy().mean()
-                kl = ((logp_old[idx] - logp).mean()).detach()
-                pg = clipfrac = distill = torch.zeros(())
-                if self._phase in ("baby", "sparse"):
-                    a_adv = adv[idx]
-                    if len(idx) > 1 and not grouped:
-                        a_adv = (a_adv - a_adv.mean()) / (a_adv.std() + 1e-8)
-                    pg, clipfrac, kl = losses.ppo_policy_loss(logp, logp_old[idx], a_adv, cfg.clip)
-                    policy = pg - cfg.ent_coef * ent
-                elif self._phase == "distill":
-                    if self.modes.offline:  # maximum likelihood of the parent's sampled acts
-                        distill = -logp.mean()
-                    else:
-                        distill = losses.distill_loss(
-                            out.logits,
-                            teacher[idx],
-                            self.modes.divergence,
-                            self.modes.alpha,
-                            mask[idx],
-                        )
-                    policy = self.modes.distill_coef * distill
-                elif self._phase == "self_distill":
-                    distill = self._self_distill_loss(
-                        w, sd_heard[idx], sd_len[idx], out, mask[idx], act[idx]
-                    )
-                    policy = self.modes.distill_coef * distill
-                else:  # predict: only the world model, the latent and the critic learn
-                    policy = torch.zeros(())
+                terms = mode.policy_loss(
+                    self,
+                    MiniBatch(idx, out, w, mask[idx], act[idx], logp, logp_old[idx], ent, adv[idx]),
+                )
+                policy, pg, clipfrac, kl, distill = (
+                    terms.loss,
+                    terms.pg,
+                    terms.clipfrac,
+                    terms.approx_kl,
+                    terms.distill,
+                )
                 v_loss = losses.value_loss(out.values, ret[idx])
                 tok, per = self.model.predict_next(
                     out.mu, out.logvar, act[idx], sample=True, generator=self.gen
@@ -472,52 +429,17 @@ class PPOTrainer:
                 ):
                     log[k].append(float(v.detach()))
         self.updates += 1
-        if self.teacher_model is not None and self.modes.teacher == "ema":
-            with torch.no_grad():
-                d = self.modes.ema_decay
-                for pt, ps in zip(
-                    self.teacher_model.parameters(), self.model.parameters(), strict=True
-                ):
-                    pt.mul_(d).add_(ps, alpha=1 - d)
+        mode.after_update(self)
         values = losses.combine_components(flat(b["value"]), self.weights)
         returns = losses.combine_components(ret, self.weights)
         out = {k: float(np.mean(v)) for k, v in log.items()}
         out["explained_variance"] = losses.explained_variance(values, returns)
-        out["phase"] = float(
-            ("baby", "sparse", "distill", "self_distill", "predict").index(self._phase)
-        )
+        out["phase"] = float(mode.phase_id)
+        out.update(mode.update_metrics())
         out["lr"] = self.optimizer.param_groups[0]["lr"]
         for k, name in enumerate(self.reward_names):
             out[f"reward/{name}"] = float(b["reward"][..., k].mean())
         return out
-
-    def _self_distill_loss(
-        self,
-        w: Window,
-        sd_heard: torch.Tensor,
-        sd_len: torch.Tensor,
-        out: Any,
-        mask: torch.Tensor,
-        actions: torch.Tensor,
-    ) -> torch.Tensor:
-        """Divergence from the student-with-extra-context (not differentiated) to the student."""
-        heard, heard_len = w.heard.clone(), w.heard_len.clone()
-        heard[:, -1], heard_len[:, -1] = sd_heard, sd_len
-        teacher = self.teacher_model or self.model
-        with torch.no_grad():
-            t_out = teacher(heard, heard_len, w.percept, w.prev_action, w.valid, mask)
-            t_lp = torch.log_softmax(t_out.logits, -1)
-        m = self.modes
-        return losses.distill_loss(
-            out.logits,
-            t_lp,
-            m.divergence,
-            m.alpha,
-            mask,
-            support=m.support,
-            k=min(m.top_k, self.n_actions),
-            actions=actions,
-        )
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -533,10 +455,12 @@ class PPOTrainer:
             "curriculum": self.curriculum.state_dict(),
             "runner": self.runner.state_dict(),
             "history": self.history.w.clone(),
-            "carry": self._carry.clone(),
-            "teacher_model": (
-                None if self.teacher_model is None else self.teacher_model.state_dict()
-            ),
+            "mode": self.learning.state_dict(),
+            "supervision": {
+                "bits": dict(self.bits),
+                "words_heard": self.words_heard,
+                "steps": self.accounted_steps,
+            },
             "rng": {
                 "numpy": self.rng.bit_generator.state,
                 "torch": torch.get_rng_state(),
@@ -557,9 +481,11 @@ class PPOTrainer:
         self.curriculum.load_state_dict(state["curriculum"])
         self.runner.load_state_dict(state["runner"])
         self.history.w = state["history"].clone()
-        self._carry = state["carry"].clone()
-        if self.teacher_model is not None:
-            self.teacher_model.load_state_dict(state["teacher_model"])
+        self.learning.load_state_dict(state["mode"])
+        sup = state.get("supervision", {})
+        self.bits = dict(sup.get("bits", {}))
+        self.words_heard = float(sup.get("words_heard", 0.0))
+        self.accounted_steps = int(sup.get("steps", 0))
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         self.gen.set_state(state["rng"]["trainer_torch"])

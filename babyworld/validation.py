@@ -58,6 +58,8 @@ LIMITS: dict[str, int] = {
     "ppo.minibatches": 1 << 16,
     "modes.group_size": 4096,
     "modes.top_k": 4096,
+    "eval.episodes": 1 << 20,
+    "eval.num_envs": 4096,
     "curricula.window": 1 << 20,
     "curricula.every": 1 << 20,
 }

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from babyworld.agents.modes import MODES, ModeConfig
+from babyworld.agents.modes import LEGACY, MODES, ModeConfig, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.config import EnvConfig, TrainConfig
@@ -73,7 +73,8 @@ PLAN = "ablation.json"
 #: Files ``train()`` writes in a run directory (a directory holding only these, and no
 #: checkpoint, was interrupted before its first checkpoint and is started again).
 _TRAIN_FILES = re.compile(
-    r"^(config\.json|metrics\.csv|curve\.png|summary\.json|events\.out\.tfevents\..*|.*\.tmp)$"
+    r"^(config\.json|metrics\.csv|eval\.csv|curve\.png|summary\.json|events\.out\.tfevents\..*|"
+    r".*\.tmp)$"
 )
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {
@@ -301,7 +302,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                 "(--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* settings)",
             )
         mode = _typed(entry.get("mode", label), str, f"{where}.mode", fail)
-        if mode not in MODES:
+        if mode not in MODES and mode not in LEGACY:
             hint = "" if "mode" in entry else "; to name a variant, set mode = '<one of them>'"
             raise fail(f"{where}.mode", f"unknown mode {mode!r}; the modes are {MODES}{hint}")
         mode_cfg = _build(
@@ -318,7 +319,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         env = _build(
             EnvConfig, {**_normalise(shared_env), **_normalise(env_over)}, f"{where}.env", fail
         )
-        specs.append(ModeSpec(label, mode, mode_cfg, ppo, env))
+        specs.append(ModeSpec(label, resolve_mode(mode, mode_cfg), mode_cfg, ppo, env))
 
     num_envs = ints["num_envs"]
     for level in levels:
@@ -334,8 +335,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                     f"{-(-budget // rollout) * rollout} steps and budgets would differ: use a "
                     f"multiple of {rollout}",
                 )
-            group = spec.modes.group_size
-            if spec.mode == "sparse" and group > 1:
+            group = mode_class(spec.mode).group_size_of(spec.modes)
+            if group > 1:
                 if num_envs % group:
                     raise fail(
                         "num_envs",
@@ -349,7 +350,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                         f"{spec.ppo.rollout_steps} is not a multiple of {level}'s episode length "
                         f"{episode} (needed by modes.group_size > 1)",
                     )
-            if spec.mode in ("predict_first", "hybrid") and spec.modes.switch_steps >= budget:
+            switches = hasattr(mode_class(spec.mode), "first")  # a first phase, then baby
+            if switches and spec.modes.switch_steps >= budget:
                 raise fail(
                     f"modes.{spec.label}.modes.switch_steps",
                     f"{spec.modes.switch_steps} leaves no steps of 'baby' in {level}'s budget of "

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from babyworld.agents.judge_watch import JudgeWatchConfig
-from babyworld.agents.modes import ModeConfig, check_mode
+from babyworld.agents.modes import MODES, Mode, ModeConfig, check_mode, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.experiments.evaluation import EvalConfig
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
 from babyworld.validation import check_config
 
@@ -86,11 +87,14 @@ class TrainConfig:
     upwards (babyworld/Ladder-v0) with that curriculum"""
     parent: str = "smollm2"
     """parent spec: 'smollm2' (the real default LLM), 'hf:<hub id or dir>', or 'scripted'"""
-    mode: Literal["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"] = "baby"
-    """learning signal: 'baby' (PPO on the reward vector + world-model and latent-KL losses),
-    'sparse' (task reward at episode end), 'distill' (from the parent's action distribution),
-    'self_distill' (from the student reading extra context), 'predict_first' / 'hybrid' (world
-    model only / distill for --modes.switch-steps, then baby); settings under --modes.*"""
+    mode: Mode = "baby"
+    """learning signal (babyworld.agents.modes): 'baby' (PPO on the reward vector + world-model
+    and latent-KL losses), 'sparse_ppo' (task reward at episode end), 'grpo' (group-relative over
+    --modes.group-size replays of a task seed), 'distill' (from the parent's action
+    distribution), 'self_distill' (from the student reading extra context), 'predict_first' /
+    'hybrid' (world model only / distill for --modes.switch-steps, then baby), 'sdpo' / 'sdft'
+    (grpo blended with self-distillation from a successful peer's act or the parent's feedback /
+    a demonstration); settings under --modes.*"""
     seed: int = 0
     """seeds the student, the action sampling and the envs (env i gets seed + i)"""
     steps: int | None = None
@@ -102,6 +106,9 @@ class TrainConfig:
     """run directory; default runs/{level}__{mode}__{seed}__{time}; never overwritten"""
     resume: Path | None = None
     """continue the run in this directory (its config is used; pass --steps to extend)"""
+    init_from: Path | None = None
+    """start the student from the weights of this checkpoint (a run's checkpoint.pt; same
+    --student.* sizes and level): a warm start, e.g. sdpo after baby"""
     checkpoint_every: int = 20
     """updates between checkpoints (and one at the end)"""
     threads: int = 0
@@ -119,6 +126,7 @@ class TrainConfig:
     watch: JudgeWatchConfig = field(default_factory=JudgeWatchConfig)
     curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -130,10 +138,11 @@ class TrainConfig:
             )
         if self.steps is None and self.resume is None:
             self.steps = DEFAULT_STEPS
+        if not isinstance(self.mode, str):
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        self.mode = resolve_mode(self.mode, self.modes)  # type: ignore[assignment]
         check_mode(self.mode, self.modes, self.steps)
-        needs_parent = self.mode in ("distill", "hybrid") or (
-            self.mode == "self_distill" and self.modes.context == "demonstration"
-        )
+        needs_parent = mode_class(self.mode).needs_parent(self.modes)
         if needs_parent and (self.curriculum != "fixed" or self.level not in ("Point", "Name")):
             raise ValueError(
                 f"mode {self.mode!r} needs the parent's distribution or right act at every step, "
@@ -146,10 +155,11 @@ class TrainConfig:
                     "act: --level Point, Name or Chat with --curriculum fixed (the ladder's Request "
                     "stage succeeds by a need only the world knows)"
                 )
-            if self.mode == "self_distill" and self.modes.context == "demonstration":
+            if mode_class(self.mode).shows_right_act(self.modes):
                 raise ValueError(
-                    "--modes.context demonstration shows the verifier's right act, which "
-                    "--env.reward-source parent holds out; use --modes.context feedback"
+                    f"mode {self.mode!r} shows the verifier's right act (a demonstration), which "
+                    "--env.reward-source parent holds out; use sdpo, or self_distill with "
+                    "--modes.context feedback"
                 )
         for name in ("steps", "num_envs", "checkpoint_every"):
             value = getattr(self, name)
@@ -177,7 +187,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings)."""
         d = dataclasses.asdict(self)
-        for k in ("out", "resume"):
+        for k in ("out", "resume", "init_from"):
             d[k] = None if d[k] is None else str(d[k])
         return d
 
@@ -191,6 +201,7 @@ class TrainConfig:
         d["modes"] = ModeConfig(**d.get("modes", {}))
         d["env"] = EnvConfig(**d.get("env", {}))
         d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
-        for k in ("out", "resume"):
+        d["eval"] = EvalConfig(**d.get("eval", {}))
+        for k in ("out", "resume", "init_from"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)

@@ -225,6 +225,10 @@ def supervision(
     single = {
         "baby": ("vector", bits("vector")),
         "sparse": ("scalar/episode", bits("scalar", episode)),
+        # the registry's names of the group and end-of-episode modes (agents/modes.py); the
+        # bits definition of issue 15 is each run's summary.json "supervision" block
+        "sparse_ppo": ("scalar/episode", bits("scalar", episode)),
+        "grpo": ("scalar/episode", bits("scalar", episode)),
         "distill": distill,
         "self_distill": ("scalar", bits("scalar"))
         if modes.get("context") == "demonstration"

@@ -25,10 +25,12 @@ from babyworld.agents.judge_watch import JudgeWatch
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.evaluation import Evaluator, make_eval_envs
 from babyworld.experiments.rundir import (
     CKPT,
     CONFIG,
     CURVE,
+    EVAL,
     METRICS,
     SUMMARY,
     checked_metrics,
@@ -93,6 +95,11 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     )
 
 
+def envs_level(cfg: TrainConfig) -> str:
+    """The level of the run's envs: ``cfg.level``, or ``Ladder`` for curriculum runs."""
+    return "Ladder" if cfg.curriculum != "fixed" else cfg.level
+
+
 def run_dir_for(cfg: TrainConfig) -> Path:
     """``runs/{level}__{mode}__{seed}__{time}`` unless ``--out`` says otherwise."""
     if cfg.out is not None:
@@ -146,7 +153,7 @@ def train(
     parent = make_parent(cfg.parent) if not distributed or cfg.curriculum == "parent" else None
     curriculum = build_curriculum(cfg, parent)
     envs = make_envs(
-        "Ladder" if cfg.curriculum != "fixed" else cfg.level,
+        envs_level(cfg),
         cfg.num_envs,
         cfg.parent if distributed else parent,
         ray=cfg.ray,
@@ -161,14 +168,27 @@ def train(
         trainer = PPOTrainer(
             envs, cfg.student, cfg.ppo, cfg.seed, cfg.steps, curriculum, cfg.mode, cfg.modes
         )
+        local = parent is not None or not cfg.eval.enabled
+        eval_parent = parent if local else make_parent(cfg.parent)  # with --ray: one here
+        eval_envs = make_eval_envs(cfg.eval, envs_level(cfg), eval_parent, cfg.env.env_kwargs())
     except BaseException:
         envs.close()  # Ray workers, if any, must not outlive a refused run
         raise
+    if ckpt is None and cfg.init_from is not None:
+        try:
+            trainer.warm_start(load_checkpoint(cfg.init_from)["trainer"]["model"])
+        except BaseException:
+            envs.close()
+            if eval_envs is not None:
+                eval_envs.close()
+            raise
     if ckpt is not None:
         try:
             trainer.load_state_dict(ckpt["trainer"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
             envs.close()
+            if eval_envs is not None:
+                eval_envs.close()
             raise CheckpointError(
                 f"checkpoint {run / CKPT} does not fit this run ({type(e).__name__}: {e}); "
                 "restore it from a copy or start the run again in another directory"
@@ -182,6 +202,9 @@ def train(
     run.mkdir(parents=True, exist_ok=True)  # an existing one is resumed or restarted in place
     remove_stale(run, restart=ckpt is None)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
+    evaluator = Evaluator(cfg.eval, eval_envs, cfg.seed, run / EVAL, eval_parent)
+    if ckpt is not None:
+        evaluator.load_state_dict(ckpt["trainer"].get("eval"), trainer.global_step)
     if metrics_rows is not None:
         write_metrics(run / METRICS, metrics_rows, METRIC_FIELDS)
     elapsed0 = float(ckpt["trainer"].get("seconds", 0.0)) if ckpt else 0.0
@@ -216,11 +239,14 @@ def train(
             bar.update(trainer.global_step, success_rate(trainer.episodes, 100), sps)
             done_updates += 1
             last = trainer.global_step >= cfg.steps or done_updates == stop_after_updates
+            if evaluator.due(trainer, final=trainer.global_step >= cfg.steps):
+                evaluator.evaluate(trainer, writer)
             if trainer.updates % cfg.checkpoint_every == 0 or last:
                 state = trainer.state_dict()
                 state["seconds"] = seconds
                 state["stages"] = stages.state()
                 state["judge_watch"] = watch.state_dict()
+                state["eval"] = evaluator.state_dict()
                 state["parent_stats"] = run_parent_stats(
                     parent_counters(parent, envs), stats_start, stats_carried
                 )
@@ -237,6 +263,7 @@ def train(
         bar.close()
         writer.close()
         envs.close()
+        evaluator.close()
         if failed_fresh:  # nothing to resume: leave no directory behind
             remove_run(run)
     reached = _first_reach(run / METRICS, "success_500", 0.9)
@@ -259,6 +286,8 @@ def train(
             "alert_updates": watch.alerts,
             "first_alert_step": watch.first_alert_step,
         },
+        "eval": evaluator.summary(),
+        "supervision": trainer.supervision_summary(),
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
         "parent_stats": run_parent_stats(stats_end, stats_start, stats_carried),
@@ -329,6 +358,9 @@ def _log(writer, trainer, metrics, collect, now, stats0, sps) -> None:
     for k in LOSS_KEYS:
         writer.add_scalar(f"losses/{k}", metrics[k], step)
     writer.add_scalar("charts/phase", metrics["phase"], step)
+    for k, v in metrics.items():  # a mode's own diagnostics (e.g. sd/kl)
+        if k.startswith("sd/"):
+            writer.add_scalar(k, v, step)
     writer.add_scalar("losses/explained_variance", metrics["explained_variance"], step)
     for i, name in enumerate(trainer.reward_names):
         student_side = trainer.cfg.student_rewards and name in ("predictability", "mdl")

@@ -53,9 +53,11 @@ SMOKE = CONFIGS / "smoke.toml"
 
 def test_committed_configs_are_valid():
     head = load_config(CONFIGS / "headline.toml")
-    assert [m.label for m in head.modes] == list(MODES) and [m.mode for m in head.modes] == list(
-        MODES
-    )
+    labels = ["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"]
+    assert [m.label for m in head.modes] == labels
+    # 'sparse' in older configs is end-of-episode PPO, now named sparse_ppo
+    assert [m.mode for m in head.modes] == ["baby", "sparse_ppo", *labels[2:]]
+    assert all(m.mode in MODES for m in head.modes)
     assert head.levels == ("Point", "Name") and head.seeds == (0, 1, 2, 3, 4)
     assert head.parent == "smollm2" and head.threads == 1
     for m in head.modes:
@@ -184,7 +186,7 @@ MODES_TXT = str(MODES)
         ),
         (
             {"modes": {"baby": {"modes": {"group_size": 2}}}},
-            "c.toml: modes.baby: --modes.group-size applies to mode 'sparse' only (got mode 'baby')",
+            "c.toml: modes.baby: --modes.group-size applies to the group modes (grpo, sdpo), not 'baby'",
         ),
         (
             {"seed": 1},

@@ -4,6 +4,7 @@ trains, uses the signal it claims, and refuses bad configs."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -44,7 +45,8 @@ def _same(a, b):
     ("mode", "modes"),
     [
         ("baby", {}),
-        ("sparse", {}),
+        ("sparse_ppo", {}),
+        ("grpo", {}),
         ("distill", {}),
         ("distill", {"offline": True}),
         ("distill", {"divergence": "jsd", "alpha": 0.3}),
@@ -91,7 +93,7 @@ def test_offline_distill_acts_by_the_parent():
 
 
 def test_sparse_pays_only_the_task_reward_at_episode_end():
-    t = _trainer("sparse")
+    t = _trainer("sparse_ppo")
     t.collect()
     r, end = t.buf["reward"], t.buf["episode_end"].bool()
     assert torch.all(r[..., 1:] == 0)
@@ -124,19 +126,19 @@ def test_hybrid_switches_from_distill_to_baby():
 
 def test_self_distill_teacher_is_never_differentiated():
     t = _trainer("self_distill", teacher="initial")
-    frozen = _params(t.teacher_model)
+    frozen = _params(t.learning.teacher_model)
     _run(t, 2)
-    assert _same(frozen, _params(t.teacher_model))
-    assert all(not p.requires_grad for p in t.teacher_model.parameters())
+    assert _same(frozen, _params(t.learning.teacher_model))
+    assert all(not p.requires_grad for p in t.learning.teacher_model.parameters())
 
 
 def test_self_distill_ema_teacher_follows_the_formula():
     t = _trainer("self_distill", teacher="ema", ema_decay=0.9)
     t.collect()
-    before = _params(t.teacher_model)
+    before = _params(t.learning.teacher_model)
     t.update()
     after_student = _params(t.model)
-    for b, s, a in zip(before, after_student, t.teacher_model.parameters(), strict=True):
+    for b, s, a in zip(before, after_student, t.learning.teacher_model.parameters(), strict=True):
         torch.testing.assert_close(a, 0.9 * b + 0.1 * s)
 
 
@@ -163,8 +165,8 @@ def test_self_distill_feedback_is_the_parents_reaction_alone():
     t = _trainer("self_distill", context="feedback")
     env = t.envs.envs[0].unwrapped
     seen = []
-    real = t._teacher_input
-    t._teacher_input = lambda i, h, n, fb: (seen.append(fb), real(i, h, n, fb))  # noqa: E731
+    real = t.learning.teacher_input
+    t.learning.teacher_input = lambda tr, i, h, n, fb: (seen.append(fb), real(tr, i, h, n, fb))  # noqa: E731
     t.collect()
     assert seen and all(fb and "?" not in fb for fb in seen)  # reactions, not the next request
     assert all(env.tokenizer.encode(fb) for fb in seen)
@@ -217,9 +219,9 @@ def test_checkpoint_round_trip_keeps_the_teacher_and_the_carry():
     state = copy.deepcopy(a.state_dict())
     _run(a, 1)
     b.load_state_dict(state)
-    assert torch.equal(b._carry, state["carry"])
+    assert state["mode"]["teacher_model"] is not None
     _run(b, 1)
-    assert _same(_params(a.teacher_model), _params(b.teacher_model))
+    assert _same(_params(a.learning.teacher_model), _params(b.learning.teacher_model))
     assert _same(_params(a.model), _params(b.model))
 
 
@@ -244,14 +246,14 @@ def test_bad_mode_configs(kwargs, match):
 def test_budgets_that_do_not_add_up_and_unknown_modes():
     with pytest.raises(ValueError, match="leaves no steps of 'baby' in a run of 1000 steps"):
         check_mode("hybrid", ModeConfig(switch_steps=1000), 1000)
-    with pytest.raises(ValueError, match="unknown mode 'grpo'"):
-        check_mode("grpo", ModeConfig())
+    with pytest.raises(ValueError, match="unknown mode 'dream'"):
+        check_mode("dream", ModeConfig())
     with pytest.raises(ValueError, match="leaves no steps of 'baby'"):
         TrainConfig(mode="predict_first", steps=5000, modes=ModeConfig(switch_steps=5000))
 
 
 def test_grpo_groups_replay_one_task_seed_and_advantages_are_group_relative():
-    t = _trainer("sparse", group_size=2)
+    t = _trainer("grpo", group_size=2)
     for _ in range(2):
         t.collect()
         # the two envs of a group heard the same requests and saw the same scenes
@@ -271,12 +273,12 @@ def test_grpo_groups_replay_one_task_seed_and_advantages_are_group_relative():
 
 
 def test_grpo_refuses_what_it_cannot_group():
-    with pytest.raises(ValueError, match="applies to mode 'sparse' only"):
+    with pytest.raises(ValueError, match="applies to the group modes .*, not 'baby'"):
         check_mode("baby", ModeConfig(group_size=2))
     with pytest.raises(ValueError, match="num_envs 4 must be a multiple of group_size 3"):
-        _trainer("sparse", group_size=3)
+        _trainer("grpo", group_size=3)
     with pytest.raises(ValueError, match="needs fixed-length episodes"):
-        _trainer("sparse", level="Request", group_size=2)
+        _trainer("grpo", level="Request", group_size=2)
     envs = make_envs("Point", 4, "scripted")
     with pytest.raises(ValueError, match="rollout-steps 6 must be a multiple of the episode"):
         PPOTrainer(
@@ -285,8 +287,78 @@ def test_grpo_refuses_what_it_cannot_group():
             PPOConfig(rollout_steps=6),
             0,
             1000,
-            mode="sparse",
+            mode="grpo",
             modes=ModeConfig(group_size=2),
         )
-    with pytest.raises(ValueError, match="modes.group_size must be >= 1"):
-        ModeConfig(group_size=0)
+    with pytest.raises(ValueError, match="modes.group_size must be >= 0"):
+        ModeConfig(group_size=-1)
+
+
+def test_grpo_advantages_by_hand():
+    from babyworld.agents import losses
+
+    # one group of G = 4 envs, one 4-step episode each; returns 1, 2, 3, 4 paid at the end
+    paid = torch.zeros(4, 4)
+    paid[3] = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    end = torch.zeros(4, 4)
+    end[3] = 1
+    adv = losses.episode_group_advantages(paid, end, 4, 4)
+    # mean 2.5; sample std sqrt((1.5^2 + 0.5^2 + 0.5^2 + 1.5^2) / 3) = sqrt(5/3) = 1.29099
+    want = torch.tensor([-1.5, -0.5, 0.5, 1.5]) / (math.sqrt(5 / 3) + 1e-6)
+    for t in range(4):  # every step of an episode carries its episode's advantage
+        torch.testing.assert_close(adv[t], want)
+    torch.testing.assert_close(want, torch.tensor([-1.16189, -0.38730, 0.38730, 1.16189]))
+
+
+def test_grpo_in_the_trainer_replays_one_seed_per_group_of_four():
+    t = _trainer("grpo")  # default G = 4 over the 4 envs
+    assert t.group_size == 4
+    t.collect()
+    w = t.buf["window"]
+    for i in (1, 2, 3):
+        assert torch.equal(w.percept[:, 0], w.percept[:, i])
+    r = t.buf["reward"][..., 0]
+    adv = t.learning.advantages(t, None, t.weights)
+    for k in range(2):  # two episodes of 4 steps in the rollout of 8
+        ret = r[4 * k + 3]
+        want = (ret - ret.mean()) / (ret.std() + 1e-6) if ret.std() > 0 else torch.zeros(4)
+        torch.testing.assert_close(adv[4 * k], want)
+
+
+@pytest.mark.parametrize("g", [1, -1])
+def test_grpo_refuses_fewer_than_two_replays(g, tmp_path):
+    with pytest.raises(
+        ValueError, match=r"needs --modes.group-size G >= 2 \(default 4\), got 1|must be >= 0"
+    ):
+        TrainConfig(mode="grpo", modes=ModeConfig(group_size=g))
+    from babyworld.experiments.cli import main
+
+    out = tmp_path / "run"
+    with pytest.raises((SystemExit, ValueError)):
+        main(["train", "--parent", "scripted", "--mode", "grpo", "--modes.group-size", "1",
+              "--out", str(out)])  # fmt: skip
+    assert not out.exists()
+
+
+def test_unknown_mode_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match="unknown mode 'dream'"):
+        TrainConfig(mode="dream")
+    from babyworld.experiments.cli import main
+
+    out = tmp_path / "run"
+    with pytest.raises((SystemExit, ValueError)):
+        main(["train", "--parent", "scripted", "--mode", "dream", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_registry_is_the_one_list_of_modes():
+    import typing
+
+    from babyworld.agents.modes import MODES, REGISTRY
+    from babyworld.experiments.config import TrainConfig as TC
+
+    assert MODES == tuple(REGISTRY) and {"baby", "sparse_ppo", "grpo"} <= set(MODES)
+    hint = typing.get_type_hints(TC)["mode"]
+    assert typing.get_args(hint) == MODES
+    for name, cls in REGISTRY.items():
+        assert cls.name == name

@@ -1,0 +1,198 @@
+"""The learning-mode protocol: what a mode decides, as hooks the trainer calls.
+
+:class:`~babyworld.agents.ppo.PPOTrainer` holds one mode object and carries no mode names: it
+asks the mode (its :meth:`LearningMode.active` phase for the current rollout) how to act, what
+reward the student sees, where GAE stops, which advantages and which policy loss to use, and what
+to do after an update. A new mode is one subclass registered in :mod:`babyworld.agents.modes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from babyworld.agents import losses
+
+if TYPE_CHECKING:  # pragma: no cover
+    from babyworld.agents.modes import ModeConfig
+    from babyworld.agents.ppo import PPOTrainer
+
+#: The levels on which the parent's distribution and the right act exist at every step.
+ONE_ACT_LEVELS = ("Point", "Name")
+
+
+@dataclass
+class MiniBatch:
+    """One minibatch of the update, as a mode's policy loss sees it (B rows)."""
+
+    idx: torch.Tensor
+    """[B] rows of the flattened rollout"""
+    out: Any
+    """the student's :class:`~babyworld.agents.student.StudentOutput` on the rows"""
+    window: Any
+    """the rows' history :class:`~babyworld.agents.history.Window`"""
+    mask: torch.Tensor
+    """[B, A] allowed actions"""
+    action: torch.Tensor
+    """[B] the acts taken"""
+    logp: torch.Tensor
+    """[B] their log-probs under the current student"""
+    logp_old: torch.Tensor
+    """[B] their log-probs under the behaviour policy"""
+    entropy: torch.Tensor
+    """scalar mean entropy of the student's policy"""
+    advantages: torch.Tensor
+    """[B] the mode's advantages (see :meth:`LearningMode.advantages`)"""
+
+
+@dataclass
+class PolicyTerms:
+    """What a mode's policy loss returns: the loss and the diagnostics logged under ``losses/``."""
+
+    loss: torch.Tensor
+    pg: torch.Tensor
+    clipfrac: torch.Tensor
+    approx_kl: torch.Tensor
+    distill: torch.Tensor
+
+
+@dataclass
+class RolloutFacts:
+    """What the supervision accounting reads from one rollout (means over its steps)."""
+
+    p_right: float
+    """fraction of the rollout's exchanges the rewards' verdict judged right"""
+    exchanges_per_step: float
+    """exchanges ended per step"""
+    episodes_per_step: float
+    """episodes ended per step"""
+    exchanges_per_episode: int
+    """exchanges of an episode (rounded mean; 1 if none ended)"""
+    policy_bits: float
+    """mean entropy of the acting policy, in bits"""
+
+
+class LearningMode:
+    """One learning signal. Subclasses override the hooks they need.
+
+    Args:
+        cfg: the ``--modes.*`` settings (each mode reads the ones it uses).
+    """
+
+    name: ClassVar[str] = ""
+    """the mode's name (``--mode``)"""
+    phase_id: ClassVar[int] = 0
+    """logged as ``charts/phase`` while this signal is in force"""
+    student_acts: ClassVar[bool] = True
+    """whether the student's own policy acts (else its episodes are not counted as its own)"""
+    cut_at_exchange: ClassVar[bool] = True
+    """whether GAE may stop at exchange ends (with ``--ppo.exchange-horizon``)"""
+
+    def __init__(self, cfg: ModeConfig) -> None:
+        self.cfg = cfg
+
+    # ------------------------------------------------------------------ checks
+    @classmethod
+    def check(cls, cfg: ModeConfig, total_steps: int | None = None) -> None:
+        """Refuse settings the mode cannot run with (before anything is built)."""
+        if cfg.group_size > 1 and cls.group_size_of(cfg) == 1:
+            raise ValueError(
+                f"--modes.group-size applies to the group modes (grpo, sdpo), not {cls.name!r}"
+            )
+
+    @classmethod
+    def group_size_of(cls, cfg: ModeConfig) -> int:
+        """Envs per group replaying one task seed (1: no groups)."""
+        return 1
+
+    @classmethod
+    def needs_parent(cls, cfg: ModeConfig) -> bool:
+        """Whether the mode reads the parent's distribution or the right act at every step."""
+        return False
+
+    @classmethod
+    def shows_right_act(cls, cfg: ModeConfig) -> bool:
+        """Whether the verifier's right act reaches the student's training (a demonstration)."""
+        return False
+
+    def attach(self, trainer: PPOTrainer) -> None:
+        """Check the trainer's envs and sizes and build what the mode keeps (e.g. a teacher)."""
+        level = trainer.envs.envs[0].unwrapped.level
+        if self.needs_parent(self.cfg) and level not in ONE_ACT_LEVELS:
+            raise ValueError(
+                f"mode {self.name!r} needs the parent's distribution or right act at every step, "
+                "which exist on one-act levels: train on Point or Name with the fixed curriculum "
+                f"(got {level!r})"
+            )
+
+    def active(self, global_step: int) -> LearningMode:
+        """The signal in force for a rollout starting at ``global_step`` (itself by default)."""
+        return self
+
+    # ------------------------------------------------------------------ collect
+    def begin_rollout(self, trainer: PPOTrainer) -> None:
+        """Called before a rollout's first step."""
+
+    def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
+        """Called before step ``t`` acts; may return the parent's ``[N, A]`` log-distribution."""
+        return None
+
+    def behaviour_logits(
+        self, logits: torch.Tensor, mask: torch.Tensor, parent_lp: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Logits of the distribution the acts are sampled from (the student's by default)."""
+        return logits
+
+    def after_env_step(
+        self, trainer: PPOTrainer, t: int, i: int, heard: torch.Tensor, n: int, infos: dict
+    ) -> None:
+        """Called for env ``i`` after step ``t`` with what it heard before acting."""
+
+    def end_step(self, trainer: PPOTrainer, t: int) -> None:
+        """Called at the end of step ``t`` (rewards stored)."""
+
+    def shape_rewards(self, trainer: PPOTrainer) -> None:
+        """Rewrite the rollout's rewards ``trainer.buf["reward"]`` ``[T, N, R]`` in place."""
+
+    # ------------------------------------------------------------------ update
+    def advantage_weights(self, weights: torch.Tensor) -> torch.Tensor:
+        """Weights that combine the per-component advantages (the env's by default)."""
+        return weights
+
+    def advantages(
+        self, trainer: PPOTrainer, adv_vec: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """``[T, N]`` advantages from GAE's per-component ``[T, N, R]``."""
+        return losses.combine_components(adv_vec, self.advantage_weights(weights))
+
+    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+        """The policy term of the loss on one minibatch (none by default)."""
+        zero = torch.zeros(())
+        kl = ((mb.logp_old - mb.logp).mean()).detach()
+        return PolicyTerms(zero, zero, zero, kl, zero)
+
+    def after_update(self, trainer: PPOTrainer) -> None:
+        """Called after every update."""
+
+    def update_metrics(self) -> dict[str, float]:
+        """Diagnostics of the last update to log (e.g. ``sd/kl``); none by default."""
+        return {}
+
+    # ------------------------------------------------------------------ accounting
+    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+        """Bits per step of external, action-dependent information driving the policy, by kind.
+
+        See :mod:`babyworld.agents.supervision` for the definitions; a mode that learns from
+        nothing external (``predict``) reports none.
+        """
+        return {}
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """What the mode keeps between updates (for checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""

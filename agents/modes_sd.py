@@ -1,0 +1,231 @@
+"""SDPO and SDFT as they are: GRPO plus self-distillation from the student reading hindsight.
+
+Both run GRPO's groups (``--modes.group-size`` replays of one task seed) and blend its policy
+loss with a self-distillation loss, TRL's convex blend (``--modes.distill-weight`` ``w``)::
+
+    L_policy = (1 - w) * L_GRPO + w * D(teacher || student)
+
+The **teacher** is the student itself (live weights, an EMA copy, or its initial weights:
+``--modes.teacher``), never differentiated, reading the episode continued past the act it judges
+— the window rolled by one step whose new last slot holds
+
+- (b) **the act it judges** as that slot's previous act (the channel through which the student
+  sees its own acts), and
+- (a) the hindsight context before the repeated request: for **SDPO** a successful peer's act
+  from the same group at the same step, as ``"the baby says <word>"`` (lasgroup/SDPO's
+  ``_get_solution``: the first successful peer, not the row itself), else the parent's reaction
+  to the judged act (``info["parent_feedback"]``); for **SDFT** a demonstration of the right
+  act, ``"the baby says <right word>"``.
+
+Success of a peer is the verdict the rewards read (``info["success"]``), as SDPO's reward.
+Diagnostics per update: ``sd/kl`` (the divergence's mean) and
+``sd/teacher_minus_student_right`` (the teacher's probability of the right act minus the
+student's, averaged over the rollout's steps).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from babyworld.agents import losses, supervision
+from babyworld.agents.history import Window
+from babyworld.agents.mode_base import MiniBatch, PolicyTerms, RolloutFacts
+from babyworld.agents.modes_rl import GRPO, ppo_terms
+
+if TYPE_CHECKING:  # pragma: no cover
+    from babyworld.agents.modes import ModeConfig
+    from babyworld.agents.ppo import PPOTrainer
+
+
+def hindsight_window(
+    window: Window, heard: torch.Tensor, heard_len: torch.Tensor, judged: torch.Tensor
+) -> Window:
+    """The teacher's window: ``window`` rolled one step, with a new last slot.
+
+    Args:
+        window: ``[B, H, ...]`` the student's windows (last slot: the step that acted).
+        heard: ``[B, L]`` the new slot's heard ids (hindsight context, then the request).
+        heard_len: ``[B]`` their lengths.
+        judged: ``[B]`` the acts judged (the new slot's previous act).
+
+    Returns:
+        A new :class:`Window`; the percept of the new slot is the acting step's.
+    """
+    w = Window(*(torch.roll(x, -1, dims=1) for x in window.as_tuple()))
+    w.heard[:, -1], w.heard_len[:, -1] = heard, heard_len
+    w.percept[:, -1] = window.percept[:, -1]
+    w.prev_action[:, -1] = judged
+    w.valid[:, -1] = True
+    return w
+
+
+def first_successful_peer(success: np.ndarray, group_size: int) -> list[int | None]:
+    """Per row, the first *other* member of its group whose act succeeded (None: no such peer).
+
+    Rows ``gG .. gG + G - 1`` form group ``g``. E.g. ``success = [F, T, T, F]``, ``G = 2``
+    gives ``[1, None, None, 2]``: row 0's peer row 1 succeeded, row 1's peer row 0 did not, and
+    likewise in the second group.
+    """
+    out: list[int | None] = []
+    for i in range(len(success)):
+        g0 = i - i % group_size
+        peers = [j for j in range(g0, g0 + group_size) if j != i and success[j]]
+        out.append(peers[0] if peers else None)
+    return out
+
+
+class SDPO(GRPO):
+    """GRPO blended with self-distillation: a successful peer's act, else the feedback."""
+
+    name = "sdpo"
+    phase_id = 6
+    context = "peer"
+
+    def __init__(self, cfg: ModeConfig) -> None:
+        super().__init__(cfg)
+        self.teacher_model: torch.nn.Module | None = None
+        self._diag: dict[str, list[float]] = {}
+
+    @classmethod
+    def needs_parent(cls, cfg: ModeConfig) -> bool:
+        """The right act (the diagnostics; SDFT's demonstration) exists on one-act levels."""
+        return True
+
+    def attach(self, trainer: PPOTrainer) -> None:
+        """GRPO's checks; the teacher copy (unless live)."""
+        super().attach(trainer)
+        self.teacher_model = None
+        if self.cfg.teacher != "live":
+            self.teacher_model = copy.deepcopy(trainer.model).requires_grad_(False).eval()
+
+    def begin_rollout(self, trainer: PPOTrainer) -> None:
+        """Per-step scratch: feedback and verdicts of the envs."""
+        self._feedback = [""] * trainer.n
+        self._success = np.zeros(trainer.n, dtype=bool)
+
+    def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
+        """Record the right acts (diagnostics, demonstrations)."""
+        right = [int(r) for r in trainer.envs.call("right_action")]
+        trainer.buf["right"][t] = torch.as_tensor(right)
+        return None
+
+    def after_env_step(
+        self, trainer: PPOTrainer, t: int, i: int, heard: torch.Tensor, n: int, infos: dict
+    ) -> None:
+        """Keep env ``i``'s reaction and verdict for :meth:`end_step`."""
+        self._feedback[i] = infos["parent_feedback"][i]
+        ended = bool(np.asarray(infos["exchange_end"])[i])
+        self._success[i] = ended and bool(np.asarray(infos["success"])[i])
+
+    def _context(self, trainer: PPOTrainer, i: int, t: int, peer: int | None) -> str:
+        env = trainer.envs.envs[i].unwrapped
+        b = trainer.buf
+        if self.context == "demonstration":
+            return f"the baby says {env.words[int(b['right'][t, i])]}"
+        if peer is not None:
+            return f"the baby says {env.words[int(b['action'][t, peer])]}"
+        return self._feedback[i]
+
+    def end_step(self, trainer: PPOTrainer, t: int) -> None:
+        """Build every env's hindsight input (context, then the request) into ``sd_*``."""
+        b = trainer.buf
+        peers = first_successful_peer(self._success, self.group_size_of(self.cfg))
+        for i in range(trainer.n):
+            env = trainer.envs.envs[i].unwrapped
+            extra = [int(x) for x in env.tokenizer.encode(self._context(trainer, i, t, peers[i]))]
+            n = int(b["window"].heard_len[t, i, -1])
+            ids = (extra + b["window"].heard[t, i, -1, :n].tolist())[-trainer.heard_length :]
+            b["sd_heard"][t, i] = 0
+            b["sd_heard"][t, i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+            b["sd_len"][t, i] = len(ids)
+
+    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+        """``(1 - w) * GRPO + w * D(teacher || student)``; records the diagnostics."""
+        rl = ppo_terms(trainer, mb, normalise=False)
+        f = trainer.flat
+        tw = hindsight_window(mb.window, f["sd_heard"][mb.idx], f["sd_len"][mb.idx], mb.action)
+        teacher = self.teacher_model or trainer.model
+        with torch.no_grad():
+            t_lp = torch.log_softmax(teacher(*tw.as_tuple(), mb.mask).logits, -1)
+        m = self.cfg
+        sd = losses.distill_loss(
+            mb.out.logits,
+            t_lp,
+            m.divergence,
+            m.alpha,
+            mb.mask,
+            support=m.support,
+            k=min(m.top_k, trainer.n_actions),
+            actions=mb.action,
+        )
+        with torch.no_grad():
+            right = f["right"][mb.idx][:, None]
+            s_right = torch.softmax(mb.out.logits, -1).gather(-1, right)[:, 0]
+            gap = (t_lp.exp().gather(-1, right)[:, 0] - s_right).mean()
+        self._diag.setdefault("sd/kl", []).append(float(sd.detach()))
+        self._diag.setdefault("sd/teacher_minus_student_right", []).append(float(gap))
+        w = m.distill_weight
+        return PolicyTerms((1 - w) * rl.loss + w * sd, rl.pg, rl.clipfrac, rl.approx_kl, sd)
+
+    def after_update(self, trainer: PPOTrainer) -> None:
+        """The EMA teacher's step."""
+        if self.teacher_model is not None and self.cfg.teacher == "ema":
+            with torch.no_grad():
+                d = self.cfg.ema_decay
+                for pt, ps in zip(
+                    self.teacher_model.parameters(), trainer.model.parameters(), strict=True
+                ):
+                    pt.mul_(d).add_(ps, alpha=1 - d)
+
+    def update_metrics(self) -> dict[str, float]:
+        """``sd/kl`` and ``sd/teacher_minus_student_right`` of the last update (then cleared)."""
+        out = {k: float(np.mean(v)) for k, v in self._diag.items()}
+        self._diag = {}
+        return out
+
+    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+        """GRPO's count per episode, plus the parent's reaction (at most ``H(pi)``).
+
+        A successful peer's act is the student's own, selected by the verdicts already counted.
+        """
+        out = super().supervision(trainer, facts)
+        out["response"] = facts.policy_bits
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The carry and the teacher."""
+        out = super().state_dict()
+        out["teacher_model"] = (
+            None if self.teacher_model is None else self.teacher_model.state_dict()
+        )
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        super().load_state_dict(state)
+        if self.teacher_model is not None:
+            self.teacher_model.load_state_dict(state["teacher_model"])
+
+
+class SDFT(SDPO):
+    """GRPO blended with self-distillation from a demonstration of the right act."""
+
+    name = "sdft"
+    phase_id = 7
+    context = "demonstration"
+
+    @classmethod
+    def shows_right_act(cls, cfg: ModeConfig) -> bool:
+        """The demonstration is the verifier's right act."""
+        return True
+
+    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+        """GRPO's count per episode, plus the demonstrated act (``log2 A``)."""
+        out = GRPO.supervision(self, trainer, facts)
+        mask = trainer.buf["mask"].flatten(0, 1)
+        out["demonstration"] = float(supervision.demonstration_bits(mask).mean())
+        return out

@@ -1,0 +1,182 @@
+"""The training run's evaluation protocol: ``--eval.*``, ``eval.csv`` and the summary's ``eval``.
+
+Every ``--eval.every`` updates, and once more at the end of the run if its last update was not
+one of those, the student plays ``--eval.episodes`` held-out episodes
+(:mod:`babyworld.agents.evaluate`) twice: greedily (the most probable act) and sampling its
+policy. Both success rates are the verifier's. They go to TensorBoard (``eval/greedy_success``,
+``eval/sampled_success``), to ``eval.csv`` (``step,greedy_success,sampled_success,episodes``)
+and, for the last evaluation, to ``summary.json`` (``"eval"``).
+
+The sampled evaluation after update ``u`` draws from a generator seeded with ``(seed, u)``, so an
+evaluation depends only on the weights it evaluates: a resumed run evaluates exactly as an
+uninterrupted one, and the training run's own random streams are never drawn from.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from babyworld.agents.evaluate import play_episodes
+from babyworld.agents.ppo import PPOTrainer, make_envs
+from babyworld.validation import check_config
+
+EVAL_FIELDS = ("step", "greedy_success", "sampled_success", "episodes")
+#: Mixed with the run's seed into the sampling generator of every evaluation.
+_SAMPLE_SALT = 0x5EED_E7A1
+
+
+@dataclass
+class EvalConfig:
+    """When and how much a run is evaluated on held-out episodes (``--eval.*``)."""
+
+    every: int = 20
+    """updates between evaluations (a positive whole number of updates; one update is
+    num_envs x ppo.rollout_steps env steps); the run's end is always evaluated"""
+    episodes: int = 64
+    """held-out episodes per evaluation, each played greedily and sampled (0 = no evaluation)"""
+    num_envs: int = 16
+    """evaluation envs stepped together (one batched parent call per phase)"""
+
+    def __post_init__(self) -> None:
+        whole = isinstance(self.every, int) and not isinstance(self.every, bool)
+        if not whole or self.every < 1:
+            raise ValueError(
+                "eval.every counts updates (one update is num_envs x ppo.rollout_steps env "
+                f"steps) and must be a positive whole number of them, got {self.every!r}"
+            )
+        check_config(self, "eval")
+        if self.episodes < 0:
+            raise ValueError(f"eval.episodes must be >= 0 (0: no evaluation), got {self.episodes}")
+        if self.num_envs < 1:
+            raise ValueError(f"eval.num_envs must be >= 1, got {self.num_envs}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the run evaluates at all."""
+        return self.episodes > 0
+
+
+def make_eval_envs(cfg: EvalConfig, level: str, parent: Any, env_kwargs: dict[str, Any]) -> Any:
+    """The evaluation vector env of a run (None when the run does not evaluate).
+
+    Args:
+        cfg: the protocol.
+        level: the level the run's envs are (``"Ladder"`` for curriculum runs).
+        parent: the parent instance of this process (evaluation runs here, also with ``--ray``).
+        env_kwargs: the run's env settings (reward weights and source; success is the
+            verifier's whatever they are).
+    """
+    if not cfg.enabled:
+        return None
+    return make_envs(level, min(cfg.num_envs, cfg.episodes), parent, **env_kwargs)
+
+
+class Evaluator:
+    """Evaluates a trainer's student on held-out episodes and records the results.
+
+    Args:
+        cfg: the protocol.
+        envs: the evaluation vector env (autoreset disabled; not the training envs), or None
+            when ``cfg`` evaluates nothing.
+        seed: the run's seed (mixed into the sampling generator).
+        path: the run's ``eval.csv``.
+        parent: the parent the evaluation envs use, to count its requests apart (optional).
+    """
+
+    def __init__(
+        self, cfg: EvalConfig, envs: Any, seed: int, path: Path, parent: Any = None
+    ) -> None:
+        self.cfg, self.envs, self.seed, self.path, self.parent = cfg, envs, seed, path, parent
+        self.last: dict[str, Any] | None = None
+        self.parent_use: dict[str, float] = {}
+        """the parent's counters spent by evaluations (raw ``ParentStats`` fields)"""
+
+    def due(self, trainer: PPOTrainer, final: bool) -> bool:
+        """Whether to evaluate now: every ``every`` updates, and at the run's end."""
+        if not self.cfg.enabled:
+            return False
+        at = self.last["step"] if self.last else None
+        return trainer.updates % self.cfg.every == 0 or (final and at != trainer.global_step)
+
+    def evaluate(self, trainer: PPOTrainer, writer: Any = None) -> dict[str, Any]:
+        """Evaluate now; log to ``writer``, append to ``eval.csv``; returns the row."""
+        tasks = trainer.curriculum.tasks
+        n = self.cfg.episodes
+        before = dataclasses.asdict(self.parent.stats) if self.parent is not None else {}
+        greedy = play_episodes(trainer.model, self.envs, tasks, n, greedy=True)
+        gen = torch.Generator().manual_seed(
+            (self.seed * 1_000_003 + trainer.updates) ^ _SAMPLE_SALT
+        )
+        sampled = play_episodes(trainer.model, self.envs, tasks, n, greedy=False, generator=gen)
+        if self.parent is not None:
+            for k, v in dataclasses.asdict(self.parent.stats).items():
+                self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]
+        row = {
+            "step": trainer.global_step,
+            "greedy_success": float(np.mean(greedy)),
+            "sampled_success": float(np.mean(sampled)),
+            "episodes": n,
+        }
+        if writer is not None:
+            writer.add_scalar("eval/greedy_success", row["greedy_success"], row["step"])
+            writer.add_scalar("eval/sampled_success", row["sampled_success"], row["step"])
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(EVAL_FIELDS)
+            w.writerow(
+                [row["step"], f"{row['greedy_success']:.4f}", f"{row['sampled_success']:.4f}", n]
+            )
+        self.last = row
+        return row
+
+    def close(self) -> None:
+        """Close the evaluation envs."""
+        if self.envs is not None:
+            self.envs.close()
+
+    def summary(self) -> dict[str, Any] | None:
+        """The summary's ``eval`` block: the last evaluation (None if the run evaluated none).
+
+        ``parent_requests`` counts the parent requests the run's evaluations made (included in
+        the run's ``parent_stats``).
+        """
+        if self.last is None:
+            return None
+        return {
+            "greedy_success": self.last["greedy_success"],
+            "sampled_success": self.last["sampled_success"],
+            "episodes": self.last["episodes"],
+            "every": self.cfg.every,
+            "step": self.last["step"],
+            "parent_requests": self.parent_use.get("requests", 0),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """For checkpoints: the last evaluation."""
+        return {"last": self.last, "parent_use": dict(self.parent_use)}
+
+    def load_state_dict(self, state: dict[str, Any] | None, step: int) -> None:
+        """Restore :meth:`state_dict` and cut ``eval.csv`` back to the checkpoint's ``step``."""
+        self.last = (state or {}).get("last")
+        self.parent_use = dict((state or {}).get("parent_use", {}))
+        if not self.path.exists():
+            return
+        lines = self.path.read_text(encoding="utf-8").split("\n")
+        keep = [lines[0]] if lines and lines[0] == ",".join(EVAL_FIELDS) else []
+        for line in lines[1:]:
+            parts = line.split(",")
+            if len(parts) == len(EVAL_FIELDS) and parts[0].isdigit() and int(parts[0]) <= step:
+                keep.append(line)
+        if keep:
+            self.path.write_text("\n".join(keep) + "\n", encoding="utf-8")
+        else:
+            self.path.unlink()

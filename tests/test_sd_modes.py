@@ -1,0 +1,222 @@
+"""SDPO and SDFT as they are (scripted parent: templates, labelled as such): hindsight inputs,
+peers, the blend with GRPO, warm start, and the teacher carrying a signal once the student reads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from babyworld.agents.history import Window
+from babyworld.agents.mode_base import MiniBatch
+from babyworld.agents.modes import ModeConfig
+from babyworld.agents.modes_sd import first_successful_peer, hindsight_window
+from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.student import StudentConfig
+from babyworld.experiments.config import TrainConfig
+
+SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
+PPO = PPOConfig(rollout_steps=8, epochs=2)
+
+
+def _trainer(mode, n=4, seed=0, ppo=PPO, **modes):
+    envs = make_envs("Point", n, "scripted")
+    return PPOTrainer(envs, SMALL, ppo, seed, 100_000, mode=mode, modes=ModeConfig(**modes))
+
+
+def _params(m):
+    return [p.detach().clone() for p in m.parameters()]
+
+
+def test_first_successful_peer_by_hand():
+    s = np.array([False, True, True, False])
+    assert first_successful_peer(s, 2) == [1, None, None, 2]
+    s = np.array([True, True, False, True, False, False, False, False])
+    # group 0 = rows 0-3: row 0 -> 1 (not itself), rows 1-3 -> 0; group 1: nobody succeeded
+    assert first_successful_peer(s, 4) == [1, 0, 0, 0, None, None, None, None]
+
+
+def test_hindsight_window_rolls_and_shows_the_judged_act():
+    h, length = 3, 5
+    w = Window(
+        heard=torch.arange(2 * h * length).reshape(2, h, length),
+        heard_len=torch.tensor([[1, 2, 3], [4, 5, 5]]),
+        percept=torch.arange(2 * h * 2, dtype=torch.float32).reshape(2, h, 2),
+        prev_action=torch.tensor([[3, 0, 1], [3, 3, 2]]),
+        valid=torch.tensor([[False, True, True], [True, True, True]]),
+    )
+    new = torch.full((2, length), 7)
+    out = hindsight_window(w, new, torch.tensor([2, 4]), torch.tensor([2, 0]))
+    assert torch.equal(out.heard[:, :2], w.heard[:, 1:]) and torch.equal(out.heard[:, 2], new)
+    assert out.heard_len.tolist() == [[2, 3, 2], [5, 5, 4]]
+    assert out.prev_action.tolist() == [[0, 1, 2], [3, 2, 0]]  # the judged act comes last
+    assert torch.equal(out.percept[:, 2], w.percept[:, 2])  # the same scene
+    assert out.valid.tolist() == [[True, True, True], [True, True, True]]
+    assert torch.equal(w.prev_action, torch.tensor([[3, 0, 1], [3, 3, 2]]))  # input untouched
+
+
+def test_sdpo_teacher_reads_a_successful_peer_else_the_feedback():
+    t = _trainer("sdpo")
+    t.collect()
+    b, env = t.buf, t.envs.envs[0].unwrapped
+    peers_seen = 0
+    for step in range(8):
+        ok = (b["action"][step] == b["right"][step]).numpy()  # Point: right act = success
+        peers = first_successful_peer(ok, 4)
+        for i in range(4):
+            n = int(b["sd_len"][step, i])
+            got = b["sd_heard"][step, i, :n].tolist()
+            cur_n = int(b["window"].heard_len[step, i, -1])
+            cur = b["window"].heard[step, i, -1, :cur_n].tolist()
+            assert got[len(got) - len(cur) :] == cur  # the request stays last
+            head = got[: len(got) - len(cur)]
+            if peers[i] is not None:
+                word = env.words[int(b["action"][step, peers[i]])]
+                assert head == env.tokenizer.encode(f"the baby says {word}")
+                peers_seen += 1
+            else:
+                assert head and head != env.tokenizer.encode(f"the baby says {env.words[0]}")
+    assert peers_seen > 0
+
+
+def test_sdft_teacher_reads_the_right_act():
+    t = _trainer("sdft")
+    t.collect()
+    b, env = t.buf, t.envs.envs[0].unwrapped
+    for i in range(4):
+        n = int(b["sd_len"][0, i])
+        demo = env.tokenizer.encode(f"the baby says {env.words[int(b['right'][0, i])]}")
+        assert b["sd_heard"][0, i, : len(demo)].tolist() == demo and n > len(demo)
+
+
+@pytest.mark.parametrize("mode", ["sdpo", "sdft"])
+def test_sd_modes_train_log_diagnostics_and_keep_the_teacher_frozen(mode):
+    t = _trainer(mode, teacher="initial")
+    frozen = _params(t.learning.teacher_model)
+    for _ in range(2):
+        t.collect()
+        m = t.update()
+    assert np.isfinite(m["sd/kl"]) and m["sd/kl"] == pytest.approx(m["distill"])
+    assert -1 <= m["sd/teacher_minus_student_right"] <= 1
+    assert all(
+        torch.equal(a, b) for a, b in zip(frozen, _params(t.learning.teacher_model), strict=True)
+    )
+    assert all(not p.requires_grad for p in t.learning.teacher_model.parameters())
+
+
+def test_distill_weight_zero_is_grpo():
+    a = _trainer("sdpo", distill_weight=0.0, teacher="live")
+    b = _trainer("grpo")
+    for t in (a, b):
+        t.collect()
+        t.update()
+    assert all(torch.equal(x, y) for x, y in zip(_params(a.model), _params(b.model), strict=True))
+
+
+def test_bad_sd_settings_are_refused():
+    with pytest.raises(ValueError, match=r"modes.distill_weight must be in \[0, 1\]"):
+        ModeConfig(distill_weight=1.5)
+    with pytest.raises(ValueError, match="needs --modes.group-size G >= 2"):
+        TrainConfig(mode="sdpo", modes=ModeConfig(group_size=1))
+    with pytest.raises(ValueError, match="one-act levels"):
+        TrainConfig(mode="sdft", level="Request")
+
+
+def _teach_to_read(model, rollouts):
+    """Supervised: the student learns to act on a demonstration in front of the request.
+
+    Trained on SDFT's own hindsight inputs of other episodes (the right act's word, then the
+    request) with cross-entropy to the right act; the plain inputs are never trained on.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        for b in rollouts:
+            f = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+            w = Window(*(f(x) for x in b["window"].as_tuple()))
+            tw = hindsight_window(w, f(b["sd_heard"]), f(b["sd_len"]), f(b["action"]))
+            logits = model(*tw.as_tuple(), f(b["mask"])).logits
+            loss = torch.nn.functional.cross_entropy(logits, f(b["right"]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def _gap(t):
+    """``sd/teacher_minus_student_right`` over the whole rollout, through the mode's own loss."""
+    b = t.buf
+    f = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+    t.flat = {k: f(b[k]) for k in ("teacher", "sd_heard", "sd_len", "right")}
+    w = Window(*(f(x) for x in b["window"].as_tuple()))
+    idx = torch.arange(f(b["action"]).shape[0])
+    with torch.no_grad():
+        out = t.model(*w.as_tuple(), f(b["mask"]))
+        logp = torch.log_softmax(out.logits, -1).gather(-1, f(b["action"])[:, None])[:, 0]
+        mb = MiniBatch(idx, out, w, f(b["mask"]), f(b["action"]), logp, logp, logp.mean(), logp)
+        t.learning.policy_loss(t, mb)
+    return t.learning.update_metrics()["sd/teacher_minus_student_right"]
+
+
+def test_a_student_that_reads_makes_the_teacher_know_more_than_the_student():
+    # teach a student to read demonstrations on SDFT rollouts of some episodes ...
+    teacher_school = _trainer("sdft", n=8, seed=11, teacher="live")
+    rollouts = []
+    for _ in range(3):
+        teacher_school.collect()
+        rollouts.append(
+            {k: v.clone() if torch.is_tensor(v) else v for k, v in teacher_school.buf.items()}
+        )
+        rollouts[-1]["window"] = Window(
+            *(x.clone() for x in teacher_school.buf["window"].as_tuple())
+        )
+    _teach_to_read(teacher_school.model, rollouts)
+    weights = teacher_school.model.state_dict()
+    # ... then start SDPO and SDFT from it (a warm start) on other episodes
+    for mode in ("sdpo", "sdft"):
+        scratch = _trainer(mode, n=8, seed=5, teacher="live")
+        scratch.collect()
+        fresh = _gap(scratch)  # from a random init the teacher knows no more than the student
+        warm = _trainer(mode, n=8, seed=5, teacher="live")
+        warm.warm_start(weights)
+        warm.collect()
+        gap = _gap(warm)
+        assert gap > 0.03 and gap > abs(fresh) + 0.02, (mode, gap, fresh)
+
+
+def test_demonstrations_are_refused_when_the_parent_judges():
+    from babyworld.experiments.config import EnvConfig
+
+    parent = EnvConfig(reward_source="parent")
+    with pytest.raises(ValueError, match="mode 'sdft' shows the verifier's right act"):
+        TrainConfig(mode="sdft", env=parent)
+    with pytest.raises(ValueError, match="mode 'self_distill' shows the verifier's right act"):
+        TrainConfig(mode="self_distill", env=parent, modes=ModeConfig(context="demonstration"))
+    TrainConfig(mode="sdpo", env=parent)  # a peer's act and the parent's feedback: allowed
+
+
+def test_warm_start_from_a_checkpoint_and_bad_weights_refused(tmp_path):
+    from babyworld.agents.checkpoint import load_checkpoint
+    from babyworld.experiments.evaluation import EvalConfig
+    from babyworld.experiments.train import train
+
+    def cfg(name, **kw):
+        return TrainConfig(
+            parent="scripted", steps=64, num_envs=4, out=tmp_path / name, student=SMALL,
+            ppo=PPOConfig(rollout_steps=8, epochs=1), eval=EvalConfig(episodes=0), **kw,
+        )  # fmt: skip
+
+    warm = train(cfg("warm"), progress=False)
+    ckpt = warm / "checkpoint.pt"
+    t = _trainer("sdpo", teacher="initial")
+    t.warm_start(load_checkpoint(ckpt)["trainer"]["model"])
+    want = load_checkpoint(ckpt)["trainer"]["model"]
+    for name, p in t.learning.teacher_model.state_dict().items():  # the teacher starts warm too
+        assert torch.equal(p, want[name])
+    run = train(cfg("sd", mode="sdpo", init_from=ckpt), progress=False)
+    assert (run / "summary.json").exists()
+    other = StudentConfig(d_model=16, n_heads=2, history=4, latent_dim=8, word_dim=8)
+    bad = dataclasses.replace(cfg("bad", mode="sdpo", init_from=ckpt), student=other)
+    with pytest.raises(ValueError, match="--init-from weights do not fit"):
+        train(bad, progress=False)
+    assert not (tmp_path / "bad").exists()
