@@ -10,21 +10,31 @@ The config is a TOML file (see ``experiments/configs/``)::
     steps = 40960                  # env steps of every run: the same budget for every mode
                                    # (or per level: steps = { Point = 40960, Name = 163840 })
     num_envs = 8
+    eval_every = 5120              # env steps between evaluations (or a table by level); a
+                                   # whole number of updates of every label (default: train's)
 
     [ppo]                          # --ppo.* for every mode (optional)
     [env]                          # --env.* for every mode (optional), e.g.
                                    # reward_weights = "task=1", reward_source = "parent"
     [student]                      # --student.* for every mode (optional; one architecture)
 
-    [modes.baby]                   # a mode; the label is the mode's name ...
+    [modes.baby]                   # a label: a named control or a mode (see
+                                   # experiments/controls.py: CONTROLS) ...
+    [modes.task_per_act]           # ... a control: a mode plus --env/--ppo/--modes overrides
     [modes.hybrid]
-    modes.switch_steps = 10240     # ... with --modes.* and --ppo.* overrides of its own
+    modes.switch_steps = 10240     # ... with --modes.*, --ppo.* and --env.* overrides of its own
     [modes.distill_offline]        # ... or any label, naming its mode
     mode = "distill"
     modes.offline = true
-    [modes.parent_only]            # a control: the same mode, other --env.* settings
-    mode = "baby"
-    env.reward_source = "parent"
+    [modes.parent_only_wm0]        # ... or any label, naming its control, with more overrides
+    control = "parent_only"
+    ppo.wm_coef = 0
+    [modes.sdft]
+    levels = ["Point"]             # ... on some of the ablation's levels only (default: all)
+
+A label that names a control is that control; ``mode = "<mode>"`` names a bare mode. Settings
+stack: the config's ``[ppo]`` and ``[env]``, then the control's, then the label's own. An unknown
+mode or control fails before anything runs, listing the modes and the controls.
 
 Runs go to ``OUT/{level}/{label}/seed{n}``, one after another, in the config's order (levels,
 then seeds, then modes; ``--levels`` runs some levels only, e.g. one process per level). The harness is resumable: a run whose ``summary.json`` reports the
@@ -50,10 +60,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from babyworld.agents.modes import MODES, ModeConfig
+from babyworld.agents.modes import ModeConfig
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.config import EnvConfig, TrainConfig
+from babyworld.experiments.controls import (
+    CONTROLS,
+    SWITCHING_MODES,
+    LabelError,
+    registered_modes,
+    resolve,
+)
 from babyworld.parent.factory import check_spec
 from babyworld.validation import LIMITS
 
@@ -84,13 +101,15 @@ _TOP_KEYS = {
     "steps": "env steps of every run, or a table of them by level (required)",
     "num_envs": "envs per run (default 8)",
     "checkpoint_every": "updates between checkpoints (default 20)",
+    "eval_every": "env steps between evaluations, or a table of them by level (default: train's); "
+    "a whole number of updates of every label",
     "threads": "torch CPU threads (default 0: torch's default)",
     "ppo": "a table of --ppo.* overrides for every mode",
     "env": "a table of --env.* settings for every mode (reward_weights, reward_source)",
     "student": "a table of --student.* overrides for every mode",
     "modes": "a table of modes, one sub-table per mode (required)",
 }
-_MODE_KEYS = ("mode", "modes", "ppo", "env")
+_MODE_KEYS = ("mode", "control", "levels", "modes", "ppo", "env")
 #: Keys of older configs that are read and ignored (with a warning saying why).
 _RETIRED_KEYS = {
     "fresh_parent_cache": (
@@ -113,6 +132,12 @@ class ModeSpec:
     modes: ModeConfig
     ppo: PPOConfig
     env: EnvConfig = field(default_factory=EnvConfig)
+    levels: tuple[str, ...] | None = None
+    """the levels this label runs on (``None``: every level of the ablation)"""
+
+    def runs_on(self, level: str) -> bool:
+        """Whether the ablation runs this label on ``level``."""
+        return self.levels is None or level in self.levels
 
 
 @dataclass
@@ -130,6 +155,8 @@ class AblationConfig:
     checkpoint_every: int = 20
     threads: int = 0
     student: StudentConfig = field(default_factory=StudentConfig)
+    eval_every: dict[str, int] | None = None
+    """env steps between evaluations per level (``None``: train's default interval)"""
     source: str = ""
     """the config file it was read from (for the report's reproduce line)"""
 
@@ -142,6 +169,10 @@ class AblationConfig:
 
     def train_config(self, level: str, spec: ModeSpec, seed: int) -> TrainConfig:
         """The ``train()`` config of one run (its directory: :func:`run_dir`)."""
+        extra = {}
+        if self.eval_every is not None:
+            update = self.num_envs * spec.ppo.rollout_steps
+            extra = eval_kwargs(self.eval_every[level] // update)
         return TrainConfig(
             level=level,
             parent=self.parent,
@@ -156,7 +187,24 @@ class AblationConfig:
             ppo=spec.ppo,
             modes=spec.modes,
             env=spec.env,
+            **extra,
         )
+
+
+def eval_kwargs(every: int) -> dict[str, Any]:
+    """``TrainConfig`` keywords that evaluate every ``every`` updates (``eval.every``).
+
+    Raises:
+        ConfigError: this babyworld's ``train`` has no evaluation protocol (``TrainConfig.eval``).
+    """
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    factory = fields["eval"].default_factory if "eval" in fields else None
+    if not callable(factory):
+        raise ConfigError(
+            "eval_every: this babyworld's train has no evaluation protocol (TrainConfig.eval); "
+            "remove eval_every, or update babyworld"
+        )
+    return {"eval": dataclasses.replace(factory(), every=every)}
 
 
 @dataclass(frozen=True)
@@ -264,6 +312,11 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
     seeds = _parse_seeds(data.get("seeds", len(DEFAULT_SEEDS)), fail)
     ints = {}
     steps = _parse_steps(data["steps"], levels, fail)
+    eval_every = (
+        _parse_steps(data["eval_every"], levels, fail, "eval_every")
+        if ("eval_every" in data)
+        else None
+    )
     for key, default, low in (
         ("num_envs", 8, 1),
         ("checkpoint_every", 20, 1),
@@ -284,7 +337,11 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
 
     table = _typed(data["modes"], dict, "modes", fail)
     if not table:
-        raise fail("modes", f"needs at least one mode, e.g. [modes.baby]; the modes are {MODES}")
+        raise fail(
+            "modes",
+            "needs at least one label, e.g. [modes.baby]; the modes are "
+            f"{registered_modes()}; the controls are {tuple(CONTROLS)}",
+        )
     specs = []
     for label, entry in table.items():
         where = f"modes.{label}"
@@ -297,34 +354,43 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         if extra:
             raise fail(
                 f"{where}.{extra[0]}",
-                "unknown key; a mode takes 'mode' (the mode, default: its label), 'modes' "
-                "(--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* settings)",
+                "unknown key; a label takes 'mode' (a bare mode) or 'control' (a named control; "
+                "default: the label's own name), 'levels' (the levels it runs on; default: all), "
+                "'modes' (--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* "
+                "settings)",
             )
-        mode = _typed(entry.get("mode", label), str, f"{where}.mode", fail)
-        if mode not in MODES:
-            hint = "" if "mode" in entry else "; to name a variant, set mode = '<one of them>'"
-            raise fail(f"{where}.mode", f"unknown mode {mode!r}; the modes are {MODES}{hint}")
-        mode_cfg = _build(
-            ModeConfig,
-            _typed(entry.get("modes", {}), dict, f"{where}.modes", fail),
-            f"{where}.modes",
-            fail,
-        )
-        ppo_over = _typed(entry.get("ppo", {}), dict, f"{where}.ppo", fail)
-        ppo = _build(
-            PPOConfig, {**_normalise(shared_ppo), **_normalise(ppo_over)}, f"{where}.ppo", fail
-        )
-        env_over = _typed(entry.get("env", {}), dict, f"{where}.env", fail)
-        env = _build(
-            EnvConfig, {**_normalise(shared_env), **_normalise(env_over)}, f"{where}.env", fail
-        )
-        specs.append(ModeSpec(label, mode, mode_cfg, ppo, env))
+        for key in ("mode", "control"):
+            if key in entry:
+                _typed(entry[key], str, f"{where}.{key}", fail)
+        for key in ("modes", "ppo", "env"):
+            _typed(entry.get(key, {}), dict, f"{where}.{key}", fail)
+        try:
+            mode, modes_over, ppo_over, env_over = resolve(label, entry)
+        except LabelError as e:
+            key = "control" if "control" in entry else "mode"
+            raise fail(f"{where}.{key}" if key in entry else where, str(e)) from None
+        mode_cfg = _build(ModeConfig, modes_over, f"{where}.modes", fail)
+        ppo = _build(PPOConfig, {**_normalise(shared_ppo), **ppo_over}, f"{where}.ppo", fail)
+        env = _build(EnvConfig, {**_normalise(shared_env), **env_over}, f"{where}.env", fail)
+        mine = None
+        if "levels" in entry:
+            mine = _typed(entry["levels"], list, f"{where}.levels", fail)
+            wrong = [lv for lv in mine if lv not in levels]
+            if wrong or not mine or len(set(mine)) != len(mine):
+                raise fail(
+                    f"{where}.levels",
+                    f"must list some of the ablation's levels {levels} once each, got {mine}",
+                )
+            mine = tuple(lv for lv in levels if lv in mine)  # the ablation's order
+        specs.append(ModeSpec(label, mode, mode_cfg, ppo, env, mine))
 
     num_envs = ints["num_envs"]
     for level in levels:
         where = "steps" if isinstance(data["steps"], int) else f"steps.{level}"
         budget = steps[level]
         for spec in specs:
+            if not spec.runs_on(level):
+                continue
             rollout = num_envs * spec.ppo.rollout_steps
             if budget % rollout:
                 raise fail(
@@ -334,8 +400,16 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                     f"{-(-budget // rollout) * rollout} steps and budgets would differ: use a "
                     f"multiple of {rollout}",
                 )
+            if eval_every is not None and eval_every[level] % rollout:
+                every = eval_every[level]
+                raise fail(
+                    "eval_every" if isinstance(data["eval_every"], int) else f"eval_every.{level}",
+                    f"{every} env steps is not a whole number of updates for label "
+                    f"{spec.label!r} (num_envs x ppo.rollout_steps = {rollout} env steps per "
+                    f"update): use a multiple of {rollout}, e.g. {max(1, every // rollout) * rollout}",
+                )
             group = spec.modes.group_size
-            if spec.mode == "sparse" and group > 1:
+            if group > 1:
                 if num_envs % group:
                     raise fail(
                         "num_envs",
@@ -349,7 +423,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                         f"{spec.ppo.rollout_steps} is not a multiple of {level}'s episode length "
                         f"{episode} (needed by modes.group_size > 1)",
                     )
-            if spec.mode in ("predict_first", "hybrid") and spec.modes.switch_steps >= budget:
+            if spec.mode in SWITCHING_MODES and spec.modes.switch_steps >= budget:
                 raise fail(
                     f"modes.{spec.label}.modes.switch_steps",
                     f"{spec.modes.switch_steps} leaves no steps of 'baby' in {level}'s budget of "
@@ -367,11 +441,12 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         checkpoint_every=ints["checkpoint_every"],
         threads=ints["threads"],
         student=student,
+        eval_every=eval_every,
         source=source,
     )
     for spec in specs:  # whatever TrainConfig itself checks, before anything runs
         try:
-            cfg.train_config(levels[0], spec, seeds[0])
+            cfg.train_config((spec.levels or levels)[0], spec, seeds[0])
         except ValueError as e:
             raise fail(f"modes.{spec.label}", str(e)) from e
     return cfg
@@ -409,19 +484,22 @@ def _parse_seeds(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[i
 
 
 def _parse_steps(
-    value: Any, levels: Sequence[str], fail: Callable[[str, str], ConfigError]
+    value: Any,
+    levels: Sequence[str],
+    fail: Callable[[str, str], ConfigError],
+    key: str = "steps",
 ) -> dict[str, int]:
     """``steps = N`` (every level) or ``steps = {Point = N, Name = M}`` (one per level)."""
     if isinstance(value, dict):
         missing = [lv for lv in levels if lv not in value]
         extra = [k for k in value if k not in levels]
         if extra:
-            raise fail(f"steps.{extra[0]}", f"not a level of this ablation ({list(levels)})")
+            raise fail(f"{key}.{extra[0]}", f"not a level of this ablation ({list(levels)})")
         if missing:
-            raise fail("steps", f"has no budget for {missing[0]}")
-        items = {lv: (f"steps.{lv}", value[lv]) for lv in levels}
+            raise fail(key, f"has no {'budget' if key == 'steps' else 'value'} for {missing[0]}")
+        items = {lv: (f"{key}.{lv}", value[lv]) for lv in levels}
     else:
-        items = {lv: ("steps", value) for lv in levels}
+        items = {lv: (key, value) for lv in levels}
     out = {}
     for lv, (where, v) in items.items():
         v = _typed(v, int, where, fail)
@@ -449,12 +527,24 @@ def _build(
         if name in kwargs:
             raise fail(f"{where}.{key}", "given twice (with '_' and with '-')")
         default = fields[name].default
-        expected = str if default is None else type(default)  # optional fields are strings
+        expected = _optional_kind(cls, name) if default is None else type(default)
         kwargs[name] = _typed(value, expected, f"{where}.{key}", fail)
     try:
         return cls(**kwargs)
     except ValueError as e:
         raise fail(where, str(e)) from e
+
+
+def _optional_kind(cls: type, name: str) -> type:
+    """The type of an optional field ``X | None`` of ``cls`` (``str`` if it cannot be read)."""
+    import typing
+
+    try:
+        hint = typing.get_type_hints(cls)[name]
+    except Exception:  # an annotation that does not resolve here
+        return str
+    kinds = [a for a in typing.get_args(hint) if a is not type(None)]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in (int, float, bool) else str
 
 
 # --- planning and running ----------------------------------------------------------------------
@@ -474,6 +564,8 @@ def plan_runs(cfg: AblationConfig) -> list[PlannedRun]:
     for level in cfg.levels:
         for seed in cfg.seeds:
             for spec in cfg.modes:
+                if not spec.runs_on(level):
+                    continue
                 tc = cfg.train_config(level, spec, seed)
                 path = Path(tc.out)  # type: ignore[arg-type]
                 plan.append(PlannedRun(level, spec.label, seed, path, run_status(path, tc), tc))

@@ -123,42 +123,55 @@ def ablate(
 
 
 def report(
-    run_dir: tyro.conf.Positional[Path],
-    threshold: float = 0.9,
+    run_dir: tyro.conf.Positional[Path | None] = None,
+    threshold: float | None = None,
     reps: int = 10_000,
     curve_reps: int = 2000,
     seed: int = 0,
-    precision_bits: int = 8,
+    intervals: bool = True,
+    from_csv: Path | None = None,
+    out: Path | None = None,
 ) -> None:
-    """Write report.md and PNG plots for an ablation directory made by `babyworld ablate`.
+    """Write report.md, per_seed.csv and PNG plots for an ablation made by `babyworld ablate`.
 
     Args:
         run_dir: the ablation's output directory (holds ablation.json).
-        threshold: success over the last 500 episodes that counts as reached, in (0, 1].
-        reps: bootstrap resamples of the table's confidence intervals.
+        threshold: greedy success that counts as reached, in (0, 1] (default 0.9; with
+            --from-csv: the CSV's).
+        reps: bootstrap resamples of the tables' confidence intervals.
         curve_reps: bootstrap resamples of the curves' bands.
-        seed: seeds the bootstrap.
-        precision_bits: bits per number in the supervision-bits column.
+        seed: seeds the bootstraps.
+        intervals: confidence intervals (need at least 2 finished seeds per cell);
+            --no-intervals reports point estimates only.
+        from_csv: make the tables from this per_seed.csv alone instead of an ablation directory.
+        out: with --from-csv, the Markdown file to write (default: report_from_csv.md beside it).
     """
-    from babyworld.experiments.report import write_report
+    from babyworld.experiments.report import write_report, write_report_from_csv
 
-    if not 0 < threshold <= 1:
+    if threshold is not None and not 0 < threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {threshold}")
-    for name, value in (
-        ("reps", reps),
-        ("curve-reps", curve_reps),
-        ("precision-bits", precision_bits),
-    ):
+    for name, value in (("reps", reps), ("curve-reps", curve_reps)):
         if value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}")
-    path = write_report(
-        run_dir,
-        threshold=threshold,
-        reps=reps,
-        curve_reps=curve_reps,
-        seed=seed,
-        precision_bits=precision_bits,
-    )
+    if (run_dir is None) == (from_csv is None):
+        raise ValueError(
+            "give an ablation directory (babyworld report OUT) or --from-csv PER_SEED_CSV, one of them"
+        )
+    if from_csv is not None:
+        path = write_report_from_csv(
+            from_csv, out, threshold=threshold, reps=reps, seed=seed, intervals=intervals
+        )
+    else:
+        if out is not None:
+            raise ValueError("--out goes with --from-csv; the report of OUT is OUT/report.md")
+        path = write_report(
+            run_dir,
+            threshold=0.9 if threshold is None else threshold,
+            reps=reps,
+            curve_reps=curve_reps,
+            seed=seed,
+            intervals=intervals,
+        )
     print(f"report: {path}")
 
 
