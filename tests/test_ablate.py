@@ -701,6 +701,37 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
         assert f"![{name[:-4]}]({name})" in report
 
 
+def test_a_budget_that_grows_resumes_each_run_from_its_checkpoint(tmp_path):
+    def config(steps):
+        return parse_config(
+            _base(
+                out=str(tmp_path / "abl"),
+                steps=steps,
+                seeds=[0],
+                num_envs=4,
+                ppo={"rollout_steps": 8, "epochs": 1},
+                levels=["Point", "Name"],
+                modes={"baby": {}, "task_per_act": {"levels": ["Name"]}},
+            )
+        )
+
+    first = run_ablation(config(32), progress=False)
+    assert [(r.level, r.label, r.action) for r in first] == [
+        ("Point", "baby", "trained"),
+        ("Name", "baby", "trained"),
+        ("Name", "task_per_act", "trained"),
+    ]
+    grown = config(64)
+    assert [r.status for r in plan_runs(grown)] == ["partial"] * 3
+    assert [r.action for r in run_ablation(grown, progress=False)] == ["resumed"] * 3
+    for r in plan_runs(grown):
+        assert r.status == "done"
+        assert json.loads((r.path / "summary.json").read_text())["steps"] == 64
+        assert [int(x["step"]) for x in read_rows(r.path / "metrics.csv")] == [32, 64]
+    with pytest.raises(ConfigError, match="budgets can grow, not shrink"):
+        plan_runs(config(32))
+
+
 def test_report_refuses_what_is_not_an_ablation(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["report", str(tmp_path)])

@@ -331,3 +331,22 @@ def test_report_refuses_runs_without_evaluation_and_bad_csvs(tmp_path):
         write_report_from_csv(bad)
     with pytest.raises(ReportError, match="no finished run"):
         tables([])
+
+
+def test_the_header_lists_what_each_label_changes():
+    import dataclasses
+
+    from babyworld.agents.modes import ModeConfig
+    from babyworld.agents.ppo import PPOConfig
+    from babyworld.experiments.report import _settings
+
+    spec = {
+        "mode": "baby",
+        "env": {"reward_weights": None, "reward_source": "parent", "consistency_temperature": None},
+        "modes": dataclasses.asdict(ModeConfig()),
+        "ppo": {**dataclasses.asdict(PPOConfig()), "wm_coef": 0.0},
+    }
+    assert _settings(spec) == "mode baby, env reward_source=parent, ppo wm_coef=0.0"
+    assert _settings({"mode": "distill", "env": {"consistency_temperature": 0.1}}) == (
+        "mode distill, env consistency_temperature=0.1"
+    )
