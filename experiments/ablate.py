@@ -187,6 +187,7 @@ def run_ablation(
     progress: bool = True,
     max_runs: int | None = None,
     levels: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
     on_update: Callable[[PlannedRun, int, float], None] | None = None,
 ) -> list[RunRecord]:
     """Run (or continue) every run of the ablation, one after another.
@@ -198,6 +199,9 @@ def run_ablation(
             do not count (``None``: all).
         levels: train only the runs of these levels of the config (``None``: all). Processes
             given different levels can share ``cfg.out``: each writes the same plan file.
+        shard: ``(k, n)``: train only every n-th run from the k-th (1-based) of those
+            ``levels`` selects, so that n processes with ``k = 1..n`` share a level's runs
+            without ever running the same one (:func:`shard_of`).
         on_update: called after every update of a run with the run, its env steps and its
             success over the last 100 episodes.
 
@@ -226,6 +230,8 @@ def run_ablation(
     write_plan(cfg, plan)
     if levels is not None:
         plan = [r for r in plan if r.level in levels]
+    if shard is not None:
+        plan = shard_of(plan, *shard)
     bar = _AblationProgress(len(plan), sum(r.status == "done" for r in plan), progress)
     trained = 0
     try:
@@ -259,6 +265,31 @@ def run_ablation(
     finally:
         bar.close()
     return records
+
+
+def shard_of(plan: Sequence[PlannedRun], k: int, n: int) -> list[PlannedRun]:
+    """The runs ``k, k + n, k + 2n, ...`` (1-based) of ``plan``: shard ``k`` of ``n``.
+
+    Raises:
+        ConfigError: ``n < 1`` or ``k`` outside ``1..n``.
+    """
+    if n < 1 or not 1 <= k <= n:
+        raise ConfigError(f"--shard {k}/{n}: use K/N with 1 <= K <= N, e.g. 1/2 and 2/2")
+    return list(plan[k - 1 :: n])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/2"`` -> ``(1, 2)``.
+
+    Raises:
+        ConfigError: not of the form ``K/N`` with ``1 <= K <= N``.
+    """
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"--shard {text}: use K/N with 1 <= K <= N, e.g. 1/2 and 2/2")
+    k, n = int(parts[0]), int(parts[1])
+    shard_of([], k, n)  # the range check
+    return k, n
 
 
 def _one_line(path: Path, action: str) -> str:

@@ -91,6 +91,7 @@ def ablate(
     out: Path | None = None,
     max_runs: int | None = None,
     levels: list[str] | None = None,
+    shard: str | None = None,
     dry_run: bool = False,
     progress: bool = True,
 ) -> None:
@@ -102,11 +103,20 @@ def ablate(
         max_runs: train at most this many runs in this call (finished runs are skipped free).
         levels: train only these levels of the config (e.g. one process per level, each with
             '--levels LEVEL'; they share the out directory).
+        shard: 'K/N': train only every N-th run from the K-th of those selected, so that N
+            processes ('--shard 1/2', '--shard 2/2') share the runs without running one twice.
         dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
         progress: show the overall progress bar.
     """
-    from babyworld.experiments.ablate import describe_plan, load_config, plan_runs, run_ablation
+    from babyworld.experiments.ablate import (
+        describe_plan,
+        load_config,
+        parse_shard,
+        plan_runs,
+        run_ablation,
+    )
 
+    parts = parse_shard(shard) if shard is not None else None
     cfg = load_config(config, out=out)
     plan = plan_runs(cfg)
     print(f"{cfg.out}: {describe_plan(plan)}")
@@ -116,7 +126,7 @@ def ablate(
         return
     if max_runs is not None and max_runs < 1:
         raise ValueError(f"--max-runs must be >= 1, got {max_runs}")
-    records = run_ablation(cfg, progress=progress, max_runs=max_runs, levels=levels)
+    records = run_ablation(cfg, progress=progress, max_runs=max_runs, levels=levels, shard=parts)
     counts = {a: sum(r.action == a for r in records) for a in ("trained", "resumed", "skipped")}
     print(", ".join(f"{n} {a}" for a, n in counts.items()) + f" of {len(plan)} runs")
     print(f"report:  babyworld report {cfg.out}")

@@ -732,6 +732,20 @@ def test_a_budget_that_grows_resumes_each_run_from_its_checkpoint(tmp_path):
         plan_runs(config(32))
 
 
+def test_shards_split_the_runs_without_overlap():
+    from babyworld.experiments.ablate import parse_shard, shard_of
+
+    plan = plan_runs(load_config(SMOKE, out=Path("/nonexistent")))  # 8 runs
+    a, b = shard_of(plan, 1, 2), shard_of(plan, 2, 2)
+    assert [r.path for r in a] == [plan[i].path for i in (0, 2, 4, 6)]
+    assert [r.path for r in b] == [plan[i].path for i in (1, 3, 5, 7)]
+    assert [len(shard_of(plan, k, 3)) for k in (1, 2, 3)] == [3, 3, 2]
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/2", "3/2", "1/0", "a/b", "1", "1/2/3"):
+        with pytest.raises(ConfigError, match=f"--shard {bad}: use K/N with 1 <= K <= N"):
+            parse_shard(bad)
+
+
 def test_report_refuses_what_is_not_an_ablation(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["report", str(tmp_path)])
