@@ -181,9 +181,16 @@ def resolve(label: str, entry: Mapping[str, Any]) -> tuple[str, dict, dict, dict
         if not isinstance(mine, Mapping):
             raise LabelError(f"{key} must be a table, got {mine!r}")
         ctl = dict(getattr(base, key)) if base is not None else {}
-        out.append({**_underscored(ctl), **_underscored(mine)})
+        out.append({**_underscored(ctl), **_underscored(mine, key)})
     return mode, out[0], out[1], out[2]
 
 
-def _underscored(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k.replace("-", "_"): v for k, v in d.items()}
+def _underscored(d: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """``switch-steps`` is ``switch_steps`` (the command line's spelling), once."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        name = k.replace("-", "_")
+        if name in out:
+            raise LabelError(f"{where}.{name} is given twice (with '_' and with '-')")
+        out[name] = v
+    return out

@@ -246,6 +246,10 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
             "not both",
         ),
         (
+            {"modes": {"hybrid": {"modes": {"switch_steps": 512, "switch-steps": 256}}}},
+            "c.toml: modes.hybrid: modes.switch_steps is given twice (with '_' and with '-')",
+        ),
+        (
             {"modes": {"x": {"control": 3}}},
             "c.toml: modes.x.control: must be a string, got 3",
         ),
