@@ -1,34 +1,11 @@
 """``babyworld ablate CONFIG``: every (level, mode, seed) of an ablation as one ``train()`` run.
 
-The config is a TOML file (see ``experiments/configs/``)::
-
-    out = "runs/headline"          # output directory (``--out`` overrides it)
-    parent = "smollm2"             # parent spec, as for ``babyworld train --parent`` (smollm2,
-                                   # hf:<dir or id>, openai:<url>#<model>, scripted)
-    levels = ["Point", "Name"]
-    seeds = [0, 1, 2, 3, 4]        # or a count: seeds = 5 means 0..4 (default: 5)
-    steps = 40960                  # env steps of every run: the same budget for every mode
-                                   # (or per level: steps = { Point = 40960, Name = 163840 })
-    num_envs = 8
-
-    [ppo]                          # --ppo.* for every mode (optional)
-    [env]                          # --env.* for every mode (optional), e.g.
-                                   # reward_weights = "task=1", reward_source = "parent"
-    [student]                      # --student.* for every mode (optional; one architecture)
-
-    [modes.baby]                   # a mode; the label is the mode's name ...
-    [modes.hybrid]
-    modes.switch_steps = 10240     # ... with --modes.* and --ppo.* overrides of its own
-    [modes.distill_offline]        # ... or any label, naming its mode
-    mode = "distill"
-    modes.offline = true
-    [modes.parent_only]            # a control: the same mode, other --env.* settings
-    mode = "baby"
-    env.reward_source = "parent"
+The config is a TOML file; its format: :mod:`babyworld.experiments.ablation_config`.
 
 Runs go to ``OUT/{level}/{label}/seed{n}``, one after another, in the config's order (levels,
-then seeds, then modes; ``--levels`` runs some levels only, e.g. one process per level). The harness is resumable: a run whose ``summary.json`` reports the
-budget is skipped, a run with a checkpoint is resumed from it, a run directory interrupted before
+then seeds, then labels; ``--levels`` runs some levels only, e.g. one process per level). The
+harness is resumable: a run whose ``summary.json`` reports the budget is skipped, a run with a
+checkpoint is resumed from it (also when the budget grew), a run directory interrupted before
 its first checkpoint is started again. ``OUT/ablation.json`` records the config and the runs for
 ``babyworld report``. Every bad field fails before any run starts, with a message naming it.
 
@@ -40,124 +17,36 @@ computed for it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import sys
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from babyworld.agents.modes import LEGACY, MODES, ModeConfig, mode_class, resolve_mode
-from babyworld.agents.ppo import PPOConfig
-from babyworld.agents.student import StudentConfig
-from babyworld.experiments.config import EnvConfig, TrainConfig
-from babyworld.parent.factory import check_spec
-from babyworld.validation import LIMITS
+from babyworld.experiments.ablation_config import (  # noqa: F401 (the harness's public names)
+    ABLATION_LEVELS,
+    DEFAULT_SEEDS,
+    LEVEL_FACTS,
+    MAX_SEEDS,
+    AblationConfig,
+    ConfigError,
+    ModeSpec,
+    eval_kwargs,
+    load_config,
+    parse_config,
+    run_dir,
+    tomllib,
+)
+from babyworld.experiments.config import TrainConfig
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
-#: Levels an ablation may use: the one-act levels, where every mode is defined.
-ABLATION_LEVELS = ("Point", "Name")
-#: Per level: (actions, steps per episode). A test checks them against the envs.
-LEVEL_FACTS = {"Point": (3, 4), "Name": (12, 4)}
-DEFAULT_SEEDS = (0, 1, 2, 3, 4)
-#: The most seeds an ablation may list (each seed is a run per level and mode).
-MAX_SEEDS = 10_000
 PLAN = "ablation.json"
 #: Files ``train()`` writes in a run directory (a directory holding only these, and no
 #: checkpoint, was interrupted before its first checkpoint and is started again).
 _TRAIN_FILES = re.compile(
-    r"^(config\.json|metrics\.csv|eval\.csv|curve\.png|summary\.json|events\.out\.tfevents\..*|"
-    r".*\.tmp)$"
+    r"^(config\.json|metrics\.csv|eval\.csv|curve\.png|summary\.json|events\.out\.tfevents\..*"
+    r"|.*\.tmp)$"
 )
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = {
-    "out": "output directory (required)",
-    "parent": "parent spec (default 'smollm2')",
-    "levels": f"levels, a list of {ABLATION_LEVELS} (required)",
-    "seeds": "a list of seeds or a count (default 5: seeds 0-4)",
-    "steps": "env steps of every run, or a table of them by level (required)",
-    "num_envs": "envs per run (default 8)",
-    "checkpoint_every": "updates between checkpoints (default 20)",
-    "threads": "torch CPU threads (default 0: torch's default)",
-    "ppo": "a table of --ppo.* overrides for every mode",
-    "env": "a table of --env.* settings for every mode (reward_weights, reward_source)",
-    "student": "a table of --student.* overrides for every mode",
-    "modes": "a table of modes, one sub-table per mode (required)",
-}
-_MODE_KEYS = ("mode", "modes", "ppo", "env")
-#: Keys of older configs that are read and ignored (with a warning saying why).
-_RETIRED_KEYS = {
-    "fresh_parent_cache": (
-        "is no longer used and is ignored: every run reads and writes the parent's persistent "
-        "answer store, and each run's summary counts its own requests, hits and computed tokens"
-    ),
-}
-
-
-class ConfigError(ValueError):
-    """An ablation config is malformed; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class ModeSpec:
-    """One mode of an ablation: a label (its directory name), the mode and its settings."""
-
-    label: str
-    mode: str
-    modes: ModeConfig
-    ppo: PPOConfig
-    env: EnvConfig = field(default_factory=EnvConfig)
-
-
-@dataclass
-class AblationConfig:
-    """A validated ablation config (see the module docstring for the file format)."""
-
-    out: Path
-    levels: tuple[str, ...]
-    modes: tuple[ModeSpec, ...]
-    seeds: tuple[int, ...]
-    steps: dict[str, int]
-    """env steps of every run of a level (the same for every mode)"""
-    parent: str = "smollm2"
-    num_envs: int = 8
-    checkpoint_every: int = 20
-    threads: int = 0
-    student: StudentConfig = field(default_factory=StudentConfig)
-    source: str = ""
-    """the config file it was read from (for the report's reproduce line)"""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the form ``ablation.json`` records)."""
-        d = dataclasses.asdict(self)
-        d["out"] = str(self.out)
-        d["modes"] = [dataclasses.asdict(m) for m in self.modes]
-        return d
-
-    def train_config(self, level: str, spec: ModeSpec, seed: int) -> TrainConfig:
-        """The ``train()`` config of one run (its directory: :func:`run_dir`)."""
-        return TrainConfig(
-            level=level,
-            parent=self.parent,
-            mode=spec.mode,  # type: ignore[arg-type]
-            seed=seed,
-            steps=self.steps[level],
-            num_envs=self.num_envs,
-            out=run_dir(self.out, level, spec.label, seed),
-            checkpoint_every=self.checkpoint_every,
-            threads=self.threads,
-            student=self.student,
-            ppo=spec.ppo,
-            modes=spec.modes,
-            env=spec.env,
-        )
 
 
 @dataclass(frozen=True)
@@ -188,277 +77,6 @@ class RunRecord:
     action: str
 
 
-def run_dir(out: Path, level: str, label: str, seed: int) -> Path:
-    """``OUT/{level}/{label}/seed{n}``: where one run of the ablation lives."""
-    return Path(out) / level / label / f"seed{seed}"
-
-
-# --- parsing -----------------------------------------------------------------------------------
-
-
-def load_config(path: str | Path, out: str | Path | None = None) -> AblationConfig:
-    """Read and validate an ablation config file.
-
-    Args:
-        path: a TOML file.
-        out: replaces the file's ``out`` (e.g. a temporary directory).
-
-    Raises:
-        ConfigError: the file is missing, not TOML, or has a bad field (the message names it).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"ablation config {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    if out is not None:
-        data["out"] = str(out)
-    return parse_config(data, source=str(path))
-
-
-def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationConfig:
-    """Validate a config already read into a dict (the TOML file's tables as dicts).
-
-    Raises:
-        ConfigError: a missing, unknown or bad field; the message starts with ``source`` and
-            names the field.
-    """
-
-    def fail(where: str, problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {where}: {problem}")
-
-    for key, why in _RETIRED_KEYS.items():
-        if key in data:
-            warnings.warn(f"{source}: {key} {why}", UserWarning, stacklevel=3)
-    unknown = [k for k in data if k not in _TOP_KEYS and k not in _RETIRED_KEYS]
-    if unknown:
-        allowed = "; ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items())
-        raise fail(unknown[0], f"unknown key; the keys are: {allowed}")
-    for key in ("out", "levels", "steps", "modes"):
-        if key not in data:
-            raise fail(key, f"missing ({_TOP_KEYS[key]})")
-
-    out = _typed(data["out"], str, "out", fail)
-    if not out:
-        raise fail("out", "must be a directory path, got ''")
-    parent = _typed(data.get("parent", "smollm2"), str, "parent", fail)
-    try:
-        check_spec(parent)  # every spec `babyworld train --parent` takes
-    except ValueError as e:
-        raise fail("parent", str(e)) from None
-
-    levels = _typed(data["levels"], list, "levels", fail)
-    if not levels:
-        raise fail("levels", f"needs at least one level of {ABLATION_LEVELS}")
-    for lv in levels:
-        if lv not in ABLATION_LEVELS:
-            raise fail(
-                "levels",
-                f"unknown level {lv!r}; ablations run on {ABLATION_LEVELS} (the one-act levels, "
-                "where every mode is defined)",
-            )
-    if len(set(levels)) != len(levels):
-        raise fail("levels", f"a level is listed twice: {levels}")
-
-    seeds = _parse_seeds(data.get("seeds", len(DEFAULT_SEEDS)), fail)
-    ints = {}
-    steps = _parse_steps(data["steps"], levels, fail)
-    for key, default, low in (
-        ("num_envs", 8, 1),
-        ("checkpoint_every", 20, 1),
-        ("threads", 0, 0),
-    ):
-        value = _typed(data.get(key, default), int, key, fail)
-        if value < low:
-            raise fail(key, f"must be an integer >= {low}, got {value}")
-        ints[key] = value
-
-    shared_ppo = _typed(data.get("ppo", {}), dict, "ppo", fail)
-    student = _build(
-        StudentConfig, _typed(data.get("student", {}), dict, "student", fail), "student", fail
-    )
-    _build(PPOConfig, shared_ppo, "ppo", fail)  # its own errors first
-    shared_env = _typed(data.get("env", {}), dict, "env", fail)
-    _build(EnvConfig, shared_env, "env", fail)
-
-    table = _typed(data["modes"], dict, "modes", fail)
-    if not table:
-        raise fail("modes", f"needs at least one mode, e.g. [modes.baby]; the modes are {MODES}")
-    specs = []
-    for label, entry in table.items():
-        where = f"modes.{label}"
-        if not _LABEL.match(label):
-            raise fail(
-                where, "a label must be letters, digits, '_', '-' or '.' (it names a directory)"
-            )
-        entry = _typed(entry, dict, where, fail)
-        extra = [k for k in entry if k not in _MODE_KEYS]
-        if extra:
-            raise fail(
-                f"{where}.{extra[0]}",
-                "unknown key; a mode takes 'mode' (the mode, default: its label), 'modes' "
-                "(--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* settings)",
-            )
-        mode = _typed(entry.get("mode", label), str, f"{where}.mode", fail)
-        if mode not in MODES and mode not in LEGACY:
-            hint = "" if "mode" in entry else "; to name a variant, set mode = '<one of them>'"
-            raise fail(f"{where}.mode", f"unknown mode {mode!r}; the modes are {MODES}{hint}")
-        mode_cfg = _build(
-            ModeConfig,
-            _typed(entry.get("modes", {}), dict, f"{where}.modes", fail),
-            f"{where}.modes",
-            fail,
-        )
-        ppo_over = _typed(entry.get("ppo", {}), dict, f"{where}.ppo", fail)
-        ppo = _build(
-            PPOConfig, {**_normalise(shared_ppo), **_normalise(ppo_over)}, f"{where}.ppo", fail
-        )
-        env_over = _typed(entry.get("env", {}), dict, f"{where}.env", fail)
-        env = _build(
-            EnvConfig, {**_normalise(shared_env), **_normalise(env_over)}, f"{where}.env", fail
-        )
-        specs.append(ModeSpec(label, resolve_mode(mode, mode_cfg), mode_cfg, ppo, env))
-
-    num_envs = ints["num_envs"]
-    for level in levels:
-        where = "steps" if isinstance(data["steps"], int) else f"steps.{level}"
-        budget = steps[level]
-        for spec in specs:
-            rollout = num_envs * spec.ppo.rollout_steps
-            if budget % rollout:
-                raise fail(
-                    where,
-                    f"{budget} is not a whole number of rollouts for mode {spec.label!r} "
-                    f"(num_envs x ppo.rollout_steps = {rollout}); runs would be rounded up to "
-                    f"{-(-budget // rollout) * rollout} steps and budgets would differ: use a "
-                    f"multiple of {rollout}",
-                )
-            group = mode_class(spec.mode).group_size_of(spec.modes)
-            if group > 1:
-                if num_envs % group:
-                    raise fail(
-                        "num_envs",
-                        f"{num_envs} is not a multiple of modes.{spec.label}.modes.group_size "
-                        f"{group} (GRPO groups of envs)",
-                    )
-                episode = LEVEL_FACTS[level][1]
-                if spec.ppo.rollout_steps % episode:
-                    raise fail(
-                        f"modes.{spec.label}.ppo.rollout_steps",
-                        f"{spec.ppo.rollout_steps} is not a multiple of {level}'s episode length "
-                        f"{episode} (needed by modes.group_size > 1)",
-                    )
-            switches = hasattr(mode_class(spec.mode), "first")  # a first phase, then baby
-            if switches and spec.modes.switch_steps >= budget:
-                raise fail(
-                    f"modes.{spec.label}.modes.switch_steps",
-                    f"{spec.modes.switch_steps} leaves no steps of 'baby' in {level}'s budget of "
-                    f"{budget} steps; make it smaller than {where}",
-                )
-
-    cfg = AblationConfig(
-        out=Path(out),
-        levels=tuple(levels),
-        modes=tuple(specs),
-        seeds=seeds,
-        steps=steps,
-        parent=parent,
-        num_envs=num_envs,
-        checkpoint_every=ints["checkpoint_every"],
-        threads=ints["threads"],
-        student=student,
-        source=source,
-    )
-    for spec in specs:  # whatever TrainConfig itself checks, before anything runs
-        try:
-            cfg.train_config(levels[0], spec, seeds[0])
-        except ValueError as e:
-            raise fail(f"modes.{spec.label}", str(e)) from e
-    return cfg
-
-
-def _typed(value: Any, kind: type, where: str, fail: Callable[[str, str], ConfigError]) -> Any:
-    """``value`` if it is a ``kind`` (an int is a float; a bool is not an int)."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    names.update({list: "a list", dict: "a table"})
-    raise fail(where, f"must be {names.get(kind, kind.__name__)}, got {value!r}")
-
-
-def _parse_seeds(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise fail("seeds", f"needs at least 1 seed, got {value}")
-        if value > MAX_SEEDS:
-            raise fail("seeds", f"a count of seeds must be at most {MAX_SEEDS}, got {value}")
-        return tuple(range(value))
-    seeds = _typed(value, list, "seeds", fail)
-    if not seeds:
-        raise fail("seeds", "needs at least 1 seed, got []")
-    if len(seeds) > MAX_SEEDS:
-        raise fail("seeds", f"lists {len(seeds)} seeds; at most {MAX_SEEDS}")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= LIMITS["seed"]:
-            raise fail("seeds", f"a seed must be an integer in [0, {LIMITS['seed']}], got {s!r}")
-    if len(set(seeds)) != len(seeds):
-        raise fail("seeds", f"a seed is listed twice: {seeds}")
-    return tuple(seeds)
-
-
-def _parse_steps(
-    value: Any, levels: Sequence[str], fail: Callable[[str, str], ConfigError]
-) -> dict[str, int]:
-    """``steps = N`` (every level) or ``steps = {Point = N, Name = M}`` (one per level)."""
-    if isinstance(value, dict):
-        missing = [lv for lv in levels if lv not in value]
-        extra = [k for k in value if k not in levels]
-        if extra:
-            raise fail(f"steps.{extra[0]}", f"not a level of this ablation ({list(levels)})")
-        if missing:
-            raise fail("steps", f"has no budget for {missing[0]}")
-        items = {lv: (f"steps.{lv}", value[lv]) for lv in levels}
-    else:
-        items = {lv: ("steps", value) for lv in levels}
-    out = {}
-    for lv, (where, v) in items.items():
-        v = _typed(v, int, where, fail)
-        if v < 1:
-            raise fail(where, f"must be an integer >= 1, got {v}")
-        out[lv] = v
-    return out
-
-
-def _normalise(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Accept the command line's spelling too: ``switch-steps`` is ``switch_steps``."""
-    return {k.replace("-", "_"): v for k, v in overrides.items()}
-
-
-def _build(
-    cls: type, overrides: Mapping[str, Any], where: str, fail: Callable[[str, str], ConfigError]
-) -> Any:
-    """``cls(**overrides)`` with unknown keys, wrong types and the class's own checks reported."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in overrides.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            raise fail(f"{where}.{key}", f"unknown key; {where} takes {sorted(fields)}")
-        if name in kwargs:
-            raise fail(f"{where}.{key}", "given twice (with '_' and with '-')")
-        default = fields[name].default
-        expected = str if default is None else type(default)  # optional fields are strings
-        kwargs[name] = _typed(value, expected, f"{where}.{key}", fail)
-    try:
-        return cls(**kwargs)
-    except ValueError as e:
-        raise fail(where, str(e)) from e
-
-
 # --- planning and running ----------------------------------------------------------------------
 
 
@@ -476,6 +94,8 @@ def plan_runs(cfg: AblationConfig) -> list[PlannedRun]:
     for level in cfg.levels:
         for seed in cfg.seeds:
             for spec in cfg.modes:
+                if not spec.runs_on(level):
+                    continue
                 tc = cfg.train_config(level, spec, seed)
                 path = Path(tc.out)  # type: ignore[arg-type]
                 plan.append(PlannedRun(level, spec.label, seed, path, run_status(path, tc), tc))
@@ -567,6 +187,7 @@ def run_ablation(
     progress: bool = True,
     max_runs: int | None = None,
     levels: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
     on_update: Callable[[PlannedRun, int, float], None] | None = None,
 ) -> list[RunRecord]:
     """Run (or continue) every run of the ablation, one after another.
@@ -578,6 +199,9 @@ def run_ablation(
             do not count (``None``: all).
         levels: train only the runs of these levels of the config (``None``: all). Processes
             given different levels can share ``cfg.out``: each writes the same plan file.
+        shard: ``(k, n)``: train only every n-th run from the k-th (1-based) of those
+            ``levels`` selects, so that n processes with ``k = 1..n`` share a level's runs
+            without ever running the same one (:func:`shard_of`).
         on_update: called after every update of a run with the run, its env steps and its
             success over the last 100 episodes.
 
@@ -606,6 +230,8 @@ def run_ablation(
     write_plan(cfg, plan)
     if levels is not None:
         plan = [r for r in plan if r.level in levels]
+    if shard is not None:
+        plan = shard_of(plan, *shard)
     bar = _AblationProgress(len(plan), sum(r.status == "done" for r in plan), progress)
     trained = 0
     try:
@@ -639,6 +265,31 @@ def run_ablation(
     finally:
         bar.close()
     return records
+
+
+def shard_of(plan: Sequence[PlannedRun], k: int, n: int) -> list[PlannedRun]:
+    """The runs ``k, k + n, k + 2n, ...`` (1-based) of ``plan``: shard ``k`` of ``n``.
+
+    Raises:
+        ConfigError: ``n < 1`` or ``k`` outside ``1..n``.
+    """
+    if n < 1 or not 1 <= k <= n:
+        raise ConfigError(f"--shard {k}/{n}: use K/N with 1 <= K <= N, e.g. 1/2 and 2/2")
+    return list(plan[k - 1 :: n])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/2"`` -> ``(1, 2)``.
+
+    Raises:
+        ConfigError: not of the form ``K/N`` with ``1 <= K <= N``.
+    """
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"--shard {text}: use K/N with 1 <= K <= N, e.g. 1/2 and 2/2")
+    k, n = int(parts[0]), int(parts[1])
+    shard_of([], k, n)  # the range check
+    return k, n
 
 
 def _one_line(path: Path, action: str) -> str:

@@ -93,6 +93,7 @@ def ablate(
     out: Path | None = None,
     max_runs: int | None = None,
     levels: list[str] | None = None,
+    shard: str | None = None,
     dry_run: bool = False,
     progress: bool = True,
 ) -> None:
@@ -104,11 +105,20 @@ def ablate(
         max_runs: train at most this many runs in this call (finished runs are skipped free).
         levels: train only these levels of the config (e.g. one process per level, each with
             '--levels LEVEL'; they share the out directory).
+        shard: 'K/N': train only every N-th run from the K-th of those selected, so that N
+            processes ('--shard 1/2', '--shard 2/2') share the runs without running one twice.
         dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
         progress: show the overall progress bar.
     """
-    from babyworld.experiments.ablate import describe_plan, load_config, plan_runs, run_ablation
+    from babyworld.experiments.ablate import (
+        describe_plan,
+        load_config,
+        parse_shard,
+        plan_runs,
+        run_ablation,
+    )
 
+    parts = parse_shard(shard) if shard is not None else None
     cfg = load_config(config, out=out)
     plan = plan_runs(cfg)
     print(f"{cfg.out}: {describe_plan(plan)}")
@@ -118,49 +128,62 @@ def ablate(
         return
     if max_runs is not None and max_runs < 1:
         raise ValueError(f"--max-runs must be >= 1, got {max_runs}")
-    records = run_ablation(cfg, progress=progress, max_runs=max_runs, levels=levels)
+    records = run_ablation(cfg, progress=progress, max_runs=max_runs, levels=levels, shard=parts)
     counts = {a: sum(r.action == a for r in records) for a in ("trained", "resumed", "skipped")}
     print(", ".join(f"{n} {a}" for a, n in counts.items()) + f" of {len(plan)} runs")
     print(f"report:  babyworld report {cfg.out}")
 
 
 def report(
-    run_dir: tyro.conf.Positional[Path],
-    threshold: float = 0.9,
+    run_dir: tyro.conf.Positional[Path | None] = None,
+    threshold: float | None = None,
     reps: int = 10_000,
     curve_reps: int = 2000,
     seed: int = 0,
-    precision_bits: int = 8,
+    intervals: bool = True,
+    from_csv: Path | None = None,
+    out: Path | None = None,
 ) -> None:
-    """Write report.md and PNG plots for an ablation directory made by `babyworld ablate`.
+    """Write report.md, per_seed.csv and PNG plots for an ablation made by `babyworld ablate`.
 
     Args:
         run_dir: the ablation's output directory (holds ablation.json).
-        threshold: success over the last 500 episodes that counts as reached, in (0, 1].
-        reps: bootstrap resamples of the table's confidence intervals.
+        threshold: greedy success that counts as reached, in (0, 1] (default 0.9; with
+            --from-csv: the CSV's).
+        reps: bootstrap resamples of the tables' confidence intervals.
         curve_reps: bootstrap resamples of the curves' bands.
-        seed: seeds the bootstrap.
-        precision_bits: bits per number in the supervision-bits column.
+        seed: seeds the bootstraps.
+        intervals: confidence intervals (need at least 2 finished seeds per cell);
+            --no-intervals reports point estimates only.
+        from_csv: make the tables from this per_seed.csv alone instead of an ablation directory.
+        out: with --from-csv, the Markdown file to write (default: report_from_csv.md beside it).
     """
-    from babyworld.experiments.report import write_report
+    from babyworld.experiments.report import write_report, write_report_from_csv
 
-    if not 0 < threshold <= 1:
+    if threshold is not None and not 0 < threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {threshold}")
-    for name, value in (
-        ("reps", reps),
-        ("curve-reps", curve_reps),
-        ("precision-bits", precision_bits),
-    ):
+    for name, value in (("reps", reps), ("curve-reps", curve_reps)):
         if value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}")
-    path = write_report(
-        run_dir,
-        threshold=threshold,
-        reps=reps,
-        curve_reps=curve_reps,
-        seed=seed,
-        precision_bits=precision_bits,
-    )
+    if (run_dir is None) == (from_csv is None):
+        raise ValueError(
+            "give an ablation directory (babyworld report OUT) or --from-csv PER_SEED_CSV, one of them"
+        )
+    if from_csv is not None:
+        path = write_report_from_csv(
+            from_csv, out, threshold=threshold, reps=reps, seed=seed, intervals=intervals
+        )
+    else:
+        if out is not None:
+            raise ValueError("--out goes with --from-csv; the report of OUT is OUT/report.md")
+        path = write_report(
+            run_dir,
+            threshold=0.9 if threshold is None else threshold,
+            reps=reps,
+            curve_reps=curve_reps,
+            seed=seed,
+            intervals=intervals,
+        )
     print(f"report: {path}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -64,16 +65,26 @@ class EnvConfig:
     """what decides success for the task and progress rewards and the curricula: 'verifier' (the
     world's hand-written verifier) or 'parent' (the parent's judgement; the verifier then only
     scores, held out, as true success)"""
+    consistency_temperature: float | None = None
+    """temperature of the parent's judgement: of the consistency reward and of the distillation
+    teacher's distribution softmax(judgement / T) (a lower T sharpens the teacher towards its
+    best-judged act), > 0; default: the env's (1)"""
 
     def __post_init__(self) -> None:
         check_reward_source(self.reward_source)
         if self.reward_weights is not None:
             self.reward_weights = format_weights(parse_weights(self.reward_weights))
+        t = self.consistency_temperature
+        if t is not None and (isinstance(t, bool) or not 0 < t < math.inf):
+            raise ValueError(f"env.consistency_temperature must be a finite number > 0, got {t}")
 
     def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of every env of the run."""
+        """Keyword arguments of every env of the run (the temperature only when it is set)."""
         weights = None if self.reward_weights is None else parse_weights(self.reward_weights)
-        return {"reward_weights": weights, "reward_source": self.reward_source}
+        kwargs: dict[str, Any] = {"reward_weights": weights, "reward_source": self.reward_source}
+        if self.consistency_temperature is not None:
+            kwargs["consistency_temperature"] = self.consistency_temperature
+        return kwargs
 
 
 @dataclass

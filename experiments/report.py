@@ -1,49 +1,70 @@
-"""``babyworld report OUT``: the comparison table and plots of an ablation made by ``babyworld ablate``.
+"""``babyworld report OUT``: the tables, per-seed file and plots of an ablation made by ``ablate``.
 
-Writes ``OUT/report.md`` and three PNGs beside it. Per level and mode:
+Writes ``OUT/report.md``, ``OUT/per_seed.csv`` (:mod:`babyworld.experiments.per_seed`: one row
+per finished run, everything the tables are made of) and two PNGs. ``babyworld report --from-csv
+per_seed.csv`` makes the same tables from the CSV alone. Per level, labels ranked by final greedy
+success:
 
-- **IQM final success** with a 95% stratified bootstrap confidence interval (rliable's
-  ``get_interval_estimates`` with ``aggregate_iqm``, percentile method): a run's final success is
-  its success over the last 500 episodes (``summary.json``); across levels, the bootstrap
-  resamples seeds within each level (the strata).
-- **steps to reach a threshold** of ``success_500`` (first ``metrics.csv`` row at or above it):
-  the median over seeds, a seed that never reached it counting as infinitely slow, and how many
-  seeds reached it.
-- **wall-clock minutes** and **parent tokens** per run (``summary.json``), mean over seeds.
-- **supervision bits per step** the policy receives from the parent or the world (see
-  :func:`supervision`).
-- **retention** of earlier curriculum stages, when runs used a curriculum that re-tests them.
+- **final greedy success** and, beside it, **final sampled success**: the run's last evaluation
+  (``summary.json`` ``eval``: the verifier's success on held-out seeds, acting greedily and by
+  sampling); IQM over seeds with a 95% stratified bootstrap CI (rliable).
+- **reached**: seeds whose greedy success reached the threshold at an evaluation (``eval.csv``),
+  out of the finished seeds; **steps to the threshold**: the median over seeds of the first such
+  step, a seed that never got there counting as ``inf`` (censored, never averaged), with a
+  seeded percentile bootstrap CI (:mod:`babyworld.experiments.stats`).
+- **parent requests, hits, tokens computed, minutes**: mean per run (``parent_stats``).
+- **supervision**: the mean over seeds of every number in the summaries' ``supervision`` block.
 
-Curves (``success_vs_steps.png``, ``success_vs_minutes.png``): success over the last 100 episodes,
-the IQM across seeds with a 95% stratified bootstrap band, at the steps every seed logged; versus
-wall-clock, the same points placed at the median over seeds of the minute each seed logged that
-step. ``iqm_final.png``: the IQM bars with their intervals.
+Intervals need at least 2 finished seeds in every cell that has any (``--no-intervals`` makes a
+report without them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import dataclasses
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from babyworld.agents.losses import supervision_bits
-from babyworld.experiments.ablate import LEVEL_FACTS, PLAN
+from babyworld.experiments.ablate import PLAN
+from babyworld.experiments.per_seed import (
+    PER_SEED,
+    SUPERVISION,
+    flatten_numbers,
+    parent_columns,
+    read_per_seed,
+    write_per_seed,
+)
+from babyworld.experiments.stats import (
+    bootstrap_inputs,
+    censored,
+    censored_median,
+    iqm,
+    iqm_curve_with_ci,
+    iqm_with_ci,
+    percentile_bootstrap,
+    steps_to_threshold,
+)
 
 REPORT = "report.md"
-PLOTS = ("success_vs_steps.png", "success_vs_minutes.png", "iqm_final.png")
-#: Components of the reward vector (babyworld.rewards.REWARD_NAMES).
-N_COMPONENTS = 5
+FROM_CSV = "report_from_csv.md"
+EVAL = "eval.csv"
+PLOTS = ("greedy_vs_steps.png", "iqm_final.png")
+#: The columns of ``eval.csv`` and the keys of ``summary.json`` ``eval`` the report reads.
+EVAL_COLUMNS = ("step", "greedy_success", "sampled_success", "episodes")
+EVAL_KEYS = ("greedy_success", "sampled_success", "episodes", "every")
+TABLES_START = "<!-- tables -->"
+TABLES_END = "<!-- /tables -->"
 
 
 class ReportError(ValueError):
-    """The directory is not an ablation, or holds nothing to report."""
+    """The directory is not an ablation, holds nothing to report, or too few seeds."""
 
 
 @dataclass
@@ -56,7 +77,7 @@ class RunResult:
     seed: int
     path: Path
     summary: dict[str, Any] | None
-    metrics: list[dict[str, float]]
+    evals: list[dict[str, float]]
 
     @property
     def finished(self) -> bool:
@@ -64,234 +85,18 @@ class RunResult:
         return self.summary is not None
 
 
-# --- pure functions ----------------------------------------------------------------------------
+# --- reading runs ------------------------------------------------------------------------------
 
 
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    """The rows of a run's ``metrics.csv`` as dicts of floats (``[]`` when it does not exist)."""
+def read_rows(path: Path) -> list[dict[str, float]]:
+    """The rows of a CSV of numbers (``eval.csv``, ``metrics.csv``) as dicts of floats.
+
+    ``[]`` when the file does not exist.
+    """
     if not path.is_file():
         return []
     with path.open() as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def steps_to_threshold(
-    rows: Sequence[Mapping[str, float]], threshold: float = 0.9, key: str = "success_500"
-) -> int | None:
-    """Env steps of the first row whose ``key`` is at least ``threshold`` (``None``: never)."""
-    for row in rows:
-        if row[key] >= threshold:
-            return int(row["step"])
-    return None
-
-
-def median_steps(values: Sequence[int | None]) -> float:
-    """Median over seeds, a seed that never reached the threshold (``None``) counting as ``inf``."""
-    if not values:
-        return math.nan
-    return float(np.median([math.inf if v is None else float(v) for v in values]))
-
-
-def bootstrap_inputs(
-    finals: Mapping[str, Mapping[str, Mapping[int, float]]], levels: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Score matrices for rliable: per mode label, ``(n_seeds, n_levels)`` final scores.
-
-    Args:
-        finals: ``finals[label][level][seed]``, the final score of each finished run.
-        levels: the levels (columns, the bootstrap's strata), in order.
-
-    Returns:
-        Per label, the scores of the seeds that finished on every one of ``levels`` (rows in
-        seed order); labels with no such seed are left out.
-    """
-    out = {}
-    for label, by_level in finals.items():
-        seeds = sorted(set.intersection(*(set(by_level.get(lv, {})) for lv in levels)))
-        if seeds:
-            out[label] = np.array([[by_level[lv][s] for lv in levels] for s in seeds], float)
-    return out
-
-
-def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean over every run and task (rliable's ``aggregate_iqm``)."""
-    from rliable import metrics
-
-    return float(metrics.aggregate_iqm(scores))
-
-
-@contextlib.contextmanager
-def _numpy_seed(seed: int) -> Iterator[None]:
-    """Seed numpy's global generator (rliable's resampling draws from it), then restore it."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
-
-
-def iqm_with_ci(
-    score_dict: Mapping[str, np.ndarray], reps: int = 10_000, seed: int = 0, size: float = 0.95
-) -> dict[str, tuple[float, float, float]]:
-    """IQM and its stratified bootstrap CI per key: ``(iqm, low, high)``.
-
-    ``rliable.library.get_interval_estimates`` with ``rliable.metrics.aggregate_iqm``, percentile
-    method, resampling runs (seeds) within each task (level); reproducible for a ``seed``.
-    """
-    from rliable import library, metrics
-
-    with _numpy_seed(seed):
-        points, intervals = library.get_interval_estimates(
-            dict(score_dict),
-            lambda x: np.array([metrics.aggregate_iqm(x)]),
-            reps=reps,
-            confidence_interval_size=size,
-        )
-    return {
-        k: (float(points[k][0]), float(intervals[k][0, 0]), float(intervals[k][1, 0]))
-        for k in score_dict
-    }
-
-
-def iqm_curve_with_ci(
-    curves: np.ndarray, reps: int = 2000, seed: int = 0, size: float = 0.95
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IQM across seeds at every point of ``curves`` (``[n_seeds, n_points]``) and its CI band.
-
-    One stratified bootstrap (rliable) over seeds for all points at once: the same seeds are
-    resampled at every point. Returns ``(iqm, low, high)``, each ``[n_points]``.
-    """
-    import scipy.stats
-    from rliable import library
-
-    def per_point(x: np.ndarray) -> np.ndarray:  # x: [n_seeds, 1, n_points]
-        return scipy.stats.trim_mean(x.reshape(x.shape[0], -1), 0.25, axis=0)
-
-    with _numpy_seed(seed):
-        points, intervals = library.get_interval_estimates(
-            {"c": np.asarray(curves, float)[:, None, :]},
-            per_point,
-            reps=reps,
-            confidence_interval_size=size,
-        )
-    return points["c"], intervals["c"][0], intervals["c"][1]
-
-
-def supervision(
-    mode: str, modes: Mapping[str, Any], level: str, steps: int, precision_bits: int = 8
-) -> tuple[list[tuple[str, float, int]], float]:
-    """Bits of feedback per step that drive the policy in ``mode``, phase by phase.
-
-    Uses :func:`babyworld.agents.losses.supervision_bits` with ``levels = 2**precision_bits``
-    for every number (so the ratios between modes do not depend on the precision):
-
-    - ``baby``: the reward vector (5 numbers) every step;
-    - ``sparse``: one scalar (the summed task reward) per episode, spread over its steps;
-    - ``distill``: the parent's distribution over the ``n`` actions (``n - 1`` numbers) every
-      step; offline, one sampled action (one number) per step;
-    - ``self_distill``: none with the ``feedback`` context (the teacher reads the parent's
-      reaction, which every mode hears anyway); with ``demonstration``, the right act (one
-      number) per step;
-    - ``predict_first``: none (world-model training on random acts) for ``switch_steps``, then
-      ``baby``; ``hybrid``: ``distill`` for ``switch_steps``, then ``baby``.
-
-    Every mode also hears the parent's words, and in every mode the critic learns the reward
-    vector; neither drives the policy, so neither is counted.
-
-    Args:
-        mode: the mode.
-        modes: its ``--modes.*`` settings (``offline``, ``context``, ``switch_steps``).
-        level: a level of :data:`LEVEL_FACTS`.
-        steps: the run's budget (weights the phases).
-        precision_bits: bits per number.
-
-    Returns:
-        ``([(kind, bits per step, steps of the phase), ...], mean bits per step over the run)``.
-    """
-    n_actions, episode = LEVEL_FACTS[level]
-    levels = 2**precision_bits
-
-    def bits(kind: str, per: int = 1) -> float:
-        return supervision_bits(
-            kind, n_actions, n_components=N_COMPONENTS, levels=levels, steps_per_signal=per
-        )
-
-    distill = (
-        ("scalar", bits("scalar"))
-        if modes.get("offline")
-        else ("distribution", bits("distribution"))
-    )
-    single = {
-        "baby": ("vector", bits("vector")),
-        "sparse": ("scalar/episode", bits("scalar", episode)),
-        # the registry's names of the group and end-of-episode modes (agents/modes.py); the
-        # bits definition of issue 15 is each run's summary.json "supervision" block
-        "sparse_ppo": ("scalar/episode", bits("scalar", episode)),
-        "grpo": ("scalar/episode", bits("scalar", episode)),
-        "distill": distill,
-        "self_distill": ("scalar", bits("scalar"))
-        if modes.get("context") == "demonstration"
-        else ("none", bits("none")),
-    }
-    if mode in single:
-        kind, b = single[mode]
-        return [(kind, b, steps)], b
-    if mode not in ("predict_first", "hybrid"):
-        raise ValueError(f"unknown mode {mode!r}")
-    switch = min(int(modes.get("switch_steps", 0)), steps)
-    first = ("none", bits("none")) if mode == "predict_first" else distill
-    phases = [(first[0], first[1], switch), ("vector", bits("vector"), steps - switch)]
-    return phases, sum(b * n for _, b, n in phases) / steps
-
-
-def format_bits(phases: Sequence[tuple[str, float, int]], mean: float) -> str:
-    """``"40"``, or ``"0 → 40 (mean 30)"`` for a mode with phases."""
-    if len(phases) == 1:
-        return f"{mean:g}"
-    return " → ".join(f"{b:g}" for _, b, _ in phases) + f" (mean {mean:.3g})"
-
-
-def format_ci(point: float, low: float, high: float) -> str:
-    """``"0.95 [0.90, 0.98]"``."""
-    return f"{point:.2f} [{low:.2f}, {high:.2f}]"
-
-
-def format_steps(median: float, reached: int, n: int) -> str:
-    """``"12,288 (4/5)"``, or ``"not reached (1/5)"`` when the median seed did not reach it."""
-    if math.isnan(median):
-        return "–"
-    if math.isinf(median):
-        return f"not reached ({reached}/{n})"
-    return f"{median:,.0f} ({reached}/{n})"
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A Markdown table (``|`` in a cell escaped)."""
-
-    def cell(x: Any) -> str:
-        return str(x).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
-    lines.append("|" + "|".join("---" for _ in headers) + "|")
-    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def common_curve(
-    runs: Sequence[RunResult], key: str = "success_100"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The steps every run logged, and per run ``key`` and minutes there (``[n_runs, n_steps]``)."""
-    steps = sorted(set.intersection(*({int(r["step"]) for r in run.metrics} for run in runs)))
-    ys, mins = [], []
-    for run in runs:
-        by_step = {int(r["step"]): r for r in run.metrics}
-        ys.append([by_step[s][key] for s in steps])
-        mins.append([by_step[s]["seconds"] / 60 for s in steps])
-    return np.array(steps, float), np.array(ys, float), np.array(mins, float)
-
-
-# --- reading and writing -----------------------------------------------------------------------
 
 
 def load_ablation(out: Path) -> tuple[dict[str, Any], list[RunResult]]:
@@ -316,40 +121,317 @@ def load_ablation(out: Path) -> tuple[dict[str, Any], list[RunResult]]:
             summary = s if s.get("steps", 0) >= budgets[r["level"]] else None
         runs.append(
             RunResult(
-                r["level"],
-                r["label"],
-                r["mode"],
-                r["seed"],
-                path,
-                summary,
-                read_metrics(path / "metrics.csv"),
+                r["level"], r["label"], r["mode"], r["seed"], path, summary, read_rows(path / EVAL)
             )
         )
     return plan["config"], runs
 
 
+def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
+    """The per-seed row of a finished run (:mod:`babyworld.experiments.per_seed`'s columns).
+
+    Raises:
+        ReportError: the run has no evaluation (``summary.json`` ``eval`` or ``eval.csv``).
+    """
+    s = run.summary or {}
+    ev = s.get("eval")
+    if not isinstance(ev, Mapping) or any(k not in ev for k in EVAL_KEYS[:3]):
+        raise ReportError(
+            f"{run.path}: summary.json has no evaluation ('eval' with {EVAL_KEYS}); the run was "
+            "made by a babyworld without the evaluation protocol: train it again"
+        )
+    if not run.evals or any(k not in run.evals[0] for k in EVAL_COLUMNS):
+        raise ReportError(f"{run.path}: no {EVAL} with the columns {EVAL_COLUMNS}")
+    row: dict[str, Any] = {
+        "level": run.level,
+        "label": run.label,
+        "mode": run.mode,
+        "seed": run.seed,
+        "budget": int(budget),
+        "final_greedy_success": float(ev["greedy_success"]),
+        "final_sampled_success": float(ev["sampled_success"]),
+        "eval_episodes": int(ev["episodes"]),
+        "threshold": float(threshold),
+        "steps_to_threshold": steps_to_threshold(run.evals, threshold),
+        "minutes": float(s.get("minutes", math.nan)),
+        **parent_columns(s["parent_stats"]),
+    }
+    supervision = s.get("supervision")
+    if isinstance(supervision, Mapping):
+        row.update({SUPERVISION + k: v for k, v in flatten_numbers(supervision).items()})
+    return row
+
+
+# --- the tables --------------------------------------------------------------------------------
+
+
+def check_seeds(rows: Sequence[Mapping[str, Any]], intervals: bool) -> None:
+    """Refuse intervals over fewer than 2 seeds.
+
+    Raises:
+        ReportError: ``intervals`` and a (level, label) cell holds exactly one finished run.
+    """
+    if not intervals:
+        return
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        counts[r["level"], r["label"]] = counts.get((r["level"], r["label"]), 0) + 1
+    thin = [f"{lv}/{lb}" for (lv, lb), n in counts.items() if n < 2]
+    if thin:
+        raise ReportError(
+            f"a confidence interval needs at least 2 seeds, and {', '.join(thin)} "
+            f"{'has' if len(thin) == 1 else 'have'} 1 finished run: run more seeds (or wait for "
+            "them to finish), or pass --no-intervals"
+        )
+
+
+def _order(rows: Sequence[Mapping[str, Any]], key: str) -> list[str]:
+    return list(dict.fromkeys(r[key] for r in rows))
+
+
+def format_ci(point: float, low: float, high: float) -> str:
+    """``"0.95 [0.90, 0.98]"``."""
+    return f"{point:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def format_steps(value: float) -> str:
+    """``"12,288"``, or ``"not reached"`` for ``inf``."""
+    return "not reached" if math.isinf(value) else f"{value:,.0f}"
+
+
+def format_steps_ci(point: float, low: float | None = None, high: float | None = None) -> str:
+    """``"12,288 [10,240, 16,384]"``; an ``inf`` end reads ``not reached``."""
+    if low is None or high is None:
+        return format_steps(point)
+    return f"{format_steps(point)} [{format_steps(low)}, {format_steps(high)}]"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table (``|`` in a cell escaped)."""
+
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _mean(values: Sequence[Any], fmt: str) -> str:
+    vals = [float(v) for v in values if v is not None]
+    return format(float(np.mean(vals)), fmt) if vals else "–"
+
+
+def tables(
+    rows: Sequence[Mapping[str, Any]], reps: int = 10_000, seed: int = 0, intervals: bool = True
+) -> tuple[list[str], dict[str, dict[str, tuple[float, float, float]]]]:
+    """The report's tables (Markdown lines) from per-seed rows alone, and the greedy IQMs.
+
+    Levels and labels appear in the order of the rows; within a level, labels are ranked by
+    IQM final greedy success (ties in row order).
+
+    Returns:
+        ``(lines, ci)`` with ``ci[level or "all levels"][label] = (iqm, low, high)`` of final
+        greedy success (``low = high = iqm`` without intervals).
+
+    Raises:
+        ReportError: no row, or intervals over fewer than 2 seeds (:func:`check_seeds`).
+    """
+    if not rows:
+        raise ReportError("no finished run to report")
+    check_seeds(rows, intervals)
+    threshold = rows[0]["threshold"]
+    levels, labels = _order(rows, "level"), _order(rows, "label")
+    sup_keys = sorted({k for r in rows for k in r if k.startswith(SUPERVISION)})
+    t = f"{threshold:g}"
+    headers = [
+        "rank",
+        "label",
+        "mode",
+        "seeds",
+        "final greedy success, IQM" + (" [95% CI]" if intervals else ""),
+        "final sampled success, IQM" + (" [95% CI]" if intervals else ""),
+        f"reached {t}",
+        f"steps to {t}, median" + (" [95% CI]" if intervals else ""),
+        "parent requests",
+        "parent hits",
+        "parent tokens computed",
+        "minutes",
+        *[f"supervision: {k[len(SUPERVISION) :]}" for k in sup_keys],
+    ]
+    lines: list[str] = [TABLES_START, ""]
+    ci: dict[str, dict[str, tuple[float, float, float]]] = {}
+
+    def scores(key: str, level: str) -> dict[str, np.ndarray]:
+        finals = {
+            lb: {
+                level: {r["seed"]: r[key] for r in rows if r["level"] == level and r["label"] == lb}
+            }
+            for lb in labels
+        }
+        return bootstrap_inputs(finals, [level])
+
+    for level in levels:
+        greedy, sampled = (
+            scores("final_greedy_success", level),
+            scores("final_sampled_success", level),
+        )
+        if intervals:
+            g_ci, s_ci = iqm_with_ci(greedy, reps, seed), iqm_with_ci(sampled, reps, seed)
+        else:
+            g_ci = {k: (iqm(v),) * 3 for k, v in greedy.items()}
+            s_ci = {k: (iqm(v),) * 3 for k, v in sampled.items()}
+        ci[level] = g_ci
+        ranked = sorted(g_ci, key=lambda lb: (-g_ci[lb][0], labels.index(lb)))
+        table = []
+        for rank, label in enumerate(ranked, start=1):
+            mine = [r for r in rows if r["level"] == level and r["label"] == label]
+            steps = [r["steps_to_threshold"] for r in mine]
+            if intervals:
+                steps_cell = format_steps_ci(
+                    *percentile_bootstrap(censored(steps), reps=reps, seed=seed)
+                )
+            else:
+                steps_cell = format_steps(censored_median(steps))
+            fmt = format_ci if intervals else (lambda p, lo, hi: f"{p:.2f}")
+            table.append(
+                [
+                    rank,
+                    label,
+                    mine[0]["mode"],
+                    len(mine),
+                    fmt(*g_ci[label]),
+                    fmt(*s_ci[label]),
+                    f"{sum(v is not None for v in steps)}/{len(mine)}",
+                    steps_cell,
+                    _mean([r["parent_requests"] for r in mine], ",.0f"),
+                    _mean([r["parent_hits"] for r in mine], ",.0f"),
+                    _mean([r["parent_computed_tokens"] for r in mine], ",.0f"),
+                    _mean([r["minutes"] for r in mine], ".2f"),
+                    *[_mean([r.get(k) for r in mine], ".3g") for k in sup_keys],
+                ]
+            )
+        budgets = sorted({r["budget"] for r in rows if r["level"] == level})
+        lines += [
+            f"## {level}",
+            "",
+            f"Budget {', '.join(f'{b:,}' for b in budgets)} env steps per run.",
+            "",
+            markdown_table(headers, table),
+            "",
+        ]
+    if len(levels) > 1:
+        finals = {
+            lb: {
+                lv: {
+                    r["seed"]: r["final_greedy_success"]
+                    for r in rows
+                    if r["level"] == lv and r["label"] == lb
+                }
+                for lv in levels
+            }
+            for lb in labels
+        }
+        both = {
+            k: v
+            for k, v in bootstrap_inputs(finals, levels).items()
+            if len(v) >= 2 or not intervals
+        }
+        if both:
+            agg = (
+                iqm_with_ci(both, reps, seed)
+                if intervals
+                else {k: (iqm(v),) * 3 for k, v in both.items()}
+            )
+            ci["all levels"] = agg
+            ranked = sorted(agg, key=lambda lb: (-agg[lb][0], labels.index(lb)))
+            fmt = format_ci if intervals else (lambda p, lo, hi: f"{p:.2f}")
+            lines += [
+                "## All levels",
+                "",
+                f"Final greedy success, IQM over seeds × levels ({', '.join(levels)}), seeds "
+                "resampled within each level; only seeds that finished on every level.",
+                "",
+                markdown_table(
+                    [
+                        "rank",
+                        "label",
+                        "seeds",
+                        "final greedy success, IQM" + (" [95% CI]" if intervals else ""),
+                    ],
+                    [[i, lb, len(both[lb]), fmt(*agg[lb])] for i, lb in enumerate(ranked, start=1)],
+                ),
+                "",
+            ]
+    lines += [TABLES_END, ""]
+    return lines, ci
+
+
+def table_section(text: str) -> str:
+    """The tables of a report (between its table markers): what both paths must agree on."""
+    return text[text.index(TABLES_START) : text.index(TABLES_END) + len(TABLES_END)]
+
+
+def notes(threshold: float, reps: int, intervals: bool) -> list[str]:
+    """How to read the tables (Markdown lines)."""
+    t = f"{threshold:g}"
+    ci = (
+        f"[low, high]: 95% interval — for success rliable's stratified bootstrap of the IQM "
+        f"(percentile, {reps:,} resamples, seeds resampled within each level); for steps a seeded "
+        f"percentile bootstrap of the median over seeds ({reps:,} resamples, order statistics). "
+        if intervals
+        else "No intervals (--no-intervals). "
+    )
+    return [
+        "## How to read the tables",
+        "",
+        "- Final greedy / sampled success: the verifier's success at the run's last evaluation, "
+        "on held-out seeds, acting greedily / by sampling (summary.json `eval`). Labels are "
+        "ranked by the IQM (interquartile mean over seeds) of final greedy success. " + ci,
+        f"- Reached {t}: seeds whose greedy success reached {t} at an evaluation, of the "
+        f"finished seeds. Steps to {t}: the first evaluation step at or above it; a seed that "
+        "never got there is censored (it needs more than its budget) and counts as infinitely "
+        "slow, so the median is `not reached` unless more than half the seeds got there, and no "
+        "censored run is averaged as if it had; an interval end `not reached` means the "
+        "resampled median did not either.",
+        "- Parent requests count the prompts and scored (context, continuation) pairs a run "
+        "asked the parent for; hits, those answered from its memory cache or the persistent "
+        "answer store; tokens computed, what the model ran for the run. Runs share the store, so "
+        "a later run of a level computes little: compare modes by requests. Minutes: wall-clock "
+        "on whatever machine ran it. All are means per run.",
+        "- Supervision columns: the mean over seeds of each number in the runs' summary.json "
+        "`supervision` block (the mode's own accounting).",
+        f"- Every row comes from `{PER_SEED}` beside this report (one row per finished run); "
+        f"`babyworld report --from-csv {PER_SEED}` makes these tables from it alone.",
+        "",
+    ]
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
 def write_report(
     out: Path,
     threshold: float = 0.9,
-    key: str = "success_500",
     reps: int = 10_000,
     curve_reps: int = 2000,
     seed: int = 0,
-    precision_bits: int = 8,
+    intervals: bool = True,
 ) -> Path:
-    """Write ``OUT/report.md`` and the PNGs; returns the report's path.
+    """Write ``OUT/report.md``, ``OUT/per_seed.csv`` and the PNGs; returns the report's path.
 
     Args:
         out: the ablation's output directory.
-        threshold: success level for "steps to reach".
-        key: metrics column the threshold applies to.
-        reps: bootstrap replications of the table's intervals.
-        curve_reps: bootstrap replications of the curves' bands.
-        seed: seeds the bootstrap.
-        precision_bits: bits per number in the supervision column.
+        threshold: greedy success that counts as reached, in (0, 1].
+        reps: bootstrap resamples of the tables' intervals.
+        curve_reps: bootstrap resamples of the curves' bands.
+        seed: seeds the bootstraps.
+        intervals: compute confidence intervals (needs >= 2 finished seeds per cell).
 
     Raises:
-        ReportError: not an ablation, or no run has finished.
+        ReportError: not an ablation, no finished run, a run without evaluation, or intervals
+            over fewer than 2 seeds; raised before anything is written.
     """
     import importlib.util
 
@@ -359,123 +441,112 @@ def write_report(
         )
     out = Path(out)
     cfg, runs = load_ablation(out)
+    if intervals and len(cfg["seeds"]) < 2:
+        raise ReportError(
+            f"the ablation in {out} has {len(cfg['seeds'])} seed: a confidence interval needs at "
+            "least 2; add seeds to the config, or pass --no-intervals"
+        )
     done = [r for r in runs if r.finished]
     if not done:
         raise ReportError(f"no run of the ablation in {out} has finished yet; nothing to report")
+    rows = [seed_row(r, cfg["steps"][r.level], threshold) for r in done]
+    table_lines, ci = tables(rows, reps, seed, intervals)
     levels = list(cfg["levels"])
     specs = {m["label"]: m for m in cfg["modes"]}
-    labels = list(specs)
-    finals: dict[str, dict[str, dict[int, float]]] = {lb: {} for lb in labels}
-    for r in done:
-        finals[r.label].setdefault(r.level, {})[r.seed] = float(r.summary["success_last_500"])  # type: ignore[index]
-
     lines = [
         "# Ablation report",
         "",
         f"`{out}`: parent `{cfg['parent']}`, env steps per run "
         + ", ".join(f"{lv} {cfg['steps'][lv]:,}" for lv in levels)
-        + ", "
-        f"{cfg['num_envs']} envs, seeds {list(cfg['seeds'])}, "
-        f"{len(done)} of {len(runs)} runs finished. Reproduce with "
-        f"`babyworld ablate {cfg.get('source') or 'CONFIG'}` then `babyworld report {out}`.",
+        + f", {cfg['num_envs']} envs, seeds {list(cfg['seeds'])}, {len(done)} of {len(runs)} "
+        f"runs finished. Reproduce with `babyworld ablate {cfg.get('source') or 'CONFIG'}` then "
+        f"`babyworld report {out}`; per-seed results: [{PER_SEED}]({PER_SEED}).",
         "",
-        f"Final success: success over each run's last 500 episodes. IQM: interquartile mean over "
-        f"seeds; [low, high]: 95% stratified bootstrap CI (rliable, percentile, {reps:,} "
-        f"resamples). Steps to {threshold:g}: first logged step with {key} ≥ {threshold:g}, median "
-        "over seeds (a seed that never got there counts as infinitely slow), (seeds that got "
-        "there/seeds). Minutes, parent requests, hits and tokens computed: mean per run. Supervision: bits per step that "
-        f"drive the policy, {precision_bits} bits per number (see the notes below).",
-        "",
-    ]
-    lines += [
-        "Env settings per label (`--env.*`): "
-        + "; ".join(
-            f"`{lb}` reward source {specs[lb].get('env', {}).get('reward_source', 'verifier')}, "
-            f"weights {specs[lb].get('env', {}).get('reward_weights') or 'default'}"
-            for lb in labels
-        )
+        "Settings per label (what each changes from its mode's defaults): "
+        + "; ".join(f"`{lb}` {_settings(specs[lb])}" for lb in specs)
         + ".",
         "",
     ]
-    ci = {}
-    for level in levels:
-        scores = bootstrap_inputs(finals, [level])
-        ci[level] = iqm_with_ci(scores, reps=reps, seed=seed) if scores else {}
-        rows = []
-        for label in labels:
-            mine = [r for r in done if r.level == level and r.label == label]
-            planned = sum(r.level == level and r.label == label for r in runs)
-            if not mine:
-                rows.append([label, specs[label]["mode"], f"0/{planned}"] + ["–"] * 7)
-                continue
-            reached = [steps_to_threshold(r.metrics, threshold, key) for r in mine]
-            phases, mean = supervision(
-                specs[label]["mode"],
-                specs[label]["modes"],
-                level,
-                cfg["steps"][level],
-                precision_bits,
-            )
-            rows.append(
-                [
-                    label,
-                    specs[label]["mode"],
-                    f"{len(mine)}/{planned}",
-                    format_ci(*ci[level][label]),
-                    format_steps(
-                        median_steps(reached), sum(v is not None for v in reached), len(mine)
-                    ),
-                    f"{np.mean([r.summary['minutes'] for r in mine]):.2f}",  # type: ignore[index]
-                    f"{np.mean([r.summary['parent_stats']['requests'] for r in mine]):,.0f}",  # type: ignore[index]
-                    f"{np.mean([_hits(r.summary['parent_stats']) for r in mine]):,.0f}",  # type: ignore[index]
-                    f"{np.mean([_computed(r.summary['parent_stats']) for r in mine]):,.0f}",  # type: ignore[index]
-                    format_bits(phases, mean),
-                ]
-            )
-        lines += [
-            f"## {level}",
-            "",
-            markdown_table(
-                [
-                    "label",
-                    "mode",
-                    "seeds",
-                    "IQM final success [95% CI]",
-                    f"steps to {threshold:g}",
-                    "minutes",
-                    "parent requests",
-                    "parent hits",
-                    "parent tokens computed",
-                    "supervision bits/step",
-                ],
-                rows,
-            ),
-            "",
-        ]
-    if len(levels) > 1:
-        scores = bootstrap_inputs(finals, levels)
-        if scores:
-            agg = iqm_with_ci(scores, reps=reps, seed=seed)
-            ci["all levels"] = agg
-            lines += [
-                "## All levels",
-                "",
-                f"IQM over seeds × levels ({', '.join(levels)}), seeds resampled within each "
-                "level; only seeds that finished on every level.",
-                "",
-                markdown_table(
-                    ["label", "seeds", "IQM final success [95% CI]"],
-                    [[lb, len(scores[lb]), format_ci(*agg[lb])] for lb in labels if lb in scores],
-                ),
-                "",
-            ]
-    lines += retention_section(done, labels, levels)
-    lines += _notes(precision_bits, fresh_cache=cfg.get("fresh_parent_cache"))
-    plots = _plots(out, levels, labels, done, ci, curve_reps, seed)
+    lines += table_lines
+    lines += notes(threshold, reps, intervals)
+    lines += retention_section(done, list(specs), levels)
+    write_per_seed(out / PER_SEED, rows)
+    plots = _plots(out, levels, list(specs), done, ci, curve_reps, seed, threshold)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     path = out / REPORT
     path.write_text("\n".join(lines))
     return path
+
+
+def write_report_from_csv(
+    csv_path: Path,
+    out: Path | None = None,
+    threshold: float | None = None,
+    reps: int = 10_000,
+    seed: int = 0,
+    intervals: bool = True,
+) -> Path:
+    """Write the report's tables made from a ``per_seed.csv`` alone; returns the written path.
+
+    Args:
+        csv_path: the per-seed file (written by :func:`write_report`).
+        out: the Markdown file to write (default: ``report_from_csv.md`` beside the CSV).
+        threshold: must be the CSV's (``None``: the CSV's).
+        reps: bootstrap resamples of the intervals.
+        seed: seeds the bootstraps.
+        intervals: compute confidence intervals.
+
+    Raises:
+        ReportError: the CSV is missing or malformed, ``threshold`` differs from the one its
+            steps were computed at, or intervals over fewer than 2 seeds.
+    """
+    from babyworld.experiments.per_seed import PerSeedError
+
+    try:
+        rows = read_per_seed(csv_path)
+    except PerSeedError as e:
+        raise ReportError(str(e)) from None
+    have = rows[0]["threshold"]
+    if threshold is not None and threshold != have:
+        raise ReportError(
+            f"{csv_path}: its steps to threshold were computed at {have:g}, not {threshold:g}; "
+            "make the report of another threshold from the ablation directory"
+        )
+    table_lines, _ = tables(rows, reps, seed, intervals)
+    lines = [
+        "# Ablation report (from the per-seed file)",
+        "",
+        f"Made from `{csv_path}` alone ({len(rows)} runs).",
+        "",
+        *table_lines,
+        *notes(have, reps, intervals),
+    ]
+    path = Path(out) if out is not None else Path(csv_path).parent / FROM_CSV
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _settings(spec: Mapping[str, Any]) -> str:
+    """``mode distill, env consistency_temperature=0.1`` — what a label sets beyond defaults."""
+    from babyworld.agents.modes import ModeConfig
+    from babyworld.agents.ppo import PPOConfig
+
+    parts = [f"mode {spec['mode']}"]
+    defaults = {
+        "env": {
+            "reward_weights": None,
+            "reward_source": "verifier",
+            "consistency_temperature": None,
+        },
+        "modes": dataclasses.asdict(ModeConfig()),
+        "ppo": dataclasses.asdict(PPOConfig()),
+    }
+    for key, default in defaults.items():
+        mine = spec.get(key) or {}
+        changed = {k: v for k, v in mine.items() if k in default and v != default[k]}
+        if changed:
+            parts.append(f"{key} " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    return ", ".join(parts)
 
 
 def retention_values(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -521,63 +592,16 @@ def retention_section(done: Sequence[RunResult], labels: list[str], levels: list
     ]
 
 
-def _hits(stats: Mapping[str, Any]) -> float:
-    """Requests a run's parent answered without the model (memory cache or answer store)."""
-    return stats["cache_hits"] + stats.get("store_hits", 0)
-
-
-def _computed(stats: Mapping[str, Any]) -> float:
-    """Tokens the model ran for a run (older summaries: every token it processed)."""
-    return stats.get("computed_tokens", stats["tokens"])
-
-
-def _notes(precision_bits: int, fresh_cache: bool | None = None) -> list[str]:
-    """The report's notes; ``fresh_cache`` is an older ablation's setting (``None``: the store)."""
-    b = precision_bits
-    if fresh_cache is None:
-        cache = (
-            "Runs share the parent's persistent answer store (with each other and with every "
-            "process on the machine): the parent is frozen and greedy, so a stored answer is the "
-            "answer the model would compute (up to float rounding in a different batch). A run "
-            "that follows another of the same level finds most answers stored and computes "
-            "little: tokens computed and minutes say what each run cost in the order the runs "
-            "ran. Compare modes by parent requests, which do not depend on the store."
-        )
-    elif fresh_cache:
-        cache = (
-            "With `fresh_parent_cache` (the default) every run starts with an empty cache, so "
-            "runs are comparable whatever their order; a resumed run re-warms the cache and "
-            "spends more than an uninterrupted one."
-        )
-    else:
-        cache = (
-            "This ablation set `fresh_parent_cache = false`: the runs of one process share the "
-            "parent's answer cache, so the first run of a level pays for most of the level's "
-            "parent tokens and minutes, and later runs read what it computed. Compare modes by "
-            "parent requests (the prompts a run asked for, cached or not), which do not depend "
-            "on the cache; tokens and minutes here are not per-run costs."
-        )
-    return [
-        "## Notes",
-        "",
-        f"- Supervision bits per step (`babyworld.agents.losses.supervision_bits`, {b} bits per "
-        "number; a capacity, not an entropy): `baby` the reward vector, 5 numbers per step "
-        f"({5 * b} bits); `sparse` one number per 4-step episode ({b / 4:g} bits); `distill` the "
-        f"parent's distribution over the n actions, n − 1 numbers per step ({2 * b} bits on "
-        f"Point, {11 * b} on Name; offline: one sampled action, {b} bits); `self_distill` 0 "
-        "with the feedback context (its teacher reads the parent's reaction, which every mode "
-        f"hears anyway; with a demonstration, the right act: {b} bits); `predict_first` 0 "
-        "(world-model training on random acts) then `baby`'s; `hybrid` `distill`'s then "
-        "`baby`'s, the mean weighted by the phases' steps. The parent's words, heard in every "
-        "mode, and the critic's reward vector, learnt in every mode, are not counted.",
-        "- Parent requests count the prompts (generations) and (context, continuation) pairs "
-        "(scores) the run asked the parent for; parent hits, those answered from its memory "
-        "cache or its answer store. Parent tokens computed count the model tokens the parent "
-        "ran for the run (prompt, generated and scored, less prefixes reused; answers from the "
-        f"cache or the store cost none). {cache}",
-        "- Minutes are the run's wall-clock, parent included, on whatever machine ran it.",
-        "",
-    ]
+def common_curve(
+    runs: Sequence[RunResult], key: str = "greedy_success"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation steps every run has, and per run ``key`` there (``[n_runs, n_steps]``)."""
+    steps = sorted(set.intersection(*({int(r["step"]) for r in run.evals} for run in runs)))
+    ys = []
+    for run in runs:
+        by_step = {int(r["step"]): r for r in run.evals}
+        ys.append([by_step[s][key] for s in steps])
+    return np.array(steps, float), np.array(ys, float)
 
 
 def _plots(
@@ -588,6 +612,7 @@ def _plots(
     ci: Mapping[str, Mapping[str, tuple[float, float, float]]],
     curve_reps: int,
     seed: int,
+    threshold: float,
 ) -> list[Path]:
     import matplotlib
 
@@ -595,36 +620,29 @@ def _plots(
     import matplotlib.pyplot as plt
 
     colours = {lb: f"C{i % 10}" for i, lb in enumerate(labels)}
-    paths = []
-    for name, xlabel, use_minutes in (
-        (PLOTS[0], "env steps", False),
-        (PLOTS[1], "wall-clock minutes (median over seeds)", True),
-    ):
-        fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 3.8), squeeze=False)
-        for ax, level in zip(axes[0], levels, strict=True):
-            for label in labels:
-                mine = [r for r in done if r.level == level and r.label == label and r.metrics]
-                if not mine:
-                    continue
-                steps, ys, mins = common_curve(mine)
-                if steps.size == 0:
-                    continue
-                mid, lo, hi = iqm_curve_with_ci(ys, reps=curve_reps, seed=seed)
-                x = np.median(mins, axis=0) if use_minutes else steps
-                ax.plot(x, mid, color=colours[label], label=f"{label} ({len(mine)})")
-                ax.fill_between(x, lo, hi, color=colours[label], alpha=0.2, lw=0)
-            ax.axhline(0.9, color="grey", ls=":", lw=1)
-            ax.set_title(level)
-            ax.set_xlabel(xlabel)
-            ax.set_ylim(0, 1)
-            ax.set_ylabel("success, last 100 episodes")
-            if ax.lines[1:]:  # a mode's curve besides the 0.9 line
-                ax.legend(loc="lower right", fontsize="small", title="mode (seeds)")
-        fig.suptitle("IQM across seeds, 95% stratified bootstrap band")
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
-        paths.append(out / name)
+    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 3.8), squeeze=False)
+    for ax, level in zip(axes[0], levels, strict=True):
+        for label in labels:
+            mine = [r for r in done if r.level == level and r.label == label and r.evals]
+            if len(mine) < 2:
+                continue
+            steps, ys = common_curve(mine)
+            if steps.size == 0:
+                continue
+            mid, lo, hi = iqm_curve_with_ci(ys, reps=curve_reps, seed=seed)
+            ax.plot(steps, mid, color=colours[label], label=f"{label} ({len(mine)})")
+            ax.fill_between(steps, lo, hi, color=colours[label], alpha=0.2, lw=0)
+        ax.axhline(threshold, color="grey", ls=":", lw=1)
+        ax.set_title(level)
+        ax.set_xlabel("env steps")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("greedy success, held-out seeds")
+        if ax.lines[1:]:
+            ax.legend(loc="lower right", fontsize="small", title="label (seeds)")
+    fig.suptitle("IQM across seeds, 95% stratified bootstrap band")
+    fig.tight_layout()
+    fig.savefig(out / PLOTS[0], dpi=100)
+    plt.close(fig)
 
     panels = [p for p in [*levels, "all levels"] if ci.get(p)]
     fig, axes = plt.subplots(
@@ -643,10 +661,9 @@ def _plots(
         ax.set_xticks(range(len(shown)), shown, rotation=30, ha="right")
         ax.set_ylim(0, 1)
         ax.set_title(panel)
-        ax.set_ylabel("IQM final success")
-    fig.suptitle("IQM final success, 95% stratified bootstrap CI")
+        ax.set_ylabel("IQM final greedy success")
+    fig.suptitle("IQM final greedy success, 95% stratified bootstrap CI")
     fig.tight_layout()
-    fig.savefig(out / PLOTS[2], dpi=100)
+    fig.savefig(out / PLOTS[1], dpi=100)
     plt.close(fig)
-    paths.append(out / PLOTS[2])
-    return paths
+    return [out / p for p in PLOTS]

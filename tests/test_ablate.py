@@ -11,8 +11,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from babyworld.agents.modes import MODES
+from babyworld.experiments import controls
 from babyworld.experiments.ablate import (
+    LEVEL_FACTS,
     ConfigError,
     load_config,
     parse_config,
@@ -22,25 +23,19 @@ from babyworld.experiments.ablate import (
     tomllib,
 )
 from babyworld.experiments.cli import main
+from babyworld.experiments.config import EnvConfig, TrainConfig
+from babyworld.experiments.controls import CONTROLS, registered_modes
 from babyworld.experiments.report import (
-    LEVEL_FACTS,
-    bootstrap_inputs,
+    ReportError,
     common_curve,
-    format_bits,
     format_ci,
-    format_steps,
-    iqm,
-    iqm_curve_with_ci,
-    iqm_with_ci,
     markdown_table,
-    median_steps,
-    read_metrics,
+    read_rows,
     retention_section,
     retention_values,
-    steps_to_threshold,
-    supervision,
     write_report,
 )
+from babyworld.experiments.stats import bootstrap_inputs
 from babyworld.experiments.train import run_parent_stats
 from babyworld.rewards import REWARD_NAMES
 
@@ -51,17 +46,46 @@ SMOKE = CONFIGS / "smoke.toml"
 # --- configs -----------------------------------------------------------------------------------
 
 
+#: Labels the headline must run on Name (issue 15: the ones that carry a conclusion).
+NAME_LABELS = {"baby", "task_per_act", "parent_only", "grpo", "distill", "sdpo"}
+
+
+def test_headline_config_is_the_issue_15_design():
+    data = tomllib.loads((CONFIGS / "headline.toml").read_text())
+    labels = data["modes"]
+    assert set(labels) <= set(CONTROLS) and set(CONTROLS) <= set(labels)  # every control
+    on_name = {lb for lb, e in labels.items() if "Name" in e.get("levels", ["Name"])}
+    assert NAME_LABELS <= on_name
+    assert all(e.get("levels", ["Point"]) == ["Point"] or lb in on_name for lb, e in labels.items())
+    assert data["seeds"] >= 10 and data["parent"] == "smollm2"
+    assert data["steps"]["Name"] >= 200_000 and data["steps"]["Name"] - 200_000 < 512
+    # What this tree can run of it now: the labels whose modes it has, without evaluation if
+    # train has no evaluation protocol yet (the mode registry and evaluation: branch modes).
+    have = registered_modes()
+    now = {lb: e for lb, e in labels.items() if CONTROLS[lb].mode in have}
+    trimmed = {**data, "modes": now}
+    if "eval" not in {f.name for f in dataclasses.fields(TrainConfig)}:
+        trimmed.pop("eval_every")
+    cfg = parse_config(trimmed, source="headline.toml")
+    assert cfg.levels == ("Point", "Name") and cfg.seeds == tuple(range(10))
+    assert cfg.parent == "smollm2" and cfg.threads == 1
+    for m in cfg.modes:
+        assert all(n % (cfg.num_envs * m.ppo.rollout_steps) == 0 for n in cfg.steps.values())
+    runs = plan_runs(dataclasses.replace(cfg, out=Path("/nonexistent")))
+    on = {(r.level, r.label) for r in runs}
+    assert on == {
+        (lv, lb) for lb in now for lv in ("Point", "Name") if lv == "Point" or lb in on_name
+    }
+    assert len(runs) == 10 * len(on)
+    missing = sorted({CONTROLS[lb].mode for lb in labels} - set(have))
+    if missing or len(now) < len(labels) or "eval_every" not in trimmed:
+        pytest.skip(
+            f"the whole headline needs modes {missing} and train's evaluation (branch modes)"
+        )
+    assert load_config(CONFIGS / "headline.toml") == cfg
+
+
 def test_committed_configs_are_valid():
-    head = load_config(CONFIGS / "headline.toml")
-    labels = ["baby", "sparse", "distill", "self_distill", "predict_first", "hybrid"]
-    assert [m.label for m in head.modes] == labels
-    # 'sparse' in older configs is end-of-episode PPO, now named sparse_ppo
-    assert [m.mode for m in head.modes] == ["baby", "sparse_ppo", *labels[2:]]
-    assert all(m.mode in MODES for m in head.modes)
-    assert head.levels == ("Point", "Name") and head.seeds == (0, 1, 2, 3, 4)
-    assert head.parent == "smollm2" and head.threads == 1
-    for m in head.modes:
-        assert all(n % (head.num_envs * m.ppo.rollout_steps) == 0 for n in head.steps.values())
     smoke = load_config(SMOKE)
     assert smoke.parent == "scripted" and len(smoke.modes) == 2 and smoke.seeds == (0, 1)
     assert max(smoke.steps.values()) <= 500
@@ -104,7 +128,100 @@ def test_defaults_and_variants():
     assert both.train_config("Name", both.modes[0], 0).steps == 2048
 
 
-MODES_TXT = str(MODES)
+def test_controls_are_a_mode_plus_overrides():
+    cfg = parse_config(
+        _base(
+            levels=["Point", "Name"],
+            ppo={"lr": 0.001},
+            env={"reward_weights": "task=1,consistency=1"},
+            modes={
+                "baby": {},
+                "task_per_act": {},
+                "parent_only": {"levels": ["Point"]},
+                "no_world_model": {"ppo": {"epochs": 2}},
+                "distill": {},
+                "distill_t1": {},
+                "cold": {
+                    "control": "parent_only",
+                    "ppo": {"wm_coef": 0},
+                    "env": {"reward-source": "verifier"},
+                },
+                "plain": {"mode": "distill"},
+            },
+        )
+    )
+    by = {m.label: m for m in cfg.modes}
+    assert by["baby"].mode == "baby" and by["baby"].env.reward_weights.startswith(
+        "task=1,consistency=1,"
+    )
+    assert by["task_per_act"].mode == "baby"  # the control's env over the shared [env]
+    assert (
+        by["task_per_act"].env.reward_weights
+        == "task=1,consistency=0,predictability=0,mdl=0,progress=0"
+    )
+    assert by["parent_only"].env.reward_source == "parent" and by["parent_only"].levels == (
+        "Point",
+    )
+    assert by["no_world_model"].ppo.wm_coef == 0 and by["no_world_model"].ppo.epochs == 2
+    assert by["no_world_model"].ppo.lr == 0.001  # the shared [ppo] under the control's
+    t = controls.DISTILL_TEMPERATURE
+    assert by["distill"].mode == "distill" and by["distill"].env.consistency_temperature == t
+    assert by["distill_t1"].env.consistency_temperature is None
+    assert by["plain"].env.consistency_temperature is None  # a bare mode: no control
+    cold = by["cold"]  # a control under another label, with the label's overrides on top
+    assert cold.mode == "baby" and cold.ppo.wm_coef == 0 and cold.env.reward_source == "verifier"
+    tc = cfg.train_config("Point", by["distill"], 0)
+    assert tc.env.env_kwargs()["consistency_temperature"] == t
+    assert (
+        "consistency_temperature" not in cfg.train_config("Point", by["baby"], 0).env.env_kwargs()
+    )
+    runs = plan_runs(dataclasses.replace(cfg, out=Path("/nonexistent")))
+    assert ("Name", "parent_only") not in {(r.level, r.label) for r in runs}
+    assert len(runs) == 5 * (2 * 8 - 1)
+    assert json.loads(json.dumps(cfg.to_dict()))["modes"][2]["levels"] == ["Point"]
+
+
+def test_a_control_whose_mode_this_babyworld_lacks_fails_before_anything_runs(monkeypatch):
+    monkeypatch.setattr(controls, "registered_modes", lambda: ("baby",))
+    with pytest.raises(ConfigError) as e:
+        parse_config(_base(modes={"distill": {}}), source="c.toml")
+    assert str(e.value) == (
+        "c.toml: modes.distill: control 'distill' needs mode 'distill', which this babyworld "
+        "does not have (the modes are ('baby',))"
+    )
+
+
+def test_every_control_names_a_mode_and_says_what_it_rules_out():
+    for name, ctl in CONTROLS.items():
+        assert ctl.mode and len(ctl.rules_out) > 20, name
+    assert CONTROLS["grpo"].modes["group_size"] >= 4
+
+
+def test_the_consistency_temperature_setting():
+    assert EnvConfig().env_kwargs() == {"reward_weights": None, "reward_source": "verifier"}
+    assert EnvConfig(consistency_temperature=0.1).env_kwargs()["consistency_temperature"] == 0.1
+    for bad in (0.0, -1.0, math.inf, True):
+        with pytest.raises(ValueError, match="consistency_temperature must be a finite number"):
+            EnvConfig(consistency_temperature=bad)
+
+
+def test_eval_every_goes_to_train_as_updates():
+    cfg = parse_config(_base(eval_every=2048, steps=4096)) if _has_eval() else None
+    if cfg is None:  # train has no evaluation protocol yet (branch modes): refused up front
+        with pytest.raises(
+            ConfigError, match="eval_every: this babyworld's train has no evaluation"
+        ):
+            parse_config(_base(eval_every=2048, steps=4096))
+        return
+    assert cfg.train_config("Point", cfg.modes[0], 0).eval.every == 4  # 2048 / 512
+
+
+def _has_eval() -> bool:
+    return "eval" in {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+MODES_TXT = str(registered_modes())
+CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
 
 
 @pytest.mark.parametrize(
@@ -112,12 +229,64 @@ MODES_TXT = str(MODES)
     [
         (
             {"modes": {"dream": {}}},
-            f"c.toml: modes.dream.mode: unknown mode 'dream'; the modes are {MODES_TXT}; to name "
-            "a variant, set mode = '<one of them>'",
+            f"c.toml: modes.dream: 'dream' is neither a mode nor a control; {CHOICES}; to name a "
+            "variant, set mode = '<a mode>' or control = '<a control>'",
         ),
         (
             {"modes": {"x": {"mode": "dream"}}},
-            f"c.toml: modes.x.mode: unknown mode 'dream'; the modes are {MODES_TXT}",
+            f"c.toml: modes.x.mode: unknown mode 'dream'; {CHOICES}",
+        ),
+        (
+            {"modes": {"x": {"control": "dream"}}},
+            f"c.toml: modes.x.control: unknown control 'dream'; {CHOICES}",
+        ),
+        (
+            {"modes": {"x": {"control": "baby", "mode": "baby"}}},
+            "c.toml: modes.x.control: give 'mode' (a bare mode) or 'control' (a named control), "
+            "not both",
+        ),
+        (
+            {"modes": {"hybrid": {"modes": {"switch_steps": 512, "switch-steps": 256}}}},
+            "c.toml: modes.hybrid: modes.switch_steps is given twice (with '_' and with '-')",
+        ),
+        (
+            {"modes": {"x": {"control": 3}}},
+            "c.toml: modes.x.control: must be a string, got 3",
+        ),
+        (
+            {"levels": ["Point", "Name"], "modes": {"baby": {"levels": ["Chat"]}}},
+            "c.toml: modes.baby.levels: must list some of the ablation's levels ['Point', 'Name'] "
+            "once each, got ['Chat']",
+        ),
+        (
+            {"modes": {"baby": {"levels": []}}},
+            "c.toml: modes.baby.levels: must list some of the ablation's levels ['Point'] once "
+            "each, got []",
+        ),
+        (
+            {"eval_every": 1000},
+            "c.toml: eval_every: 1000 env steps is not a whole number of updates for label 'baby' "
+            "(num_envs x ppo.rollout_steps = 512 env steps per update): use a multiple of 512, "
+            "e.g. 512",
+        ),
+        (
+            {"levels": ["Point", "Name"], "eval_every": {"Point": 1024, "Name": 2000}},
+            "c.toml: eval_every.Name: 2000 env steps is not a whole number of updates for label "
+            "'baby' (num_envs x ppo.rollout_steps = 512 env steps per update): use a multiple of "
+            "512, e.g. 1536",
+        ),
+        (
+            {"eval_every": {"Name": 1024}},
+            "c.toml: eval_every.Name: not a level of this ablation (['Point'])",
+        ),
+        (
+            {"modes": {"distill": {"env": {"consistency_temperature": "cold"}}}},
+            "c.toml: modes.distill.env.consistency_temperature: must be a number, got 'cold'",
+        ),
+        (
+            {"modes": {"distill": {"env": {"consistency_temperature": 0}}}},
+            "c.toml: modes.distill.env: env.consistency_temperature must be a finite number > 0, "
+            "got 0.0",
         ),
         (
             {"levels": ["Point", "Chess"]},
@@ -186,7 +355,7 @@ MODES_TXT = str(MODES)
         ),
         (
             {"modes": {"baby": {"modes": {"group_size": 2}}}},
-            "c.toml: modes.baby: --modes.group-size applies to the group modes (grpo, sdpo), not 'baby'",
+            "c.toml: modes.baby: --modes.group-size applies to mode 'sparse' only (got mode 'baby')",
         ),
         (
             {"seed": 1},
@@ -194,7 +363,9 @@ MODES_TXT = str(MODES)
             "(parent spec (default 'smollm2')); levels (levels, a list of ('Point', 'Name') "
             "(required)); seeds (a list of seeds or a count (default 5: seeds 0-4)); steps (env "
             "steps of every run, or a table of them by level (required)); num_envs (envs per run (default 8)); "
-            "checkpoint_every (updates between checkpoints (default 20)); threads (torch CPU "
+            "checkpoint_every (updates between checkpoints (default 20)); eval_every (env steps "
+            "between evaluations, or a table of them by level (default: train's); a whole number "
+            "of updates of every label); threads (torch CPU "
             "threads (default 0: torch's default)); ppo (a table of --ppo.* overrides for every "
             "mode); env (a table of --env.* settings for every mode (reward_weights, "
             "reward_source)); student (a table of --student.* overrides for every mode); modes "
@@ -203,8 +374,10 @@ MODES_TXT = str(MODES)
         ),
         (
             {"modes": {"baby": {"lr": 0.1}}},
-            "c.toml: modes.baby.lr: unknown key; a mode takes 'mode' (the mode, default: its "
-            "label), 'modes' (--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* settings)",
+            "c.toml: modes.baby.lr: unknown key; a label takes 'mode' (a bare mode) or 'control' "
+            "(a named control; default: the label's own name), 'levels' (the levels it runs on; "
+            "default: all), 'modes' (--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' "
+            "(--env.* settings)",
         ),
         (
             {"modes": {"baby": {"ppo": {"learning_rate": 0.1}}}},
@@ -232,7 +405,7 @@ MODES_TXT = str(MODES)
         ),
         (
             {"modes": {}},
-            f"c.toml: modes: needs at least one mode, e.g. [modes.baby]; the modes are {MODES_TXT}",
+            f"c.toml: modes: needs at least one label, e.g. [modes.baby]; {CHOICES}",
         ),
         (
             {"parent": "gpt"},
@@ -278,7 +451,7 @@ def test_missing_keys_and_files(tmp_path):
 
 
 def test_a_retired_key_is_read_with_a_warning_and_ignored():
-    data = tomllib.loads((CONFIGS / "headline.toml").read_text())
+    data = tomllib.loads(SMOKE.read_text())
     with pytest.warns(UserWarning, match=r"old.toml: fresh_parent_cache is no longer used"):
         cfg = parse_config({**data, "fresh_parent_cache": False}, source="old.toml")
     assert cfg == parse_config(data, source="old.toml")
@@ -339,41 +512,6 @@ def test_existing_run_directories_are_checked(tmp_path):
 # --- pure statistics ---------------------------------------------------------------------------
 
 
-def test_steps_to_threshold_from_a_metrics_csv(tmp_path):
-    path = tmp_path / "metrics.csv"
-    path.write_text(
-        "step,seconds,episodes,success_100,success_500,return_100\n"
-        "32,1.0,8,0.5,0.5,0.1\n64,2.0,16,0.95,0.89,0.2\n96,3.0,24,0.9,0.9,0.3\n"
-        "128,4.0,32,1.0,0.97,0.4\n"
-    )
-    rows = read_metrics(path)
-    assert rows[1] == {
-        "step": 64.0,
-        "seconds": 2.0,
-        "episodes": 16.0,
-        "success_100": 0.95,
-        "success_500": 0.89,
-        "return_100": 0.2,
-    }
-    assert steps_to_threshold(rows) == 96
-    assert steps_to_threshold(rows, 0.95) == 128
-    assert steps_to_threshold(rows, 0.98) is None
-    assert steps_to_threshold(rows, 0.9, key="success_100") == 64
-    assert read_metrics(tmp_path / "none.csv") == []
-
-
-def test_median_steps_counts_unreached_as_infinite():
-    assert median_steps([100, None, 300]) == 300
-    assert median_steps([100, 200]) == 150
-    assert median_steps([100, None]) == math.inf
-    assert median_steps([None, None, 100]) == math.inf
-    assert math.isnan(median_steps([]))
-    assert format_steps(300.0, 2, 3) == "300 (2/3)"
-    assert format_steps(12288.0, 5, 5) == "12,288 (5/5)"
-    assert format_steps(math.inf, 1, 3) == "not reached (1/3)"
-    assert format_steps(math.nan, 0, 0) == "–"
-
-
 def test_bootstrap_inputs_keep_seeds_every_level_has():
     finals = {
         "baby": {"Point": {0: 0.5, 1: 0.7, 2: 0.9}, "Name": {0: 0.1, 2: 0.3}},
@@ -385,57 +523,6 @@ def test_bootstrap_inputs_keep_seeds_every_level_has():
     both = bootstrap_inputs(finals, ["Point", "Name"])
     assert set(both) == {"baby"}
     np.testing.assert_array_equal(both["baby"], [[0.5, 0.1], [0.9, 0.3]])
-
-
-def test_iqm_is_the_25_percent_trimmed_mean():
-    assert iqm(np.array([[0.1], [0.5], [0.6], [0.9], [1.0]])) == pytest.approx(
-        (0.5 + 0.6 + 0.9) / 3
-    )
-    assert iqm(np.arange(8.0).reshape(4, 2)) == pytest.approx(3.5)  # mean of 2, 3, 4, 5
-    assert iqm(np.array([[0.2], [0.6]])) == pytest.approx(0.4)
-
-
-def test_iqm_confidence_intervals():
-    state = np.random.get_state()
-    # Two seeds: a resample is (a, a), (a, b) or (b, b) with probabilities 1/4, 1/2, 1/4, so the
-    # 2.5% and 97.5% percentiles of its mean are a and b.
-    out = iqm_with_ci({"m": np.array([[0.2], [0.6]]), "same": np.full((5, 1), 0.7)}, reps=500)
-    assert out["m"] == pytest.approx((0.4, 0.2, 0.6))
-    assert out["same"] == pytest.approx((0.7, 0.7, 0.7))
-    five = {"m": np.array([[0.1], [0.5], [0.6], [0.9], [1.0]])}
-    a, b = iqm_with_ci(five, reps=300, seed=3), iqm_with_ci(five, reps=300, seed=3)
-    assert a == b and 0.1 <= a["m"][1] < a["m"][0] < a["m"][2] <= 1.0
-    strat = iqm_with_ci({"m": np.array([[0.0, 1.0], [0.0, 1.0]])}, reps=200)
-    assert strat["m"] == pytest.approx((0.5, 0.5, 0.5))  # each level resampled within itself
-    after = np.random.get_state()  # rliable draws from numpy's global generator: restored
-    assert np.array_equal(state[1], after[1]) and state[2] == after[2]
-
-
-def test_iqm_curve_matches_the_iqm_at_every_point():
-    curves = np.array([[0.0, 0.2, 0.5], [0.1, 0.4, 0.9], [0.2, 0.3, 1.0], [0.3, 0.6, 0.8]])
-    mid, lo, hi = iqm_curve_with_ci(curves, reps=200)
-    np.testing.assert_allclose(mid, [iqm(curves[:, j]) for j in range(3)])
-    np.testing.assert_allclose(mid, [0.15, 0.35, 0.85])
-    assert np.all(lo <= mid) and np.all(mid <= hi)
-
-
-def test_supervision_bits_per_mode():
-    assert supervision("baby", {}, "Point", 40960) == ([("vector", 40.0, 40960)], 40.0)
-    assert supervision("sparse", {}, "Name", 40960) == ([("scalar/episode", 2.0, 40960)], 2.0)
-    assert supervision("distill", {}, "Point", 100)[1] == 16.0  # 2 free probabilities x 8 bits
-    assert supervision("distill", {}, "Name", 100)[1] == 88.0  # 11 x 8
-    assert supervision("distill", {"offline": True}, "Name", 100)[1] == 8.0
-    assert supervision("self_distill", {"context": "feedback"}, "Name", 100)[1] == 0.0
-    assert supervision("self_distill", {"context": "demonstration"}, "Name", 100)[1] == 8.0
-    phases, mean = supervision("predict_first", {"switch_steps": 10240}, "Point", 40960)
-    assert phases == [("none", 0.0, 10240), ("vector", 40.0, 30720)] and mean == 30.0
-    phases, mean = supervision("hybrid", {"switch_steps": 10240}, "Name", 40960)
-    assert mean == (88 * 10240 + 40 * 30720) / 40960 == 52.0
-    assert format_bits(phases, mean) == "88 → 40 (mean 52)"
-    assert format_bits(*supervision("baby", {}, "Point", 10)) == "40"
-    assert supervision("baby", {}, "Point", 10, precision_bits=1)[1] == 5.0
-    with pytest.raises(ValueError, match="unknown mode"):
-        supervision("dream", {}, "Point", 10)
 
 
 @pytest.mark.parametrize("level", sorted(LEVEL_FACTS))
@@ -479,23 +566,17 @@ def test_retention_table_when_runs_used_a_curriculum():
     assert "None: no run of this ablation used a curriculum" in none
 
 
-def test_common_curve_aligns_runs_on_shared_steps():
+def test_common_curve_aligns_runs_on_shared_evaluation_steps():
     from babyworld.experiments.report import RunResult
 
     def run(rows):
         return RunResult("Point", "baby", "baby", 0, Path("."), None, rows)
 
-    a = run(
-        [
-            {"step": 32, "seconds": 60, "success_100": 0.1},
-            {"step": 64, "seconds": 120, "success_100": 0.2},
-        ]
-    )
-    b = run([{"step": 32, "seconds": 30, "success_100": 0.3}])
-    steps, ys, mins = common_curve([a, b])
+    a = run([{"step": 32, "greedy_success": 0.1}, {"step": 64, "greedy_success": 0.2}])
+    b = run([{"step": 32, "greedy_success": 0.3}])
+    steps, ys = common_curve([a, b])
     np.testing.assert_array_equal(steps, [32])
     np.testing.assert_array_equal(ys, [[0.1], [0.3]])
-    np.testing.assert_array_equal(mins, [[1.0], [0.5]])
 
 
 def test_run_parent_stats_counts_one_run():
@@ -565,14 +646,6 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     assert [r.action for r in first] == ["trained", "trained"]  # seeds before modes
     assert [r.path for r in first] == [out / "Point/baby/seed0", out / "Point/hybrid/seed0"]
     before = {r.path: _files(r.path) for r in first}
-    write_report(out, reps=50, curve_reps=20)  # a report of what has finished so far
-    partial = (out / "report.md").read_text()
-    assert "2 of 8 runs finished" in partial
-    assert "`baby` reward source verifier, weights default" in partial  # the env settings
-    assert (
-        "| hybrid | hybrid | 0/2 | – | – | – | – | – | – |" in partial
-        and "## All levels" not in partial
-    )
 
     def interrupt(run, step, success):
         if run.path == out / "Point/baby/seed1" and step == 160:
@@ -599,7 +672,7 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
         assert run.status == "done"
         summary = json.loads((run.path / "summary.json").read_text())
         assert summary["steps"] == 256 and summary["parent_stats"]["tokens"] > 0
-        steps = [int(r["step"]) for r in read_metrics(run.path / "metrics.csv")]
+        steps = [int(r["step"]) for r in read_rows(run.path / "metrics.csv")]
         assert steps == list(range(32, 257, 32)), run.path
     plan = json.loads((out / "ablation.json").read_text())
     assert len(plan["runs"]) == 8 and plan["runs"][2]["dir"] == "Point/baby/seed1"
@@ -607,6 +680,11 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     again = run_ablation(cfg, progress=False)
     assert [r.action for r in again] == ["skipped"] * 8
 
+    if "eval" not in json.loads((out / "Point/baby/seed0/summary.json").read_text()):
+        # train without the evaluation protocol (before branch modes): the report says so
+        with pytest.raises(ReportError, match="summary.json has no evaluation"):
+            write_report(out, reps=50)
+        return
     main(["report", str(out), "--reps", "200", "--curve-reps", "100"])
     report = (out / "report.md").read_text()
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
@@ -614,21 +692,62 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
         "## Point",
         "## Name",
         "## All levels",
-        "| label | mode | seeds | IQM final success [95% CI] | steps to 0.9 | minutes | parent "
-        "requests | parent hits | parent tokens computed | supervision bits/step |",
-        "Runs share the parent's persistent answer store",
-        "| baby | baby | 2/2 | ",
-        "| 16 → 40 (mean 28) |",  # Point hybrid: distill (2 x 8 bits) for 128 of 256 steps
-        "| 88 → 40 (mean 64) |",  # Name hybrid: 11 x 8 bits, then the vector
+        "| rank | label | mode | seeds | final greedy success, IQM [95% CI] | final sampled "
+        "success, IQM [95% CI] | reached 0.9 | steps to 0.9, median [95% CI] |",
+        "rliable's stratified bootstrap of the IQM (percentile, 200 resamples",
         "None: no run of this ablation used a curriculum",
-        "rliable, percentile, 200 resamples",
         "babyworld ablate " + str(SMOKE),
     ):
         assert text in report, text
-    assert report.count("| 40 |") == 2  # baby on both levels
-    for name in ("success_vs_steps.png", "success_vs_minutes.png", "iqm_final.png"):
+    assert len((out / "per_seed.csv").read_text().splitlines()) == 1 + 8
+    for name in ("greedy_vs_steps.png", "iqm_final.png"):
         assert (out / name).stat().st_size > 5000, name
         assert f"![{name[:-4]}]({name})" in report
+
+
+def test_a_budget_that_grows_resumes_each_run_from_its_checkpoint(tmp_path):
+    def config(steps):
+        return parse_config(
+            _base(
+                out=str(tmp_path / "abl"),
+                steps=steps,
+                seeds=[0],
+                num_envs=4,
+                ppo={"rollout_steps": 8, "epochs": 1},
+                levels=["Point", "Name"],
+                modes={"baby": {}, "task_per_act": {"levels": ["Name"]}},
+            )
+        )
+
+    first = run_ablation(config(32), progress=False)
+    assert [(r.level, r.label, r.action) for r in first] == [
+        ("Point", "baby", "trained"),
+        ("Name", "baby", "trained"),
+        ("Name", "task_per_act", "trained"),
+    ]
+    grown = config(64)
+    assert [r.status for r in plan_runs(grown)] == ["partial"] * 3
+    assert [r.action for r in run_ablation(grown, progress=False)] == ["resumed"] * 3
+    for r in plan_runs(grown):
+        assert r.status == "done"
+        assert json.loads((r.path / "summary.json").read_text())["steps"] == 64
+        assert [int(x["step"]) for x in read_rows(r.path / "metrics.csv")] == [32, 64]
+    with pytest.raises(ConfigError, match="budgets can grow, not shrink"):
+        plan_runs(config(32))
+
+
+def test_shards_split_the_runs_without_overlap():
+    from babyworld.experiments.ablate import parse_shard, shard_of
+
+    plan = plan_runs(load_config(SMOKE, out=Path("/nonexistent")))  # 8 runs
+    a, b = shard_of(plan, 1, 2), shard_of(plan, 2, 2)
+    assert [r.path for r in a] == [plan[i].path for i in (0, 2, 4, 6)]
+    assert [r.path for r in b] == [plan[i].path for i in (1, 3, 5, 7)]
+    assert [len(shard_of(plan, k, 3)) for k in (1, 2, 3)] == [3, 3, 2]
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/2", "3/2", "1/0", "a/b", "1", "1/2/3"):
+        with pytest.raises(ConfigError, match=f"--shard {bad}: use K/N with 1 <= K <= N"):
+            parse_shard(bad)
 
 
 def test_report_refuses_what_is_not_an_ablation(tmp_path, capsys):

@@ -300,6 +300,7 @@ def test_train_learns_from_the_parent_alone_and_reports_both_successes(tmp_path)
     assert saved["env"] == {
         "reward_weights": "task=1,consistency=0.5,predictability=0,mdl=0,progress=0",
         "reward_source": "parent",
+        "consistency_temperature": None,
     }
     assert TrainConfig.from_dict(saved).env == cfg.env
 
