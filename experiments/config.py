@@ -11,6 +11,7 @@ from babyworld.agents.judge_watch import JudgeWatchConfig
 from babyworld.agents.modes import ModeConfig, check_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.experiments.language_log import LanguageConfig, parse_milestones
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
 from babyworld.validation import check_config
 
@@ -113,7 +114,11 @@ class TrainConfig:
     workers: int | None = None
     """Ray rollout workers, each holding a shard of the --num-envs envs and its own parent; needs
     --ray (default with --ray: 2, or --num-envs if fewer)"""
+    checkpoint_at_words: str | None = None
+    """extra checkpoints (checkpoint_words_N.pt) when the words heard from the parent pass these
+    milestones, e.g. '1e5,1e6' (BabyLM's word budgets; positive, increasing)"""
     env: EnvConfig = field(default_factory=EnvConfig)
+    lang: LanguageConfig = field(default_factory=LanguageConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     watch: JudgeWatchConfig = field(default_factory=JudgeWatchConfig)
@@ -131,6 +136,7 @@ class TrainConfig:
         if self.steps is None and self.resume is None:
             self.steps = DEFAULT_STEPS
         check_mode(self.mode, self.modes, self.steps)
+        parse_milestones(self.checkpoint_at_words)
         needs_parent = self.mode in ("distill", "hybrid") or (
             self.mode == "self_distill" and self.modes.context == "demonstration"
         )
@@ -191,6 +197,7 @@ class TrainConfig:
         d["modes"] = ModeConfig(**d.get("modes", {}))
         d["env"] = EnvConfig(**d.get("env", {}))
         d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
+        d["lang"] = LanguageConfig(**d.get("lang", {}))
         for k in ("out", "resume"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)
