@@ -12,8 +12,8 @@ percept slot has its own weights. :class:`TokenStudent` instead turns the window
 Every word id has one embedding wherever it is heard; a slot token is a shared linear map of the
 slot's features (colour, shape, present, attended) plus a slot-index embedding; each token adds a
 type embedding, the age of its step and its position counted from the end of its utterance. Only
-real tokens are kept (padding words, empty steps, missing acts and the words of a step that heard
-exactly what the step before heard, as while the baby speaks on, are dropped) and packed to the
+real tokens are kept (padding words, empty steps, missing acts, and the words or slots of a step that
+heard or saw exactly what the step before did, as while the baby speaks on, are dropped) and packed to the
 right, so the sequence ends with ``[read]``; a causal transformer reads it and the output at
 ``[read]`` feeds the same latent, action, value and world-model heads as ``steps``.
 
@@ -29,6 +29,8 @@ from babyworld.agents.student import Student
 from babyworld.world import PERCEPT_FEATURES
 
 ACT, WORD, SLOT, READ = range(4)  # token types
+#: initial scale of the position, type and age embeddings (content embeddings have scale 1)
+INIT_POSITION_STD = 0.1
 
 
 class TokenStudent(Student):
@@ -54,6 +56,13 @@ class TokenStudent(Student):
         self.tok_type = nn.Embedding(4, d)
         self.age = nn.Embedding(cfg.history, d)
         self.core = nn.ModuleList(Block(d, cfg.n_heads) for _ in range(cfg.n_layers))
+        # What a token says must outweigh where it sits: content embeddings have unit scale
+        # (a slot's few active features each add a unit vector), positions, types and ages a
+        # small one. With torch's defaults a slot's features were a tenth of its position noise.
+        nn.init.normal_(self.tok_slot.weight, std=1.0)
+        nn.init.zeros_(self.tok_slot.bias)
+        for emb in (self.slot_pos, self.word_pos, self.tok_type, self.age):
+            nn.init.normal_(emb.weight, std=INIT_POSITION_STD)
 
     def tokens(
         self,
@@ -87,7 +96,10 @@ class TokenStudent(Student):
         # percept slots
         slots = percept.view(b, h, self.n_slots, PERCEPT_FEATURES)
         slots = self.tok_slot(slots) + self.slot_pos.weight + self.tok_type.weight[SLOT]
-        slot_real = valid[..., None].expand(b, h, self.n_slots)
+        # likewise a step that sees what the step before saw adds no slot tokens
+        seen = (percept[:, 1:] == percept[:, :-1]).all(-1) & valid[:, :-1]
+        unchanged = torch.cat([torch.zeros_like(valid[:, :1]), seen], 1)
+        slot_real = (valid & ~unchanged)[..., None].expand(b, h, self.n_slots)
         step = torch.cat([act[:, :, None], words, slots], 2) + age[None, :, None]  # [B, H, T, d]
         real = torch.cat([act_real[..., None], word_real, slot_real], 2)
         kind = torch.cat(

@@ -125,3 +125,33 @@ def test_unknown_student_kind_is_refused():
         StudentConfig(kind="words")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown student kind"):
         TrainConfig(student=StudentConfig(kind="bag"))  # type: ignore[arg-type]
+
+
+def test_compare_table_and_bad_config():
+    from babyworld.experiments.student_compare import CompareConfig, table
+
+    rows = [
+        {
+            "level": "Name",
+            "student": "steps",
+            "steps": 100,
+            "success_last_500": 0.5,
+            "steps_to_90": None,
+            "samples_per_s": 200.0,
+        },
+        {
+            "level": "Name",
+            "student": "tokens",
+            "steps": 100,
+            "success_last_500": 0.95,
+            "steps_to_90": 60,
+            "samples_per_s": 100.0,
+        },
+    ]
+    out = table(rows).splitlines()
+    assert out[2] == "| Name | steps | 100 | 0.500 | not reached | 200 | 1.00x |"
+    assert out[3] == "| Name | tokens | 100 | 0.950 | 60 | 100 | 0.50x |"
+    with pytest.raises(ValueError, match="one number or one per level"):
+        CompareConfig(levels=("Name",), steps=(1, 2))
+    with pytest.raises(ValueError, match="unknown student kinds"):
+        CompareConfig(kinds=("words",))
