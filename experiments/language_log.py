@@ -302,15 +302,17 @@ def transcript_markdown(record: dict[str, Any]) -> str:
         f"success {record['success']:.2f}",
         "",
     ]
+    before = ""  # the parent's reaction to the previous turn, said before its next request
     for t in record["turns"]:
         comps = ", ".join(f"{k} {v:+.2f}" for k, v in t["rewards"].items())
         mark = "✓" if t["success"] else "✗"
         lines += [
-            f"- parent: {t['parent']}",
+            f"- parent: {before} {t['parent']}".replace(":  ", ": "),
             f"- baby: **{t['baby'] or '(nothing)'}** {mark} ({t['understood']}; right: "
             f"{t['target']})",
             f"- reward: {comps}",
         ]
+        before = t["reaction"]
     if record["turns"]:
         lines.append(f"- parent: {record['turns'][-1]['reaction']}")
     return "  \n".join(lines)

@@ -69,15 +69,17 @@ def print_transcripts(records: list[dict[str, Any]]) -> None:
         table.add_column("baby")
         table.add_column("understood / right")
         table.add_column("rewards")
+        before = ""  # the parent's reaction to the previous turn, said before its next request
         for t in r["turns"]:
             mark = "[green]✓[/]" if t["success"] else "[red]✗[/]"
             comps = " ".join(f"{k[:4]} {v:+.2f}" for k, v in t["rewards"].items())
             table.add_row(
-                t["parent"],
+                f"{before} {t['parent']}".strip(),
                 f"[bold]{t['baby'] or '(nothing)'}[/] {mark}",
                 f"{t['understood']} / {t['target']}",
                 comps,
             )
+            before = t["reaction"]
         if r["turns"]:
             table.add_row(r["turns"][-1]["reaction"], "", "", "")
         console.print(table)

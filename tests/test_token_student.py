@@ -148,10 +148,13 @@ def test_compare_table_and_bad_config():
             "samples_per_s": 100.0,
         },
     ]
-    out = table(rows).splitlines()
-    assert out[2] == "| Name | steps | 100 | 0.500 | not reached | 200 | 1.00x |"
-    assert out[3] == "| Name | tokens | 100 | 0.950 | 60 | 100 | 0.50x |"
+    out = table(rows, {"steps": 300.0, "tokens": 150.0}).splitlines()
+    assert out[2] == "| Name | steps | 100 | 0.500 | not reached | 200 |"
+    assert out[3] == "| Name | tokens | 100 | 0.950 | 60 | 100 |"
+    assert out[-1] == "speed run, tokens: 150 samples/s (0.50x steps)"
     with pytest.raises(ValueError, match="one number or one per level"):
         CompareConfig(levels=("Name",), steps=(1, 2))
+    with pytest.raises(ValueError, match="speed-steps must be >= 0"):
+        CompareConfig(speed_steps=-1)
     with pytest.raises(ValueError, match="unknown student kinds"):
         CompareConfig(kinds=("words",))
