@@ -213,7 +213,7 @@ MODES_TXT = str(MODES)
         ),
         (
             {"student": {"width": 3}},
-            "c.toml: student.width: unknown key; student takes ['d_model', 'history', "
+            "c.toml: student.width: unknown key; student takes ['d_model', 'history', 'kind', "
             "'latent_dim', 'n_heads', 'n_layers', 'reader_hidden', 'word_dim']",
         ),
         (

@@ -172,3 +172,12 @@ def test_transcript_command_prints_and_refuses_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["transcript", str(tmp_path / "nowhere")])
     assert e.value.code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_request_probe_names_the_toy_exactly_with_colour_and_shape():
+    from babyworld.experiments.request_probe import probe
+
+    out = probe(exchanges=40)
+    # distinct toys: naming both attributes matches one candidate only (the scripted channel)
+    assert out["colour shape <stop>"] == 1.0
+    assert out["three random words"] < out["colour, two random words"] < 1.0
