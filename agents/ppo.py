@@ -13,6 +13,7 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +26,9 @@ from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
 from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts
 from babyworld.agents.modes import ModeConfig, make_mode, resolve_mode
-from babyworld.agents.student import Student, StudentConfig
+from babyworld.agents.student import StudentConfig, make_student
 from babyworld.curricula import Curriculum, FixedCurriculum
-from babyworld.curricula.runner import CurriculumRunner
+from babyworld.curricula.runner import CurriculumRunner, RunnerStep
 from babyworld.envs import env_id
 from babyworld.task import Task
 from babyworld.validation import check_config
@@ -139,7 +140,7 @@ class PPOTrainer:
         self.percept_dim = obs_space["percept"].shape[0]
         self.n_actions = int(env0.action_space.n)
         torch.manual_seed(seed)
-        self.model = Student(
+        self.model = make_student(
             student,
             vocab_size=self.vocab,
             heard_length=self.heard_length,
@@ -169,7 +170,10 @@ class PPOTrainer:
         self.history = HistoryBuffer(
             self.n, student.history, self.heard_length, self.percept_dim, self.n_actions
         )
-        obs, _ = self.runner.reset(seed=seed)
+        #: called after every env step with the RunnerStep and the run's env steps at its end
+        #: (e.g. the run's language log); ``reset_infos`` are the infos of the first reset.
+        self.listeners: list[Callable[[RunnerStep, int], None]] = []
+        obs, self.reset_infos = self.runner.reset(seed=seed)
         for i in range(self.n):
             self.history.start(i, {k: v[i] for k, v in obs.items()})
         self._alloc(ppo.rollout_steps)
@@ -242,6 +246,8 @@ class PPOTrainer:
                 out.values,
             )
             res = self.runner.step(action.numpy())
+            for listen in self.listeners:
+                listen(res, self.global_step + self.n * (t + 1))
             obs, term, trunc, infos = res.obs, res.terminated, res.truncated, res.infos
             ended = np.logical_or(term, trunc)
             vectors = np.stack([np.asarray(v, dtype=np.float32) for v in infos["reward_vector"]])

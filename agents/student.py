@@ -16,6 +16,7 @@ No pretrained weight anywhere: every parameter is initialised from a seeded gene
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -23,11 +24,18 @@ from torch import nn
 from babyworld.agents.losses import mask_logits
 from babyworld.validation import check_config
 
+#: The student architectures ``--student.kind`` chooses from (see :func:`make_student`).
+STUDENT_KINDS = ("steps", "tokens")
+
 
 @dataclass
 class StudentConfig:
     """Size of the student (defaults tuned on Point: fast on a 2-core CPU, see the README)."""
 
+    kind: Literal["steps", "tokens"] = "steps"
+    """'steps': an MLP reads each step, a transformer runs over the last steps; 'tokens': one
+    causal transformer reads every word heard, percept slot and own act as tokens
+    (agents/token_student.py)"""
     d_model: int = 32
     """width of every hidden vector"""
     n_layers: int = 2
@@ -45,6 +53,11 @@ class StudentConfig:
 
     def __post_init__(self) -> None:
         check_config(self, "student")
+        if self.kind not in STUDENT_KINDS:
+            raise ValueError(
+                f"unknown student kind {self.kind!r}; choose one of {STUDENT_KINDS} "
+                "(--student.kind)"
+            )
         for name in (
             "d_model",
             "n_layers",
@@ -108,19 +121,7 @@ class Student(nn.Module):
         self.vocab_size, self.heard_length, self.percept_dim = vocab_size, heard_length, percept_dim
         self.n_actions, self.n_rewards = n_actions, n_rewards
         d = cfg.d_model
-        self.word = nn.Embedding(vocab_size, cfg.word_dim, padding_idx=0)
-        self.reader = nn.Sequential(
-            nn.Linear(heard_length * cfg.word_dim + percept_dim, cfg.reader_hidden),
-            nn.ReLU(),
-            nn.Linear(cfg.reader_hidden, d),
-        )
-        self.prev_act = nn.Embedding(n_actions + 1, d)
-        self.step_pos = nn.Embedding(cfg.history, d)
-        self.empty = nn.Parameter(torch.zeros(d))
-        layer = nn.TransformerEncoderLayer(
-            d, cfg.n_heads, 4 * d, dropout=0.0, batch_first=True, norm_first=True
-        )
-        self.core = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        self._build_encoder()
         self.norm = nn.LayerNorm(d)
         self.to_latent = nn.Linear(d, 2 * cfg.latent_dim)
         self.policy = nn.Sequential(
@@ -131,6 +132,23 @@ class Student(nn.Module):
         self.wm = nn.Sequential(nn.Linear(cfg.latent_dim, 2 * d), nn.GELU())
         self.wm_words = nn.Linear(2 * d, heard_length * vocab_size)
         self.wm_percept = nn.Linear(2 * d, percept_dim)
+
+    def _build_encoder(self) -> None:
+        """The layers that read a window (everything before ``norm`` and the heads)."""
+        cfg, d = self.cfg, self.cfg.d_model
+        self.word = nn.Embedding(self.vocab_size, cfg.word_dim, padding_idx=0)
+        self.reader = nn.Sequential(
+            nn.Linear(self.heard_length * cfg.word_dim + self.percept_dim, cfg.reader_hidden),
+            nn.ReLU(),
+            nn.Linear(cfg.reader_hidden, d),
+        )
+        self.prev_act = nn.Embedding(self.n_actions + 1, d)
+        self.step_pos = nn.Embedding(cfg.history, d)
+        self.empty = nn.Parameter(torch.zeros(d))
+        layer = nn.TransformerEncoderLayer(
+            d, cfg.n_heads, 4 * d, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.core = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.register_buffer(
             "causal", nn.Transformer.generate_square_subsequent_mask(cfg.history), persistent=False
         )
@@ -198,3 +216,30 @@ class Student(nn.Module):
         hid = self.wm(z + self.wm_act(action))
         words = self.wm_words(hid).view(-1, self.heard_length, self.vocab_size)
         return words, self.wm_percept(hid)
+
+
+def make_student(
+    cfg: StudentConfig,
+    *,
+    vocab_size: int,
+    heard_length: int,
+    percept_dim: int,
+    n_actions: int,
+    n_rewards: int,
+) -> Student:
+    """A freshly initialised student of kind ``cfg.kind``.
+
+    ``steps``: :class:`Student`; ``tokens``: :class:`~babyworld.agents.token_student.TokenStudent`.
+    """
+    kwargs = {
+        "vocab_size": vocab_size,
+        "heard_length": heard_length,
+        "percept_dim": percept_dim,
+        "n_actions": n_actions,
+        "n_rewards": n_rewards,
+    }
+    if cfg.kind == "tokens":
+        from babyworld.agents.token_student import TokenStudent
+
+        return TokenStudent(cfg, **kwargs)
+    return Student(cfg, **kwargs)

@@ -56,11 +56,11 @@ from babyworld.agents.student import StudentConfig
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.experiments.controls import (
     CONTROLS,
-    group_size,
     LabelError,
+    group_size,
     registered_modes,
-    switching_modes,
     resolve,
+    switching_modes,
 )
 from babyworld.parent.factory import check_spec
 from babyworld.validation import LIMITS

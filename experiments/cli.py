@@ -218,6 +218,23 @@ def cache(
         print(cache_clear(path, model))
 
 
+def transcript(
+    run: tyro.conf.Positional[Path],
+    stage: str | None = None,
+    last: int | None = None,
+) -> None:
+    """Print the dialogues a training run sampled (what the parent and the baby said, rewards).
+
+    Args:
+        run: the run directory (written by babyworld train).
+        stage: only this stage (a task name such as 'Request' or 'Name[attributes=shape]').
+        last: only the last N dialogues.
+    """
+    from babyworld.experiments.transcript import load_transcripts, print_transcripts
+
+    print_transcripts(load_transcripts(run, stage, last))
+
+
 def _ray_flag(argv: list[str]) -> list[str]:
     """``train --ray`` without an address means a local cluster: ``--ray local``."""
     if not argv or argv[0] != "train":
@@ -268,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
                     "report": report,
                     "serve-parent": serve_parent,
                     "cache": cache,
+                    "transcript": transcript,
                 },
                 prog="babyworld",
                 description="babyworld: a frozen LLM parent raises a from-scratch baby.",

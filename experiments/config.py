@@ -13,6 +13,7 @@ from babyworld.agents.modes import MODES, Mode, ModeConfig, check_mode, mode_cla
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.evaluation import EvalConfig
+from babyworld.experiments.language_log import LanguageConfig, parse_milestones
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
 from babyworld.validation import check_config
 
@@ -131,7 +132,11 @@ class TrainConfig:
     workers: int | None = None
     """Ray rollout workers, each holding a shard of the --num-envs envs and its own parent; needs
     --ray (default with --ray: 2, or --num-envs if fewer)"""
+    checkpoint_at_words: str | None = None
+    """extra checkpoints (checkpoint_words_N.pt) when the words heard from the parent pass these
+    milestones, e.g. '1e5,1e6' (BabyLM's word budgets; positive, increasing)"""
     env: EnvConfig = field(default_factory=EnvConfig)
+    lang: LanguageConfig = field(default_factory=LanguageConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     watch: JudgeWatchConfig = field(default_factory=JudgeWatchConfig)
@@ -153,6 +158,7 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         self.mode = resolve_mode(self.mode, self.modes)  # type: ignore[assignment]
         check_mode(self.mode, self.modes, self.steps)
+        parse_milestones(self.checkpoint_at_words)
         needs_parent = mode_class(self.mode).needs_parent(self.modes)
         if needs_parent and (self.curriculum != "fixed" or self.level not in ("Point", "Name")):
             raise ValueError(
@@ -213,6 +219,7 @@ class TrainConfig:
         d["env"] = EnvConfig(**d.get("env", {}))
         d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
         d["eval"] = EvalConfig(**d.get("eval", {}))
+        d["lang"] = LanguageConfig(**d.get("lang", {}))
         for k in ("out", "resume", "init_from"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)

@@ -103,7 +103,7 @@ def write_metrics(path: Path, rows: list[list[str]], fields: tuple[str, ...]) ->
 #: Files ``train()`` writes in a run directory (``*.tmp``: an atomic write a kill interrupted).
 TRAIN_FILES = re.compile(
     r"^(config\.json|metrics\.csv|eval\.csv|curve\.png|summary\.json|checkpoint\.pt|"
-    r"events\.out\.tfevents\..*|.*\.tmp)$"
+    r"transcripts\.jsonl|checkpoint_words_[0-9]+\.pt|events\.out\.tfevents\..*|.*\.tmp)$"
 )
 _STALE = re.compile(r"^(checkpoint\.pt|config\.json|metrics\.csv|summary\.json)\..+\.tmp$")
 

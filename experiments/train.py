@@ -26,6 +26,15 @@ from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, make_envs, success_rate
 from babyworld.curricula import Curriculum, make_curriculum
 from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.evaluation import Evaluator, make_eval_envs
+from babyworld.experiments.language_log import (
+    TRANSCRIPTS,
+    LanguageLog,
+    json_measures,
+    log_language,
+    parse_milestones,
+    trim_transcripts,
+    words_checkpoint,
+)
 from babyworld.experiments.rundir import (
     CKPT,
     CONFIG,
@@ -193,6 +202,13 @@ def train(
                 f"checkpoint {run / CKPT} does not fit this run ({type(e).__name__}: {e}); "
                 "restore it from a copy or start the run again in another directory"
             ) from e
+    lang = LanguageLog(cfg.num_envs, cfg.lang, cfg.seed)
+    if ckpt is not None and "language" in ckpt["trainer"]:
+        lang.load_state_dict(ckpt["trainer"]["language"])
+    elif ckpt is None:
+        lang.start(trainer.reset_infos)
+    trainer.listeners.append(lang)
+    milestones = parse_milestones(cfg.checkpoint_at_words)
     fresh = not run.exists()
     if cfg.resume is not None and ckpt is None and progress:
         print(
@@ -201,6 +217,8 @@ def train(
         )
     run.mkdir(parents=True, exist_ok=True)  # an existing one is resumed or restarted in place
     remove_stale(run, restart=ckpt is None)
+    if ckpt is not None:
+        trim_transcripts(run / TRANSCRIPTS, trainer.updates)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     evaluator = Evaluator(cfg.eval, eval_envs, cfg.seed, run / EVAL, eval_parent)
     if ckpt is not None:
@@ -235,13 +253,15 @@ def train(
             alert = watch_update(watch, trainer, step0)
             writer.add_scalar("judge/alert", float(alert), trainer.global_step)
             stages.observe(trainer, seconds)
+            log_language(writer, lang, trainer, run)
             _append_metrics(run / METRICS, trainer, seconds, alert)
             bar.update(trainer.global_step, success_rate(trainer.episodes, 100), sps)
             done_updates += 1
             last = trainer.global_step >= cfg.steps or done_updates == stop_after_updates
             if evaluator.due(trainer, final=trainer.global_step >= cfg.steps):
                 evaluator.evaluate(trainer, writer)
-            if trainer.updates % cfg.checkpoint_every == 0 or last:
+            due = lang.due_milestones(milestones)
+            if trainer.updates % cfg.checkpoint_every == 0 or last or due:
                 state = trainer.state_dict()
                 state["seconds"] = seconds
                 state["stages"] = stages.state()
@@ -250,7 +270,11 @@ def train(
                 state["parent_stats"] = run_parent_stats(
                     parent_counters(parent, envs), stats_start, stats_carried
                 )
-                save_checkpoint(run / CKPT, cfg.to_dict(), state)
+                state["language"] = lang.state_dict()
+                if trainer.updates % cfg.checkpoint_every == 0 or last:
+                    save_checkpoint(run / CKPT, cfg.to_dict(), state)
+                for words in due:  # BabyLM-style milestones of words heard
+                    save_checkpoint(run / words_checkpoint(words), cfg.to_dict(), state)
             if on_update is not None:
                 on_update(trainer.global_step, success_rate(trainer.episodes, 100))
             if done_updates == stop_after_updates:
@@ -291,6 +315,10 @@ def train(
         "steps_to_90": reached and reached[0],
         "minutes_to_90": reached and round(reached[1] / 60, 2),
         "parent_stats": run_parent_stats(stats_end, stats_start, stats_carried),
+        "student": cfg.student.kind,
+        "words": lang.budgets(),
+        "words_checkpoints": {str(w): words_checkpoint(w) for w in lang.milestones_done},
+        "language": json_measures(lang.measures()),
     }
     write_text_atomic(json.dumps(summary, indent=2) + "\n", run / SUMMARY)
     plot_curve(run)

@@ -377,7 +377,7 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"student": {"width": 3}},
-            "c.toml: student.width: unknown key; student takes ['d_model', 'history', "
+            "c.toml: student.width: unknown key; student takes ['d_model', 'history', 'kind', "
             "'latent_dim', 'n_heads', 'n_layers', 'reader_hidden', 'word_dim']",
         ),
         (
