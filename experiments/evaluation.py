@@ -88,15 +88,26 @@ class Evaluator:
         seed: the run's seed (mixed into the sampling generator).
         path: the run's ``eval.csv``.
         parent: the parent the evaluation envs use, to count its requests apart (optional).
+        shared: whether ``parent`` is the one the run's counters read (then
+            :meth:`without_eval` takes the evaluations out of them).
     """
 
     def __init__(
-        self, cfg: EvalConfig, envs: Any, seed: int, path: Path, parent: Any = None
+        self,
+        cfg: EvalConfig,
+        envs: Any,
+        seed: int,
+        path: Path,
+        parent: Any = None,
+        shared: bool = True,
     ) -> None:
         self.cfg, self.envs, self.seed, self.path, self.parent = cfg, envs, seed, path, parent
+        self.shared = shared
         self.last: dict[str, Any] | None = None
         self.parent_use: dict[str, float] = {}
-        """the parent's counters spent by evaluations (raw ``ParentStats`` fields)"""
+        """the parent's counters spent by the run's evaluations (raw ``ParentStats`` fields)"""
+        self.session_use: dict[str, float] = {}
+        """the same, by this session's evaluations only"""
 
     def due(self, trainer: PPOTrainer, final: bool) -> bool:
         """Whether to evaluate now: every ``every`` updates, and at the run's end."""
@@ -118,6 +129,7 @@ class Evaluator:
         if self.parent is not None:
             for k, v in dataclasses.asdict(self.parent.stats).items():
                 self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]
+                self.session_use[k] = self.session_use.get(k, 0) + v - before[k]
         row = {
             "step": trainer.global_step,
             "greedy_success": float(np.mean(greedy)),
@@ -138,6 +150,16 @@ class Evaluator:
         self.last = row
         return row
 
+    def without_eval(self, counters: dict[str, float]) -> dict[str, float]:
+        """The training run's parent counters: ``counters`` less this session's evaluations.
+
+        Evaluation shares the run's parent (locally), so its requests would otherwise count as
+        the run's; they are reported apart (``eval.parent_requests``).
+        """
+        if not self.shared:
+            return counters
+        return {k: v - self.session_use.get(k, 0) for k, v in counters.items()}
+
     def close(self) -> None:
         """Close the evaluation envs."""
         if self.envs is not None:
@@ -146,8 +168,8 @@ class Evaluator:
     def summary(self) -> dict[str, Any] | None:
         """The summary's ``eval`` block: the last evaluation (None if the run evaluated none).
 
-        ``parent_requests`` counts the parent requests the run's evaluations made (included in
-        the run's ``parent_stats``).
+        ``parent_requests`` counts the parent requests the run's evaluations made (kept out of
+        the run's ``parent_stats``, which count the training's).
         """
         if self.last is None:
             return None

@@ -220,7 +220,9 @@ def train(
     if ckpt is not None:
         trim_transcripts(run / TRANSCRIPTS, trainer.updates)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
-    evaluator = Evaluator(cfg.eval, eval_envs, cfg.seed, run / EVAL, eval_parent)
+    evaluator = Evaluator(
+        cfg.eval, eval_envs, cfg.seed, run / EVAL, eval_parent, shared=eval_parent is parent
+    )
     if ckpt is not None:
         evaluator.load_state_dict(ckpt["trainer"].get("eval"), trainer.global_step)
     if metrics_rows is not None:
@@ -268,7 +270,9 @@ def train(
                 state["judge_watch"] = watch.state_dict()
                 state["eval"] = evaluator.state_dict()
                 state["parent_stats"] = run_parent_stats(
-                    parent_counters(parent, envs), stats_start, stats_carried
+                    evaluator.without_eval(parent_counters(parent, envs)),
+                    stats_start,
+                    stats_carried,
                 )
                 state["language"] = lang.state_dict()
                 if trainer.updates % cfg.checkpoint_every == 0 or last:
@@ -279,7 +283,7 @@ def train(
                 on_update(trainer.global_step, success_rate(trainer.episodes, 100))
             if done_updates == stop_after_updates:
                 break
-        stats_end = parent_counters(parent, envs)
+        stats_end = evaluator.without_eval(parent_counters(parent, envs))
     except Exception:
         failed_fresh = fresh and not (run / CKPT).exists()
         raise

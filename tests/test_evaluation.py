@@ -136,6 +136,9 @@ def test_eval_writes_csv_tensorboard_and_summary_and_leaves_training_alone(tmp_p
     assert s["eval"]["episodes"] == 6 and s["eval"]["every"] == 2
     assert s["eval"]["parent_requests"] > 0
     assert json.loads((off / "summary.json").read_text())["eval"] is None
+    # the run's parent counters are the training's, evaluation's requests apart
+    s_off = json.loads((off / "summary.json").read_text())
+    assert s["parent_stats"]["requests"] == s_off["parent_stats"]["requests"] > 0
     assert not (off / "eval.csv").exists()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
