@@ -121,7 +121,7 @@ def test_shrink_rules():
     assert shrink_babyworld(["parent-eval", "--in-env", "--situations", "500"]) == [
         *("parent-eval", "--in-env", "--situations", "8", "-p", "scripted"),
     ]
-    assert shrink_babyworld(["ablate", "c.toml"]) == ["ablate", "c.toml", "--max-runs", "2"]
+    assert shrink_babyworld(["ablate", "c.toml"]) == ["ablate", "c.toml", "--max-runs", "4"]
     assert shrink_babyworld(["ablate", "c.toml", "--dry-run"]) == ["ablate", "c.toml", "--dry-run"]
     assert shrink_example(["examples/x.py", "--total-timesteps", "20480"]) == [
         *("examples/x.py", "--total-timesteps", "512"),
