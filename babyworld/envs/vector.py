@@ -15,6 +15,7 @@ the parent's batch composition (exact with the scripted parent).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,11 @@ class ParentBatchVectorEnv(VectorEnv):
         self.reward_space = first.reward_space
         self.max_new_tokens = first.max_new_tokens
         self._obs: list[dict | None] = [None] * num_envs
+        #: Seconds of the envs' own Python per stage (``frames``: acts checked and judge frames
+        #: built; ``prompts``: acts resolved and the parent's prompts built; ``finish``:
+        #: observations, rewards and estimators; ``reset``; ``batch``: observations and infos
+        #: batched), for profiles; parent calls are not included (see ``Parent.timings``).
+        self.timings: dict[str, float] = {}
 
     def reset(
         self,
@@ -114,42 +120,57 @@ class ParentBatchVectorEnv(VectorEnv):
         self, idx: list[int], seeds: Sequence[int | None], tasks: Sequence[Task | None]
     ) -> dict[int, dict]:
         """Reset envs ``idx`` with one batched generate call; returns their infos."""
+        t = time.perf_counter()
         prompts = [
             self.envs[i].begin_reset(
                 seed=seeds[i], options=None if tasks[i] is None else {"task": tasks[i]}
             )
             for i in idx
         ]
+        t = self._clock("reset", t)
         said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
+        t = time.perf_counter()
         infos = {}
         for i, q in zip(idx, prompts, strict=True):
             self._obs[i], infos[i] = self.envs[i].finish_reset([next(said) for _ in q])
+        self._clock("reset", t)
         return infos
+
+    def _clock(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - since
+        return now
 
     def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step every env: one batched score and one batched generate call for all of them."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        t = time.perf_counter()
         for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
             if e._done:  # all or nothing: no env moves if one of them cannot
                 raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
             e._check_action(a)
         pending = [e.begin_step(a) for e, a in zip(self.envs, actions, strict=True)]
+        t = self._clock("frames", t)
         scores = self.parent.score(
             [c for q in pending for c in q.contexts],
             [c for q in pending for c in q.continuations],
         )
+        t = time.perf_counter()
         prompts, si = [], 0
         for e, q in zip(self.envs, pending, strict=True):
             ns = len(q.contexts)
             prompts.append(e.resolve_step(q, scores[si : si + ns]))
             si += ns
+        t = self._clock("prompts", t)
         said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
+        t = time.perf_counter()
         results = [
             e.finish_step(q, [next(said) for _ in p])
             for e, q, p in zip(self.envs, pending, prompts, strict=True)
         ]
+        self._clock("finish", t)
         self._obs = [r[0] for r in results]
         rewards = np.stack([np.asarray(r[1], dtype=np.float64) for r in results])
         terms = np.array([r[2] for r in results], dtype=np.bool_)
@@ -165,9 +186,12 @@ class ParentBatchVectorEnv(VectorEnv):
             new = self._reset_envs(ended, [None] * self.num_envs, tasks)
             for i, info in new.items():
                 results[i] = (self._obs[i], None, None, None, info)
+        t = time.perf_counter()
         for i, r in enumerate(results):
             infos = self._add_info(infos, r[4], i)
-        return self._batch_obs(self._obs), rewards, terms, truncs, infos
+        obs = self._batch_obs(self._obs)
+        self._clock("batch", t)
+        return obs, rewards, terms, truncs, infos
 
     def teacher_logprobs(self) -> np.ndarray:
         """Every env's teacher log-distribution, shape ``(num_envs, n_actions)``.
