@@ -91,7 +91,8 @@ class BenchConfig:
     paths: tuple[str, ...] = PATHS
     """parent paths of the 'paths' section (the first is the baseline of the ratios)"""
     agreement_situations: int = 50
-    """situations per level of the judge agreement with torch fp32 (0: not measured)"""
+    """situations per level of the judge agreement with torch fp32 (0: not measured; at most 2
+    with --quick)"""
 
     def __post_init__(self) -> None:
         if self.agreement_situations < 0:
@@ -350,15 +351,14 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
     from babyworld.judge_eval import JUDGED_LEVELS, evaluate_judge
 
     figures: dict[str, Any] = {}
+    situations = min(cfg.agreement_situations, 2) if cfg.quick else cfg.agreement_situations
     with tempfile.TemporaryDirectory(prefix="babyworld-bench-") as tmp:
         reference: dict[str, list] = {}
-        if cfg.agreement_situations:
+        if situations:
             ref = _path_parent(cfg, REFERENCE, threads, Path(tmp), store=False)
             for level in JUDGED_LEVELS:
                 reference[level] = []
-                evaluate_judge(
-                    ref, level, cfg.agreement_situations, cfg.seed, decisions=reference[level]
-                )
+                evaluate_judge(ref, level, situations, cfg.seed, decisions=reference[level])
             del ref
         base: dict[int, float] = {}
         for spec in cfg.paths:
@@ -377,7 +377,7 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
                 judge = _path_parent(cfg, spec, threads, Path(tmp), store=False)
                 for level in JUDGED_LEVELS:
                     mine: list = []
-                    evaluate_judge(judge, level, cfg.agreement_situations, cfg.seed, decisions=mine)
+                    evaluate_judge(judge, level, situations, cfg.seed, decisions=mine)
                     items += len(mine)
                     agree += sum(a[1] == b[1] for a, b in zip(mine, reference[level], strict=True))
                 del judge
