@@ -24,6 +24,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from babyworld.envs.base import ParentBabyEnv
+from babyworld.envs.infos import batch_infos
 from babyworld.parent import Parent, resolve_parent
 from babyworld.task import Task
 from babyworld.validation import ValidationError, check_int, check_seeds
@@ -111,9 +112,7 @@ class ParentBatchVectorEnv(VectorEnv):
             self.envs[i].check_task(tasks[i])
         if seeds[0] is not None and mask.all():
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
-        infos: dict[str, Any] = {}
-        for i, info in self._reset_envs(idx, seeds, tasks).items():
-            infos = self._add_info(infos, info, i)
+        infos = batch_infos(list(self._reset_envs(idx, seeds, tasks).items()), self.num_envs)
         return self._batch_obs(self._obs), infos
 
     def _reset_envs(
@@ -175,20 +174,16 @@ class ParentBatchVectorEnv(VectorEnv):
         rewards = np.stack([np.asarray(r[1], dtype=np.float64) for r in results])
         terms = np.array([r[2] for r in results], dtype=np.bool_)
         truncs = np.array([r[3] for r in results], dtype=np.bool_)
-        infos: dict[str, Any] = {}
+        items: list[tuple[int, dict]] = []
         ended = [i for i in range(self.num_envs) if terms[i] or truncs[i]]
         if ended and self.autoreset_mode == AutoresetMode.SAME_STEP:
-            for i in ended:
-                infos = self._add_info(
-                    infos, {"final_obs": self._obs[i], "final_info": results[i][4]}, i
-                )
+            items += [(i, {"final_obs": self._obs[i], "final_info": results[i][4]}) for i in ended]
             tasks = [e.task for e in self.envs]  # an ended env keeps its task
             new = self._reset_envs(ended, [None] * self.num_envs, tasks)
             for i, info in new.items():
                 results[i] = (self._obs[i], None, None, None, info)
         t = time.perf_counter()
-        for i, r in enumerate(results):
-            infos = self._add_info(infos, r[4], i)
+        infos = batch_infos(items + [(i, r[4]) for i, r in enumerate(results)], self.num_envs)
         obs = self._batch_obs(self._obs)
         self._clock("batch", t)
         return obs, rewards, terms, truncs, infos
