@@ -366,7 +366,9 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
             row: dict[str, Any] = {"label": parent.label}
             for n, steps in sizes.path_steps:
                 parent.clear_cache()
-                r = m.env_run(parent, cfg.level, n, steps, cfg.seed)
+                r = m.step_profile(parent, cfg.level, n, steps, cfg.seed)
+                row[f"profile_{n}"] = r["stages"]
+                row[f"seconds_per_step_{n}"] = r["seconds"] / steps
                 base.setdefault(n, r["steps_per_s"])
                 row[f"steps_per_s_{n}"] = r["steps_per_s"]
                 row[f"tokens_per_s_{n}"] = r["parent_tokens_per_s"]
@@ -396,6 +398,20 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
                 else ""
             )
             big = max(n for n, _ in sizes.path_steps)
+            for n, _ in sizes.path_steps:
+                total = sum(row[f"profile_{n}"].values())
+                shares = ", ".join(
+                    f"{k} {v / total:.0%}"
+                    for k, v in row[f"profile_{n}"].items()
+                    if v >= 0.005 * total
+                )
+                table.add(
+                    f"profile of path {spec}, N={n}",
+                    row["label"],
+                    row[f"seconds_per_step_{n}"],
+                    "s/vector step",
+                    f"({shares})",
+                )
             table.add(
                 f"path {spec}, env N={big}",
                 row["label"],

@@ -336,8 +336,9 @@ def step_profile(parent: Parent, level: str, n: int, steps: int, seed: int) -> d
     prefill from decode (CTranslate2) report generation as ``decode``.
 
     Returns:
-        ``seconds`` (wall-clock of ``steps`` vector steps), ``steps_per_s``, ``stages`` (seconds
-        per stage) and ``shares`` (fractions of the wall-clock time).
+        ``seconds`` (wall-clock of ``steps`` vector steps), ``steps_per_s``, the parent's request
+        and computed tokens/s (as :func:`env_run`), ``stages`` (seconds per stage) and
+        ``shares`` (fractions of the wall-clock time).
     """
     import gymnasium as gym
 
@@ -349,11 +350,12 @@ def step_profile(parent: Parent, level: str, n: int, steps: int, seed: int) -> d
     envs.step(_random_allowed(rng, envs.action_masks()))
     vec = envs.unwrapped if hasattr(envs, "unwrapped") else envs
     p0, e0, s0 = dict(parent.timings), dict(vec.timings), parent.stats.store_seconds
+    c0 = parent.stats.as_dict()
     t0 = time.perf_counter()
     for _ in range(steps):
         envs.step(_random_allowed(rng, envs.action_masks()))
     dt = time.perf_counter() - t0
-    p1, e1 = parent.timings, vec.timings
+    p1, e1, c1 = parent.timings, vec.timings, parent.stats.as_dict()
     envs.close()
     dp = {k: p1.get(k, 0.0) - p0.get(k, 0.0) for k in p1}
     de = {k: e1.get(k, 0.0) - e0.get(k, 0.0) for k in e1}
@@ -367,6 +369,8 @@ def step_profile(parent: Parent, level: str, n: int, steps: int, seed: int) -> d
         "num_envs": n,
         "seconds": dt,
         "steps_per_s": n * steps / dt,
+        "parent_tokens_per_s": (c1["tokens"] - c0["tokens"]) / dt,
+        "computed_tokens_per_s": (c1["computed_tokens"] - c0["computed_tokens"]) / dt,
         "stages": stages,
         "shares": {k: v / dt for k, v in stages.items()},
     }
