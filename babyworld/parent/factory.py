@@ -9,9 +9,9 @@ from babyworld.validation import ValidationError
 
 DEFAULT_PARENT = "smollm2"
 _SPECS = (
-    "'smollm2' (default; options after '?', e.g. 'smollm2?dtype=float32'), 'hf:<hub id or local dir>', 'openai:<base url>#<model name>' (a "
+    "'smollm2' (default), 'hf:<hub id or local dir>', 'openai:<base url>#<model name>' (a "
     "served parent), 'ct2' (the default parent run by CTranslate2), 'ct2:<converted dir>', "
-    "'scripted'"
+    "'scripted'; options after '?', e.g. 'smollm2?dtype=float32'"
 )
 _SHARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Parent] = {}
 
