@@ -112,7 +112,7 @@ class ParentBatchVectorEnv(VectorEnv):
             self.envs[i].check_task(tasks[i])
         if seeds[0] is not None and mask.all():
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
-        infos = batch_infos(list(self._reset_envs(idx, seeds, tasks).items()), self.num_envs)
+        infos = self._batch_infos(list(self._reset_envs(idx, seeds, tasks).items()))
         return self._batch_obs(self._obs), infos
 
     def _reset_envs(
@@ -134,6 +134,10 @@ class ParentBatchVectorEnv(VectorEnv):
             self._obs[i], infos[i] = self.envs[i].finish_reset([next(said) for _ in q])
         self._clock("reset", t)
         return infos
+
+    def _batch_infos(self, items: list[tuple[int, dict]]) -> dict[str, Any]:
+        """The vector info of ``(env index, info)`` pairs (:func:`batch_infos`)."""
+        return batch_infos(items, self.num_envs)
 
     def _clock(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -183,7 +187,7 @@ class ParentBatchVectorEnv(VectorEnv):
             for i, info in new.items():
                 results[i] = (self._obs[i], None, None, None, info)
         t = time.perf_counter()
-        infos = batch_infos(items + [(i, r[4]) for i, r in enumerate(results)], self.num_envs)
+        infos = self._batch_infos(items + [(i, r[4]) for i, r in enumerate(results)])
         obs = self._batch_obs(self._obs)
         self._clock("batch", t)
         return obs, rewards, terms, truncs, infos
