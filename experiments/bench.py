@@ -58,11 +58,12 @@ TARGETS: dict[str, tuple[float, str, bool]] = {
 }
 Section = Literal["llm", "scripted", "fresh", "paths", "profile", "store"]
 SECTIONS: tuple[Section, ...] = ("llm", "scripted", "fresh", "paths", "profile", "store")
-#: the parent paths compared (spec options after '?'); the first is today's default path
+#: the parent paths compared (spec options after '?'); the first is the path before issue 16
+#: (torch, transformers' generate), the second today's default (torch, the plain greedy loop)
 PATHS: tuple[str, ...] = (
+    "smollm2?decode=generate",
     "smollm2",
     "smollm2?dtype=float32",
-    "smollm2?decode=loop",
     "ct2",
     "ct2?compute_type=float32",
 )

@@ -55,8 +55,9 @@ def test_split_options_parses_values():
 
 def test_greedy_loop_equals_generate():
     texts = _prompts()
-    a = tiny_parent(cache_size=0, store=False).generate(texts, max_new_tokens=12)
-    loop = tiny_parent(cache_size=0, store=False, decode="loop")
+    a = tiny_parent(cache_size=0, store=False, decode="generate").generate(texts, max_new_tokens=12)
+    loop = tiny_parent(cache_size=0, store=False)  # the default
+    assert loop.decode == "loop"
     b = loop.generate(texts, max_new_tokens=12)
     assert a == b
     assert {"tokenize", "prefill", "decode"} <= set(loop.timings)
@@ -65,8 +66,8 @@ def test_greedy_loop_equals_generate():
 
 
 def test_decode_mode_is_part_of_the_store_key():
-    a = tiny_parent(store=False).model_key()
-    b = tiny_parent(store=False, decode="loop").model_key()
+    a = tiny_parent(store=False, decode="generate").model_key()
+    b = tiny_parent(store=False).model_key()
     assert a.key != b.key and b.description["decode"] == "loop"
 
 
@@ -160,6 +161,6 @@ def test_judge_agreement_with_itself_is_one():
     a = judge_agreement(scripted, make_parent("scripted", shared=False), "Name", 4, 0)
     assert (a.agreement, a.same_frames, a.items) == (1.0, 1.0, 4)
     b = judge_agreement(
-        tiny_parent(store=False), tiny_parent(store=False, decode="loop"), "Request", 2, 0
+        tiny_parent(store=False), tiny_parent(store=False, decode="generate"), "Request", 2, 0
     )
     assert b.agreement == 1.0 and b.same_frames == 1.0 and b.items > 2
