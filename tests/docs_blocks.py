@@ -15,7 +15,8 @@ The rules (also in docs/reliability.md, "How the documentation is tested"):
   round(N / 40960))`` (one rollout of the default 8 envs x 64 steps per 40,960 steps, so a
   resume's larger budget stays larger); ``--total-timesteps N`` and the Python keywords
   ``total_timesteps=N`` / ``steps=N`` become 512; ``--situations N`` becomes 8; ``babyworld
-  ablate`` without ``--dry-run`` gets ``--max-runs 2``.
+  ablate`` without ``--dry-run`` gets ``--max-runs 4`` (two seeds of two labels: the fewest runs a
+  report with intervals accepts).
 - A shell line ``babyworld ...`` runs in this process through the CLI's ``main`` (so torch is
   imported once); ``python examples/NAME.py ...`` runs in a subprocess; any other command fails
   (its block must be marked not-run, with the reason).
@@ -112,7 +113,7 @@ def shrink_babyworld(argv: list[str]) -> list[str]:
     if "--situations" in argv:
         _set(argv, "--situations", "8")
     if cmd == "ablate" and "--dry-run" not in argv and "--max-runs" not in argv:
-        argv += ["--max-runs", "2"]
+        argv += ["--max-runs", "4"]
     return argv
 
 
