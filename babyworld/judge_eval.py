@@ -67,13 +67,20 @@ def pooled_auc(right: np.ndarray, wrong: np.ndarray) -> float:
 
 
 def evaluate_judge(
-    parent: Parent, level: str, situations: int = 500, seed: int = 0, batch: int = 64
+    parent: Parent,
+    level: str,
+    situations: int = 500,
+    seed: int = 0,
+    batch: int = 64,
+    decisions: list[tuple[str, int]] | None = None,
 ) -> JudgeReport:
     """Measure ``parent``'s judge on ``situations`` real situations of ``level``.
 
     Each situation is the first exchange of an episode reset with seed ``seed + i`` (a scene, the
     parent's own request, what is asked); the judge frames of later exchanges are built the same
-    way. ``batch`` envs are reset and scored together (one parent call per phase).
+    way. ``batch`` envs are reset and scored together (one parent call per phase). If
+    ``decisions`` is a list, each judged item appends ``(what was judged, the judge's choice)``
+    (see :func:`judge_agreement`).
 
     Raises:
         ValueError: an unknown level or a non-positive count.
@@ -93,9 +100,9 @@ def evaluate_judge(
         envs.reset(seed=seed + start)
         live = envs.envs[: min(n, situations - start)]
         if level == "Request":
-            _read_requests(parent, live, acc)
+            _read_requests(parent, live, acc, decisions)
         else:
-            _judge_acts(parent, live, acc)
+            _judge_acts(parent, live, acc, decisions)
     envs.close()
     return JudgeReport(
         level=level,
@@ -110,7 +117,9 @@ def evaluate_judge(
     )
 
 
-def _judge_acts(parent: Parent, envs: list, acc: dict[str, list[float]]) -> None:
+def _judge_acts(
+    parent: Parent, envs: list, acc: dict[str, list[float]], decisions: list | None = None
+) -> None:
     """Point, Name: every allowed act of every env, with the env's own judge frames."""
     requests = [env.teacher_requests() for env in envs]
     contexts = [c for ctx, _ in requests for c in ctx]
@@ -123,6 +132,8 @@ def _judge_acts(parent: Parent, envs: list, acc: dict[str, list[float]]) -> None
         allowed = np.flatnonzero(env.action_masks())
         right = int(np.searchsorted(allowed, env.right_action()))
         acc["top1"].append(float(judgements.argmax() == right))
+        if decisions is not None:
+            decisions.append((repr(ctx), int(judgements.argmax())))
         for k in range(len(allowed)):
             reward = components.consistency(judgements, k, env.consistency_temperature)
             acc["right" if k == right else "wrong"].append(reward)
@@ -158,7 +169,9 @@ def request_utterances(objects: tuple[WorldObject, ...]) -> list[tuple[str, int]
     return out
 
 
-def _read_requests(parent: Parent, envs: list, acc: dict[str, list[float]]) -> None:
+def _read_requests(
+    parent: Parent, envs: list, acc: dict[str, list[float]], decisions: list | None = None
+) -> None:
     """Request: the noisy-channel reading (the env's own frames) of utterances about the toys."""
     items = []
     for env in envs:
@@ -172,6 +185,63 @@ def _read_requests(parent: Parent, envs: list, acc: dict[str, list[float]]) -> N
         mine, at = scores[at : at + len(ctx)], at + len(ctx)
         loglik = env._channel(mine, env.n_objects)
         acc["top1"].append(float(loglik.argmax() == meant))
+        if decisions is not None:
+            decisions.append((repr(ctx), int(loglik.argmax())))
         for k in range(env.n_objects):
             reward = components.consistency(loglik, k, env.consistency_temperature)
             acc["right" if k == meant else "wrong"].append(reward)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often a parent's judge decides as a reference parent's does, in the env.
+
+    Attributes:
+        level: the level measured.
+        parent: the candidate's label.
+        reference: the reference's label.
+        items: judged items (Point, Name: situations; Request: utterances).
+        agreement: share of items whose chosen act (Request: toy) is the reference's.
+        same_frames: share of items the two judged with identical frames (the parents' own
+            generated requests can differ, and with them the situation).
+        top1: the candidate's top-1 accuracy; ``reference_top1`` the reference's.
+    """
+
+    level: str
+    parent: str
+    reference: str
+    items: int
+    agreement: float
+    same_frames: float
+    top1: float
+    reference_top1: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def judge_agreement(
+    parent: Parent, reference: Parent, level: str, situations: int = 200, seed: int = 0
+) -> Agreement:
+    """Judge the same env situations with ``parent`` and ``reference``; compare the choices.
+
+    Both run :func:`evaluate_judge` from the same seeds; item ``k`` of one is item ``k`` of the
+    other (the same scene and act order), so the share of equal choices is the agreement.
+    """
+    mine: list[tuple[str, int]] = []
+    theirs: list[tuple[str, int]] = []
+    a = evaluate_judge(parent, level, situations, seed, decisions=mine)
+    b = evaluate_judge(reference, level, situations, seed, decisions=theirs)
+    if len(mine) != len(theirs):  # Request's utterances depend only on the scene: cannot differ
+        raise RuntimeError(f"judged {len(mine)} items but the reference {len(theirs)}")
+    return Agreement(
+        level=level,
+        parent=parent.label,
+        reference=reference.label,
+        items=len(mine),
+        agreement=float(np.mean([x[1] == y[1] for x, y in zip(mine, theirs, strict=True)])),
+        same_frames=float(np.mean([x[0] == y[0] for x, y in zip(mine, theirs, strict=True)])),
+        top1=a.top1,
+        reference_top1=b.top1,
+    )

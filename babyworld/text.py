@@ -23,6 +23,7 @@ _FUNCTION_WORDS = (
     " baby here there now one again try mom"
 ).split()
 _PUNCTUATION = ("?", "!", ".", ",", "'", '"')
+_MEMO_SIZE = 4096  # texts whose ids a tokenizer remembers (then it starts over)
 _WORD_RE = re.compile(r"[a-z]+|[0-9]+|[?!.,'\"]")
 
 
@@ -47,6 +48,7 @@ class WordTokenizer:
         self.known = tuple(known)
         self._ids = {w: i + 1 for i, w in enumerate(known)}
         self._n_buckets = n_buckets
+        self._memo: dict[str, tuple[int, ...]] = {}  # heard texts repeat: encode each once
 
     @staticmethod
     def words(text: str) -> list[str]:
@@ -62,7 +64,12 @@ class WordTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of a text (no padding, no truncation)."""
-        return [self.token_id(w) for w in self.words(text)]
+        ids = self._memo.get(text)
+        if ids is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            ids = self._memo[text] = tuple(self.token_id(w) for w in self.words(text))
+        return list(ids)
 
     def encode_fixed(self, text: str, length: int) -> tuple[np.ndarray, int, bool]:
         """Ids padded with ``PAD_ID`` to ``length``.

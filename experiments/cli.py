@@ -47,6 +47,7 @@ def parent_eval(
     situations: int = 500,
     seed: int = 0,
     json: Path | None = None,
+    against: str | None = None,
 ) -> None:
     """Measure a parent as a judge: the labelled probe set, or (--in-env) real env situations.
 
@@ -58,10 +59,16 @@ def parent_eval(
         situations: with --in-env, situations per level (env resets with seeds seed, seed+1, ...).
         seed: with --in-env, the first reset seed.
         json: also write the results to this JSON file.
+        against: with --in-env, a reference parent spec (e.g. 'smollm2?dtype=float32'): judge
+            the same situations with both and report how often their choices agree.
     """
-    from babyworld.experiments.parent_eval import run_judge_eval, run_parent_eval
+    from babyworld.experiments.parent_eval import run_agreement, run_judge_eval, run_parent_eval
 
-    if in_env:
+    if against is not None:
+        if not in_env:
+            raise ValueError("--against compares in-env judge decisions: add --in-env")
+        run_agreement(parent, against, levels, situations, seed, json)
+    elif in_env:
         run_judge_eval(parent, levels, situations, seed, json)
     else:
         run_parent_eval(parent, json)

@@ -72,7 +72,8 @@ def tiny_parent(**kwargs: Any) -> Parent:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = LlamaForCausalLM(config).eval()
-    return HFParent(model, tokenizer=tok, dtype="float32", label=TINY, **kwargs)
+    kwargs.setdefault("dtype", "float32")
+    return HFParent(model, tokenizer=tok, label=TINY, **kwargs)
 
 
 def llm_parent(spec: str, quick: bool, **kwargs: Any) -> Parent:
@@ -307,3 +308,112 @@ def fresh_process(
     if done.returncode != 0:
         raise RuntimeError(f"the benchmark's child process failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+#: stages of one env step's profile, in the order of the table
+PROFILE_STAGES = (
+    "tokenize",
+    "prompt building",
+    "prefix",
+    "prefill",
+    "decode",
+    "score",
+    "post",
+    "store",
+    "env Python",
+)
+
+
+def step_profile(parent: Parent, level: str, n: int, steps: int, seed: int) -> dict[str, Any]:
+    """Where one env step's wall-clock time goes, stage by stage (native vector env, N = ``n``).
+
+    Stages: ``tokenize`` (the parent's tokenizer), ``prompt building`` (the envs' judge frames and
+    prompts), ``prefix`` (grouping by shared prefix and building stored prefixes), ``prefill`` and
+    ``decode`` (generation: the prompt's forward pass, then the per-token loop), ``score`` (the
+    scoring forward passes), ``post`` (log-softmax, gathers, detokenising), ``store`` (the answer
+    store), ``env Python`` (everything else: observations, rewards, estimators, the baby's
+    tokenizer, batching, resets and the parent's cache lookups). Engines that do not separate
+    prefill from decode (CTranslate2) report generation as ``decode``.
+
+    Returns:
+        ``seconds`` (wall-clock of ``steps`` vector steps), ``steps_per_s``, the parent's request
+        and computed tokens/s (as :func:`env_run`), ``stages`` (seconds per stage) and
+        ``shares`` (fractions of the wall-clock time).
+    """
+    import gymnasium as gym
+
+    from babyworld.envs import env_id
+
+    envs = gym.make_vec(env_id(level), num_envs=n, parent=parent)
+    rng = np.random.default_rng(seed)
+    envs.reset(seed=seed)
+    envs.step(_random_allowed(rng, envs.action_masks()))
+    vec = envs.unwrapped if hasattr(envs, "unwrapped") else envs
+    p0, e0, s0 = dict(parent.timings), dict(vec.timings), parent.stats.store_seconds
+    c0 = parent.stats.as_dict()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        envs.step(_random_allowed(rng, envs.action_masks()))
+    dt = time.perf_counter() - t0
+    p1, e1, c1 = parent.timings, vec.timings, parent.stats.as_dict()
+    envs.close()
+    dp = {k: p1.get(k, 0.0) - p0.get(k, 0.0) for k in p1}
+    de = {k: e1.get(k, 0.0) - e0.get(k, 0.0) for k in e1}
+    stages = {k: dp.get(k, 0.0) for k in ("tokenize", "prefix", "prefill", "decode", "score")}
+    stages["post"] = dp.get("post", 0.0)
+    stages["prompt building"] = de.get("frames", 0.0) + de.get("prompts", 0.0)
+    stages["store"] = parent.stats.store_seconds - s0
+    stages["env Python"] = max(0.0, dt - sum(stages.values()))
+    stages = {k: stages[k] for k in PROFILE_STAGES}
+    return {
+        "num_envs": n,
+        "seconds": dt,
+        "steps_per_s": n * steps / dt,
+        "parent_tokens_per_s": (c1["tokens"] - c0["tokens"]) / dt,
+        "computed_tokens_per_s": (c1["computed_tokens"] - c0["computed_tokens"]) / dt,
+        "stages": stages,
+        "shares": {k: v / dt for k, v in stages.items()},
+    }
+
+
+def tiny_ct2_parent(directory: Path, **kwargs: Any) -> Parent:
+    """The tiny stand-in LLM of :func:`tiny_parent`, converted for CTranslate2 into ``directory``.
+
+    The same weights and tokenizer run by the ``ct2`` path, for CI (a second or two).
+    """
+    from babyworld.parent.ct2 import CT2Parent, convert
+
+    torch_dir, ct2_dir = directory / "torch", directory / "ct2"
+    if not (ct2_dir / "model.bin").is_file():
+        tiny = tiny_parent(store=False)
+        tiny.model.config.bos_token_id = 1  # type: ignore[attr-defined]  # CTranslate2 needs one
+        tiny.tokenizer.bos_token = "[EOS]"  # type: ignore[attr-defined]
+        tiny.model.save_pretrained(torch_dir)  # type: ignore[attr-defined]
+        tiny.tokenizer.save_pretrained(torch_dir)  # type: ignore[attr-defined]
+        convert(torch_dir, ct2_dir, "float32")
+    kwargs.setdefault("compute_type", "float32")
+    return CT2Parent(ct2_dir, label=f"{TINY}-ct2", **kwargs)
+
+
+def store_second_run(
+    parent_factory: Callable[..., Parent], level: str, n: int, steps: int, seed: int, path: Path
+) -> dict[str, float]:
+    """The same env run twice, each time by a fresh parent over one answer store at ``path``.
+
+    The memory cache is off (``cache_size=0``), so every request of the second run goes to the
+    store. Returns the second run's store hit rate, its computed tokens and requests, and both
+    runs' steps/s.
+    """
+    out: dict[str, float] = {}
+    for run in ("first", "second"):
+        parent = parent_factory(cache_size=0, store=path)
+        r = env_run(parent, level, n, steps, seed)
+        s = parent.stats
+        out[f"{run}_steps_per_s"] = r["steps_per_s"]
+        out[f"{run}_computed_tokens"] = s.computed_tokens
+        out[f"{run}_requests"] = s.requests
+        out[f"{run}_store_hit_rate"] = s.store_hit_rate
+        if parent.store is not None:
+            parent.store.close()
+        del parent
+    return out

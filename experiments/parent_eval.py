@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from babyworld.agents.checkpoint import write_text_atomic
-from babyworld.judge_eval import evaluate_judge
+from babyworld.judge_eval import evaluate_judge, judge_agreement
 from babyworld.parent import make_parent
 from babyworld.probes import evaluate
 
@@ -47,6 +47,47 @@ def run_judge_eval(
     if out is not None:
         write_text_atomic(json.dumps(reports, indent=2) + "\n", out)
     return reports
+
+
+def run_agreement(
+    spec: str,
+    against: str,
+    levels: Sequence[str],
+    situations: int,
+    seed: int,
+    out: Path | None,
+) -> list[dict]:
+    """Judge the same env situations with ``spec`` and the reference ``against``; print a table.
+
+    The reference is loaded as given (say ``smollm2?dtype=float32`` for the torch fp32
+    reference). Returns one :class:`~babyworld.judge_eval.Agreement` dict per level.
+    """
+    if situations < 1:
+        raise ValueError(f"--situations must be a positive integer, got {situations}")
+    parent, reference = make_parent(spec), make_parent(against)
+    rows = [
+        judge_agreement(parent, reference, level, situations, seed).as_dict() for level in levels
+    ]
+    table = Table(title=f"parent-eval --in-env --against: {parent.label} vs {reference.label}")
+    cols = ("level", "items", "agreement", "same frames", "top-1", "reference top-1")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "level" else "right")
+    for r in rows:
+        table.add_row(
+            r["level"],
+            str(r["items"]),
+            f"{r['agreement']:.3f}",
+            f"{r['same_frames']:.3f}",
+            f"{r['top1']:.3f}",
+            f"{r['reference_top1']:.3f}",
+        )
+    items = sum(r["items"] for r in rows)
+    pooled = sum(r["agreement"] * r["items"] for r in rows) / items
+    Console().print(table)
+    Console().print(f"pooled agreement over {items} items: {pooled:.4f}")
+    if out is not None:
+        write_text_atomic(json.dumps(rows, indent=2) + "\n", out)
+    return rows
 
 
 def run_parent_eval(spec: str, out: Path | None = None) -> None:

@@ -15,8 +15,8 @@ The rules (also in docs/reliability.md, "How the documentation is tested"):
   round(N / 40960))`` (one rollout of the default 8 envs x 64 steps per 40,960 steps, so a
   resume's larger budget stays larger); ``--total-timesteps N`` and the Python keywords
   ``total_timesteps=N`` / ``steps=N`` become 512; ``--situations N`` becomes 8; ``babyworld
-  ablate`` without ``--dry-run`` gets ``--max-runs 4`` (both seeds of smoke.toml's Point cells:
-  the report's intervals need 2 seeds per cell).
+  ablate`` without ``--dry-run`` gets ``--max-runs 4`` (two seeds of two labels: the fewest runs a
+  report with intervals accepts).
 - A shell line ``babyworld ...`` runs in this process through the CLI's ``main`` (so torch is
   imported once); ``python examples/NAME.py ...`` runs in a subprocess; any other command fails
   (its block must be marked not-run, with the reason).
@@ -44,9 +44,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_LANGS = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.+?)\s*-->")
 TINY = 512
-#: runs an ablation block trains: smoke.toml plans levels, then seeds, then labels, so 4 runs
-#: are both seeds of Point's two labels, what the report's intervals need (2 seeds per cell)
-ABLATE_RUNS = 4
 
 
 @dataclass
@@ -116,7 +113,7 @@ def shrink_babyworld(argv: list[str]) -> list[str]:
     if "--situations" in argv:
         _set(argv, "--situations", "8")
     if cmd == "ablate" and "--dry-run" not in argv and "--max-runs" not in argv:
-        argv += ["--max-runs", str(ABLATE_RUNS)]
+        argv += ["--max-runs", "4"]
     return argv
 
 

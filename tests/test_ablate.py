@@ -400,7 +400,8 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
             {"parent": "gpt"},
             "c.toml: parent: unknown parent spec 'gpt'; use one of 'smollm2' (default), "
             "'hf:<hub id or local dir>', 'openai:<base url>#<model name>' (a served parent), "
-            "'scripted'",
+            "'ct2' (the default parent run by CTranslate2), 'ct2:<converted dir>', 'scripted'; "
+            "options after '?', e.g. 'smollm2?dtype=float32'",
         ),
         (
             {"parent": "openai:http://127.0.0.1:8000/v1"},

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from babyworld.experiments.bench import BenchConfig, markdown, targets
+from babyworld.experiments.bench import PATHS, BenchConfig, markdown, targets
 from babyworld.experiments.cli import main
-from babyworld.experiments.measure import TINY, tiny_parent
+from babyworld.experiments.measure import PROFILE_STAGES, TINY, tiny_parent
 
 KEYS = {
     "raw_tokens_per_s",
@@ -35,6 +35,10 @@ KEYS = {
     "llm_parent",
     "rows",
     "targets",
+    "paths",
+    "profile",
+    "store_second_run",
+    "store_second_run_hit_rate",
 }
 
 
@@ -55,6 +59,23 @@ def test_bench_quick_writes_json_and_markdown(tmp_path, capsys):
     # the second pass over the same scenes is answered from the cache
     assert 0.5 <= result["hit_rate_repeated"] <= 1
     assert 0.5 <= result["hit_rate_repeated_scripted"] <= 1
+    # every parent path ran at N = 8 and 64 and was compared with the torch fp32 judge
+    assert list(result["paths"]) == list(PATHS)
+    assert result["paths"]["ct2"]["label"] == f"{TINY}-ct2"
+    for row in result["paths"].values():
+        assert row["steps_per_s_8"] > 0 and row["steps_per_s_64"] > 0
+        assert 0 <= row["agreement"] <= 1 and row["agreement_items"] > 0
+    assert result["paths"][PATHS[0]]["ratio_64"] == 1.0
+    # the profile's stages add up to the step's wall-clock time
+    for prof in result["profile"].values():
+        assert set(prof["stages"]) == set(PROFILE_STAGES)
+        assert sum(prof["stages"].values()) == pytest.approx(prof["seconds"], rel=1e-6)
+        assert prof["stages"]["score"] > 0 and prof["stages"]["tokenize"] > 0
+    # a second identical run over the same store computes nothing
+    second = result["store_second_run"]
+    assert result["store_second_run_hit_rate"] == 1.0 and second["second_computed_tokens"] == 0
+    assert second["first_computed_tokens"] > 0
+    assert second["first_requests"] == second["second_requests"]
     for row in result["rows"]:
         assert row["parent"]  # every row says which parent it used
         assert row["value"] is None or (math.isfinite(row["value"]) and row["value"] > 0)

@@ -228,16 +228,10 @@ class _RecordingVectorEnv(ParentBatchVectorEnv):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.raw: list[tuple[int, dict]] = []
-        self._depth = 0
 
-    def _add_info(self, vector_infos: dict, env_info: dict, env_num: int) -> dict:
-        if self._depth == 0:  # the env's own info, not a nested dict of it
-            self.raw.append((env_num, env_info))
-        self._depth += 1
-        try:
-            return super()._add_info(vector_infos, env_info, env_num)
-        finally:
-            self._depth -= 1
+    def _batch_infos(self, items: list[tuple[int, dict]]) -> dict[str, Any]:
+        self.raw.extend(items)
+        return super()._batch_infos(items)
 
 
 @dataclass

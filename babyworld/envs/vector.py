@@ -15,6 +15,7 @@ the parent's batch composition (exact with the scripted parent).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from babyworld.envs.base import ParentBabyEnv
+from babyworld.envs.infos import batch_infos
 from babyworld.parent import Parent, resolve_parent
 from babyworld.task import Task
 from babyworld.validation import ValidationError, check_int, check_seeds
@@ -72,6 +74,11 @@ class ParentBatchVectorEnv(VectorEnv):
         self.reward_space = first.reward_space
         self.max_new_tokens = first.max_new_tokens
         self._obs: list[dict | None] = [None] * num_envs
+        #: Seconds of the envs' own Python per stage (``frames``: acts checked and judge frames
+        #: built; ``prompts``: acts resolved and the parent's prompts built; ``finish``:
+        #: observations, rewards and estimators; ``reset``; ``batch``: observations and infos
+        #: batched), for profiles; parent calls are not included (see ``Parent.timings``).
+        self.timings: dict[str, float] = {}
 
     def reset(
         self,
@@ -105,69 +112,85 @@ class ParentBatchVectorEnv(VectorEnv):
             self.envs[i].check_task(tasks[i])
         if seeds[0] is not None and mask.all():
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
-        infos: dict[str, Any] = {}
-        for i, info in self._reset_envs(idx, seeds, tasks).items():
-            infos = self._add_info(infos, info, i)
+        infos = self._batch_infos(list(self._reset_envs(idx, seeds, tasks).items()))
         return self._batch_obs(self._obs), infos
 
     def _reset_envs(
         self, idx: list[int], seeds: Sequence[int | None], tasks: Sequence[Task | None]
     ) -> dict[int, dict]:
         """Reset envs ``idx`` with one batched generate call; returns their infos."""
+        t = time.perf_counter()
         prompts = [
             self.envs[i].begin_reset(
                 seed=seeds[i], options=None if tasks[i] is None else {"task": tasks[i]}
             )
             for i in idx
         ]
+        t = self._clock("reset", t)
         said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
+        t = time.perf_counter()
         infos = {}
         for i, q in zip(idx, prompts, strict=True):
             self._obs[i], infos[i] = self.envs[i].finish_reset([next(said) for _ in q])
+        self._clock("reset", t)
         return infos
+
+    def _batch_infos(self, items: list[tuple[int, dict]]) -> dict[str, Any]:
+        """The vector info of ``(env index, info)`` pairs (:func:`batch_infos`)."""
+        return batch_infos(items, self.num_envs)
+
+    def _clock(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - since
+        return now
 
     def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step every env: one batched score and one batched generate call for all of them."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        t = time.perf_counter()
         for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
             if e._done:  # all or nothing: no env moves if one of them cannot
                 raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
             e._check_action(a)
         pending = [e.begin_step(a) for e, a in zip(self.envs, actions, strict=True)]
+        t = self._clock("frames", t)
         scores = self.parent.score(
             [c for q in pending for c in q.contexts],
             [c for q in pending for c in q.continuations],
         )
+        t = time.perf_counter()
         prompts, si = [], 0
         for e, q in zip(self.envs, pending, strict=True):
             ns = len(q.contexts)
             prompts.append(e.resolve_step(q, scores[si : si + ns]))
             si += ns
+        t = self._clock("prompts", t)
         said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
+        t = time.perf_counter()
         results = [
             e.finish_step(q, [next(said) for _ in p])
             for e, q, p in zip(self.envs, pending, prompts, strict=True)
         ]
+        self._clock("finish", t)
         self._obs = [r[0] for r in results]
         rewards = np.stack([np.asarray(r[1], dtype=np.float64) for r in results])
         terms = np.array([r[2] for r in results], dtype=np.bool_)
         truncs = np.array([r[3] for r in results], dtype=np.bool_)
-        infos: dict[str, Any] = {}
+        items: list[tuple[int, dict]] = []
         ended = [i for i in range(self.num_envs) if terms[i] or truncs[i]]
         if ended and self.autoreset_mode == AutoresetMode.SAME_STEP:
-            for i in ended:
-                infos = self._add_info(
-                    infos, {"final_obs": self._obs[i], "final_info": results[i][4]}, i
-                )
+            items += [(i, {"final_obs": self._obs[i], "final_info": results[i][4]}) for i in ended]
             tasks = [e.task for e in self.envs]  # an ended env keeps its task
             new = self._reset_envs(ended, [None] * self.num_envs, tasks)
             for i, info in new.items():
                 results[i] = (self._obs[i], None, None, None, info)
-        for i, r in enumerate(results):
-            infos = self._add_info(infos, r[4], i)
-        return self._batch_obs(self._obs), rewards, terms, truncs, infos
+        t = time.perf_counter()
+        infos = self._batch_infos(items + [(i, r[4]) for i, r in enumerate(results)])
+        obs = self._batch_obs(self._obs)
+        self._clock("batch", t)
+        return obs, rewards, terms, truncs, infos
 
     def teacher_logprobs(self) -> np.ndarray:
         """Every env's teacher log-distribution, shape ``(num_envs, n_actions)``.

@@ -231,6 +231,9 @@ class Parent(ABC):
         ):
             raise ValueError(f"cache_bytes must be an integer >= 0, got {cache_bytes!r}")
         self.stats = ParentStats()
+        #: Seconds per stage of the model calls, for profiles (``babyworld bench``): subclasses
+        #: add ``tokenize``, ``prefix``, ``prefill``, ``decode``, ``score``, ``post``.
+        self.timings: dict[str, float] = {}
         self._memory = LRUCache(cache_size, cache_bytes)
         self._store = self._resolve_store(store, cache_size)
         self._model_key: ModelKey | None = None
@@ -252,6 +255,12 @@ class Parent(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
+
+    def _clock(self, stage: str, since: float) -> float:
+        """Add the seconds since ``since`` to ``self.timings[stage]``; return the time now."""
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - since
+        return now
 
     @property
     def store(self) -> AnswerStore | None:

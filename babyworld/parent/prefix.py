@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
-import torch
+if TYPE_CHECKING:  # torch-free at run time: the CTranslate2 parent groups prefixes too
+    import torch
 
-KV = list[tuple[torch.Tensor, torch.Tensor]]
+KV: TypeAlias = "list[tuple[torch.Tensor, torch.Tensor]]"
 """Per layer ``(keys, values)``, each ``[1, heads, length, head_dim]``."""
 
 
