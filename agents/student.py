@@ -30,7 +30,7 @@ STUDENT_KINDS = ("steps", "tokens")
 
 @dataclass
 class StudentConfig:
-    """Size of the student (defaults tuned on Point: fast on a 2-core CPU, see the README)."""
+    """Size of the student (defaults tuned on Point: fast on a 2-core CPU, see docs/training.md)."""
 
     kind: Literal["steps", "tokens"] = "steps"
     """'steps': an MLP reads each step, a transformer runs over the last steps; 'tokens': one

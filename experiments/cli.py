@@ -30,7 +30,8 @@ def demo(
     """Show a few exchanges: what the parent says, what a random baby does, every reward component.
 
     Args:
-        parent: parent spec: 'smollm2' (default LLM), 'hf:<hub id or dir>' or 'scripted'.
+        parent: parent spec: 'smollm2' (default LLM), 'ct2' (the same by CTranslate2), 'ct2:<dir>',
+            'hf:<hub id or dir>', 'openai:<url>#<model>' or 'scripted'.
         levels: levels to show.
         steps: exchanges per level.
         seed: env and baby seed.
@@ -52,7 +53,8 @@ def parent_eval(
     """Measure a parent as a judge: the labelled probe set, or (--in-env) real env situations.
 
     Args:
-        parent: parent spec: 'smollm2' (default LLM), 'hf:<hub id or dir>' or 'scripted'.
+        parent: parent spec: 'smollm2' (default LLM), 'ct2' (the same by CTranslate2), 'ct2:<dir>',
+            'hf:<hub id or dir>', 'openai:<url>#<model>' or 'scripted'.
         in_env: measure the judge in the env, over every allowed act of real situations (top-1,
             AUC, mean reward of right and wrong acts, other-attribute mass on Name).
         levels: with --in-env, the levels to measure.
@@ -104,7 +106,7 @@ def ablate(
     dry_run: bool = False,
     progress: bool = True,
 ) -> None:
-    """Run every (level, mode, seed) of an ablation config, resumably (see the README).
+    """Run every (level, mode, seed) of an ablation config, resumably (see docs/ablation.md).
 
     Args:
         config: the ablation's TOML file (e.g. experiments/configs/headline.toml).

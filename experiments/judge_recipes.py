@@ -1,4 +1,4 @@
-"""Every judge recipe tried for Point and Name, measured the same way (README, the parent as teacher).
+"""Every judge recipe tried for Point and Name, measured the same way (docs/teacher.md).
 
 ``python -m babyworld.experiments.judge_recipes [--parent smollm2] [--out FILE]`` scores each
 recipe's frames for every (request, toy) pair of Point and every (toy, attribute, word) case of

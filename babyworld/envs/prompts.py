@@ -81,7 +81,7 @@ def react_name(obj: WorldObject, attribute: str, word: str, success: bool) -> Pr
 
 #: Point's judge: a few-shot script of requests and the toys that answer them. Measured in the
 #: env over every (request, toy) pair of the default parent (``babyworld parent-eval --in-env``):
-#: top-1 0.998, where the same frame without the script had 0.893 (README, "The parent as the teacher").
+#: top-1 0.998, where the same frame without the script had 0.893 (docs/teacher.md).
 FETCH_JUDGE_SCRIPT = (
     "Mom asks for a toy; the baby gives it to her.\n"
     "Mom: Give me the green cup. Baby gives: green cup\n"
@@ -111,7 +111,7 @@ def fetch_judge_frames(
 #: Name's judge: a few-shot question-and-answer script in which the parent's question names what
 #: it knows of the asked attribute only ("the green toy" when it asks the colour, "the cup" when it
 #: asks what it is). Every frame that named the whole toy let the 135M parent prefer the toy's
-#: *other* attribute word (top-1 0.14-0.69, README "The parent as the teacher"); this one: 1.000.
+#: *other* attribute word (top-1 0.14-0.69, docs/teacher.md); this one: 1.000.
 #: The neutral frame asks the same question about "the toy" (content-free calibration).
 _NAME_JUDGE = (
     "Q: What color is the blue toy? A: blue\n"

@@ -10,8 +10,8 @@ Specs (see :func:`~babyworld.parent.factory.make_parent`):
 
 - ``"ct2"``: the default parent (SmolLM2-135M-Instruct), converted from babyworld's own torch
   cache on first use into ``<cache>/smollm2-...-ct2-<weights>`` (about 15 s, once, atomically);
-- ``"ct2:<dir>"``: a directory converted with ``babyworld convert-ct2`` (or CTranslate2's
-  ``ct2-transformers-converter ... --copy_files tokenizer.json``).
+- ``"ct2:<dir>"``: a directory converted with CTranslate2's ``ct2-transformers-converter ...
+  --copy_files tokenizer.json`` (or :func:`convert`).
 
 Torch (``smollm2``, ``hf:<dir>``) stays the reference and the path for any Hugging Face model.
 """
@@ -255,7 +255,8 @@ class CT2Parent(Parent):
         if missing:
             hint = (
                 f"it looks like a Hugging Face model: run it with torch (--parent hf:{p}) or "
-                f"convert it: babyworld convert-ct2 --source {p} --out <dir>"
+                f"convert it: ct2-transformers-converter --model {p} --output_dir <dir> "
+                "--quantization int8 --copy_files tokenizer.json"
                 if (p / "config.json").is_file()
                 else _TORCH_HINT
             )

@@ -26,8 +26,8 @@ def make_parent(spec: str = DEFAULT_PARENT, *, shared: bool = True, **kwargs: An
             OpenAI-compatible server with vLLM's ``prompt_logprobs`` and ``/tokenize``), e.g.
             ``"openai:http://127.0.0.1:8000/v1#smollm2"`` (:mod:`babyworld.parent.served`);
             ``"ct2"`` — the default parent run by CTranslate2 (converted from its torch cache on
-            first use, cached); ``"ct2:<dir>"`` — a model converted with ``babyworld
-            convert-ct2`` (:mod:`babyworld.parent.ct2`);
+            first use, cached); ``"ct2:<dir>"`` — a model converted for CTranslate2
+            (``ct2-transformers-converter`` or :func:`babyworld.parent.ct2.convert`);
             ``"scripted"`` — the template parent (no LLM, for tests and baselines).
             Any spec but ``openai:`` takes constructor options after ``?``:
             ``"smollm2?dtype=float32&decode=loop"``, ``"ct2?compute_type=float32"``.

@@ -158,7 +158,7 @@ class OpenAIParent(Parent):
         except oa.APIConnectionError as e:
             raise self._fail(
                 f"cannot connect for {what}; is the server running? Start one with "
-                "`babyworld serve-parent` (see the README, 'A served parent')",
+                "`babyworld serve-parent` (see docs/scaling.md, 'A served parent')",
                 e,
             ) from e
         except oa.NotFoundError as e:
