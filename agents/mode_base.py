@@ -196,3 +196,14 @@ class LearningMode:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
+
+
+def ema_update_(teacher: torch.nn.Module, student: torch.nn.Module, decay: float) -> None:
+    """In place, ``teacher <- decay * teacher + (1 - decay) * student``, parameter by parameter.
+
+    The EMA teacher's step of the self-distillation modes (``--modes.teacher ema``); never
+    differentiated. The two modules must have the same parameters in the same order.
+    """
+    with torch.no_grad():
+        for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
+            pt.mul_(decay).add_(ps, alpha=1 - decay)

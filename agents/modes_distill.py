@@ -9,7 +9,13 @@ import torch
 
 from babyworld.agents import losses, supervision
 from babyworld.agents.history import Window
-from babyworld.agents.mode_base import LearningMode, MiniBatch, PolicyTerms, RolloutFacts
+from babyworld.agents.mode_base import (
+    LearningMode,
+    MiniBatch,
+    PolicyTerms,
+    RolloutFacts,
+    ema_update_,
+)
 from babyworld.agents.modes_rl import Switch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,12 +194,7 @@ class SelfDistill(LearningMode):
     def after_update(self, trainer: PPOTrainer) -> None:
         """See :meth:`LearningMode.after_update`."""
         if self.teacher_model is not None and self.cfg.teacher == "ema":
-            with torch.no_grad():
-                d = self.cfg.ema_decay
-                for pt, ps in zip(
-                    self.teacher_model.parameters(), trainer.model.parameters(), strict=True
-                ):
-                    pt.mul_(d).add_(ps, alpha=1 - d)
+            ema_update_(self.teacher_model, trainer.model, self.cfg.ema_decay)
 
     def state_dict(self) -> dict[str, Any]:
         """See :meth:`LearningMode.state_dict`."""

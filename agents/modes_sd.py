@@ -33,7 +33,7 @@ import torch
 
 from babyworld.agents import losses, supervision
 from babyworld.agents.history import Window
-from babyworld.agents.mode_base import MiniBatch, PolicyTerms, RolloutFacts
+from babyworld.agents.mode_base import MiniBatch, PolicyTerms, RolloutFacts, ema_update_
 from babyworld.agents.modes_rl import GRPO, ppo_terms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,12 +174,7 @@ class SDPO(GRPO):
     def after_update(self, trainer: PPOTrainer) -> None:
         """The EMA teacher's step."""
         if self.teacher_model is not None and self.cfg.teacher == "ema":
-            with torch.no_grad():
-                d = self.cfg.ema_decay
-                for pt, ps in zip(
-                    self.teacher_model.parameters(), trainer.model.parameters(), strict=True
-                ):
-                    pt.mul_(d).add_(ps, alpha=1 - d)
+            ema_update_(self.teacher_model, trainer.model, self.cfg.ema_decay)
 
     def update_metrics(self) -> dict[str, float]:
         """``sd/kl`` and ``sd/teacher_minus_student_right`` of the last update (then cleared)."""

@@ -362,3 +362,20 @@ def test_registry_is_the_one_list_of_modes():
     assert typing.get_args(hint) == MODES
     for name, cls in REGISTRY.items():
         assert cls.name == name
+
+
+def test_ema_update_mixes_each_parameter_by_hand():
+    from babyworld.agents.mode_base import ema_update_
+
+    teacher, student = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        teacher.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        teacher.bias.fill_(4.0)
+        student.weight.copy_(torch.tensor([[3.0, -2.0]]))
+        student.bias.fill_(0.0)
+    ema_update_(teacher, student, 0.75)
+    # 0.75 * 1 + 0.25 * 3 = 1.5; 0.75 * 2 + 0.25 * (-2) = 1.0; 0.75 * 4 = 3.0
+    assert teacher.weight.tolist() == [[1.5, 1.0]] and teacher.bias.tolist() == [3.0]
+    assert student.weight.tolist() == [[3.0, -2.0]]
+    with pytest.raises(ValueError):
+        ema_update_(teacher, torch.nn.Linear(2, 1, bias=False), 0.5)  # a parameter short
