@@ -183,12 +183,14 @@ class SDPO(GRPO):
         return out
 
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
-        """GRPO's count per episode, plus the parent's reaction (at most ``H(pi)``).
+        """GRPO's count per episode, plus what the parent's reaction may add to it.
 
-        A successful peer's act is the student's own, selected by the verdicts already counted.
+        The reaction is a function of the act, so the step's act-dependent signals carry at most
+        ``H(pi)`` together (as in ``baby``): it counts ``max(0, H(pi) - count per step)``. A
+        successful peer's act is the student's own, selected by the verdicts already counted.
         """
         out = super().supervision(trainer, facts)
-        out["response"] = facts.policy_bits
+        out["response"] = max(0.0, facts.policy_bits - out["episode_count"])
         return out
 
     def state_dict(self) -> dict[str, Any]:
@@ -219,8 +221,14 @@ class SDFT(SDPO):
         return True
 
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
-        """GRPO's count per episode, plus the demonstrated act (``log2 A``)."""
+        """GRPO's count per episode, plus what the demonstrated act may add to it.
+
+        A step's right act is one of ``A`` allowed acts: everything heard about it, the count
+        included, is at most ``log2 A`` bits, so the demonstration counts
+        ``max(0, log2 A - count per step)``.
+        """
         out = GRPO.supervision(self, trainer, facts)
         mask = trainer.buf["mask"].flatten(0, 1)
-        out["demonstration"] = float(supervision.demonstration_bits(mask).mean())
+        demo = supervision.demonstration_bits(mask) - out["episode_count"]
+        out["demonstration"] = float(demo.clamp(min=0.0).mean())
         return out

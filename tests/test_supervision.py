@@ -90,6 +90,18 @@ def test_each_mode_reports_its_accounting():
     assert got == {"episode_count": pytest.approx(2.030639 / 4, abs=1e-6)}
     sd = _trainer("self_distill")
     assert sd.learning.supervision(sd, FACTS) == {"response": 1.5}
+    # sdpo / sdft: the count (2.030639 / 4 bits per step) plus only what the reaction (at most
+    # H(pi) = 1.5) or the demonstration (log2 3 on Point) may add to it
+    count = 2.030639 / 4
+    sdpo = _trainer("sdpo")
+    got = sdpo.learning.supervision(sdpo, FACTS)
+    assert got["episode_count"] == pytest.approx(count, abs=1e-6)
+    assert got["response"] == pytest.approx(1.5 - count, abs=1e-6)
+    sdft = _trainer("sdft")
+    sdft.collect()  # the masks of a rollout: 3 allowed acts on Point
+    got = sdft.learning.supervision(sdft, FACTS)
+    assert got["demonstration"] == pytest.approx(math.log2(3) - count, abs=1e-6)
+    assert sum(got.values()) == pytest.approx(math.log2(3), abs=1e-6)
 
 
 def test_summary_block_counts_words_heard_apart():
