@@ -207,3 +207,36 @@ def ema_update_(teacher: torch.nn.Module, student: torch.nn.Module, decay: float
     with torch.no_grad():
         for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
             pt.mul_(decay).add_(ps, alpha=1 - decay)
+
+
+def teacher_divergence(
+    cfg: Any, trainer: PPOTrainer, mb: MiniBatch, teacher: torch.nn.Module, inputs: tuple
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Self-distillation's loss: the teacher's distribution against the student's.
+
+    The teacher reads ``inputs`` and is not differentiated; the divergence takes the
+    ``--modes.*`` settings ``cfg``.
+
+    Args:
+        cfg: the mode's settings (``divergence``, ``alpha``, ``support``, ``top_k``).
+        trainer: the trainer (for the number of actions).
+        mb: the minibatch; its ``out.logits`` ``[B, A]`` are the student's.
+        teacher: the teacher model (the student's live weights, an EMA or the initial copy).
+        inputs: the teacher's window ``(heard, heard_len, percept, prev_action, valid)``.
+
+    Returns:
+        ``(loss, teacher log-probabilities [B, A])``.
+    """
+    with torch.no_grad():
+        t_lp = torch.log_softmax(teacher(*inputs, mb.mask).logits, -1)
+    loss = losses.distill_loss(
+        mb.out.logits,
+        t_lp,
+        cfg.divergence,
+        cfg.alpha,
+        mb.mask,
+        support=cfg.support,
+        k=min(cfg.top_k, trainer.n_actions),
+        actions=mb.action,
+    )
+    return loss, t_lp

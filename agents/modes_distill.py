@@ -15,6 +15,7 @@ from babyworld.agents.mode_base import (
     PolicyTerms,
     RolloutFacts,
     ema_update_,
+    teacher_divergence,
 )
 from babyworld.agents.modes_rl import Switch
 
@@ -175,21 +176,11 @@ class SelfDistill(LearningMode):
         heard, heard_len = w.heard.clone(), w.heard_len.clone()
         heard[:, -1] = trainer.flat["sd_heard"][mb.idx]
         heard_len[:, -1] = trainer.flat["sd_len"][mb.idx]
-        teacher = self.teacher_model or trainer.model
-        with torch.no_grad():
-            t_out = teacher(heard, heard_len, w.percept, w.prev_action, w.valid, mb.mask)
-            t_lp = torch.log_softmax(t_out.logits, -1)
-        m = self.cfg
-        return losses.distill_loss(
-            mb.out.logits,
-            t_lp,
-            m.divergence,
-            m.alpha,
-            mb.mask,
-            support=m.support,
-            k=min(m.top_k, trainer.n_actions),
-            actions=mb.action,
+        inputs = (heard, heard_len, w.percept, w.prev_action, w.valid)
+        loss, _ = teacher_divergence(
+            self.cfg, trainer, mb, self.teacher_model or trainer.model, inputs
         )
+        return loss
 
     def after_update(self, trainer: PPOTrainer) -> None:
         """See :meth:`LearningMode.after_update`."""

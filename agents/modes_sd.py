@@ -31,9 +31,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from babyworld.agents import losses, supervision
+from babyworld.agents import supervision
 from babyworld.agents.history import Window
-from babyworld.agents.mode_base import MiniBatch, PolicyTerms, RolloutFacts, ema_update_
+from babyworld.agents.mode_base import (
+    MiniBatch,
+    PolicyTerms,
+    RolloutFacts,
+    ema_update_,
+    teacher_divergence,
+)
 from babyworld.agents.modes_rl import GRPO, ppo_terms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -149,26 +155,14 @@ class SDPO(GRPO):
         f = trainer.flat
         tw = hindsight_window(mb.window, f["sd_heard"][mb.idx], f["sd_len"][mb.idx], mb.action)
         teacher = self.teacher_model or trainer.model
-        with torch.no_grad():
-            t_lp = torch.log_softmax(teacher(*tw.as_tuple(), mb.mask).logits, -1)
-        m = self.cfg
-        sd = losses.distill_loss(
-            mb.out.logits,
-            t_lp,
-            m.divergence,
-            m.alpha,
-            mb.mask,
-            support=m.support,
-            k=min(m.top_k, trainer.n_actions),
-            actions=mb.action,
-        )
+        sd, t_lp = teacher_divergence(self.cfg, trainer, mb, teacher, tw.as_tuple())
         with torch.no_grad():
             right = f["right"][mb.idx][:, None]
             s_right = torch.softmax(mb.out.logits, -1).gather(-1, right)[:, 0]
             gap = (t_lp.exp().gather(-1, right)[:, 0] - s_right).mean()
         self._diag.setdefault("sd/kl", []).append(float(sd.detach()))
         self._diag.setdefault("sd/teacher_minus_student_right", []).append(float(gap))
-        w = m.distill_weight
+        w = self.cfg.distill_weight
         return PolicyTerms((1 - w) * rl.loss + w * sd, rl.pg, rl.clipfrac, rl.approx_kl, sd)
 
     def after_update(self, trainer: PPOTrainer) -> None:
