@@ -12,19 +12,22 @@ per_seed.csv`` makes the same tables from it alone. Columns:
 - ``minutes``, ``parent_requests``, and when the summary has them ``parent_hits`` and
   ``parent_computed_tokens``;
 - ``supervision.<key>``: every number of the summary's ``supervision`` block (nested keys
-  joined by ``.``), empty where a run's summary lacks it.
+  joined by ``.``), empty where a run's summary lacks it;
+- ``language.<stage>.<key>``: every number of the summary's ``language`` block (the
+  emergent-language measures of :mod:`babyworld.language` on the stage's last window of
+  exchanges), empty where a measure is undefined (``null``) or the summary lacks it.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 PER_SEED = "per_seed.csv"
-#: The fixed columns, in order (``supervision.*`` columns follow, sorted).
+#: The fixed columns, in order (``supervision.*`` then ``language.*`` columns follow, sorted).
 COLUMNS = (
     "level",
     "label",
@@ -45,6 +48,9 @@ _INTS = ("seed", "budget", "eval_episodes", "steps_to_threshold", "parent_reques
 _INTS_OPTIONAL = ("parent_hits", "parent_computed_tokens")
 _TEXT = ("level", "label", "mode")
 SUPERVISION = "supervision."
+LANGUAGE = "language."
+#: Prefixes of the optional columns a row may have (an empty cell is a missing value).
+OPTIONAL_PREFIXES = (SUPERVISION, LANGUAGE)
 
 
 class PerSeedError(ValueError):
@@ -79,9 +85,13 @@ def parent_columns(stats: Mapping[str, Any]) -> dict[str, int | None]:
     }
 
 
-def columns_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The fixed columns, then every ``supervision.*`` column any row has, sorted."""
-    extra = sorted({k for r in rows for k in r if k.startswith(SUPERVISION)})
+def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The fixed columns, then every ``supervision.*`` and ``language.*`` column any row has."""
+    extra = [
+        c
+        for prefix in OPTIONAL_PREFIXES
+        for c in sorted({k for r in rows for k in r if k.startswith(prefix)})
+    ]
     return [*COLUMNS, *extra]
 
 
@@ -94,7 +104,7 @@ def _cell(value: Any) -> str:
 
 
 def write_per_seed(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``rows`` (dicts with :data:`COLUMNS` and ``supervision.*`` keys) as CSV."""
+    """Write ``rows`` (dicts with :data:`COLUMNS`, ``supervision.*`` and ``language.*`` keys)."""
     from babyworld.agents.checkpoint import write_text_atomic
 
     cols = columns_of(rows)
@@ -156,7 +166,7 @@ def _typed_row(raw: Mapping[str, str]) -> dict[str, Any]:
         elif key in _INTS or key in _INTS_OPTIONAL:
             optional = key == "steps_to_threshold" or key in _INTS_OPTIONAL
             row[key] = None if text == "" and optional else _int(key, text)
-        elif text == "" and key.startswith(SUPERVISION):
+        elif text == "" and key.startswith(OPTIONAL_PREFIXES):
             continue
         else:
             row[key] = _float(key, text)

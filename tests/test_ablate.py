@@ -28,13 +28,12 @@ from babyworld.experiments.controls import CONTROLS, registered_modes
 from babyworld.experiments.report import (
     ReportError,
     common_curve,
-    format_ci,
-    markdown_table,
     read_rows,
     retention_section,
     retention_values,
     write_report,
 )
+from babyworld.experiments.report_tables import format_ci, markdown_table
 from babyworld.experiments.stats import bootstrap_inputs
 from babyworld.experiments.train import run_parent_stats
 from babyworld.rewards import REWARD_NAMES

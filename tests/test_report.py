@@ -213,6 +213,14 @@ def make_ablation(out: Path, cells=CELLS, seeds=(0, 1, 2, 3), unfinished=()) -> 
                     "bits_per_step": 1.0 if label == "baby" else 0.25,
                     "heard": {"words_per_step": 2.5},
                 },
+                "language": {
+                    level: {
+                        "messages": 200,
+                        "topsim": None if seed == 3 else seed / 10,
+                        "vocabulary": 3 + seed,
+                        "posdis": None,
+                    }
+                },
             }
             (d / "summary.json").write_text(json.dumps(summary))
     config = {
@@ -248,6 +256,11 @@ def test_report_ranks_by_greedy_success_with_hand_computed_cells(tmp_path):
     assert "| 0/4 | not reached [not reached, not reached] |" in rows[1]
     assert "| supervision: bits_per_step | supervision: heard.words_per_step |" in point
     assert "## All levels" in text and "| 1 | baby | 4 | " in text
+    # language, seeds 0-3: topsim (0 + 0.1 + 0.2) / 3 = 0.1 (seed 3 undefined, left out);
+    # vocabulary (3 + 4 + 5 + 6) / 4 = 4.5; posdis undefined everywhere: no column
+    lang = point[point.index("Emergent language") :]
+    assert "| label | Point.messages | Point.topsim | Point.vocabulary |" in lang
+    assert "| baby | 200 | 0.1 | 4.5 |" in lang and "posdis" not in lang
     assert (out / "greedy_vs_steps.png").stat().st_size > 5000
     assert (out / "iqm_final.png").stat().st_size > 5000
     plain = write_report(out, intervals=False, curve_reps=20).read_text()
@@ -264,6 +277,7 @@ def test_per_seed_csv_round_trips_and_gives_the_same_tables(tmp_path):
     assert first["level"] == "Point" and first["label"] == "sparse_ppo" and first["seed"] == 0
     assert first["steps_to_threshold"] is None and rows[4]["steps_to_threshold"] == 2048
     assert first["supervision.heard.words_per_step"] == 2.5 and first["parent_hits"] == 51
+    assert first["language.Point.topsim"] == 0.0 and "language.Point.topsim" not in rows[3]
     from_csv = write_report_from_csv(out / PER_SEED, reps=300).read_text()
     assert (out / FROM_CSV).is_file()
     assert table_section(from_csv) == table_section(report)

@@ -1,0 +1,304 @@
+"""The tables of an ablation report, made from per-seed rows alone.
+
+:func:`tables` turns the rows of ``per_seed.csv`` (:mod:`babyworld.experiments.per_seed`) into
+the report's Markdown: per level, labels ranked by the IQM of final greedy success with
+bootstrap intervals, steps to the threshold (censored median), parent costs, supervision, and the
+emergent-language table; then the aggregate over levels. Both ``babyworld report OUT`` and
+``babyworld report --from-csv`` call it, so their tables agree (:func:`table_section`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from babyworld.experiments.per_seed import LANGUAGE, PER_SEED, SUPERVISION
+from babyworld.experiments.stats import (
+    bootstrap_inputs,
+    censored,
+    censored_median,
+    iqm,
+    iqm_with_ci,
+    percentile_bootstrap,
+)
+
+TABLES_START = "<!-- tables -->"
+TABLES_END = "<!-- /tables -->"
+
+
+class ReportError(ValueError):
+    """The directory is not an ablation, holds nothing to report, or too few seeds."""
+
+
+def check_seeds(rows: Sequence[Mapping[str, Any]], intervals: bool) -> None:
+    """Refuse intervals over fewer than 2 seeds.
+
+    Raises:
+        ReportError: ``intervals`` and a (level, label) cell holds exactly one finished run.
+    """
+    if not intervals:
+        return
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        counts[r["level"], r["label"]] = counts.get((r["level"], r["label"]), 0) + 1
+    thin = [f"{lv}/{lb}" for (lv, lb), n in counts.items() if n < 2]
+    if thin:
+        raise ReportError(
+            f"a confidence interval needs at least 2 seeds, and {', '.join(thin)} "
+            f"{'has' if len(thin) == 1 else 'have'} 1 finished run: run more seeds (or wait for "
+            "them to finish), or pass --no-intervals"
+        )
+
+
+def _order(rows: Sequence[Mapping[str, Any]], key: str) -> list[str]:
+    return list(dict.fromkeys(r[key] for r in rows))
+
+
+def format_ci(point: float, low: float, high: float) -> str:
+    """``"0.95 [0.90, 0.98]"``."""
+    return f"{point:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def format_steps(value: float) -> str:
+    """``"12,288"``, or ``"not reached"`` for ``inf``."""
+    return "not reached" if math.isinf(value) else f"{value:,.0f}"
+
+
+def format_steps_ci(point: float, low: float | None = None, high: float | None = None) -> str:
+    """``"12,288 [10,240, 16,384]"``; an ``inf`` end reads ``not reached``."""
+    if low is None or high is None:
+        return format_steps(point)
+    return f"{format_steps(point)} [{format_steps(low)}, {format_steps(high)}]"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table (``|`` in a cell escaped)."""
+
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _mean(values: Sequence[Any], fmt: str) -> str:
+    vals = [float(v) for v in values if v is not None]
+    return format(float(np.mean(vals)), fmt) if vals else "–"
+
+
+def tables(
+    rows: Sequence[Mapping[str, Any]], reps: int = 10_000, seed: int = 0, intervals: bool = True
+) -> tuple[list[str], dict[str, dict[str, tuple[float, float, float]]]]:
+    """The report's tables (Markdown lines) from per-seed rows alone, and the greedy IQMs.
+
+    Levels and labels appear in the order of the rows; within a level, labels are ranked by
+    IQM final greedy success (ties in row order).
+
+    Returns:
+        ``(lines, ci)`` with ``ci[level or "all levels"][label] = (iqm, low, high)`` of final
+        greedy success (``low = high = iqm`` without intervals).
+
+    Raises:
+        ReportError: no row, or intervals over fewer than 2 seeds (:func:`check_seeds`).
+    """
+    if not rows:
+        raise ReportError("no finished run to report")
+    check_seeds(rows, intervals)
+    threshold = rows[0]["threshold"]
+    levels, labels = _order(rows, "level"), _order(rows, "label")
+    sup_keys = sorted({k for r in rows for k in r if k.startswith(SUPERVISION)})
+    t = f"{threshold:g}"
+    headers = [
+        "rank",
+        "label",
+        "mode",
+        "seeds",
+        "final greedy success, IQM" + (" [95% CI]" if intervals else ""),
+        "final sampled success, IQM" + (" [95% CI]" if intervals else ""),
+        f"reached {t}",
+        f"steps to {t}, median" + (" [95% CI]" if intervals else ""),
+        "parent requests",
+        "parent hits",
+        "parent tokens computed",
+        "minutes",
+        *[f"supervision: {k[len(SUPERVISION) :]}" for k in sup_keys],
+    ]
+    lines: list[str] = [TABLES_START, ""]
+    ci: dict[str, dict[str, tuple[float, float, float]]] = {}
+
+    def scores(key: str, level: str) -> dict[str, np.ndarray]:
+        finals = {
+            lb: {
+                level: {r["seed"]: r[key] for r in rows if r["level"] == level and r["label"] == lb}
+            }
+            for lb in labels
+        }
+        return bootstrap_inputs(finals, [level])
+
+    for level in levels:
+        greedy, sampled = (
+            scores("final_greedy_success", level),
+            scores("final_sampled_success", level),
+        )
+        if intervals:
+            g_ci, s_ci = iqm_with_ci(greedy, reps, seed), iqm_with_ci(sampled, reps, seed)
+        else:
+            g_ci = {k: (iqm(v),) * 3 for k, v in greedy.items()}
+            s_ci = {k: (iqm(v),) * 3 for k, v in sampled.items()}
+        ci[level] = g_ci
+        ranked = sorted(g_ci, key=lambda lb: (-g_ci[lb][0], labels.index(lb)))
+        table = []
+        for rank, label in enumerate(ranked, start=1):
+            mine = [r for r in rows if r["level"] == level and r["label"] == label]
+            steps = [r["steps_to_threshold"] for r in mine]
+            if intervals:
+                steps_cell = format_steps_ci(
+                    *percentile_bootstrap(censored(steps), reps=reps, seed=seed)
+                )
+            else:
+                steps_cell = format_steps(censored_median(steps))
+            fmt = format_ci if intervals else (lambda p, lo, hi: f"{p:.2f}")
+            table.append(
+                [
+                    rank,
+                    label,
+                    mine[0]["mode"],
+                    len(mine),
+                    fmt(*g_ci[label]),
+                    fmt(*s_ci[label]),
+                    f"{sum(v is not None for v in steps)}/{len(mine)}",
+                    steps_cell,
+                    _mean([r["parent_requests"] for r in mine], ",.0f"),
+                    _mean([r["parent_hits"] for r in mine], ",.0f"),
+                    _mean([r["parent_computed_tokens"] for r in mine], ",.0f"),
+                    _mean([r["minutes"] for r in mine], ".2f"),
+                    *[_mean([r.get(k) for r in mine], ".3g") for k in sup_keys],
+                ]
+            )
+        budgets = sorted({r["budget"] for r in rows if r["level"] == level})
+        lines += [
+            f"## {level}",
+            "",
+            f"Budget {', '.join(f'{b:,}' for b in budgets)} env steps per run.",
+            "",
+            markdown_table(headers, table),
+            "",
+            *language_table([r for r in rows if r["level"] == level], ranked),
+        ]
+    if len(levels) > 1:
+        finals = {
+            lb: {
+                lv: {
+                    r["seed"]: r["final_greedy_success"]
+                    for r in rows
+                    if r["level"] == lv and r["label"] == lb
+                }
+                for lv in levels
+            }
+            for lb in labels
+        }
+        both = {
+            k: v
+            for k, v in bootstrap_inputs(finals, levels).items()
+            if len(v) >= 2 or not intervals
+        }
+        if both:
+            agg = (
+                iqm_with_ci(both, reps, seed)
+                if intervals
+                else {k: (iqm(v),) * 3 for k, v in both.items()}
+            )
+            ci["all levels"] = agg
+            ranked = sorted(agg, key=lambda lb: (-agg[lb][0], labels.index(lb)))
+            fmt = format_ci if intervals else (lambda p, lo, hi: f"{p:.2f}")
+            lines += [
+                "## All levels",
+                "",
+                f"Final greedy success, IQM over seeds × levels ({', '.join(levels)}), seeds "
+                "resampled within each level; only seeds that finished on every level.",
+                "",
+                markdown_table(
+                    [
+                        "rank",
+                        "label",
+                        "seeds",
+                        "final greedy success, IQM" + (" [95% CI]" if intervals else ""),
+                    ],
+                    [[i, lb, len(both[lb]), fmt(*agg[lb])] for i, lb in enumerate(ranked, start=1)],
+                ),
+                "",
+            ]
+    lines += [TABLES_END, ""]
+    return lines, ci
+
+
+def language_table(rows: Sequence[Mapping[str, Any]], ranked: Sequence[str]) -> list[str]:
+    """A level's emergent-language table (Markdown lines; none when no row has a measure).
+
+    One row per label in ``ranked`` order; a cell is the mean over the label's seeds of one
+    ``language.<stage>.<measure>`` column, seeds where it is undefined left out (``–`` if all).
+    """
+    keys = sorted({k for r in rows for k in r if k.startswith(LANGUAGE)})
+    if not keys:
+        return []
+    body = [
+        [label, *[_mean([r.get(k) for r in rows if r["label"] == label], ".3g") for k in keys]]
+        for label in ranked
+    ]
+    return [
+        "Emergent language at the end of training (mean over seeds; "
+        "`babyworld.language`, EGG's measures):",
+        "",
+        markdown_table(["label", *[k[len(LANGUAGE) :] for k in keys]], body),
+        "",
+    ]
+
+
+def table_section(text: str) -> str:
+    """The tables of a report (between its table markers): what both paths must agree on."""
+    return text[text.index(TABLES_START) : text.index(TABLES_END) + len(TABLES_END)]
+
+
+def notes(threshold: float, reps: int, intervals: bool) -> list[str]:
+    """How to read the tables (Markdown lines)."""
+    t = f"{threshold:g}"
+    ci = (
+        f"[low, high]: 95% interval — for success rliable's stratified bootstrap of the IQM "
+        f"(percentile, {reps:,} resamples, seeds resampled within each level); for steps a seeded "
+        f"percentile bootstrap of the median over seeds ({reps:,} resamples, order statistics). "
+        if intervals
+        else "No intervals (--no-intervals). "
+    )
+    return [
+        "## How to read the tables",
+        "",
+        "- Final greedy / sampled success: the verifier's success at the run's last evaluation, "
+        "on held-out seeds, acting greedily / by sampling (summary.json `eval`). Labels are "
+        "ranked by the IQM (interquartile mean over seeds) of final greedy success. " + ci,
+        f"- Reached {t}: seeds whose greedy success reached {t} at an evaluation, of the "
+        f"finished seeds. Steps to {t}: the first evaluation step at or above it; a seed that "
+        "never got there is censored (it needs more than its budget) and counts as infinitely "
+        "slow, so the median is `not reached` unless more than half the seeds got there, and no "
+        "censored run is averaged as if it had; an interval end `not reached` means the "
+        "resampled median did not either.",
+        "- Parent requests count the prompts and scored (context, continuation) pairs a run "
+        "asked the parent for; hits, those answered from its memory cache or the persistent "
+        "answer store; tokens computed, what the model ran for the run. Runs share the store, so "
+        "a later run of a level computes little: compare modes by requests. Minutes: wall-clock "
+        "on whatever machine ran it. All are means per run.",
+        "- Supervision columns: the mean over seeds of each number in the runs' summary.json "
+        "`supervision` block (the mode's own accounting).",
+        "- Emergent-language table: per stage, on the run's last window of exchanges, the "
+        "topographic similarity between meanings (the wanted toy's attributes) and the baby's "
+        "messages (`topsim`), the entropy in bits of whole messages, the symbols in use, the "
+        "mean message length, and positional / bag-of-symbols disentanglement (`posdis`, "
+        "`bosdis`; undefined with one attribute); means over the seeds where defined.",
+        f"- Every row comes from `{PER_SEED}` beside this report (one row per finished run); "
+        f"`babyworld report --from-csv {PER_SEED}` makes these tables from it alone.",
+        "",
+    ]
