@@ -152,6 +152,7 @@ def report(
     intervals: bool = True,
     from_csv: Path | None = None,
     out: Path | None = None,
+    levels: tuple[str, ...] = (),
 ) -> None:
     """Write report.md, per_seed.csv and PNG plots for an ablation made by `babyworld ablate`.
 
@@ -166,6 +167,8 @@ def report(
             --no-intervals reports point estimates only.
         from_csv: make the tables from this per_seed.csv alone instead of an ablation directory.
         out: with --from-csv, the Markdown file to write (default: report_from_csv.md beside it).
+        levels: report only these of the ablation's levels, e.g. while the others still run
+            (default: all).
     """
     from babyworld.experiments.report import write_report, write_report_from_csv
 
@@ -179,6 +182,8 @@ def report(
             "give an ablation directory (babyworld report OUT) or --from-csv PER_SEED_CSV, one of them"
         )
     if from_csv is not None:
+        if levels:
+            raise ValueError("--levels goes with an ablation directory, not with --from-csv")
         path = write_report_from_csv(
             from_csv, out, threshold=threshold, reps=reps, seed=seed, intervals=intervals
         )
@@ -192,6 +197,7 @@ def report(
             curve_reps=curve_reps,
             seed=seed,
             intervals=intervals,
+            levels=levels,
         )
     print(f"report: {path}")
 

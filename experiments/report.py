@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.experiments.ablate import PLAN
 from babyworld.experiments.per_seed import (
     LANGUAGE,
@@ -183,6 +184,7 @@ def write_report(
     curve_reps: int = 2000,
     seed: int = 0,
     intervals: bool = True,
+    levels: Sequence[str] = (),
 ) -> Path:
     """Write ``OUT/report.md``, ``OUT/per_seed.csv`` and the PNGs; returns the report's path.
 
@@ -193,10 +195,12 @@ def write_report(
         curve_reps: bootstrap resamples of the curves' bands.
         seed: seeds the bootstraps.
         intervals: compute confidence intervals (needs >= 2 finished seeds per cell).
+        levels: report only these of the ablation's levels (e.g. while the others still run);
+            empty: all of them.
 
     Raises:
-        ReportError: not an ablation, no finished run, a run without evaluation, or intervals
-            over fewer than 2 seeds; raised before anything is written.
+        ReportError: not an ablation, a level it does not have, no finished run, a run without
+            evaluation, or intervals over fewer than 2 seeds; raised before anything is written.
     """
     import importlib.util
 
@@ -211,12 +215,21 @@ def write_report(
             f"the ablation in {out} has {len(cfg['seeds'])} seed: a confidence interval needs at "
             "least 2; add seeds to the config, or pass --no-intervals"
         )
+    unknown = [lv for lv in levels if lv not in cfg["levels"]]
+    if unknown:
+        raise ReportError(
+            f"the ablation in {out} has no level {unknown[0]!r}; its levels are {cfg['levels']}"
+        )
+    levels = list(levels) or list(cfg["levels"])
+    runs = [r for r in runs if r.level in levels]
     done = [r for r in runs if r.finished]
     if not done:
-        raise ReportError(f"no run of the ablation in {out} has finished yet; nothing to report")
+        raise ReportError(
+            f"no run of the ablation in {out} ({', '.join(levels)}) has finished yet; "
+            "nothing to report"
+        )
     rows = [seed_row(r, cfg["steps"][r.level], threshold) for r in done]
     table_lines, ci = tables(rows, reps, seed, intervals)
-    levels = list(cfg["levels"])
     specs = {m["label"]: m for m in cfg["modes"]}
     lines = [
         "# Ablation report",
@@ -239,7 +252,7 @@ def write_report(
     plots = _plots(out, levels, list(specs), done, ci, curve_reps, seed, threshold)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     path = out / REPORT
-    path.write_text("\n".join(lines))
+    write_text_atomic("\n".join(lines), path)
     return path
 
 
@@ -287,7 +300,7 @@ def write_report_from_csv(
         *notes(have, reps, intervals),
     ]
     path = Path(out) if out is not None else Path(csv_path).parent / FROM_CSV
-    path.write_text("\n".join(lines))
+    write_text_atomic("\n".join(lines), path)
     return path
 
 

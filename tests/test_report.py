@@ -364,3 +364,21 @@ def test_the_header_lists_what_each_label_changes():
     assert _settings({"mode": "distill", "env": {"consistency_temperature": 0.1}}) == (
         "mode distill, env consistency_temperature=0.1"
     )
+
+
+def test_report_of_some_levels_while_others_run(tmp_path, capsys):
+    # Name/baby has one finished seed: the whole report refuses intervals, Point's alone does not
+    out = make_ablation(
+        tmp_path / "abl",
+        unfinished={("Name", "baby", 1), ("Name", "baby", 2), ("Name", "baby", 3)},
+    )
+    with pytest.raises(ReportError, match="Name/baby has 1 finished run"):
+        write_report(out, reps=50, curve_reps=10)
+    text = write_report(out, reps=50, curve_reps=10, levels=["Point"]).read_text()
+    assert "## Point" in text and "## Name" not in text and "## All levels" not in text
+    assert "`: parent `scripted`, env steps per run Point 6,144," in text
+    assert {r["level"] for r in read_per_seed(out / PER_SEED)} == {"Point"}
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(out), "--levels", "Chat", "--reps", "50"])
+    assert e.value.code == 2
+    assert "has no level 'Chat'; its levels are ['Point', 'Name']" in capsys.readouterr().err
