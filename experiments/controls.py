@@ -96,6 +96,15 @@ CONTROLS: Mapping[str, Control] = MappingProxyType(
             "judgement, the verifier only scores (held out)",
             env=_frozen({"reward_source": "parent"}),
         ),
+        "no_judgement": Control(
+            "baby",
+            "that the baby learns without the parent's judgement: no reward that carries it (no "
+            "task, consistency or progress), only its own predictability and MDL at their default "
+            "weights; the world model and the parent's words stay, the verifier is held out",
+            env=_frozen(
+                {"reward_weights": "predictability=0.05,mdl=0.05", "reward_source": "parent"}
+            ),
+        ),
         "no_world_model": Control(
             "baby",
             "that the world model's cross-entropy on the parent's words carries the answer into "
