@@ -222,7 +222,7 @@ class PPOTrainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The acts of this step and their log-probs under the distribution they came from."""
         logits = self.active.behaviour_logits(logits, mask, parent_lp)
-        dist = torch.distributions.Categorical(logits=logits)
+        dist = torch.distributions.Categorical(logits=logits, validate_args=False)
         action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
         return action, dist.log_prob(action)
 
@@ -407,7 +407,7 @@ class PPOTrainer:
                 idx = perm[start : start + mb]
                 w = Window(*(x[idx] for x in win.as_tuple()))
                 out = self.model(*w.as_tuple(), mask[idx])
-                dist = torch.distributions.Categorical(logits=out.logits)
+                dist = torch.distributions.Categorical(logits=out.logits, validate_args=False)
                 logp = dist.log_prob(act[idx])
                 ent = dist.entropy().mean()
                 terms = mode.policy_loss(

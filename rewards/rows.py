@@ -24,9 +24,10 @@ def sum_rows(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``[M]`` sums of the first ``lengths[m]`` entries of each row, as ``np.sum`` adds them.
 
     NumPy adds a contiguous float row of ``n < 8`` entries left to right and one of
-    ``8 <= n <= 128`` entries in eight interleaved partial sums (combined pairwise), then the
-    ``n % 8`` last entries; this does the same for all rows at once, so every sum equals
-    ``x[m, :lengths[m]].sum()`` exactly. Empty rows sum to 0.
+    ``8 <= n <= 128`` entries in eight interleaved partial sums over its whole blocks of 8
+    (combined pairwise), then its ``n % 8`` last entries left to right; this does the same for
+    all rows at once, so every sum equals ``x[m, :lengths[m]].sum()`` exactly (for rows without
+    negative zeros: adding a masked-out ``0.0`` turns a ``-0.0`` into ``0.0``). Empty rows sum to 0.
 
     Args:
         x: ``[M, L]`` float64.
@@ -37,31 +38,28 @@ def sum_rows(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     m, width = x.shape
     if n.shape != (m,) or (n < 0).any() or (n > width).any():
         raise ValueError(f"lengths must be {m} ints in [0, {width}], got {n}")
-    out = np.zeros(m)
-    short = n < _UNROLL
-    if short.any():  # left to right
-        xs, ns = x[short], n[short]
-        acc = np.where(ns > 0, xs[:, 0] if width else 0.0, 0.0)
-        for i in range(1, min(_UNROLL, width)):
-            acc = np.where(i < ns, acc + xs[:, i], acc)
-        out[short] = acc
-    mid = ~short & (n <= PAIRWISE_BLOCK)
-    if mid.any():  # eight partial sums over whole blocks of 8, then the rest left to right
-        xm, nm = x[mid], n[mid]
-        whole = nm - nm % _UNROLL
-        r = xm[:, :_UNROLL].copy()
-        for start in range(_UNROLL, width - _UNROLL + 1, _UNROLL):
-            inside = (start + _UNROLL <= whole)[:, None]
-            r = np.where(inside, r + xm[:, start : start + _UNROLL], r)
-        acc = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + (
+    blocked = n >= _UNROLL  # rows summed in eight partial sums first
+    whole = np.where(blocked, n - n % _UNROLL, 0)
+    acc = np.zeros(m)
+    if blocked.any():
+        nb = -(-width // _UNROLL)
+        padded = np.zeros((m, nb * _UNROLL))
+        padded[:, :width] = x
+        blocks = padded.reshape(m, nb, _UNROLL)
+        inside = (np.arange(nb) * _UNROLL)[None] < whole[:, None]  # [M, nb] whole blocks
+        # a reduction over a non-inner axis adds block after block, as NumPy's partial sums do
+        r = np.where(inside[..., None], blocks, 0.0).sum(axis=1)
+        paired = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + (
             (r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7])
         )
-        for i in range(_UNROLL, width):
-            acc = np.where((i >= whole) & (i < nm), acc + xm[:, i], acc)
-        out[mid] = acc
-    for k in np.flatnonzero(n > PAIRWISE_BLOCK):
-        out[k] = x[k, : n[k]].sum()
-    return out
+        acc = np.where(blocked, paired, 0.0)
+    rest = n - whole  # at most 7 entries, left to right
+    for i in range(int(rest.max(initial=0))):
+        col = np.minimum(whole + i, width - 1)[:, None]
+        acc = np.where(i < rest, acc + np.take_along_axis(x, col, axis=1)[:, 0], acc)
+    for k in np.flatnonzero(n > PAIRWISE_BLOCK):  # NumPy splits these recursively
+        acc[k] = x[k, : n[k]].sum()
+    return acc
 
 
 def token_surprisal_rows(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
