@@ -23,7 +23,6 @@ from babyworld.rewards import (
     components,
     resolve_weights,
     reward_bounds,
-    rows,
 )
 from babyworld.task import Task, task_from_options
 from babyworld.text import WordTokenizer
@@ -563,15 +562,17 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def _estimate(self, action: int, heard_ids: np.ndarray) -> tuple[float, float]:
         """``(predictability, mdl)`` of ``action`` and what followed it; the estimators learn.
 
-        The array code of a vector env (:mod:`babyworld.rewards.rows`) for one env.
+        A vector env computes the same numbers for all its envs at once
+        (:mod:`babyworld.rewards.rows`, equal bit for bit: tests).
         """
-        ids = np.asarray(heard_ids, dtype=np.int64)[None]
-        bits = rows.token_surprisal_rows(self.predictor.counts[action][None], ids)
-        pred = rows.predictability_rows(bits, np.array([ids.shape[1]]), self.predictor.max_bits)
+        surprisal = self.predictor.surprisal(action, heard_ids)
         self.predictor.update(action, heard_ids)
-        code = rows.code_bits_rows(self.code.counts[None], np.array([action]))
+        bits = self.code.code_length([action])
         self.code.update([action])
-        return float(pred[0]), -float(code[0]) / self.code.max_bits_per_word
+        return (
+            components.predictability(surprisal, self.predictor.max_bits),
+            components.mdl(bits, self.code.max_bits_per_word),
+        )
 
     def _partial_utterance(self) -> str:
         """The words of an utterance still going on (levels with multi-word utterances)."""
