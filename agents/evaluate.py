@@ -79,8 +79,7 @@ def play_episodes(
     obs, _ = reset_with_tasks(
         envs, [task_of(j) for j in slot], seed=[EVAL_SEED_BASE + j for j in slot]
     )
-    for i in range(n):
-        hist.start(i, {k: v[i] for k, v in obs.items()})
+    hist.start_rows(np.ones(n, dtype=bool), obs)
     right = np.zeros(n)
     exchanges = np.zeros(n, dtype=np.int64)
     result = np.full(episodes, np.nan)
@@ -97,10 +96,8 @@ def play_episodes(
         exchanges += ends
         right += ends & np.asarray(infos["true_success"], dtype=bool)
         ended = np.logical_or(term, trunc)
-        for i in range(n):
-            if not ended[i]:
-                hist.push(i, {k: v[i] for k, v in obs.items()}, int(action[i]))
-                continue
+        hist.push_rows(~ended, obs, action)
+        for i in np.flatnonzero(ended):
             if slot[i] < episodes:
                 result[slot[i]] = right[i] / exchanges[i] if exchanges[i] else 0.0
             slot[i], next_episode = next_episode, next_episode + 1
@@ -112,7 +109,6 @@ def play_episodes(
                 mask=ended,
                 seed=[EVAL_SEED_BASE + j if ended[i] else None for i, j in enumerate(slot)],
             )
-            for i in np.flatnonzero(ended):
-                hist.start(int(i), {k: v[i] for k, v in obs.items()})
+            hist.start_rows(ended, obs)
     model.train(was_training)
     return result

@@ -146,9 +146,12 @@ class LearningMode:
         return logits
 
     def after_env_step(
-        self, trainer: PPOTrainer, t: int, i: int, heard: torch.Tensor, n: int, infos: dict
+        self, trainer: PPOTrainer, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
     ) -> None:
-        """Called for env ``i`` after step ``t`` with what it heard before acting."""
+        """Called after step ``t`` with what every env heard before acting.
+
+        ``heard`` ``[N, L]`` ids and ``n`` ``[N]`` lengths; ``infos`` is the step's vector info.
+        """
 
     def end_step(self, trainer: PPOTrainer, t: int) -> None:
         """Called at the end of step ``t`` (rewards stored)."""

@@ -137,10 +137,11 @@ class SelfDistill(LearningMode):
         return None
 
     def after_env_step(
-        self, trainer: PPOTrainer, t: int, i: int, heard: torch.Tensor, n: int, infos: dict
+        self, trainer: PPOTrainer, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
     ) -> None:
         """See :meth:`LearningMode.after_env_step`."""
-        self.teacher_input(trainer, i, heard, n, infos["parent_feedback"][i])
+        for i in range(trainer.n):  # the teacher's extra text is tokenised per env
+            self.teacher_input(trainer, i, heard[i], int(n[i]), infos["parent_feedback"][i])
 
     def teacher_input(self, trainer: PPOTrainer, i: int, heard: torch.Tensor, n: int, fb: str):
         """What the teacher reads at env ``i``'s current step.

@@ -120,12 +120,12 @@ class SDPO(GRPO):
         return None
 
     def after_env_step(
-        self, trainer: PPOTrainer, t: int, i: int, heard: torch.Tensor, n: int, infos: dict
+        self, trainer: PPOTrainer, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
     ) -> None:
-        """Keep env ``i``'s reaction and verdict for :meth:`end_step`."""
-        self._feedback[i] = infos["parent_feedback"][i]
-        ended = bool(np.asarray(infos["exchange_end"])[i])
-        self._success[i] = ended and bool(np.asarray(infos["success"])[i])
+        """Keep every env's reaction and verdict for :meth:`end_step`."""
+        self._feedback = list(infos["parent_feedback"])
+        ended = np.asarray(infos["exchange_end"], dtype=bool)
+        self._success = ended & np.asarray(infos["success"], dtype=bool)
 
     def _context(self, trainer: PPOTrainer, i: int, t: int, peer: int | None) -> str:
         env = trainer.envs.envs[i].unwrapped

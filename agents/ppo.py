@@ -148,7 +148,11 @@ class PPOTrainer:
             n_actions=self.n_actions,
             n_rewards=len(self.reward_names),
         )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=ppo.lr, eps=1e-5)
+        # foreach: one kernel per operation over all parameters (torch's default on CPU is a loop
+        # over the tensors); the same arithmetic, bit for bit, ~1.3x faster per step here
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=ppo.lr, eps=1e-5, foreach=True
+        )
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.global_step = 0
@@ -174,8 +178,7 @@ class PPOTrainer:
         #: (e.g. the run's language log); ``reset_infos`` are the infos of the first reset.
         self.listeners: list[Callable[[RunnerStep, int], None]] = []
         obs, self.reset_infos = self.runner.reset(seed=seed)
-        for i in range(self.n):
-            self.history.start(i, {k: v[i] for k, v in obs.items()})
+        self.history.start_rows(np.ones(self.n, dtype=bool), obs)
         self._alloc(ppo.rollout_steps)
 
     def _alloc(self, t: int) -> None:
@@ -219,7 +222,7 @@ class PPOTrainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The acts of this step and their log-probs under the distribution they came from."""
         logits = self.active.behaviour_logits(logits, mask, parent_lp)
-        dist = torch.distributions.Categorical(logits=logits)
+        dist = torch.distributions.Categorical(logits=logits, validate_args=False)
         action = torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
         return action, dist.log_prob(action)
 
@@ -259,40 +262,39 @@ class PPOTrainer:
                 vectors[:, PROGRESS] = 0.0
                 for f in res.finished:
                     vectors[f.env, PROGRESS] = f.progress
-            for i in range(self.n):
+            b["next_heard"][t] = torch.as_tensor(obs["heard"], dtype=torch.long)
+            b["next_len"][t] = torch.as_tensor(obs["heard_len"], dtype=torch.long)
+            b["next_percept"][t] = torch.as_tensor(obs["percept"], dtype=torch.float32)
+            mode.after_env_step(
+                self, t, win.heard[:, -1].clone(), win.heard_len[:, -1].clone(), infos
+            )
+            # row sums of 5 terms add in order, as the dot product of one row does (not a matmul)
+            self._ep_return += (vectors * self.weights.numpy()).sum(1)
+            for i in np.flatnonzero(trunc & ~term):  # bootstrap from the window after the step
                 nxt = {k: v[i] for k, v in obs.items()}
-                b["next_heard"][t, i] = torch.as_tensor(nxt["heard"])
-                b["next_len"][t, i] = int(nxt["heard_len"])
-                b["next_percept"][t, i] = torch.as_tensor(nxt["percept"])
-                mode.after_env_step(self, t, i, win.heard[i, -1], int(win.heard_len[i, -1]), infos)
-                self._ep_return[i] += float(vectors[i] @ self.weights.numpy())
-                if trunc[i] and not term[i]:
-                    fin = self.history.peek(i, nxt, int(action[i]))
-                    m = torch.ones(1, self.n_actions, dtype=torch.bool)
-                    b["next_value"][t, i] = self.model(*fin.as_tuple(), m).values[0]
-                if not ended[i]:
-                    self.history.push(i, nxt, int(action[i]))
+                fin = self.history.peek(i, nxt, int(action[i]))
+                m = torch.ones(1, self.n_actions, dtype=torch.bool)
+                b["next_value"][t, i] = self.model(*fin.as_tuple(), m).values[0]
+            self.history.push_rows(~ended, obs, action)
             for f in res.finished:
                 # Success figures are the student's own: episodes acted by the parent (offline
                 # distill) or by the uniform policy (predict) are not counted.
-                if not mode.student_acts:
-                    self._ep_return[f.env] = 0.0
-                    self.episodes_total += 1
-                    self.history.start(f.env, {k: v[f.env] for k, v in res.next_obs.items()})
-                    continue
-                self.episodes.append(
-                    {
-                        "return": self._ep_return[f.env],
-                        "success": f.true_success,  # the world's verifier: held out
-                        "proxy_success": f.stats.success,  # the verdict the rewards read
-                        "length": f.stats.steps,
-                        "task": f.task.name,
-                        "step": self.global_step + self.n * (t + 1),
-                    }
-                )
+                if mode.student_acts:
+                    self.episodes.append(
+                        {
+                            "return": self._ep_return[f.env],
+                            "success": f.true_success,  # the world's verifier: held out
+                            "proxy_success": f.stats.success,  # the verdict the rewards read
+                            "length": f.stats.steps,
+                            "task": f.task.name,
+                            "step": self.global_step + self.n * (t + 1),
+                        }
+                    )
                 self._ep_return[f.env] = 0.0
                 self.episodes_total += 1
-                self.history.start(f.env, {k: v[f.env] for k, v in res.next_obs.items()})
+            self.history.start_rows(
+                np.array([f.env for f in res.finished], dtype=np.int64), res.next_obs
+            )
             stats["env_reward"] += vectors.mean(0)
             reward = torch.as_tensor(vectors)
             if self.cfg.student_rewards:
@@ -405,7 +407,7 @@ class PPOTrainer:
                 idx = perm[start : start + mb]
                 w = Window(*(x[idx] for x in win.as_tuple()))
                 out = self.model(*w.as_tuple(), mask[idx])
-                dist = torch.distributions.Categorical(logits=out.logits)
+                dist = torch.distributions.Categorical(logits=out.logits, validate_args=False)
                 logp = dist.log_prob(act[idx])
                 ent = dist.entropy().mean()
                 terms = mode.policy_loss(

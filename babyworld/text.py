@@ -24,6 +24,10 @@ _FUNCTION_WORDS = (
 ).split()
 _PUNCTUATION = ("?", "!", ".", ",", "'", '"')
 _MEMO_SIZE = 4096  # texts whose ids a tokenizer remembers (then it starts over)
+#: Memos of the tokenizers, one per vocabulary (vocab_size, known words): text -> ids, and
+#: (text, length) -> encode_fixed's answer (read-only; callers get copies).
+_MEMOS: dict[tuple[int, tuple[str, ...]], dict[str, tuple[int, ...]]] = {}
+_FIXED_MEMOS: dict[tuple[int, tuple[str, ...]], dict] = {}
 _WORD_RE = re.compile(r"[a-z]+|[0-9]+|[?!.,'\"]")
 
 
@@ -48,7 +52,11 @@ class WordTokenizer:
         self.known = tuple(known)
         self._ids = {w: i + 1 for i, w in enumerate(known)}
         self._n_buckets = n_buckets
-        self._memo: dict[str, tuple[int, ...]] = {}  # heard texts repeat: encode each once
+        # Heard texts repeat (across envs too): tokenizers of one vocabulary share their memo.
+        self._memo: dict[str, tuple[int, ...]] = _MEMOS.setdefault((vocab_size, self.known), {})
+        self._fixed: dict[tuple[str, int], tuple[np.ndarray, int, bool]] = _FIXED_MEMOS.setdefault(
+            (vocab_size, self.known), {}
+        )
 
     @staticmethod
     def words(text: str) -> list[str]:
@@ -80,9 +88,15 @@ class WordTokenizer:
         """
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        ids = self.encode(text)
-        cut = len(ids) > length
-        ids = ids[-length:]
-        out = np.full(length, PAD_ID, dtype=np.int64)
-        out[: len(ids)] = ids
-        return out, len(ids), cut
+        hit = self._fixed.get((text, length))
+        if hit is None:
+            ids = self.encode(text)
+            cut = len(ids) > length
+            ids = ids[-length:]
+            out = np.full(length, PAD_ID, dtype=np.int64)
+            out[: len(ids)] = ids
+            out.flags.writeable = False
+            if len(self._fixed) >= _MEMO_SIZE:
+                self._fixed.clear()
+            hit = self._fixed[(text, length)] = (out, len(ids), cut)
+        return hit[0].copy(), hit[1], hit[2]

@@ -6,6 +6,7 @@ replays the same scenes and tasks.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ class WorldObject:
         if self.shape not in SHAPES:
             raise ValueError(f"unknown shape {self.shape!r}; choose one of {SHAPES}")
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """Its full description, e.g. ``"red ball"``."""
         return f"{self.color} {self.shape}"

@@ -32,7 +32,9 @@ class _Counts:
                 f"{type(self).__name__} state has shape {state['counts'].shape}, "
                 f"expected {self.counts.shape}"
             )
-        self.counts = state["counts"].copy()
+        self.counts[...] = state[
+            "counts"
+        ]  # in place: the counts may be a row of a vector env's array
 
 
 class TokenPredictor(_Counts):

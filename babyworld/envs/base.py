@@ -119,6 +119,11 @@ class PendingStep:
     outcome: Outcome | None = None
     terminated: bool = False
     prompts: list[Prompt] | None = None
+    #: Phase 3's observation: ``(obs, heard_truncated, heard, feedback, request)``
+    #: (:meth:`ParentBabyEnv.observe_step`).
+    observed: tuple[dict, bool, str, str, str] | None = None
+    #: ``(predictability, mdl)`` when a vector env computed them for all its envs at once.
+    estimates: tuple[float, float] | None = None
 
 
 class ParentBabyEnv(gym.Env[dict, np.int64]):
@@ -201,6 +206,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self.reward_weights = resolve_weights(reward_weights)
 
         self.words: tuple[str, ...] = self._action_words()
+        self._every_action = np.ones(len(self.words), dtype=bool)
+        self._every_action.flags.writeable = False
+        self._percept_memo: tuple[Scene | None, int | None, np.ndarray | None] = (None, None, None)
         self.tokenizer = WordTokenizer(vocab_size)
         self.action_space = spaces.Discrete(len(self.words))
         self.observation_space = spaces.Dict(
@@ -267,8 +275,8 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         """Slot the parent is showing, if any."""
 
     def _allowed(self) -> np.ndarray:
-        """Boolean mask of actions allowed now (all by default)."""
-        return np.ones(len(self.words), dtype=bool)
+        """Boolean mask of actions allowed now (all by default; read it, never write it)."""
+        return self._every_action
 
     @property
     def task_key(self) -> str:
@@ -296,7 +304,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             raise RuntimeError("no episode is running: call reset() before teacher_requests()")
         contexts: list[str] = []
         continuations: list[str] = []
-        for a in np.flatnonzero(self.action_masks()):
+        for a in np.flatnonzero(self._allowed()):
             frames = self._teacher_frames(int(a))
             if frames is None:
                 raise NotImplementedError(
@@ -348,15 +356,13 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         if len(scores) != len(contexts):
             raise ValueError(f"got {len(scores)} scores for {len(contexts)} teacher requests")
         logits = np.full(len(self.words), -np.inf)
-        logits[self.action_masks()] = self._judgements(scores) / self.consistency_temperature
+        logits[self._allowed()] = self._judgements(scores) / self.consistency_temperature
         return logits - np.logaddexp.reduce(logits[np.isfinite(logits)])
 
     @staticmethod
     def _judgements(scores: Sequence[np.ndarray]) -> np.ndarray:
         """The parent's score of each judged act: PMI of its ``(context, neutral)`` pair."""
-        return np.array(
-            [components.pmi(c, n) for c, n in zip(scores[0::2], scores[1::2], strict=True)]
-        )
+        return components.pmi_pairs(scores)
 
     def _judge_act(self, action: int, scores: Sequence[np.ndarray]) -> tuple[float, bool]:
         """``(consistency, the parent's verdict)`` of ``action`` among the allowed acts.
@@ -365,7 +371,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         judge frames, as one-act levels ask for them in :meth:`_score_requests`).
         """
         j = self._judgements(scores)
-        k = int(np.searchsorted(np.flatnonzero(self.action_masks()), action))
+        k = int(np.searchsorted(np.flatnonzero(self._allowed()), action))
         return (
             components.consistency(j, k, self.consistency_temperature),
             components.judged_right(j, k),
@@ -456,7 +462,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
         a = self._check_action(action)
-        if not self.action_masks()[a]:
+        if not self._allowed()[a]:
             return self.begin_not_understood(self.words[a])
         contexts, continuations = self._score_requests(a)
         return PendingStep(a, contexts, continuations)
@@ -484,11 +490,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             pending.prompts += self._start_exchange()
         return pending.prompts
 
-    def finish_step(
-        self, pending: PendingStep, said: Sequence[str]
-    ) -> tuple[dict, Any, bool, bool, dict]:
-        """Phase 3 of :meth:`step`, given the parent's answers to phase 2's prompts."""
-        a, out, terminated = pending.action, pending.outcome, pending.terminated
+    def observe_step(self, pending: PendingStep, said: Sequence[str]) -> None:
+        """Phase 3a of :meth:`step`: what the baby hears now (kept in ``pending.observed``)."""
+        out, terminated = pending.outcome, pending.terminated
         if out is None:
             feedback, request, heard = "", self._request, self._last.get("heard", self._request)
         else:
@@ -496,18 +500,24 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             request = "" if terminated else self._heard(said[1:])
             heard = f"{feedback} {request}".strip()
         obs, cut = self._observe(heard)
-        heard_ids = obs["heard"][: obs["heard_len"]]
+        pending.observed = (obs, cut, heard, feedback, request)
 
+    def finish_step(
+        self, pending: PendingStep, said: Sequence[str]
+    ) -> tuple[dict, Any, bool, bool, dict]:
+        """Phase 3 of :meth:`step`, given the parent's answers to phase 2's prompts."""
+        a, out, terminated = pending.action, pending.outcome, pending.terminated
+        if pending.observed is None:
+            self.observe_step(pending, said)
+        assert pending.observed is not None
+        obs, cut, heard, feedback, request = pending.observed
         invalid = pending.not_understood is not None
-        if invalid:  # the floor: the estimators do not learn from an act outside the mask
+        if pending.estimates is not None:
+            predictability, mdl = pending.estimates
+        elif invalid:  # the floor: the estimators do not learn from an act outside the mask
             predictability, mdl = -1.0, -1.0
         else:
-            surprisal = self.predictor.surprisal(a, heard_ids)
-            self.predictor.update(a, heard_ids)
-            bits = self.code.code_length([a])
-            self.code.update([a])
-            predictability = components.predictability(surprisal, self.predictor.max_bits)
-            mdl = components.mdl(bits, self.code.max_bits_per_word)
+            predictability, mdl = self._estimate(a, obs["heard"][: obs["heard_len"]])
         if out is None:
             success, true_success, consistency, progress = False, False, 0.0, 0.0
         else:
@@ -548,6 +558,21 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "vector": vector,
         }
         return obs, reward, terminated, False, info
+
+    def _estimate(self, action: int, heard_ids: np.ndarray) -> tuple[float, float]:
+        """``(predictability, mdl)`` of ``action`` and what followed it; the estimators learn.
+
+        A vector env computes the same numbers for all its envs at once
+        (:mod:`babyworld.rewards.rows`, equal bit for bit: tests).
+        """
+        surprisal = self.predictor.surprisal(action, heard_ids)
+        self.predictor.update(action, heard_ids)
+        bits = self.code.code_length([action])
+        self.code.update([action])
+        return (
+            components.predictability(surprisal, self.predictor.max_bits),
+            components.mdl(bits, self.code.max_bits_per_word),
+        )
 
     def _partial_utterance(self) -> str:
         """The words of an utterance still going on (levels with multi-word utterances)."""
@@ -622,18 +647,21 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
 
     def _observe(self, text: str) -> tuple[dict, bool]:
         ids, n, cut = self.tokenizer.encode_fixed(text, self.heard_length)
-        obs = {
-            "heard": ids,
-            "heard_len": np.int64(n),
-            "percept": self._scene.percept(self.n_objects, self._attended()),
-        }
+        attended = self._attended()
+        scene, seen, percept = self._percept_memo
+        if (
+            scene is not self._scene or seen != attended
+        ):  # the scene is frozen: same object, same view
+            percept = self._scene.percept(self.n_objects, attended)
+            self._percept_memo = (self._scene, attended, percept)
+        obs = {"heard": ids, "heard_len": np.int64(n), "percept": percept.copy()}
         return obs, cut
 
     def _check_action(self, action: Any) -> int:
         return check_action(
             action,
             self.words,
-            self.action_masks(),
+            self._allowed(),
             "is masked at this step",
             strict=self.invalid_action == "raise",
         )

@@ -29,34 +29,47 @@ def batch_infos(items: Sequence[tuple[int, dict[str, Any]]], num_envs: int) -> d
 
     Equals folding ``VectorEnv._add_info`` over ``items`` (a test checks it), one array per key.
     """
-    columns: dict[str, list[tuple[int, Any]]] = {}
-    for i, info in items:
-        for key, value in info.items():
-            columns.setdefault(key, []).append((i, value))
+    columns = _columns(items)
     out: dict[str, Any] = {}
-    for key, pairs in columns.items():
-        first = pairs[0][1]
+    for key, (idx, values) in columns.items():
+        first = values[0]
         if key == "final_obs":
             array: Any = np.full(num_envs, fill_value=None, dtype=object)
-            for i, v in pairs:
+            for i, v in zip(idx, values, strict=True):
                 array[i] = v
         elif isinstance(first, dict):
-            if not all(isinstance(v, dict) for _, v in pairs):
+            if not all(isinstance(v, dict) for v in values):
                 raise TypeError(f"info key {key!r} holds a dict in some envs and not in others")
-            array = batch_infos(pairs, num_envs)
+            array = batch_infos(list(zip(idx, values, strict=True)), num_envs)
         else:
             array = _empty(first, num_envs)
-            idx = [i for i, _ in pairs]
-            values = [v for _, v in pairs]
+            unique = len(set(idx)) == len(idx)
             if array.dtype == object:
-                for i, v in pairs:
-                    array[i] = v
-            elif len(set(idx)) == len(idx):
+                if unique and all(type(v) is str for v in values):
+                    array[idx] = values
+                else:
+                    for i, v in zip(idx, values, strict=True):
+                        array[i] = v
+            elif unique:
                 array[idx] = np.asarray(values) if array.ndim == 1 else np.stack(values)
             else:  # an env listed twice: the later value wins, as with _add_info
-                for i, v in pairs:
+                for i, v in zip(idx, values, strict=True):
                     array[i] = v
         mask = np.zeros(num_envs, dtype=np.bool_)
-        mask[[i for i, _ in pairs]] = True
+        mask[idx] = True
         out[key], out[f"_{key}"] = array, mask
     return out
+
+
+def _columns(items: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, tuple[list, list]]:
+    """Per key (in order of first appearance), the env indices that have it and their values."""
+    if items and all(info.keys() == items[0][1].keys() for _, info in items):
+        idx = [i for i, _ in items]  # the common case: every env has the same keys
+        return {k: (idx, [info[k] for _, info in items]) for k in items[0][1]}
+    columns: dict[str, tuple[list, list]] = {}
+    for i, info in items:
+        for key, value in info.items():
+            col = columns.setdefault(key, ([], []))
+            col[0].append(i)
+            col[1].append(value)
+    return columns

@@ -8,6 +8,8 @@ only puts them into words. Judge frames are the contexts used for calibrated sco
 
 from __future__ import annotations
 
+import functools
+
 from babyworld.parent import Prompt
 from babyworld.parent.judge import INTENT_TEMPLATE
 from babyworld.world import WorldObject
@@ -89,8 +91,12 @@ FETCH_JUDGE_SCRIPT = (
     "Mom: Where is the red box? Baby gives: red box\n"
 )
 _FETCH_JUDGE = FETCH_JUDGE_SCRIPT + "Mom: {request} Baby gives:"
+_FETCH_NEUTRAL = _FETCH_JUDGE.format(request="Hello.")
 
 
+# The same (request, toys) come back often and frames do not change: every env shares them (and
+# the parent's cache keys kept on them).
+@functools.lru_cache(maxsize=4096)
 def fetch_judge_frames(
     request: str, wanted: WorldObject, got: WorldObject
 ) -> tuple[Prompt, str, str]:
@@ -103,7 +109,7 @@ def fetch_judge_frames(
     """
     return (
         Prompt(_FETCH_JUDGE.format(request=request), "judge", answer=wanted.name),
-        _FETCH_JUDGE.format(request="Hello."),
+        _FETCH_NEUTRAL,
         f" {got.name}",
     )
 

@@ -23,9 +23,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
-from babyworld.envs.base import ParentBabyEnv
+from babyworld.envs.base import ParentBabyEnv, PendingStep
 from babyworld.envs.infos import batch_infos
 from babyworld.parent import Parent, resolve_parent
+from babyworld.rewards import rows
 from babyworld.task import Task
 from babyworld.validation import ValidationError, check_int, check_seeds
 
@@ -74,6 +75,15 @@ class ParentBatchVectorEnv(VectorEnv):
         self.reward_space = first.reward_space
         self.max_new_tokens = first.max_new_tokens
         self._obs: list[dict | None] = [None] * num_envs
+        #: The estimators' counts of all envs as arrays (each env's estimators hold views of
+        #: their rows), so one call per step computes every env's predictability and mdl.
+        self._rows = all(isinstance(e, ParentBabyEnv) for e in self.envs)
+        if self._rows:
+            self._pred_counts = np.stack([e.predictor.counts for e in self.envs])
+            self._code_counts = np.stack([e.code.counts for e in self.envs])
+            for i, e in enumerate(self.envs):
+                e.predictor.counts = self._pred_counts[i]
+                e.code.counts = self._code_counts[i]
         #: Seconds of the envs' own Python per stage (``frames``: acts checked and judge frames
         #: built; ``prompts``: acts resolved and the parent's prompts built; ``finish``:
         #: observations, rewards and estimators; ``reset``; ``batch``: observations and infos
@@ -169,10 +179,12 @@ class ParentBatchVectorEnv(VectorEnv):
         t = self._clock("prompts", t)
         said = iter(self.parent.generate([p for q in prompts for p in q], **self._gen_kwargs()))
         t = time.perf_counter()
-        results = [
-            e.finish_step(q, [next(said) for _ in p])
-            for e, q, p in zip(self.envs, pending, prompts, strict=True)
-        ]
+        answers = [[next(said) for _ in p] for p in prompts]
+        if self._rows:
+            for e, q, a in zip(self.envs, pending, answers, strict=True):
+                e.observe_step(q, a)
+            self._estimate(pending)
+        results = [e.finish_step(q, a) for e, q, a in zip(self.envs, pending, answers, strict=True)]
         self._clock("finish", t)
         self._obs = [r[0] for r in results]
         rewards = np.stack([np.asarray(r[1], dtype=np.float64) for r in results])
@@ -191,6 +203,35 @@ class ParentBatchVectorEnv(VectorEnv):
         obs = self._batch_obs(self._obs)
         self._clock("batch", t)
         return obs, rewards, terms, truncs, infos
+
+    def _estimate(self, pending: list[PendingStep]) -> None:
+        """Every env's ``(predictability, mdl)`` in one call (``pending[i].estimates``).
+
+        Array code over the envs whose act was understood (:mod:`babyworld.rewards.rows`);
+        equal to each env's own :meth:`~babyworld.envs.base.ParentBabyEnv._estimate`. The
+        estimators then learn the step, as there.
+        """
+        env = np.array([i for i, q in enumerate(pending) if q.not_understood is None], np.int64)
+        if env.size == 0:
+            return
+        act = np.array([pending[i].action for i in env], dtype=np.int64)
+        obs = [pending[i].observed[0] for i in env]  # type: ignore[index]
+        ids = np.stack([o["heard"] for o in obs]).astype(np.int64)
+        lengths = np.array([o["heard_len"] for o in obs], dtype=np.int64)
+        first = self.envs[0]
+        bits = rows.token_surprisal_rows(self._pred_counts[env, act], ids)
+        pred = rows.predictability_rows(bits, lengths, first.predictor.max_bits)
+        code = rows.code_bits_rows(self._code_counts[env], act)
+        mdl = -code / first.code.max_bits_per_word
+        said = np.arange(ids.shape[1])[None] < lengths[:, None]
+        rows.count_rows(
+            self._pred_counts,
+            np.repeat(env, lengths),
+            (np.repeat(act, lengths), ids[said]),
+        )
+        rows.count_rows(self._code_counts, env, (act,))
+        for j, i in enumerate(env):
+            pending[i].estimates = (float(pred[j]), float(mdl[j]))
 
     def teacher_logprobs(self) -> np.ndarray:
         """Every env's teacher log-distribution, shape ``(num_envs, n_actions)``.

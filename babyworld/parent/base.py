@@ -154,7 +154,14 @@ def _request_key(prompt: str) -> tuple:
     parent answers from the structure).
     """
     if isinstance(prompt, Prompt):
-        return (str(prompt), prompt.kind, tuple(sorted(prompt.fields.items())))
+        key = prompt.__dict__.get("_key")  # a Prompt does not change: its key is kept on it
+        if key is None:
+            key = prompt.__dict__["_key"] = (
+                str(prompt),
+                prompt.kind,
+                tuple(sorted(prompt.fields.items())),
+            )
+        return key
     return (str(prompt), None, ())
 
 

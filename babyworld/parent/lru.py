@@ -14,10 +14,12 @@ def approx_bytes(obj: Any) -> int:
 
     Shared objects are counted in full, so the estimate errs on the large side.
     """
+    if type(obj) is str:  # the most common case first (keys are tuples of texts)
+        return sys.getsizeof(obj)
     if isinstance(obj, np.ndarray):
         return sys.getsizeof(obj) + (0 if obj.base is None else obj.nbytes)
     if isinstance(obj, tuple):
-        return sys.getsizeof(obj) + sum(approx_bytes(x) for x in obj)
+        return sys.getsizeof(obj) + sum(map(approx_bytes, obj))
     return sys.getsizeof(obj)
 
 
