@@ -231,6 +231,7 @@ def write_report(
     rows = [seed_row(r, cfg["steps"][r.level], threshold) for r in done]
     table_lines, ci = tables(rows, reps, seed, intervals)
     specs = {m["label"]: m for m in cfg["modes"]}
+    subset = "" if levels == list(cfg["levels"]) else " --levels " + " ".join(levels)
     lines = [
         "# Ablation report",
         "",
@@ -238,7 +239,7 @@ def write_report(
         + ", ".join(f"{lv} {cfg['steps'][lv]:,}" for lv in levels)
         + f", {cfg['num_envs']} envs, seeds {list(cfg['seeds'])}, {len(done)} of {len(runs)} "
         f"runs finished. Reproduce with `babyworld ablate {cfg.get('source') or 'CONFIG'}` then "
-        f"`babyworld report {out}`; per-seed results: [{PER_SEED}]({PER_SEED}).",
+        f"`babyworld report {out}{subset}`; per-seed results: [{PER_SEED}]({PER_SEED}).",
         "",
         "Settings per label (what each changes from its mode's defaults): "
         + "; ".join(f"`{lb}` {_settings(specs[lb])}" for lb in specs)
@@ -397,8 +398,11 @@ def _plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {lb: f"C{i % 10}" for i, lb in enumerate(labels)}
-    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 3.8), squeeze=False)
+    # one colour per label (tab20 beyond 10 labels), and a dashed line for every second one
+    palette = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors
+    colours = {lb: palette[i % len(palette)] for i, lb in enumerate(labels)}
+    styles = {lb: "-" if i % 2 == 0 else "--" for i, lb in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels) + 2.2, 3.8), squeeze=False)
     for ax, level in zip(axes[0], levels, strict=True):
         for label in labels:
             mine = [r for r in done if r.level == level and r.label == label and r.evals]
@@ -408,17 +412,23 @@ def _plots(
             if steps.size == 0:
                 continue
             mid, lo, hi = iqm_curve_with_ci(ys, reps=curve_reps, seed=seed)
-            ax.plot(steps, mid, color=colours[label], label=f"{label} ({len(mine)})")
+            ax.plot(steps, mid, styles[label], color=colours[label], label=f"{label} ({len(mine)})")
             ax.fill_between(steps, lo, hi, color=colours[label], alpha=0.2, lw=0)
         ax.axhline(threshold, color="grey", ls=":", lw=1)
         ax.set_title(level)
         ax.set_xlabel("env steps")
         ax.set_ylim(0, 1)
         ax.set_ylabel("greedy success, held-out seeds")
-        if ax.lines[1:]:
-            ax.legend(loc="lower right", fontsize="small", title="label (seeds)")
+    if any(ax.lines[1:] for ax in axes[0]):
+        handles, names = [], []
+        for ax in axes[0]:
+            for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+                if n.rsplit(" (", 1)[0] not in [m.rsplit(" (", 1)[0] for m in names]:
+                    handles.append(h)
+                    names.append(n)
+        fig.legend(handles, names, loc="center right", fontsize="small", title="label (seeds)")
     fig.suptitle("IQM across seeds, 95% stratified bootstrap band")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 2.2 / fig.get_figwidth(), 1))
     fig.savefig(out / PLOTS[0], dpi=100)
     plt.close(fig)
 

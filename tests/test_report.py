@@ -377,6 +377,7 @@ def test_report_of_some_levels_while_others_run(tmp_path, capsys):
     text = write_report(out, reps=50, curve_reps=10, levels=["Point"]).read_text()
     assert "## Point" in text and "## Name" not in text and "## All levels" not in text
     assert "`: parent `scripted`, env steps per run Point 6,144," in text
+    assert f"then `babyworld report {out} --levels Point`;" in text
     assert {r["level"] for r in read_per_seed(out / PER_SEED)} == {"Point"}
     with pytest.raises(SystemExit) as e:
         main(["report", str(out), "--levels", "Chat", "--reps", "50"])
