@@ -15,10 +15,12 @@ Everything is measured in one run on one machine, so the ratios compare like wit
    with torch fp32;
 9. the time profile of one env step at N = 8 and 64 (tokenising, prompt building, prefill,
    decode, scoring, store, env Python);
-10. the answer store's hit rate on a second identical run (a temporary store).
+10. the answer store's hit rate on a second identical run (a temporary store);
+11. ``make demo``'s first update: its main job for 512 env steps in a fresh process with an empty
+    answer store, from process start (:mod:`babyworld.experiments.bench_demo`).
 
 ``--sections`` picks some of them (``llm`` = 1-3 and 6, ``scripted`` = 4-6, ``fresh`` = 7,
-``paths`` = 8, ``profile`` = 9, ``store`` = 10).
+``paths`` = 8, ``profile`` = 9, ``store`` = 10, ``demo`` = 11).
 
 ``--quick`` shrinks every size for CI (seconds) and puts a tiny randomly initialised LLM in place
 of the default parent; every row names the parent it used, and no target is judged.
@@ -50,14 +52,19 @@ TARGETS: dict[str, tuple[float, str, bool]] = {
         "answer store hit rate on a second identical run = 1",
         False,
     ),
+    "demo_first_update_s": (
+        30.0,
+        "make demo's first update (512 steps, empty answer store, from process start) < 30 s",
+        True,
+    ),
     "best_path_speedup_64": (
         2.0,
         "env steps/s at N=64 of the best path agreeing >= 99% with torch fp32 / today's >= 2",
         False,
     ),
 }
-Section = Literal["llm", "scripted", "fresh", "paths", "profile", "store"]
-SECTIONS: tuple[Section, ...] = ("llm", "scripted", "fresh", "paths", "profile", "store")
+Section = Literal["llm", "scripted", "fresh", "paths", "profile", "store", "demo"]
+SECTIONS: tuple[Section, ...] = ("llm", "scripted", "fresh", "paths", "profile", "store", "demo")
 #: the parent paths compared (spec options after '?'); the first is the path before issue 16
 #: (torch, transformers' generate), the second today's default (torch, the plain greedy loop)
 PATHS: tuple[str, ...] = (
@@ -244,6 +251,8 @@ def _run(cfg: BenchConfig, threads: int, log: Any) -> dict[str, Any]:
     if "fresh" in cfg.sections:
         label = figures.get("llm_parent", cfg.parent)
         figures |= _fresh_process_rows(cfg, sizes, threads, label, table)
+    if "demo" in cfg.sections:
+        figures |= _demo_rows(cfg, threads, table)
     out |= figures
     out["rows"] = table.rows
     out["targets"] = targets(figures, judged=not cfg.quick)
@@ -514,6 +523,24 @@ def _scripted_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, A
         "hit_rate_repeated_scripted": hit,
         "trainer_samples_per_s": tr,
     }
+
+
+def _demo_rows(cfg: BenchConfig, threads: int, table: _Table) -> dict[str, Any]:
+    """Item 11: ``make demo``'s first update, cold (the scripted parent with --quick)."""
+    from babyworld.experiments.bench_demo import FIRST_UPDATE_STEPS, demo_first_update
+
+    parent = "scripted" if cfg.quick else cfg.parent
+    r = demo_first_update(parent, threads)
+    table.add(
+        f"make demo: first update ({FIRST_UPDATE_STEPS} steps), empty answer store",
+        parent,
+        r["wall_s"],
+        "s",
+        f"(from process start; the run's own clock: {r['first_update_s']:.1f} s; "
+        f"{r['computed_tokens'] or 0:,} parent tokens computed)",
+    )
+    key = "demo_first_update_s" if not cfg.quick else "demo_first_update_s_scripted"
+    return {key: r["wall_s"], "demo_first_update_run_s": r["first_update_s"]}
 
 
 def _fresh_process_rows(

@@ -80,6 +80,11 @@ def test_bench_quick_writes_json_and_markdown(tmp_path, capsys):
         assert row["parent"]  # every row says which parent it used
         assert row["value"] is None or (math.isfinite(row["value"]) and row["value"] > 0)
     assert any(row["parent"] == TINY for row in result["rows"])
+    # make demo's first update ran in a fresh process (the scripted parent with --quick): the
+    # process's wall-clock holds the run's own clock, and only the scripted key is filled
+    assert 0 < result["demo_first_update_run_s"] < result["demo_first_update_s_scripted"]
+    assert "demo_first_update_s" not in result
+    assert result["targets"]["demo_first_update_s"]["value"] is None
     # minigrid is a benchmark-only extra: its row is skipped, not a crash, when it is missing
     assert (result["minigrid_steps_per_s"] is None) == (result["scripted_vs_minigrid"] is None)
     # a quick run (tiny sizes, a stand-in parent) judges no target
@@ -113,6 +118,8 @@ def test_targets_verdicts():
     assert targets({"peak_rss_gb": 1.0})["peak_rss_gb"]["met"] is True
     assert targets(figures, judged=False)["parent_ratio"]["met"] is None
     assert targets({"parent_ratio": math.nan})["parent_ratio"]["met"] is None
+    assert targets({"demo_first_update_s": 29.0})["demo_first_update_s"]["met"] is True
+    assert targets({"demo_first_update_s": 104.0})["demo_first_update_s"]["met"] is False
 
 
 def test_markdown_lists_rows_and_targets():

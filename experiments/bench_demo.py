@@ -1,0 +1,76 @@
+"""The ``demo`` section of ``babyworld bench``: ``make demo``'s first update, cold, in a new process.
+
+``make demo`` ends with its main job, ``babyworld train --level Point --parent smollm2 --steps
+40960 --env.reward-source parent``. What a new user waits for first is that job's first update
+(8 envs x 64 steps = 512 env steps): Python's imports, building the parent from its converted
+cache, and the parent's cold phase on Point's frames. This section runs exactly that job for one
+update in a fresh process whose answer store is a new, empty file (``BABYWORLD_STORE`` in a
+temporary directory), so nothing a previous run stored is read, and times it from process start.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+#: ``make demo``'s main job without ``--steps`` and ``--parent`` (the Makefile's ``demo`` target)
+DEMO_JOB: tuple[str, ...] = ("train", "--level", "Point", "--env.reward-source", "parent")
+#: one update of the default trainer: 8 envs x 64-step rollouts
+FIRST_UPDATE_STEPS = 512
+
+
+def demo_first_update(parent: str, threads: int, steps: int = FIRST_UPDATE_STEPS) -> dict[str, Any]:
+    """Run ``make demo``'s main job for ``steps`` env steps in a fresh process, answer store empty.
+
+    Args:
+        parent: the parent spec (``make demo`` uses the default parent).
+        threads: ``--threads`` of the job (0: the trainer's default).
+        steps: env steps to train (512: the first update).
+
+    Returns:
+        ``wall_s`` (process start to exit: imports, the parent's load, the first update, writing
+        the run), ``first_update_s`` (the run's own clock at its first update, ``metrics.csv``),
+        ``steps``, ``parent_requests`` and ``computed_tokens`` (``summary.json`` ``parent_stats``).
+
+    Raises:
+        RuntimeError: the job failed (its stderr's end is in the message).
+    """
+    with tempfile.TemporaryDirectory(prefix="babyworld-demo-") as tmp:
+        run = Path(tmp) / "run"
+        env = dict(os.environ, BABYWORLD_STORE=str(Path(tmp) / "answers.sqlite3"))
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from babyworld.experiments.cli import main; main(sys.argv[1:])",
+            *DEMO_JOB,
+            "--parent",
+            parent,
+            "--steps",
+            str(steps),
+            "--threads",
+            str(threads),
+            "--out",
+            str(run),
+        ]
+        started = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"make demo's main job failed:\n{done.stderr[-2000:]}")
+        with (run / "metrics.csv").open(newline="") as f:
+            first = next(csv.DictReader(f))
+        stats = json.loads((run / "summary.json").read_text())["parent_stats"]
+    return {
+        "wall_s": wall,
+        "first_update_s": float(first["seconds"]),
+        "steps": int(first["step"]),
+        "parent_requests": int(stats["requests"]),
+        "computed_tokens": stats.get("computed_tokens"),
+    }
