@@ -148,9 +148,13 @@ def test_compare_table_and_bad_config():
             "samples_per_s": 100.0,
         },
     ]
+    rows[1].update(stages=["Name[attributes=shape]", "Name"], last_stage_success_last_500=0.97)
     out = table(rows, {"steps": 300.0, "tokens": 150.0}).splitlines()
-    assert out[2] == "| Name | steps | 100 | 0.500 | not reached | 200 |"
-    assert out[3] == "| Name | tokens | 100 | 0.950 | 60 | 100 |"
+    assert out[2] == "| Name | steps | 100 | 0.500 | – | not reached | 200 |"
+    assert (
+        out[3]
+        == "| Name (Name[attributes=shape] → Name) | tokens | 100 | 0.950 | 0.970 | 60 | 100 |"
+    )
     assert out[-1] == "speed run, tokens: 150 samples/s (0.50x steps)"
     with pytest.raises(ValueError, match="one number or one per level"):
         CompareConfig(levels=("Name",), steps=(1, 2))
@@ -158,3 +162,27 @@ def test_compare_table_and_bad_config():
         CompareConfig(speed_steps=-1)
     with pytest.raises(ValueError, match="unknown student kinds"):
         CompareConfig(kinds=("words",))
+
+
+def test_compare_trains_a_level_through_its_stages(tmp_path):
+    """--curricula.stages of one level: that level's runs use the ladder over them, others not."""
+    from babyworld.experiments.config import CurriculumConfig
+    from babyworld.experiments.student_compare import CompareConfig, _config, run_name
+
+    stages = ("Request[max_words=1]", "Request")
+    cfg = CompareConfig(curricula=CurriculumConfig(stages=stages, retest_rate=0.0))
+    req = _config(cfg, "Request", "tokens", 100, tmp_path / "r")
+    assert (req.curriculum, req.curricula.stages, req.curricula.retest_rate) == (
+        "ladder",
+        stages,
+        0.0,
+    )
+    assert req.envs_level == "Request"
+    name = _config(cfg, "Name", "tokens", 100, tmp_path / "n")
+    assert (name.curriculum, name.curricula.stages, name.envs_level) == ("fixed", (), "Name")
+    assert run_name(cfg, "Request", "steps") == "Request__steps__0__ladder"
+    assert run_name(cfg, "Name", "steps") == "Name__steps__0"
+    with pytest.raises(ValueError, match="tasks of one of --levels"):
+        CompareConfig(levels=("Name",), steps=(1,), curricula=CurriculumConfig(stages=stages))
+    with pytest.raises(ValueError, match="tasks of one of --levels"):
+        CompareConfig(curricula=CurriculumConfig(stages=("Name", "Request")))
