@@ -23,7 +23,7 @@ import tyro
 
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import STUDENT_KINDS, StudentConfig
-from babyworld.experiments.config import CurriculumConfig
+from babyworld.experiments.config import CurriculumConfig, EnvConfig
 
 
 @dataclass
@@ -50,6 +50,8 @@ class CompareConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
     """sizes shared by both kinds (the kind is set per run)"""
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """env settings of every run (e.g. --env.reward-weights)"""
     curricula: CurriculumConfig = field(default_factory=CurriculumConfig)
     """with --curricula.stages (tasks of one of --levels): that level trains through them with
     the ladder curriculum (threshold, window, retest rate from here)"""
@@ -100,6 +102,7 @@ def _config(cfg: CompareConfig, level: str, kind: str, steps: int, out: Path):
         out=out,
         student=dataclasses.replace(cfg.student, kind=kind),  # type: ignore[arg-type]
         ppo=cfg.ppo,
+        env=cfg.env,
     )
 
 

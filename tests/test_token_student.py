@@ -166,12 +166,16 @@ def test_compare_table_and_bad_config():
 
 def test_compare_trains_a_level_through_its_stages(tmp_path):
     """--curricula.stages of one level: that level's runs use the ladder over them, others not."""
-    from babyworld.experiments.config import CurriculumConfig
+    from babyworld.experiments.config import CurriculumConfig, EnvConfig
     from babyworld.experiments.student_compare import CompareConfig, _config, run_name
 
     stages = ("Request[max_words=1]", "Request")
-    cfg = CompareConfig(curricula=CurriculumConfig(stages=stages, retest_rate=0.0))
+    cfg = CompareConfig(
+        curricula=CurriculumConfig(stages=stages, retest_rate=0.0),
+        env=EnvConfig(reward_weights="task=1,consistency=1"),
+    )
     req = _config(cfg, "Request", "tokens", 100, tmp_path / "r")
+    assert req.env.reward_weights == "task=1,consistency=1,predictability=0,mdl=0,progress=0"
     assert (req.curriculum, req.curricula.stages, req.curricula.retest_rate) == (
         "ladder",
         stages,
