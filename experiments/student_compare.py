@@ -151,6 +151,7 @@ def compare(cfg: CompareConfig) -> list[dict]:
                     "stages_first_step": {
                         k: v["first_step"] for k, v in s["curriculum"].get("tasks", {}).items()
                     },
+                    "stage_at_end": _stage_at_end(s),
                     "last_stage_success_last_500": _last_stage(s, cfg, level),
                     "steps": s["steps"],
                     "success_last_500": round(s["success_last_500"], 4),
@@ -161,6 +162,12 @@ def compare(cfg: CompareConfig) -> list[dict]:
                 }
             )
     return rows
+
+
+def _stage_at_end(summary: dict) -> str | None:
+    """The task the run played last to start (its stage at the end, on a ladder)."""
+    tasks = summary["curriculum"].get("tasks", {})
+    return max(tasks, key=lambda k: tasks[k]["first_step"]) if tasks else None
 
 
 def _last_stage(summary: dict, cfg: CompareConfig, level: str) -> float | None:
@@ -178,16 +185,17 @@ def table(rows: list[dict], speeds: dict[str, float] | None = None) -> str:
     changes); the speed runs alternate the kinds, so their ratio is the one to quote.
     """
     lines = [
-        "| level | student | steps | success (last 500) | last stage's success (its episodes "
-        "among the last 500) | steps to 0.9 (last 500) | samples/s |",
-        "|-|-|-|-|-|-|-|",
+        "| level | student | steps | stage at the end | success (last 500) | last stage's "
+        "success (its episodes among the last 500) | steps to 0.9 (last 500) | samples/s |",
+        "|-|-|-|-|-|-|-|-|",
     ]
     for r in rows:
         stages = r.get("stages", [r["level"]])
         level = r["level"] if len(stages) < 2 else f"{r['level']} ({' → '.join(stages)})"
         last = r.get("last_stage_success_last_500")
         lines.append(
-            f"| {level} | {r['student']} | {r['steps']} | {r['success_last_500']:.3f} | "
+            f"| {level} | {r['student']} | {r['steps']} | {r.get('stage_at_end') or r['level']} | "
+            f"{r['success_last_500']:.3f} | "
             f"{'–' if last is None else f'{last:.3f}'} | {r['steps_to_90'] or 'not reached'} | "
             f"{r['samples_per_s']:.0f} |"
         )
