@@ -251,6 +251,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for k in ("out", "resume", "init_from"):
             d[k] = None if d[k] is None else str(d[k])
+        d["curricula"]["stages"] = list(d["curricula"]["stages"])  # as JSON reads it back
         return d
 
     @classmethod

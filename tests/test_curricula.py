@@ -515,6 +515,10 @@ def test_curriculum_config_stages():
         TrainConfig(curricula=CurriculumConfig(stages=("Request",)))
     one = TrainConfig(curriculum="ladder", curricula=cfg)
     assert one.envs_level == "Request"
+    # the saved config reads back equal (JSON has lists where the config holds tuples)
+    saved = json.loads(json.dumps(one.to_dict()))
+    assert saved == one.to_dict() == TrainConfig.from_dict(saved).to_dict()
+    assert TrainConfig.from_dict(saved).curricula.stages == cfg.stages
     assert TrainConfig(curriculum="ladder").envs_level == "Ladder"
     mixed = CurriculumConfig(stages=("Name", "Request"))
     assert TrainConfig(curriculum="progress", curricula=mixed).envs_level == "Ladder"
