@@ -9,12 +9,16 @@ else with a clear error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from babyworld.validation import ValidationError
+
+#: ``Level`` or ``Level[settings]``, as :attr:`Task.name` writes it.
+_NAME = re.compile(r"([A-Za-z]\w*)(?:\[([^\[\]]*)\])?")
 
 
 def _freeze(value: Any) -> Any:
@@ -69,6 +73,39 @@ class Task:
     def make(cls, level: str, **params: Any) -> Task:
         """``Task.make("Name", attributes=("shape",))``."""
         return cls(level, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
+
+    @classmethod
+    def parse(cls, name: str) -> Task:
+        """The task a :attr:`name` names: ``Task.parse("Request[max_words=1]")``.
+
+        The inverse of :attr:`name`: a setting's value is an integer if it reads as one, else a
+        tuple of the ``+``-separated names (``Name[attributes=shape+color]``; a single name is a
+        one-element tuple, as :attr:`name` shows ``attributes=("shape",)``).
+
+        Raises:
+            ValueError: ``name`` is not ``Level`` or ``Level[key=value,...]``.
+        """
+        m = _NAME.fullmatch(name.strip()) if isinstance(name, str) else None
+        if m is None:
+            raise ValidationError(
+                f"cannot read a task from {name!r}; write a level, or a level and its settings "
+                "as Task.name shows them, e.g. 'Request' or 'Request[max_words=1]' or "
+                "'Name[attributes=shape+color]'"
+            )
+        params: dict[str, Any] = {}
+        for part in filter(None, (m.group(2) or "").split(",")):
+            key, sep, value = part.partition("=")
+            key, value = key.strip(), value.strip()
+            if not sep or not key.isidentifier() or not value or key in params:
+                raise ValidationError(
+                    f"cannot read the setting {part!r} of task {name!r}; settings are unique "
+                    "key=value pairs separated by commas, e.g. 'Request[max_words=1]'"
+                )
+            try:
+                params[key] = int(value)
+            except ValueError:
+                params[key] = tuple(v.strip() for v in value.split("+"))
+        return cls.make(m.group(1), **params)
 
     @property
     def kwargs(self) -> dict[str, Any]:

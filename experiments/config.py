@@ -15,6 +15,7 @@ from babyworld.agents.student import StudentConfig
 from babyworld.experiments.evaluation import EvalConfig
 from babyworld.experiments.language_log import LanguageConfig, parse_milestones
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
+from babyworld.task import Task
 from babyworld.validation import check_config
 
 LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
@@ -42,9 +43,36 @@ class CurriculumConfig:
     """progress: step size of the slow success EMA"""
     every: int = 50
     """parent: episodes between the parent's choices of the next task"""
+    stages: tuple[str, ...] = ()
+    """ladder / progress / parent: the ordered tasks (names as the logs write them, e.g.
+    'Request[max_words=1]' 'Request[max_words=2]' 'Request'); default: the default ladder from
+    Point to Chat. When every stage is of one level the run's envs are that level's (its own
+    action space), else babyworld/Ladder-v0"""
+
+    def __post_init__(self) -> None:
+        self.stages = tuple(self.stages)
+        tasks = self.tasks()
+        unknown = sorted({t.level for t in tasks} - set(LEVEL_NAMES))
+        if unknown:
+            raise ValueError(
+                f"curricula.stages names unknown levels {unknown}; levels are {LEVEL_NAMES}"
+            )
+        if tasks:
+            from babyworld.curricula.base import as_task_space
+
+            as_task_space(tasks)  # no task twice
+
+    def tasks(self) -> tuple[Task, ...]:
+        """The stages as tasks (empty: the curriculum's default task space)."""
+        return tuple(Task.parse(s) for s in self.stages)
+
+    def single_level(self) -> str | None:
+        """The one level all stages are of, or ``None`` (no stages, or several levels)."""
+        levels = {t.level for t in self.tasks()}
+        return levels.pop() if len(levels) == 1 else None
 
     def kwargs_for(self, kind: str) -> dict[str, Any]:
-        """The constructor arguments of curriculum ``kind``."""
+        """The constructor arguments of curriculum ``kind`` (without the stages)."""
         names = {
             "fixed": ("beta",),
             "ladder": ("threshold", "window", "retest_rate", "beta"),
@@ -96,7 +124,7 @@ class TrainConfig:
     """level to train on (with --curriculum fixed)"""
     curriculum: Literal["fixed", "ladder", "progress", "parent"] = "fixed"
     """'fixed' trains on --level; 'ladder', 'progress' and 'parent' run the ladder from Point
-    upwards (babyworld/Ladder-v0) with that curriculum"""
+    upwards (babyworld/Ladder-v0), or through --curricula.stages, with that curriculum"""
     parent: str = "smollm2"
     """parent spec: 'smollm2' (the real default LLM), 'hf:<hub id or dir>', or 'scripted'"""
     mode: Mode = "baby"
@@ -178,6 +206,12 @@ class TrainConfig:
                     "--env.reward-source parent holds out; use sdpo, or self_distill with "
                     "--modes.context feedback"
                 )
+        if self.curricula.stages and self.curriculum == "fixed":
+            raise ValueError(
+                "--curricula.stages sets the tasks of a ladder, progress or parent curriculum; "
+                "pass --curriculum ladder (or progress, parent), or drop --curricula.stages to "
+                "train on --level alone"
+            )
         for name in ("steps", "num_envs", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -201,11 +235,23 @@ class TrainConfig:
         """What the run is named after: the level, or ``Ladder-<curriculum>``."""
         return self.level if self.curriculum == "fixed" else f"Ladder-{self.curriculum}"
 
+    @property
+    def envs_level(self) -> str:
+        """The level of the run's envs.
+
+        ``level`` for a fixed curriculum, the stages' level when every ``--curricula.stages`` is
+        of one, else ``Ladder`` (every level behind one action space).
+        """
+        if self.curriculum == "fixed":
+            return self.level
+        return self.curricula.single_level() or "Ladder"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings)."""
         d = dataclasses.asdict(self)
         for k in ("out", "resume", "init_from"):
             d[k] = None if d[k] is None else str(d[k])
+        d["curricula"]["stages"] = list(d["curricula"]["stages"])  # as JSON reads it back
         return d
 
     @classmethod

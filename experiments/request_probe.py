@@ -2,8 +2,9 @@
 
 Fixed policies (no learning) play ``--exchanges`` exchanges of ``babyworld/Request-v0`` with the
 given parent and print their true success: three random words, the wanted toy's colour then two
-random words, colour then ``<stop>``, shape then ``<stop>``, colour and shape then ``<stop>``. It
-measures how much signal a learner gets from saying one right word.
+random words, colour then ``<stop>``, shape then ``<stop>``, colour and shape then ``<stop>``, and
+three-word utterances that never stop (the third word ends them). It measures how much signal a
+learner gets from saying one right word, and whether ``<stop>`` is needed at all.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def probe(parent: str = "scripted", exchanges: int = 600, seed: int = 0) -> dict
         "colour <stop>": lambda w: [words.index(w.color), stop],
         "shape <stop>": lambda w: [words.index(w.shape), stop],
         "colour shape <stop>": lambda w: [words.index(w.color), words.index(w.shape), stop],
+        "colour shape shape": lambda w: [words.index(w.color), words.index(w.shape)] * 2,
+        "colour shape, a random word": lambda w: [
+            words.index(w.color),
+            words.index(w.shape),
+            *rand(1),
+        ],
+        "colour colour colour": lambda w: [words.index(w.color)] * 3,
+        "shape shape shape": lambda w: [words.index(w.shape)] * 3,
     }
     out = {}
     for name, policy in policies.items():

@@ -105,8 +105,8 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
 
 
 def envs_level(cfg: TrainConfig) -> str:
-    """The level of the run's envs: ``cfg.level``, or ``Ladder`` for curriculum runs."""
-    return "Ladder" if cfg.curriculum != "fixed" else cfg.level
+    """The level of the run's envs (:attr:`TrainConfig.envs_level`)."""
+    return cfg.envs_level
 
 
 def run_dir_for(cfg: TrainConfig) -> Path:
@@ -415,13 +415,14 @@ def _log(writer, trainer, metrics, collect, now, stats0, sps) -> None:
 
 
 def build_curriculum(cfg: TrainConfig, parent) -> Curriculum:
-    """The run's curriculum: one fixed level, or the ladder from Point upwards."""
+    """The run's curriculum: one fixed level, the ladder from Point upwards, or its stages."""
     kwargs = cfg.curricula.kwargs_for(cfg.curriculum)
     if cfg.curriculum == "fixed":
         return make_curriculum("fixed", tasks=[Task.make(cfg.level)], **kwargs)
+    tasks = cfg.curricula.tasks() or None
     if cfg.curriculum == "parent":
-        return make_curriculum("parent", parent=parent, **kwargs)
-    return make_curriculum(cfg.curriculum, **kwargs)
+        return make_curriculum("parent", tasks=tasks, parent=parent, **kwargs)
+    return make_curriculum(cfg.curriculum, tasks=tasks, **kwargs)
 
 
 class StageLog:
@@ -449,16 +450,23 @@ class StageLog:
                 self.first[e["task"]] = (int(e["step"]), seconds)
 
     def summary(self, trainer: PPOTrainer) -> dict[str, Any]:
-        """Per task: first step and minute played, episodes and success over its last 100."""
+        """Per task: when it was first played, and its recent success.
+
+        First step and minute played, episodes and success over its last 100, and its episodes
+        among the run's last 500 and their success (``last_500_*``).
+        """
         out: dict[str, Any] = {"log": trainer.curriculum.log(), "tasks": {}}
         eps = list(trainer.episodes)
         for name, (step, secs) in sorted(self.first.items(), key=lambda kv: kv[1]):
-            mine = [e["success"] for e in eps if e.get("task") == name][-100:]
+            all_mine = [e["success"] for e in eps if e.get("task") == name]
+            mine = all_mine[-100:]
             out["tasks"][name] = {
                 "first_step": step,
                 "first_minute": round(secs / 60, 2),
                 "recent_episodes": len(mine),
                 "recent_success": float(np.mean(mine)) if mine else None,
+                "last_500_episodes": len(all_mine),
+                "last_500_success": float(np.mean(all_mine)) if all_mine else None,
             }
         return out
 

@@ -472,3 +472,54 @@ def test_real_parent_picks_a_task_the_baby_cannot_do(llm_parent):
     assert all(math.isfinite(v) for v in scores.values())
     assert c.log()["parent_choice"] == float(tasks.index(chosen))
     assert llm_parent.stats.calls - calls <= 1
+
+
+@pytest.mark.parametrize(
+    "task",
+    [*DEFAULT_LADDER, Task.make("Request", max_words=1), Task.make("Chat", distractors=2)],
+    ids=str,
+)
+def test_task_parse_reads_back_its_name(task):
+    assert Task.parse(task.name) == task
+    assert Task.parse(f" {task.name} ") == task
+
+
+def test_task_parse_by_hand_and_bad_names():
+    assert Task.parse("Request[max_words=1]") == Task.make("Request", max_words=1)
+    assert Task.parse("Name[attributes=shape]").kwargs == {"attributes": ("shape",)}
+    assert Task.parse("Name[attributes=shape+color]").kwargs == {"attributes": ("shape", "color")}
+    for bad in ("", "Request[", "Request[max_words=1", "[max_words=1]", "1Point"):
+        with pytest.raises(ValueError, match="cannot read a task from"):
+            Task.parse(bad)
+    for bad in ("Request[max_words]", "Request[max_words=]", "Request[a=1,a=2]", "Name[=x]"):
+        with pytest.raises(ValueError, match="cannot read the setting"):
+            Task.parse(bad)
+
+
+def test_curriculum_config_stages():
+    from babyworld.experiments.config import CurriculumConfig, TrainConfig
+
+    cfg = CurriculumConfig(stages=["Request[max_words=1]", "Request"])  # a list, as from JSON
+    assert cfg.stages == ("Request[max_words=1]", "Request")
+    assert cfg.tasks() == (Task.make("Request", max_words=1), Task.make("Request"))
+    assert cfg.single_level() == "Request"
+    assert CurriculumConfig(stages=("Point", "Request")).single_level() is None
+    assert CurriculumConfig().single_level() is None and CurriculumConfig().tasks() == ()
+    with pytest.raises(ValueError, match=r"unknown levels \['Talk'\]"):
+        CurriculumConfig(stages=("Talk",))
+    with pytest.raises(ValueError, match="duplicate tasks"):
+        CurriculumConfig(stages=("Request", "Request[max_words=1]", "Request"))
+    with pytest.raises(ValueError, match="cannot read a task"):
+        CurriculumConfig(stages=("Request[",))
+    with pytest.raises(ValueError, match="pass --curriculum ladder"):
+        TrainConfig(curricula=CurriculumConfig(stages=("Request",)))
+    one = TrainConfig(curriculum="ladder", curricula=cfg)
+    assert one.envs_level == "Request"
+    # the saved config reads back equal (JSON has lists where the config holds tuples)
+    saved = json.loads(json.dumps(one.to_dict()))
+    assert saved == one.to_dict() == TrainConfig.from_dict(saved).to_dict()
+    assert TrainConfig.from_dict(saved).curricula.stages == cfg.stages
+    assert TrainConfig(curriculum="ladder").envs_level == "Ladder"
+    mixed = CurriculumConfig(stages=("Name", "Request"))
+    assert TrainConfig(curriculum="progress", curricula=mixed).envs_level == "Ladder"
+    assert TrainConfig(level="Name").envs_level == "Name"

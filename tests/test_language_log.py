@@ -181,3 +181,6 @@ def test_request_probe_names_the_toy_exactly_with_colour_and_shape():
     # distinct toys: naming both attributes matches one candidate only (the scripted channel)
     assert out["colour shape <stop>"] == 1.0
     assert out["three random words"] < out["colour, two random words"] < 1.0
+    # <stop> is not needed: the third word ends an utterance, and repeating a right word is
+    # harmless (the channel averages over words)
+    assert out["colour shape shape"] == 1.0

@@ -148,9 +148,16 @@ def test_compare_table_and_bad_config():
             "samples_per_s": 100.0,
         },
     ]
+    rows[1].update(
+        stages=["Name[attributes=shape]", "Name"],
+        stage_at_end="Name",
+        last_stage_success_last_500=0.97,
+    )
     out = table(rows, {"steps": 300.0, "tokens": 150.0}).splitlines()
-    assert out[2] == "| Name | steps | 100 | 0.500 | not reached | 200 |"
-    assert out[3] == "| Name | tokens | 100 | 0.950 | 60 | 100 |"
+    assert out[2] == "| Name | steps | 100 | Name | 0.500 | – | not reached | 200 |"
+    assert out[3] == (
+        "| Name (Name[attributes=shape] → Name) | tokens | 100 | Name | 0.950 | 0.970 | 60 | 100 |"
+    )
     assert out[-1] == "speed run, tokens: 150 samples/s (0.50x steps)"
     with pytest.raises(ValueError, match="one number or one per level"):
         CompareConfig(levels=("Name",), steps=(1, 2))
@@ -158,3 +165,47 @@ def test_compare_table_and_bad_config():
         CompareConfig(speed_steps=-1)
     with pytest.raises(ValueError, match="unknown student kinds"):
         CompareConfig(kinds=("words",))
+
+
+def test_compare_trains_a_level_through_its_stages(tmp_path):
+    """--curricula.stages of one level: that level's runs use the ladder over them, others not."""
+    from babyworld.experiments.config import CurriculumConfig, EnvConfig
+    from babyworld.experiments.student_compare import (
+        CompareConfig,
+        _config,
+        _last_stage,
+        _stage_at_end,
+        run_name,
+    )
+
+    stages = ("Request[max_words=1]", "Request")
+    cfg = CompareConfig(
+        curricula=CurriculumConfig(stages=stages, retest_rate=0.0),
+        env=EnvConfig(reward_weights="task=1,consistency=1"),
+    )
+    req = _config(cfg, "Request", "tokens", 100, tmp_path / "r")
+    assert req.env.reward_weights == "task=1,consistency=1,predictability=0,mdl=0,progress=0"
+    assert (req.curriculum, req.curricula.stages, req.curricula.retest_rate) == (
+        "ladder",
+        stages,
+        0.0,
+    )
+    assert req.envs_level == "Request"
+    name = _config(cfg, "Name", "tokens", 100, tmp_path / "n")
+    assert (name.curriculum, name.curricula.stages, name.envs_level) == ("fixed", (), "Name")
+    assert run_name(cfg, "Request", "steps") == "Request__steps__0__ladder"
+    assert run_name(cfg, "Name", "steps") == "Name__steps__0"
+    # the stage a run ended in, and its last stage's success (None if never reached)
+    done = {
+        "Request[max_words=1]": {"first_step": 32, "last_500_success": None},
+        "Request": {"first_step": 900, "last_500_success": 0.95},
+    }
+    stuck = {"Request[max_words=1]": {"first_step": 32, "last_500_success": 0.68}}
+    assert _stage_at_end({"curriculum": {"tasks": done}}) == "Request"
+    assert _last_stage({"curriculum": {"tasks": done}}, cfg, "Request") == 0.95
+    assert _stage_at_end({"curriculum": {"tasks": stuck}}) == "Request[max_words=1]"
+    assert _last_stage({"curriculum": {"tasks": stuck}}, cfg, "Request") is None
+    with pytest.raises(ValueError, match="tasks of one of --levels"):
+        CompareConfig(levels=("Name",), steps=(1,), curricula=CurriculumConfig(stages=stages))
+    with pytest.raises(ValueError, match="tasks of one of --levels"):
+        CompareConfig(curricula=CurriculumConfig(stages=("Name", "Request")))

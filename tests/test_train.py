@@ -245,6 +245,36 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
     assert list(s_full["tasks"])[:2] == ["Point", "Name[attributes=shape]"]
 
 
+def test_ladder_through_stages_of_one_level_runs_on_that_level(tmp_path):
+    """--curricula.stages of one level: that level's env (its own 15 actions), stage by stage."""
+    from babyworld.experiments.config import CurriculumConfig
+
+    stages = ("Request[max_words=1]", "Request")
+    run = train(
+        TrainConfig(
+            parent="scripted",
+            curriculum="ladder",
+            curricula=CurriculumConfig(threshold=0.05, window=4, retest_rate=0.0, stages=stages),
+            steps=6 * 8 * 4,
+            num_envs=4,
+            out=tmp_path / "stages",
+            checkpoint_every=100,
+            student=SMALL,
+            ppo=PPOConfig(rollout_steps=8, epochs=1),
+        ),
+        progress=False,
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    ckpt = load_checkpoint(run / "checkpoint.pt")["trainer"]
+    assert ckpt["model"]["policy.2.weight"].shape[0] == 15  # Request's words, not the ladder's
+    tasks = summary["curriculum"]["tasks"]
+    assert list(tasks) == list(stages)  # a random student passes 0.05 on max_words=1
+    assert summary["curriculum"]["log"]["promotions"] == 1
+    # with no re-tests, the episodes of the last 500 are of the stages, and each counts once
+    assert sum(t["last_500_episodes"] for t in tasks.values()) == min(500, summary["episodes"])
+    assert all(0 <= t["last_500_success"] <= 1 for t in tasks.values())
+
+
 def test_tensorboard_logs_parent_latency_and_computed_tokens(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
