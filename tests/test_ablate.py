@@ -497,6 +497,15 @@ def test_existing_run_directories_are_checked(tmp_path):
     (first.path / "config.json").write_text(json.dumps({**saved, "steps": 512}))
     with pytest.raises(ConfigError, match="is a run of 512 steps, more than the budget of 256"):
         plan_runs(cfg)
+    # a run made before a setting existed ran with what is now its default: not another config
+    older = json.loads(json.dumps(saved))
+    del older["curricula"]["stages"], older["lang"]
+    (first.path / "config.json").write_text(json.dumps(older))
+    assert run_status(first.path, first.config) == "stale"
+    older["curricula"]["threshold"] = 0.5  # but a setting that differs still does
+    (first.path / "config.json").write_text(json.dumps(older))
+    with pytest.raises(ConfigError, match="curricula.threshold: run has 0.5, config says 0.8"):
+        plan_runs(cfg)
 
 
 # --- pure statistics ---------------------------------------------------------------------------
