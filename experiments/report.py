@@ -412,21 +412,19 @@ def _plots(
             if steps.size == 0:
                 continue
             mid, lo, hi = iqm_curve_with_ci(ys, reps=curve_reps, seed=seed)
-            ax.plot(steps, mid, styles[label], color=colours[label], label=f"{label} ({len(mine)})")
+            ax.plot(steps, mid, styles[label], color=colours[label], label=label)
             ax.fill_between(steps, lo, hi, color=colours[label], alpha=0.2, lw=0)
         ax.axhline(threshold, color="grey", ls=":", lw=1)
         ax.set_title(level)
         ax.set_xlabel("env steps")
         ax.set_ylim(0, 1)
         ax.set_ylabel("greedy success, held-out seeds")
-    if any(ax.lines[1:] for ax in axes[0]):
-        handles, names = [], []
-        for ax in axes[0]:
-            for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
-                if n.rsplit(" (", 1)[0] not in [m.rsplit(" (", 1)[0] for m in names]:
-                    handles.append(h)
-                    names.append(n)
-        fig.legend(handles, names, loc="center right", fontsize="small", title="label (seeds)")
+    legend: dict[str, Any] = {}  # label -> its line, first level first
+    for ax in axes[0]:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(name, handle)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize="small")
     fig.suptitle("IQM across seeds, 95% stratified bootstrap band")
     fig.tight_layout(rect=(0, 0, 1 - 2.2 / fig.get_figwidth(), 1))
     fig.savefig(out / PLOTS[0], dpi=100)

@@ -104,11 +104,6 @@ def resolve_resume(cli: TrainConfig) -> TrainConfig:
     )
 
 
-def envs_level(cfg: TrainConfig) -> str:
-    """The level of the run's envs (:attr:`TrainConfig.envs_level`)."""
-    return cfg.envs_level
-
-
 def run_dir_for(cfg: TrainConfig) -> Path:
     """``runs/{level}__{mode}__{seed}__{time}`` unless ``--out`` says otherwise."""
     if cfg.out is not None:
@@ -162,7 +157,7 @@ def train(
     parent = make_parent(cfg.parent) if not distributed or cfg.curriculum == "parent" else None
     curriculum = build_curriculum(cfg, parent)
     envs = make_envs(
-        envs_level(cfg),
+        cfg.envs_level,
         cfg.num_envs,
         cfg.parent if distributed else parent,
         ray=cfg.ray,
@@ -179,7 +174,7 @@ def train(
         )
         local = parent is not None or not cfg.eval.enabled
         eval_parent = parent if local else make_parent(cfg.parent)  # with --ray: one here
-        eval_envs = make_eval_envs(cfg.eval, envs_level(cfg), eval_parent, cfg.env.env_kwargs())
+        eval_envs = make_eval_envs(cfg.eval, cfg.envs_level, eval_parent, cfg.env.env_kwargs())
     except BaseException:
         envs.close()  # Ray workers, if any, must not outlive a refused run
         raise

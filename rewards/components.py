@@ -42,19 +42,11 @@ def pmi_pairs(scores: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:
     """:func:`pmi` of each ``(context, neutral)`` pair of ``scores`` (flattened pairs), ``[K]``.
 
     ``scores = [c_0, n_0, c_1, n_1, ...]``, the judge's per-token log-probs of each act in its
-    context and in its neutral frame; equal to ``[pmi(c_k, n_k) for k]`` (same sums, same
-    rounding) with less overhead per pair.
+    context and in its neutral frame.
     """
     if len(scores) % 2:
         raise ValueError(f"need (context, neutral) pairs, got {len(scores)} score arrays")
-    out = np.empty(len(scores) // 2)
-    for k in range(len(out)):
-        lc = np.asarray(scores[2 * k], np.float64)
-        ln = np.asarray(scores[2 * k + 1], np.float64)
-        if lc.shape != ln.shape or lc.ndim != 1 or lc.size == 0:
-            raise ValueError(f"need two equal non-empty 1-D arrays, got {lc.shape} and {ln.shape}")
-        out[k] = np.add.reduce(lc - ln) / lc.size
-    return out
+    return np.array([pmi(c, n) for c, n in zip(scores[0::2], scores[1::2], strict=True)])
 
 
 def judge_distribution(judgements: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -32,9 +32,8 @@ class _Counts:
                 f"{type(self).__name__} state has shape {state['counts'].shape}, "
                 f"expected {self.counts.shape}"
             )
-        self.counts[...] = state[
-            "counts"
-        ]  # in place: the counts may be a row of a vector env's array
+        # in place: the counts may be a row of a vector env's array
+        self.counts[...] = state["counts"]
 
 
 class TokenPredictor(_Counts):

@@ -4,8 +4,8 @@ A native vector env keeps every env's counts in one array (``[N, A, V]`` for the
 ``[N, K]`` for the adaptive code; each env's estimator object holds a view of its row) and
 computes a step's ``predictability`` and ``mdl`` for all envs in one call. The results equal the
 per-env estimators and components of :mod:`babyworld.rewards.estimators` and
-:mod:`babyworld.rewards.components` bit for bit (tests): :func:`mean_rows` sums each row in the
-order NumPy's ``mean`` of that row does.
+:mod:`babyworld.rewards.components` bit for bit (tests): :func:`sum_rows` sums each row in the
+order NumPy's ``sum`` (and so ``mean``) of that row does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-#: Row lengths up to which :func:`mean_rows` reproduces NumPy's pairwise summation in arrays
+#: Row lengths up to which :func:`sum_rows` reproduces NumPy's pairwise summation in arrays
 #: (NumPy splits longer sums recursively; rows longer than this are summed by NumPy itself).
 PAIRWISE_BLOCK = 128
 _UNROLL = 8

@@ -651,7 +651,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         scene, seen, percept = self._percept_memo
         if (
             scene is not self._scene or seen != attended
-        ):  # the scene is frozen: same object, same view
+        ):  # a scene is frozen: same object, same view
             percept = self._scene.percept(self.n_objects, attended)
             self._percept_memo = (self._scene, attended, percept)
         obs = {"heard": ids, "heard_len": np.int64(n), "percept": percept.copy()}
