@@ -14,6 +14,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,15 @@ def save_checkpoint(path: str | Path, config: dict, trainer_state: dict) -> None
 RUN_ONLY = ("steps", "resume", "out", "ray", "workers")
 
 
-def load_checkpoint(path: str | Path, expect_config: dict | None = None) -> dict:
+def load_checkpoint(
+    path: str | Path,
+    expect_config: dict | None = None,
+    upgrade: Callable[[dict], dict] | None = None,
+) -> dict:
     """Load a checkpoint after checking its digest, then its structure and config.
+
+    ``upgrade`` maps the checkpoint's saved config to the form of ``expect_config`` before they
+    are compared (e.g. settings added since it was written, at their defaults).
 
     Raises:
         CheckpointError: the file is missing, unreadable, truncated, damaged (its digest does not
@@ -126,10 +134,11 @@ def load_checkpoint(path: str | Path, expect_config: dict | None = None) -> dict
     ):
         raise CheckpointError(f"{path} is not a babyworld checkpoint of format {FORMAT}; {damaged}")
     if expect_config is not None:
+        saved = ckpt["config"] if upgrade is None else upgrade(ckpt["config"])
         diff = {
-            k: (ckpt["config"].get(k), v)
+            k: (saved.get(k), v)
             for k, v in expect_config.items()
-            if k not in RUN_ONLY and ckpt["config"].get(k) != v
+            if k not in RUN_ONLY and saved.get(k) != v
         }
         if diff:
             raise CheckpointError(

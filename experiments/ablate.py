@@ -122,7 +122,7 @@ def run_status(path: Path, expected: TrainConfig) -> str:
         if not isinstance(saved, dict):
             raise ConfigError(f"{saved_path} is not a run's config; restore it")
         want = expected.to_dict()
-        diff = _config_diff(_with_defaults(saved), want)
+        diff = _config_diff(TrainConfig.with_defaults(saved), want)
         if diff:
             raise ConfigError(
                 f"{path} holds a run of another config ({'; '.join(diff)}); the ablation's config "
@@ -145,19 +145,6 @@ def run_status(path: Path, expected: TrainConfig) -> str:
             f"({', '.join(strangers)}); move them away so the run can start again"
         )
     return "stale"
-
-
-def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved run config with the fields added to babyworld since it was written at their defaults.
-
-    A run made before a new setting existed (say ``curricula.stages``) ran with what is now that
-    setting's default, so it is not another config. A dict that does not load as a
-    :class:`TrainConfig` (a damaged or foreign file) is compared as it is.
-    """
-    try:
-        return TrainConfig.from_dict(saved).to_dict()
-    except (TypeError, ValueError, KeyError):
-        return saved
 
 
 def _config_diff(saved: Mapping[str, Any], want: Mapping[str, Any], prefix: str = "") -> list[str]:

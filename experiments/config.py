@@ -269,3 +269,16 @@ class TrainConfig:
         for k in ("out", "resume", "init_from"):
             d[k] = None if d.get(k) is None else Path(d[k])
         return cls(**d)
+
+    @classmethod
+    def with_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """A saved config dict with the fields added to babyworld since it was written at their defaults.
+
+        A run made before a setting existed (say ``curricula.stages``) ran with what is now that
+        setting's default, so it is not another config. A dict that does not load (a damaged or
+        foreign file) is returned as it is, to be compared as it is.
+        """
+        try:
+            return cls.from_dict(saved).to_dict()
+        except (TypeError, ValueError, KeyError):
+            return saved

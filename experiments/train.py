@@ -134,7 +134,9 @@ def train(
         cfg = resolve_resume(cfg)
         run = Path(cfg.resume)  # type: ignore[arg-type]
         if (run / CKPT).is_file() or not only_train_files(run):
-            ckpt = load_checkpoint(run / CKPT, expect_config=cfg.to_dict())
+            ckpt = load_checkpoint(
+                run / CKPT, expect_config=cfg.to_dict(), upgrade=TrainConfig.with_defaults
+            )
             done = ckpt["trainer"].get("global_step")
             if not isinstance(done, int):
                 raise CheckpointError(f"checkpoint {run / CKPT} has no step count")

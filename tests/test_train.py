@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from babyworld.agents.checkpoint import CheckpointError, load_checkpoint
+from babyworld.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from babyworld.agents.history import HistoryBuffer
 from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
 from babyworld.agents.student import Student, StudentConfig
@@ -175,6 +175,28 @@ def test_bad_runs_are_refused_and_nothing_is_overwritten(tmp_path):
     (run / "checkpoint.pt").write_bytes(before[: len(before) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         train(TrainConfig(resume=run, steps=64), progress=False)
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    """A checkpoint and config.json without ``curricula.stages`` and ``lang`` (written before
+    they existed) resume, as the run used what are now their defaults; a setting that differs
+    is still refused."""
+    run = train(_cfg(tmp_path, "old", 64), progress=False, stop_after_updates=1)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    for saved in (ckpt["config"], older := json.loads((run / "config.json").read_text())):
+        del saved["curricula"]["stages"], saved["lang"]
+    save_checkpoint(run / "checkpoint.pt", ckpt["config"], ckpt["trainer"])
+    (run / "config.json").write_text(json.dumps(older))
+    ckpt["config"]["curricula"]["threshold"] = 0.5
+    save_checkpoint(tmp_path / "other.pt", ckpt["config"], ckpt["trainer"])
+    resumed = train(TrainConfig(resume=run, steps=64), progress=False)
+    assert json.loads((resumed / "summary.json").read_text())["steps"] == 64
+    with pytest.raises(CheckpointError, match="another config: curricula: checkpoint"):
+        load_checkpoint(
+            tmp_path / "other.pt",
+            expect_config=TrainConfig.with_defaults(older),
+            upgrade=TrainConfig.with_defaults,
+        )
 
 
 @pytest.mark.parametrize(
