@@ -534,13 +534,18 @@ def _demo_rows(cfg: BenchConfig, threads: int, table: _Table) -> dict[str, Any]:
     table.add(
         f"make demo: first update ({FIRST_UPDATE_STEPS} steps), empty answer store",
         parent,
-        r["wall_s"],
+        r["first_update_wall_s"],
         "s",
-        f"(from process start; the run's own clock: {r['first_update_s']:.1f} s; "
-        f"{r['computed_tokens'] or 0:,} parent tokens computed)",
+        f"(from process start to its first metrics row; the run's own clock: "
+        f"{r['first_update_s']:.1f} s; the whole {FIRST_UPDATE_STEPS}-step job with its final "
+        f"evaluation: {r['wall_s']:.1f} s; {r['computed_tokens'] or 0:,} parent tokens computed)",
     )
     key = "demo_first_update_s" if not cfg.quick else "demo_first_update_s_scripted"
-    return {key: r["wall_s"], "demo_first_update_run_s": r["first_update_s"]}
+    return {
+        key: r["first_update_wall_s"],
+        "demo_first_update_run_s": r["first_update_s"],
+        "demo_job_wall_s": r["wall_s"],
+    }
 
 
 def _fresh_process_rows(

@@ -35,9 +35,11 @@ def demo_first_update(parent: str, threads: int, steps: int = FIRST_UPDATE_STEPS
         steps: env steps to train (512: the first update).
 
     Returns:
-        ``wall_s`` (process start to exit: imports, the parent's load, the first update, writing
-        the run), ``first_update_s`` (the run's own clock at its first update, ``metrics.csv``),
-        ``steps``, ``parent_requests`` and ``computed_tokens`` (``summary.json`` ``parent_stats``).
+        ``first_update_wall_s`` (process start to the first ``metrics.csv`` row: imports, the
+        parent's load, the first update; polled every 50 ms), ``wall_s`` (process start to exit:
+        also the run's final evaluation on held-out episodes and writing the run),
+        ``first_update_s`` (the run's own clock at its first update), ``steps``,
+        ``parent_requests`` and ``computed_tokens`` (``summary.json`` ``parent_stats``).
 
     Raises:
         RuntimeError: the job failed (its stderr's end is in the message).
@@ -60,17 +62,35 @@ def demo_first_update(parent: str, threads: int, steps: int = FIRST_UPDATE_STEPS
             str(run),
         ]
         started = time.perf_counter()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        first_row = None
+        with subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        ) as job:
+            while first_row is None and job.poll() is None:
+                if _has_data_row(run / "metrics.csv"):
+                    first_row = time.perf_counter() - started
+                else:
+                    time.sleep(0.05)
+            _, stderr = job.communicate()
         wall = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"make demo's main job failed:\n{done.stderr[-2000:]}")
+        if job.returncode != 0:
+            raise RuntimeError(f"make demo's main job failed:\n{stderr[-2000:]}")
         with (run / "metrics.csv").open(newline="") as f:
             first = next(csv.DictReader(f))
         stats = json.loads((run / "summary.json").read_text())["parent_stats"]
     return {
+        "first_update_wall_s": wall if first_row is None else first_row,
         "wall_s": wall,
         "first_update_s": float(first["seconds"]),
         "steps": int(first["step"]),
         "parent_requests": int(stats["requests"]),
         "computed_tokens": stats.get("computed_tokens"),
     }
+
+
+def _has_data_row(path: Path) -> bool:
+    """Whether ``metrics.csv`` holds a complete row after its header (the first update's)."""
+    try:
+        return path.read_text(encoding="utf-8").count("\n") >= 2
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
