@@ -50,6 +50,9 @@ class StudentConfig:
     """steps of the current episode the core attends over (the current step included)"""
     latent_dim: int = 16
     """size of the Gaussian latent bottleneck"""
+    position_std: float = 0.1
+    """'tokens' only: initial scale of the position, slot-index, type and age embeddings (the
+    content embeddings have scale 1); 1.0 lets the student learn Point (docs/language.md)"""
 
     def __post_init__(self) -> None:
         check_config(self, "student")
@@ -69,6 +72,8 @@ class StudentConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"student.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.position_std > 0:
+            raise ValueError(f"student.position_std must be > 0, got {self.position_std}")
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model}")
 

@@ -29,8 +29,6 @@ from babyworld.agents.student import Student
 from babyworld.world import PERCEPT_FEATURES
 
 ACT, WORD, SLOT, READ = range(4)  # token types
-#: initial scale of the position, type and age embeddings (content embeddings have scale 1)
-INIT_POSITION_STD = 0.1
 
 
 class TokenStudent(Student):
@@ -56,13 +54,14 @@ class TokenStudent(Student):
         self.tok_type = nn.Embedding(4, d)
         self.age = nn.Embedding(cfg.history, d)
         self.core = nn.ModuleList(Block(d, cfg.n_heads) for _ in range(cfg.n_layers))
-        # What a token says must outweigh where it sits: content embeddings have unit scale
-        # (a slot's few active features each add a unit vector), positions, types and ages a
-        # small one. With torch's defaults a slot's features were a tenth of its position noise.
+        # Content embeddings have unit scale (a slot's few active features each add a unit
+        # vector); positions, slot indices, types and ages start at cfg.position_std. With
+        # torch's defaults a slot's features were a tenth of its position noise; at 0.1 the slot
+        # index is too faint to point with (the supervised probe, docs/language.md).
         nn.init.normal_(self.tok_slot.weight, std=1.0)
         nn.init.zeros_(self.tok_slot.bias)
         for emb in (self.slot_pos, self.word_pos, self.tok_type, self.age):
-            nn.init.normal_(emb.weight, std=INIT_POSITION_STD)
+            nn.init.normal_(emb.weight, std=cfg.position_std)
 
     def tokens(
         self,

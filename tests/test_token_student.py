@@ -111,6 +111,17 @@ def test_token_student_is_randomly_initialised_from_its_seed():
     assert abs(float(a.tok_word.weight.detach().std()) - 1.0) < 0.05
 
 
+def test_position_std_sets_the_scale_of_positions_slot_indices_types_and_ages():
+    small, big = _student(0), _student(0, StudentConfig(**{**TOK.__dict__, "position_std": 1.0}))
+    for name in ("word_pos", "slot_pos", "age"):  # tok_type has 4 rows: too few to measure
+        weights = (getattr(m, name).weight.detach() for m in (small, big))
+        a, b = (float(w.std()) for w in weights)
+        assert abs(a - 0.1) < 0.04 and abs(b - 1.0) < 0.4, (name, a, b)
+    assert torch.equal(small.tok_word.weight, big.tok_word.weight)  # content: the same draws
+    with pytest.raises(ValueError, match="student.position_std must be > 0, got 0"):
+        StudentConfig(kind="tokens", position_std=0)
+
+
 def test_no_file_is_read_when_a_token_student_is_built(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the token student must not load weights")
