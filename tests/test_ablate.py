@@ -389,7 +389,7 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         (
             {"student": {"width": 3}},
             "c.toml: student.width: unknown key; student takes ['d_model', 'history', 'kind', "
-            "'latent_dim', 'n_heads', 'n_layers', 'reader_hidden', 'word_dim']",
+            "'latent_dim', 'n_heads', 'n_layers', 'position_std', 'reader_hidden', 'word_dim']",
         ),
         (
             {"modes": {"distill": {"modes": {"alpha": "half"}}}},
