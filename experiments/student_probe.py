@@ -45,7 +45,9 @@ class ProbeData:
     n_actions: int
 
 
-def collect(level: str, samples: int, seed: int, parent: str = "scripted", history: int = 4):
+def collect(
+    level: str, samples: int, seed: int, parent: str = "scripted", history: int = 4
+) -> ProbeData:
     """Play ``samples`` steps with uniformly random acts; every step's window and right act."""
     env = gym.make(env_id(level), parent=parent)
     obs, _ = env.reset(seed=seed)
