@@ -71,20 +71,23 @@ def collect(
     return ProbeData(stacked, torch.tensor(right), vocab, n_actions)
 
 
-def labels(kind: str, right: torch.Tensor, percept: torch.Tensor) -> tuple[torch.Tensor, int]:
+def labels(
+    kind: str, right: torch.Tensor, percept: torch.Tensor, n_actions: int
+) -> tuple[torch.Tensor, int]:
     """The labels of ``kind`` and their number of classes.
 
     Args:
         kind: one of :data:`LABELS`.
         right: ``[S]`` right acts (on Point, the wanted toy's slot).
         percept: ``[S, P]`` the current step's percept.
+        n_actions: the level's acts (the classes of ``act``).
 
     Raises:
         ValueError: an unknown kind.
     """
     slots = percept.view(len(right), -1, PERCEPT_FEATURES)
     if kind == "act":
-        return right, int(right.max()) + 1
+        return right, n_actions
     if kind == "words":
         return slots[torch.arange(len(right)), right, :COLOURS].argmax(-1), COLOURS
     if kind == "percept":
@@ -155,11 +158,23 @@ class ProbeConfig:
     parent: str = "scripted"
     student: StudentConfig = field(default_factory=StudentConfig)
 
+    def __post_init__(self) -> None:
+        from babyworld.experiments.config import LEVEL_NAMES
+
+        if self.level not in LEVEL_NAMES:
+            raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
+        if self.label not in LABELS:
+            raise ValueError(f"unknown label {self.label!r}; choose one of {LABELS}")
+        if self.samples < 10 or self.epochs < 1:
+            raise ValueError(
+                f"--samples must be >= 10 and --epochs >= 1, got {self.samples} and {self.epochs}"
+            )
+
 
 def main(cfg: ProbeConfig) -> dict[str, list[float]]:
     """Collect once, fit every kind, print each one's held-out accuracy per epoch."""
     data = collect(cfg.level, cfg.samples, cfg.seed, cfg.parent, cfg.student.history)
-    y, classes = labels(cfg.label, data.right, data.window.percept[:, -1])
+    y, classes = labels(cfg.label, data.right, data.window.percept[:, -1], data.n_actions)
     out = {}
     for kind in cfg.kinds:
         student = replace(cfg.student, kind=kind)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -112,7 +114,7 @@ def test_token_student_is_randomly_initialised_from_its_seed():
 
 
 def test_position_std_sets_the_scale_of_positions_slot_indices_types_and_ages():
-    small, big = _student(0), _student(0, StudentConfig(**{**TOK.__dict__, "position_std": 1.0}))
+    small, big = _student(0), _student(0, dataclasses.replace(TOK, position_std=1.0))
     for name in ("word_pos", "slot_pos", "age"):  # tok_type has 4 rows: too few to measure
         weights = (getattr(m, name).weight.detach() for m in (small, big))
         a, b = (float(w.std()) for w in weights)
