@@ -70,12 +70,21 @@ CONTEXTS = [LONG + " it is a", LONG + " it is a", LONG, "give me", LONG + " yes"
 CONTINUATIONS = [" red ball", " blue car", " yes", " look", " no ."]
 
 
+@pytest.mark.parametrize("attention", ["cascade", "expand"])
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
-def test_prefix_cache_equals_plain_path_fp32(arch):
+def test_prefix_cache_equals_plain_path_fp32(arch, attention):
     model, tok = _tiny_lm(arch)
-    fast = HFParent(model, tokenizer=tok, dtype="float32", cache_size=0, min_prefix_tokens=4)
     plain = HFParent(model, tokenizer=tok, dtype="float32", cache_size=0, prefix_cache=False)
+    fast = HFParent(
+        model,
+        tokenizer=tok,
+        dtype="float32",
+        cache_size=0,
+        min_prefix_tokens=4,
+        attention=attention,
+    )
     assert fast.prefix_cache and not plain.prefix_cache
+    assert fast.cascade == (attention == "cascade")
     for _ in range(2):  # the second round reads the stored prefixes
         assert fast.generate(PROMPTS, max_new_tokens=6) == plain.generate(PROMPTS, max_new_tokens=6)
         for a, b in zip(
@@ -110,6 +119,8 @@ def test_prefix_options_bad_input():
         HFParent(model, tokenizer=tok, prefix_cache_size=0)
     with pytest.raises(TypeError, match="prefix_cache must be True or False"):
         HFParent(model, tokenizer=tok, prefix_cache="yes")
+    with pytest.raises(ValueError, match="attention must be 'cascade' or 'expand', got 'flash'"):
+        HFParent(model, tokenizer=tok, attention="flash")
 
 
 def test_stats_derived_figures():
