@@ -44,7 +44,7 @@ upgrade:
 
 demo: venv
 	$(BIN)/babyworld demo --steps 3
-	$(BIN)/babyworld train --level Point --parent smollm2 --steps 40960 --env.reward-source parent
+	$(BIN)/babyworld train --level Point --parent smollm2 --steps 40960 --env.reward-source parent --num-envs 64 --ppo.rollout-steps 8
 
 test: venv
 	$(BIN)/python -m pytest -q

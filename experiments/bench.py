@@ -65,11 +65,14 @@ TARGETS: dict[str, tuple[float, str, bool]] = {
 }
 Section = Literal["llm", "scripted", "fresh", "paths", "profile", "store", "demo"]
 SECTIONS: tuple[Section, ...] = ("llm", "scripted", "fresh", "paths", "profile", "store", "demo")
-#: the parent paths compared (spec options after '?'); the first is the path before issue 16
-#: (torch, transformers' generate), the second today's default (torch, the plain greedy loop)
+#: the parent paths compared (spec options after '?'); the first is the algorithm of the path
+#: before issue 16 (torch, transformers' generate, the prefix expanded to the batch; its logits
+#: are now kept by index, a bit-identical fix of that path too), the second today's default (the
+#: plain greedy loop over cascade attention)
 PATHS: tuple[str, ...] = (
-    "smollm2?decode=generate",
+    "smollm2?decode=generate&attention=expand",
     "smollm2",
+    "smollm2?attention=expand",
     "smollm2?dtype=float32",
     "ct2",
     "ct2?compute_type=float32",

@@ -2,7 +2,7 @@
 
 ``make demo`` ends with its main job, ``babyworld train --level Point --parent smollm2 --steps
 40960 --env.reward-source parent``. What a new user waits for first is that job's first update
-(8 envs x 64 steps = 512 env steps): Python's imports, building the parent from its converted
+(64 envs x 8 steps = 512 env steps): Python's imports, building the parent from its converted
 cache, and the parent's cold phase on Point's frames. This section runs exactly that job for one
 update in a fresh process whose answer store is a new, empty file (``BABYWORLD_STORE`` in a
 temporary directory), so nothing a previous run stored is read, and times it from process start.
@@ -20,9 +20,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: ``make demo``'s main job without ``--steps`` and ``--parent`` (the Makefile's ``demo`` target)
-DEMO_JOB: tuple[str, ...] = ("train", "--level", "Point", "--env.reward-source", "parent")
-#: one update of the default trainer: 8 envs x 64-step rollouts
+#: ``make demo``'s main job without ``--steps`` and ``--parent`` (the Makefile's ``demo`` target;
+#: 64 envs so that the parent answers 64 requests per batch, 8-step rollouts so that an update
+#: still takes 512 env steps)
+DEMO_JOB: tuple[str, ...] = (
+    "train",
+    "--level",
+    "Point",
+    "--env.reward-source",
+    "parent",
+    "--num-envs",
+    "64",
+    "--ppo.rollout-steps",
+    "8",
+)
+#: one update of the demo's trainer: 64 envs x 8-step rollouts
 FIRST_UPDATE_STEPS = 512
 
 

@@ -159,3 +159,20 @@ def test_bench_cli_reports_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--level", "Nope"])
     assert e.value.code != 0
+
+
+def test_demo_section_runs_the_makefiles_demo_job():
+    from pathlib import Path
+
+    from babyworld.experiments.bench_demo import DEMO_JOB, FIRST_UPDATE_STEPS
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    train = next(line.split() for line in makefile.splitlines() if "babyworld train" in line)
+    args = train[train.index("train") :]
+    for flag in ("--parent", "--steps"):  # the section sets these itself
+        i = args.index(flag)
+        del args[i : i + 2]
+    assert tuple(args) == DEMO_JOB
+    envs = int(DEMO_JOB[DEMO_JOB.index("--num-envs") + 1])
+    rollout = int(DEMO_JOB[DEMO_JOB.index("--ppo.rollout-steps") + 1])
+    assert envs * rollout == FIRST_UPDATE_STEPS
