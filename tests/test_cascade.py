@@ -89,3 +89,73 @@ def test_cascade_is_part_of_the_store_key_and_off_without_prefix_reuse():
     b = tiny_parent(store=False, attention="expand").model_key()
     assert a.description["attention"] == "cascade" and "attention" not in b.description
     assert a.key != b.key
+
+
+LONG = "the child wants the red ball give me please mom baby look what this called " * 2
+PROMPTS = [LONG + x for x in (" the", " red ball", " what is this ? it is a", " mom")]
+
+
+def _parents(model, tok):
+    common = dict(tokenizer=tok, dtype="float32", cache_size=0, store=False, min_prefix_tokens=4)
+    return HFParent(model, prefix_cache=False, **common), HFParent(model, **common)
+
+
+def test_a_model_cascade_cannot_reproduce_keeps_sdpa():
+    # multi-head latent attention caches latents, not per-head keys/values: the self-check fails
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    _, tok = _tiny_lm("llama")
+    config = DeepseekV3Config(
+        vocab_size=len(tok.get_vocab()),
+        hidden_size=32,
+        intermediate_size=64,
+        moe_intermediate_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        n_routed_experts=4,
+        n_shared_experts=1,
+        num_experts_per_tok=2,
+        first_k_dense_replace=2,
+        kv_lora_rank=16,
+        q_lora_rank=None,
+        qk_rope_head_dim=8,
+        qk_nope_head_dim=8,
+        v_head_dim=12,
+        n_group=1,
+        topk_group=1,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+    )
+    torch.manual_seed(0)
+    model = DeepseekV3ForCausalLM(config)
+    assert not install(model) and model.config._attn_implementation == "sdpa"
+    plain, fast = _parents(model, tok)
+    assert fast.prefix_cache and not fast.cascade
+    assert fast.generate(PROMPTS, max_new_tokens=4) == plain.generate(PROMPTS, max_new_tokens=4)
+
+
+def test_a_model_switched_away_from_cascade_is_read_the_plain_way():
+    model, tok = _tiny_lm("llama")
+    plain, fast = _parents(model, tok)
+    want = plain.generate(PROMPTS, max_new_tokens=6)
+    assert fast.cascade and fast.generate(PROMPTS, max_new_tokens=6) == want
+    model.set_attn_implementation("sdpa")  # by the user, after the parent was built
+    fast.clear_cache()
+    assert fast.generate(PROMPTS, max_new_tokens=6) == want
+
+
+def test_an_unpickled_cascade_parent_registers_its_attention():
+    import pickle
+
+    from transformers import AttentionInterface
+
+    model, tok = _tiny_lm("llama")
+    plain, fast = _parents(model, tok)
+    blob = pickle.dumps(fast)
+    # a fresh process has not registered the name: forget it here
+    AttentionInterface._global_mapping.pop(NAME)
+    again = pickle.loads(blob)
+    assert again.cascade and NAME in AttentionInterface._global_mapping
+    assert again.generate(PROMPTS, max_new_tokens=6) == plain.generate(PROMPTS, max_new_tokens=6)

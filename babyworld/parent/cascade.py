@@ -109,22 +109,69 @@ def _attention(
     return cascade_attention(query, key, value, pk, pv, attention_mask, scale), None
 
 
-def install(model: torch.nn.Module) -> bool:
-    """Switch ``model`` to cascade attention if it runs transformers' SDPA attention.
+def register() -> None:
+    """Register :data:`NAME` with transformers' attention and mask interfaces (idempotent).
 
-    Registers :data:`NAME` (idempotent) with SDPA's mask function. Returns whether the model now
-    uses it; a model on another attention implementation is left as it is.
+    A model switched to cascade attention needs the name registered in the process that runs
+    it, including one that unpickled the model.
     """
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+    AttentionInterface.register(NAME, _attention)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+
+
+def install(model: torch.nn.Module, cache_kwarg: str = "past_key_values") -> bool:
+    """Switch ``model`` to cascade attention if it runs SDPA and cascade gives its answers.
+
+    The switch is kept only if a self-check passes: on a short random sequence, the logits of
+    its last tokens given its first tokens' keys/values read in place must equal the plain
+    forward pass's (to the tolerance of the model's dtype). That catches what the cascade
+    function cannot see for itself: models whose cache holds something other than per-head
+    keys/values (multi-head latent attention), attention terms it does not compute (sinks,
+    position biases, soft-capping), and transformers versions that do not pass forward keyword
+    arguments through to the attention. Returns whether the model now uses cascade attention; a
+    model on another implementation, or one that fails the check, is left on its own.
+
+    Args:
+        model: a transformers causal LM.
+        cache_kwarg: the name its forward pass takes the key/value cache by.
+    """
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
+    register()
     if current == NAME:
         return True
     if current != "sdpa" or not hasattr(model, "set_attn_implementation"):
         return False
-    AttentionInterface.register(NAME, _attention)
-    AttentionMaskInterface.register(NAME, sdpa_mask)
     model.set_attn_implementation(NAME)
-    return config._attn_implementation == NAME
+    try:
+        ok = config._attn_implementation == NAME and _self_check(model, cache_kwarg)
+    except Exception:  # any architecture the check cannot run on keeps SDPA
+        ok = False
+    if not ok:
+        model.set_attn_implementation(current)
+    return ok
+
+
+@torch.inference_mode()
+def _self_check(model: torch.nn.Module, cache_kwarg: str, prefix: int = 6, rest: int = 4) -> bool:
+    """Whether cascade attention over a stored prefix reproduces the plain forward pass."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    vocab = model.get_input_embeddings().weight.shape[0]
+    ids = torch.randint(0, vocab, (1, prefix + rest), generator=torch.Generator().manual_seed(0))
+    ids = ids.to(device)
+    plain = model(input_ids=ids).logits[:, prefix:].float()
+    past = DynamicCache()
+    model(input_ids=ids[:, :prefix], use_cache=True, **{cache_kwarg: past})
+    kv = [(layer.keys, layer.values) for layer in past.layers]
+    pos = torch.arange(prefix, prefix + rest, device=device)[None]
+    fast = model(
+        input_ids=ids[:, prefix:], position_ids=pos, use_cache=False, shared_prefix=kv
+    ).logits.float()
+    tol = 1e-3 if model.dtype == torch.float32 else 5e-2
+    scale = plain.abs().max().clamp(min=1.0)
+    return bool(((plain - fast).abs().max() / scale) < tol)

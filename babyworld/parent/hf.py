@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
+from babyworld.parent.cascade import NAME as CASCADE
 from babyworld.parent.cascade import install as install_cascade
+from babyworld.parent.cascade import register as register_cascade
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
 from babyworld.validation import ValidationError
 
@@ -170,7 +172,22 @@ class HFParent(Parent):
         self.min_prefix_tokens = min_prefix_tokens
         self._prefixes = PrefixStore(prefix_cache_size, min_prefix_tokens)
         #: whether rows read stored prefixes in place (cascade attention) rather than expanded
-        self.cascade = attention == "cascade" and self.prefix_cache and install_cascade(self.model)
+        self.cascade = (
+            attention == "cascade"
+            and self.prefix_cache
+            and install_cascade(self.model, self._cache_kwarg)
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a model on cascade attention needs its name registered in this process."""
+        self.__dict__.update(state)
+        if self.cascade:
+            register_cascade()
+
+    @property
+    def _cascade_now(self) -> bool:
+        """Cascade was installed and the model still runs it (not switched away since)."""
+        return self.cascade and self.model.config._attn_implementation == CASCADE
 
     def clear_cache(self, *, store: bool = False) -> None:
         """Forget every cached answer and stored prefix (counters are kept).
@@ -311,7 +328,7 @@ class HFParent(Parent):
         t = self._clock("prefix", t)
         for length, kv, chunk in plan:
             ids, mask, pos, past, extra = self._batch(
-                [seqs[i] for i in chunk], length, kv, self.cascade
+                [seqs[i] for i in chunk], length, kv, self._cascade_now
             )
             keep = max(len(cont[i]) for i in chunk) + 1
             logits = self.model(
@@ -350,7 +367,7 @@ class HFParent(Parent):
             for length, kv, chunk in plan:
                 loop = temperature == 0 and self.decode == "loop"
                 ids, mask, pos, past, extra = self._batch(
-                    [seqs[i] for i in chunk], length, kv, loop and self.cascade
+                    [seqs[i] for i in chunk], length, kv, loop and self._cascade_now
                 )
                 self.stats.prompt_tokens += length * len(chunk) * bool(extra) + int(mask.sum())
                 if loop:
