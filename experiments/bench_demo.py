@@ -1,7 +1,7 @@
 """The ``demo`` section of ``babyworld bench``: ``make demo``'s first update, cold, in a new process.
 
 ``make demo`` ends with its main job, ``babyworld train --level Point --parent smollm2 --steps
-40960 --env.reward-source parent``. What a new user waits for first is that job's first update
+40960 --env.reward-source parent --num-envs 64 --ppo.rollout-steps 8``. What a new user waits for first is that job's first update
 (64 envs x 8 steps = 512 env steps): Python's imports, building the parent from its converted
 cache, and the parent's cold phase on Point's frames. This section runs exactly that job for one
 update in a fresh process whose answer store is a new, empty file (``BABYWORLD_STORE`` in a

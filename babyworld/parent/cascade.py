@@ -104,8 +104,6 @@ def _attention(
         )
     pk, pv = shared_prefix[module.layer_idx]
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    if attention_mask is not None and attention_mask.shape[-1] != key.shape[2]:
-        attention_mask = attention_mask[..., -key.shape[2] :]
     return cascade_attention(query, key, value, pk, pv, attention_mask, scale), None
 
 

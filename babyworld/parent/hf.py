@@ -348,7 +348,7 @@ class HFParent(Parent):
                 lp = logp[row, keep - 1 - n : keep - 1]
                 tgt = torch.tensor(cont[i], device=lp.device)
                 out[i] = lp.gather(1, tgt[:, None])[:, 0].double().cpu().numpy()
-            self.stats.scored_tokens += int(mask.sum()) + length * len(chunk) * bool(extra)
+            self.stats.scored_tokens += sum(len(seqs[i]) for i in chunk)
             t = self._clock("post", t)
         return out  # type: ignore[return-value]
 
@@ -369,7 +369,7 @@ class HFParent(Parent):
                 ids, mask, pos, past, extra = self._batch(
                     [seqs[i] for i in chunk], length, kv, loop and self._cascade_now
                 )
-                self.stats.prompt_tokens += length * len(chunk) * bool(extra) + int(mask.sum())
+                self.stats.prompt_tokens += sum(len(seqs[i]) for i in chunk)
                 if loop:
                     rows = self._greedy_loop(ids, mask, pos, past, max_new_tokens, extra)
                 else:
