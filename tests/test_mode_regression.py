@@ -1,7 +1,18 @@
 """Learning modes as objects change no result: seeded runs of every mode match the numbers
 recorded on main before the refactor (commit a552576, by the script in this file's
-``_record`` run there), to float rounding. The recording used 2 torch threads; the test does too
-(another thread count sums in another order: 1 thread moves a loss by ~4e-6 relative). Scripted parent (templates, labelled as such)."""
+``_record`` run there), to float rounding. Scripted parent (templates, labelled as such).
+
+Tolerances hold on every x86-64 CPU. What is exact arithmetic is compared exactly: the number of
+episodes and of successes (integer counts of seeded env streams and sampled acts). The losses and the
+parameter checksum are floating point, and SIMD kernels round differently: the numbers were recorded
+on an AVX-512 machine; on an AVX2-only one (no native bf16) the losses moved by at most 8e-6
+relative (or by less than 1e-7 where they are ~0) and the checksum by at most 1.1e-3 (self
+distillation from a demonstration; 2e-5 to 3e-4 for the other modes). So a loss is compared at
+``rel=1e-4`` (``abs=1e-7`` near 0) and the checksum at ``abs=1e-2``. A real change moves far more:
+seed 4 instead of 3 moves some loss of every case by 2e-2 to 0.1 relative and the checksum by
+hundreds; three updates move it by thousands from its initial value.
+The recording used 2 torch threads; the test does too (another thread count sums in another
+order: 1 thread moves a loss by ~4e-6 relative)."""
 
 from __future__ import annotations
 
@@ -40,6 +51,8 @@ CASES = {
     "predict_first": ("predict_first", "predict_first", {"switch_steps": 32}),
     "hybrid": ("hybrid", "hybrid", {"switch_steps": 32}),
 }
+#: See the module docstring: the drift between CPU kinds, with a margin; far below a real change.
+LOSS_REL, PARAM_SUM_ABS = 1e-4, 1e-2
 KEYS = ("policy", "value", "entropy", "world_model", "distill", "phase")
 
 
@@ -86,8 +99,8 @@ def test_every_mode_gives_the_numbers_it_gave_before_the_refactor(label, level):
         for k in KEYS:
             if k == "phase" and now == "grpo":  # grpo has its own phase id (was sparse's)
                 continue
-            assert g[k] == pytest.approx(w[k], rel=1e-6, abs=1e-9), (k, g[k], w[k])
-    assert got["param_sum"] == pytest.approx(want["param_sum"], rel=1e-9)
+            assert g[k] == pytest.approx(w[k], rel=LOSS_REL, abs=1e-7), (k, g[k], w[k])
+    assert got["param_sum"] == pytest.approx(want["param_sum"], abs=PARAM_SUM_ABS)
 
 
 def test_sparse_in_older_configs_resolves_to_its_variant():
