@@ -14,7 +14,18 @@ allowed act:
 
 Request is measured by the noisy-channel reading of baby utterances (one to three words, right,
 wrong and ungrammatical) built from the toys on the table: ``top1`` is the share read as the toy
-they name. Chat has no reference (its success *is* the parent's judgement), so it is not scored.
+they name.
+
+Chat is measured against its held-out reference (:data:`~babyworld.envs.chat.CHAT_REFERENCE`) over
+every one-word reply and :data:`CHAT_PAIRS` two-word replies per situation (drawn with the
+situation's seed): ``top1`` is the share of situations whose best-judged reply the reference
+accepts; ``auc``, ``right_reward`` and ``wrong_reward`` put the reference's fitting replies against
+the others; ``verdict_agreement`` is the share of replies on which the parent's verdict equals the
+reference's; ``precision`` the share of the replies the parent accepts that the reference accepts,
+``recall`` the converse; ``accepted`` and ``reference_accepted`` the shares each accepts;
+``echo_accepted`` and
+``echo_reference_accepted`` the same over *echoes*, replies that only repeat words of the parent's
+line (:func:`~babyworld.envs.chat.is_echo`), the easiest way to game a judge of relevance.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from babyworld.envs.chat import CHAT_WORDS, ChatEnv, is_echo
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
 from babyworld.envs.request import RequestEnv
@@ -34,8 +46,10 @@ from babyworld.rewards import components
 from babyworld.world import WorldObject
 
 #: Levels the in-env evaluation measures.
-JUDGED_LEVELS = ("Point", "Name", "Request")
-_ENVS = {"Point": PointEnv, "Name": NameEnv, "Request": RequestEnv}
+JUDGED_LEVELS = ("Point", "Name", "Request", "Chat")
+_ENVS = {"Point": PointEnv, "Name": NameEnv, "Request": RequestEnv, "Chat": ChatEnv}
+#: Two-word replies judged per Chat situation (besides every one-word reply).
+CHAT_PAIRS = 20
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,14 @@ class JudgeReport:
     wrong_reward: float
     other_attribute_mass: float | None
     seconds: float
+    verdict_agreement: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    accepted: float | None = None
+    reference_accepted: float | None = None
+    echo_accepted: float | None = None
+    echo_reference_accepted: float | None = None
+    echoes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -73,6 +95,7 @@ def evaluate_judge(
     seed: int = 0,
     batch: int = 64,
     decisions: list[tuple[str, int]] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> JudgeReport:
     """Measure ``parent``'s judge on ``situations`` real situations of ``level``.
 
@@ -80,30 +103,48 @@ def evaluate_judge(
     parent's own request, what is asked); the judge frames of later exchanges are built the same
     way. ``batch`` envs are reset and scored together (one parent call per phase). If
     ``decisions`` is a list, each judged item appends ``(what was judged, the judge's choice)``
-    (see :func:`judge_agreement`).
+    (see :func:`judge_agreement`). ``env_kwargs`` are the level's env arguments (e.g. Chat's
+    ``distractors``).
 
     Raises:
         ValueError: an unknown level or a non-positive count.
     """
     if level not in JUDGED_LEVELS:
         raise ValueError(
-            f"unknown level {level!r} for the in-env judge evaluation; choose from "
-            f"{JUDGED_LEVELS} (Chat has no reference: its success is the parent's judgement)"
+            f"unknown level {level!r} for the in-env judge evaluation; choose from {JUDGED_LEVELS}"
         )
     if isinstance(situations, bool) or not isinstance(situations, int) or situations < 1:
         raise ValueError(f"situations must be a positive integer, got {situations!r}")
     t0 = time.perf_counter()
     n = min(batch, situations)
-    envs = ParentBatchVectorEnv(_ENVS[level], n, parent)
+    envs = ParentBatchVectorEnv(_ENVS[level], n, parent, **(env_kwargs or {}))
     acc: dict[str, list[float]] = {"top1": [], "right": [], "wrong": [], "other": []}
     for start in range(0, situations, n):
         envs.reset(seed=seed + start)
         live = envs.envs[: min(n, situations - start)]
         if level == "Request":
             _read_requests(parent, live, acc, decisions)
+        elif level == "Chat":
+            _judge_replies(parent, live, seed + start, acc, decisions)
         else:
             _judge_acts(parent, live, acc, decisions)
     envs.close()
+    chat = {}
+    if level == "Chat":
+        mean = {k: float(np.mean(acc[k])) for k in ("agree", "judge", "ref")}
+        judge, ref = np.array(acc["judge"], bool), np.array(acc["ref"], bool)
+        chat = {
+            "verdict_agreement": mean["agree"],
+            "precision": float(ref[judge].mean()) if judge.any() else None,
+            "recall": float(judge[ref].mean()) if ref.any() else None,
+            "accepted": mean["judge"],
+            "reference_accepted": mean["ref"],
+            "echo_accepted": float(np.mean(acc["echo_judge"])) if acc["echo_judge"] else None,
+            "echo_reference_accepted": (
+                float(np.mean(acc["echo_ref"])) if acc["echo_ref"] else None
+            ),
+            "echoes": len(acc["echo_judge"]),
+        }
     return JudgeReport(
         level=level,
         parent=parent.label,
@@ -114,7 +155,49 @@ def evaluate_judge(
         wrong_reward=float(np.mean(acc["wrong"])),
         other_attribute_mass=float(np.mean(acc["other"])) if acc["other"] else None,
         seconds=time.perf_counter() - t0,
+        **chat,
     )
+
+
+def chat_replies(rng: np.random.Generator) -> list[str]:
+    """Every one-word Chat reply and :data:`CHAT_PAIRS` two-word replies drawn from ``rng``."""
+    pairs = rng.choice(len(CHAT_WORDS), size=(CHAT_PAIRS, 2))
+    return [*CHAT_WORDS, *(f"{CHAT_WORDS[a]} {CHAT_WORDS[b]}" for a, b in pairs)]
+
+
+def _judge_replies(
+    parent: Parent, envs: list, seed: int, acc: dict[str, list], decisions: list | None = None
+) -> None:
+    """Chat: the parent's verdict and judgement of each reply, against the reference."""
+    for key in ("agree", "judge", "ref", "echo_judge", "echo_ref"):
+        acc.setdefault(key, [])
+    items = [
+        (env, reply)
+        for i, env in enumerate(envs)
+        for reply in chat_replies(np.random.default_rng(seed + i))
+    ]
+    frames = [env._judge_requests(reply) for env, reply in items]
+    scores = parent.score(
+        [c for ctx, _ in frames for c in ctx], [x for _, xs in frames for x in xs]
+    )
+    best: dict[int, tuple[float, bool]] = {}
+    at = 0
+    for (env, reply), (ctx, _) in zip(items, frames, strict=True):
+        mine, at = scores[at : at + len(ctx)], at + len(ctx)
+        out = env._judge(reply, mine)
+        ref = bool(out.true_success)
+        acc["agree"].append(float(out.success == ref))
+        acc["judge"].append(float(out.success))
+        acc["ref"].append(float(ref))
+        acc["right" if ref else "wrong"].append(out.consistency)
+        if is_echo(env.view().said, reply):
+            acc["echo_judge"].append(float(out.success))
+            acc["echo_ref"].append(float(ref))
+        if decisions is not None:
+            decisions.append((repr(ctx), int(out.success)))
+        if id(env) not in best or out.consistency > best[id(env)][0]:
+            best[id(env)] = (out.consistency, ref)
+    acc["top1"] += [float(ref) for _, ref in best.values()]
 
 
 def _judge_acts(

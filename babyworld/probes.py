@@ -22,6 +22,7 @@ import numpy as np
 
 from babyworld.envs import prompts
 from babyworld.parent import Parent, calibrated_scores, choose, interpret
+from babyworld.rewards.components import question_contrasts
 from babyworld.world import COLORS, SHAPES, WorldObject
 
 KINDS = ("naming", "fetch", "interpretation", "coherence")
@@ -67,17 +68,20 @@ def evaluate(parent: Parent, kinds: tuple[str, ...] = KINDS) -> list[ProbeResult
             if kind == "naming":
                 obj = _obj(item["object"])
                 options = SHAPES if item["attribute"] == "shape" else COLORS
-                frames = [prompts.name_judge_frames(obj, item["attribute"], w) for w in options]
-                ctx, neu, cont = zip(*frames, strict=True)
-                pick = int(np.argmax(calibrated_scores(parent, list(ctx), list(neu), list(cont))))
+                question = prompts.NAME_QUESTIONS[item["attribute"]]
+                view = prompts.ParentView(table=(obj,), shown=obj, said=question)
+                frames = [prompts.name_judge_frames(view, w) for w in options]
+                scores = parent.score(
+                    [c for ctx, _ in frames for c in ctx], [x for _, xs in frames for x in xs]
+                )
+                judged = question_contrasts(scores, len(frames[0][0]), prompts.NAME_CONTRAST)
+                pick = int(np.argmax(judged))
                 hits.append(options[pick] == obj.attribute(item["attribute"]))
                 chance.append(1 / len(options))
             elif kind == "fetch":
-                wanted = _obj(item["scene"][item["answer"]])
-                frames = [
-                    prompts.fetch_judge_frames(item["request"], wanted, _obj(o))
-                    for o in item["scene"]
-                ]
+                table = tuple(_obj(o) for o in item["scene"])
+                view = prompts.ParentView(table=table, said=item["request"])
+                frames = [prompts.fetch_judge_frames(view, o) for o in table]
                 ctx, neu, cont = zip(*frames, strict=True)
                 hits.append(
                     int(np.argmax(calibrated_scores(parent, list(ctx), list(neu), list(cont))))

@@ -44,11 +44,17 @@ def demo(
 def parent_eval(
     parent: Annotated[str, tyro.conf.arg(aliases=["-p"])] = DEFAULT_PARENT,
     in_env: bool = False,
-    levels: tuple[Literal["Point", "Name", "Request"], ...] = ("Point", "Name", "Request"),
+    levels: tuple[Literal["Point", "Name", "Request", "Chat"], ...] = (
+        "Point",
+        "Name",
+        "Request",
+        "Chat",
+    ),
     situations: int = 500,
     seed: int = 0,
     json: Path | None = None,
     against: str | None = None,
+    distractors: int | None = None,
 ) -> None:
     """Measure a parent as a judge: the labelled probe set, or (--in-env) real env situations.
 
@@ -56,13 +62,16 @@ def parent_eval(
         parent: parent spec: 'smollm2' (default LLM), 'ct2' (the same by CTranslate2), 'ct2:<dir>',
             'hf:<hub id or dir>', 'openai:<url>#<model>' or 'scripted'.
         in_env: measure the judge in the env, over every allowed act of real situations (top-1,
-            AUC, mean reward of right and wrong acts, other-attribute mass on Name).
+            AUC, mean reward of right and wrong acts, other-attribute mass on Name; on Chat
+            against its held-out reference, with the echo acceptance).
         levels: with --in-env, the levels to measure.
         situations: with --in-env, situations per level (env resets with seeds seed, seed+1, ...).
         seed: with --in-env, the first reset seed.
         json: also write the results to this JSON file.
         against: with --in-env, a reference parent spec (e.g. 'smollm2?dtype=float32'): judge
             the same situations with both and report how often their choices agree.
+        distractors: with --in-env on Chat, the number of other situations' lines the reply is
+            compared with (the env's default: 2).
     """
     from babyworld.experiments.parent_eval import run_agreement, run_judge_eval, run_parent_eval
 
@@ -71,7 +80,8 @@ def parent_eval(
             raise ValueError("--against compares in-env judge decisions: add --in-env")
         run_agreement(parent, against, levels, situations, seed, json)
     elif in_env:
-        run_judge_eval(parent, levels, situations, seed, json)
+        chat = {} if distractors is None else {"distractors": distractors}
+        run_judge_eval(parent, levels, situations, seed, json, chat)
     else:
         run_parent_eval(parent, json)
 

@@ -26,7 +26,7 @@ from babyworld.envs import prompts
 from babyworld.judge_eval import pooled_auc
 from babyworld.parent import Parent, make_parent
 from babyworld.rewards import components
-from babyworld.world import ATTRIBUTES, COLORS, SHAPES, WorldObject
+from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask, Scene, WorldObject
 
 TOYS = tuple(WorldObject(c, s) for c in COLORS for s in SHAPES)
 WORDS = SHAPES + COLORS
@@ -47,7 +47,7 @@ POINT_RECIPES: dict[str, Callable[[str, WorldObject, WorldObject], Frame]] = {
         f" {got.name}.",
     ),
     "adopted: request, few-shot script": lambda req, want, got: prompts.fetch_judge_frames(
-        req, want, got
+        prompts.ParentView(said=req), got
     ),
     "intent, few-shot script": lambda req, want, got: (
         _FETCH_FEW_SHOT + f"Mom: I want the {want.name}. Baby gives:",
@@ -127,10 +127,56 @@ NAME_RECIPES: dict[str, Callable[[str, WorldObject, str, str], Frame]] = {
             f" {w}",
         )
     ),
-    "adopted: only the asked attribute named, few-shot Q&A": lambda q, toy, a, w: (
-        prompts.name_judge_frames(toy, a, w)
+    "oracle (answer in frame): only the asked attribute named, few-shot Q&A": (
+        lambda q, toy, a, w: _oracle(toy, a, w)
     ),
 }
+
+
+def _oracle(toy: WorldObject, attribute: str, word: str) -> Frame:
+    (ctx, neutral), (cont, _) = prompts.oracle_name_frames(
+        NameTask(Scene((toy,)), 0, attribute), word
+    )
+    return ctx, neutral, cont
+
+
+#: Contrast weights measured for the adopted (view) Name judge.
+NAME_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def measure_name_view(parent: Parent, questions: dict[str, str]) -> dict:
+    """The adopted Name judge (the parent's view) over the 72 cases, at each contrast weight.
+
+    Frames are :func:`~babyworld.envs.prompts.name_judge_frames` (the whole shown toy, the
+    parent's own question); judgements :func:`~babyworld.rewards.components.question_contrasts`.
+    """
+    cases = [(toy, a) for toy in TOYS for a in ATTRIBUTES]
+    frames = [
+        prompts.name_judge_frames(prompts.ParentView((toy,), toy, questions[a]), w)
+        for toy, a in cases
+        for w in WORDS
+    ]
+    group = len(frames[0][0])
+    scores = parent.score(
+        [c for ctx, _ in frames for c in ctx], [x for _, xs in frames for x in xs]
+    )
+    out = {}
+    for weight in NAME_WEIGHTS:
+        j = components.question_contrasts(scores, group, weight).reshape(len(cases), len(WORDS))
+        top, right, wrong, js, other = [], [], [], [], []
+        for (toy, a), row in zip(cases, j, strict=True):
+            k_right = WORDS.index(toy.attribute(a))
+            k_other = WORDS.index(toy.attribute("color" if a == "shape" else "shape"))
+            top.append(float(row.argmax() == k_right))
+            right.append(row[k_right])
+            wrong += [row[k] for k in range(len(WORDS)) if k != k_right]
+            js.append((row, k_right))
+            other.append(float(components.judge_distribution(row)[k_other]))
+        out[f"view, contrast weight {weight:g}"] = {
+            **_summary(top, right, wrong, js),
+            "other_attribute_mass": float(np.mean(other)),
+        }
+    return out
 
 
 def _pmi(parent: Parent, frames: list[Frame]) -> np.ndarray:
@@ -207,6 +253,9 @@ def run(spec: str) -> dict:
             out[level][label] = measure(parent, recipe, words)
             out[level][label]["seconds"] = round(time.perf_counter() - t0, 1)
             print(level, label, json.dumps(out[level][label]), flush=True)
+    for label, figures in measure_name_view(parent, questions).items():
+        out["name"][label] = figures
+        print("name", label, json.dumps(figures), flush=True)
     return out
 
 

@@ -100,7 +100,11 @@ def raw_forward(parent: Parent, batch: int, length: int, repeats: int) -> dict[s
     from babyworld.envs import prompts
     from babyworld.world import WorldObject
 
-    text = str(prompts.react_fetch(WorldObject("red", "ball"), WorldObject("blue", "cup"), False))
+    text = str(
+        prompts.react_fetch(
+            prompts.ParentView(said="Give me the red ball."), WorldObject("blue", "cup"), False
+        )
+    )
     ids = list(parent._encode(text * (1 + length // 16)))[:length]  # type: ignore[attr-defined]
     if len(ids) < length:
         raise ValueError(f"the prompt has only {len(ids)} tokens, fewer than {length}")

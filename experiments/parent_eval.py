@@ -11,28 +11,50 @@ from rich.console import Console
 from rich.table import Table
 
 from babyworld.agents.checkpoint import write_text_atomic
+from babyworld.envs.chat import ChatEnv
 from babyworld.judge_eval import evaluate_judge, judge_agreement
 from babyworld.parent import make_parent
 from babyworld.probes import evaluate
 
 
 def run_judge_eval(
-    spec: str, levels: Sequence[str], situations: int, seed: int, out: Path | None
+    spec: str,
+    levels: Sequence[str],
+    situations: int,
+    seed: int,
+    out: Path | None,
+    chat: dict | None = None,
 ) -> list[dict]:
-    """Load the parent, measure its judge in the env on each level, print a table."""
+    """Load the parent, measure its judge in the env on each level, print a table.
+
+    ``chat`` holds Chat's env arguments (e.g. ``{"distractors": 7}``); it needs Chat in ``levels``.
+    """
     if situations < 1:
         raise ValueError(f"--situations must be a positive integer, got {situations}")
+    if chat and "Chat" not in levels:
+        raise ValueError("--distractors sets Chat's judge: add Chat to --levels")
+    if chat:
+        ChatEnv("scripted", **chat)  # checks the settings before the parent loads
     t0 = time.perf_counter()
     parent = make_parent(spec)
     load = time.perf_counter() - t0
-    reports = [evaluate_judge(parent, level, situations, seed).as_dict() for level in levels]
+    reports = [
+        evaluate_judge(
+            parent, level, situations, seed, env_kwargs=chat if level == "Chat" else None
+        ).as_dict()
+        for level in levels
+    ]
     label = parent.label + (" — template parent, no LLM" if parent.scripted else "")
     table = Table(title=f"parent-eval --in-env: {label} (loaded in {load:.1f} s)")
     cols = ("level", "situations", "top-1", "AUC", "reward right", "reward wrong", "other attr")
-    for col in (*cols, "seconds"):
+    chat = ("verdict = ref", "precision", "recall", "accepted (ref)", "echoes accepted (ref)")
+    for col in (*cols, *chat, "seconds"):
         table.add_column(col, justify="left" if col == "level" else "right")
+
+    def show(x: float | None, fmt: str = ".2f") -> str:
+        return "" if x is None else format(x, fmt)
+
     for r in reports:
-        other = r["other_attribute_mass"]
         table.add_row(
             r["level"],
             str(r["situations"]),
@@ -40,7 +62,14 @@ def run_judge_eval(
             f"{r['auc']:.3f}",
             f"{r['right_reward']:+.2f}",
             f"{r['wrong_reward']:+.2f}",
-            "" if other is None else f"{other:.2f}",
+            show(r["other_attribute_mass"]),
+            show(r["verdict_agreement"], ".3f"),
+            show(r["precision"]),
+            show(r["recall"]),
+            "" if r["accepted"] is None else f"{r['accepted']:.2f} ({r['reference_accepted']:.2f})",
+            ""
+            if r["echo_accepted"] is None
+            else f"{r['echo_accepted']:.2f} ({r['echo_reference_accepted']:.2f}) of {r['echoes']}",
             f"{r['seconds']:.0f}",
         )
     Console().print(table)

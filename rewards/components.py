@@ -7,6 +7,7 @@ numbers. All return Python floats inside the declared bounds of :mod:`babyworld.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,6 +48,44 @@ def pmi_pairs(scores: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:
     if len(scores) % 2:
         raise ValueError(f"need (context, neutral) pairs, got {len(scores)} score arrays")
     return np.array([pmi(c, n) for c, n in zip(scores[0::2], scores[1::2], strict=True)])
+
+
+def question_contrast(
+    logp_asked: np.ndarray, logp_calibration: Sequence[np.ndarray], weight: float
+) -> float:
+    """A word's judgement after the question asked, contrasted with a fixed set of questions.
+
+    ``j = m_q + weight * (m_q - mean_r m_r)`` with ``m_q = mean_t log p(x_t | frame, question
+    asked)`` and ``m_r`` the same after each calibration question ``r`` (one per kind of question
+    the parent asks, the same set whatever the task). The first term says which words the frame
+    makes likely at all (the shown toy's two words); the contrast says which of them the question
+    asked raises above the others (content-free calibration over questions).
+
+    Args:
+        logp_asked: per-token log-probs of ``x`` after the question asked, shape ``[T]``.
+        logp_calibration: per-token log-probs of ``x`` after each calibration question, each ``[T]``.
+        weight: the contrast's weight (>= 0).
+    """
+    asked = float(np.mean(logp_asked))
+    if not logp_calibration:
+        raise ValueError("question_contrast needs at least one calibration question")
+    mean_r = float(np.mean([np.mean(lp) for lp in logp_calibration]))
+    return asked + weight * (asked - mean_r)
+
+
+def question_contrasts(scores: Sequence[np.ndarray], group: int, weight: float) -> np.ndarray:
+    """:func:`question_contrast` of each act's ``group`` score arrays (flattened), shape ``[K]``.
+
+    ``scores = [asked_0, r_0_1, ..., r_0_{group-1}, asked_1, ...]``.
+    """
+    if group < 2 or len(scores) % group:
+        raise ValueError(f"need groups of {group} >= 2 score arrays, got {len(scores)} arrays")
+    return np.array(
+        [
+            question_contrast(scores[i], scores[i + 1 : i + group], weight)
+            for i in range(0, len(scores), group)
+        ]
+    )
 
 
 def judge_distribution(judgements: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -102,7 +102,11 @@ def test_tiny_parent_tokenizes_env_prompts_into_known_words():
     from babyworld.world import WorldObject
 
     parent = tiny_parent(cache_size=0)
-    text = str(prompts.react_fetch(WorldObject("red", "ball"), WorldObject("blue", "cup"), True))
+    text = str(
+        prompts.react_fetch(
+            prompts.ParentView(said="Give me the red ball."), WorldObject("blue", "cup"), True
+        )
+    )
     ids = parent.tokenizer.encode(text, add_special_tokens=False)
     assert parent.tokenizer.unk_token_id not in ids
     assert len(parent._newline_ids) == 1  # generation can stop at a newline

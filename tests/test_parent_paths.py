@@ -26,7 +26,11 @@ pytest.importorskip("ctranslate2")
 def _prompts() -> list[str]:
     objs = [WorldObject(c, s) for c in ("red", "blue", "green") for s in ("ball", "cup", "key")]
     out = [str(prompts.ask_for(o)) for o in objs]
-    out += [str(prompts.react_fetch(a, b, a == b)) for a in objs[:4] for b in objs[3:6]]
+    out += [
+        str(prompts.react_fetch(prompts.ParentView(said=f"Give me the {a.name}."), b, a == b))
+        for a in objs[:4]
+        for b in objs[3:6]
+    ]
     out += [str(prompts.ask_attribute(a)) for a in ("shape", "color")]
     return out
 

@@ -173,8 +173,12 @@ def test_generate_structured_prompts_fill_templates():
     # template index = crc32("Ask for the red ball.|0") % 2 = 1 -> "Can you hand me the {object}?"
     assert zlib.crc32(b"Ask for the red ball.|0") % 2 == 1
     fetch = Prompt("React.", kind="react_fetch", verdict="right", got="red ball")
-    name_color = Prompt("R1.", kind="react_name", verdict="right", answer="red", attribute="color")
-    name_shape = Prompt("R2.", kind="react_name", verdict="wrong", answer="ball", attribute="shape")
+    name_color = Prompt(
+        "R1.", kind="react_name", verdict="right", said="What color is it?", shown="red ball"
+    )
+    name_shape = Prompt(
+        "R2.", kind="react_name", verdict="wrong", said="What is this called?", shown="red ball"
+    )
     out = p.generate([ask, fetch, name_color, name_shape])
     assert out == [
         "Can you hand me the red ball?",
@@ -215,12 +219,12 @@ def test_generate_sampling_seed_picks_template():
 
 
 def test_generate_cache_tells_apart_prompts_with_same_text_but_different_fields():
-    # babyworld.envs.prompts.react_name builds exactly this pair: the baby says "blue" for a red
-    # ball, once asked for its colour and once for its shape; the texts are equal, the requests
-    # are not, and the scripted parent must name the right answer in each case.
-    color = Prompt("R.", kind="react_name", word="blue", answer="red", attribute="color",
-                   verdict="wrong")  # fmt: skip
-    shape = Prompt("R.", kind="react_name", word="blue", answer="ball", attribute="shape",
+    # The baby says "blue" for a red ball, once asked for its colour and once for its shape; the
+    # texts are equal here, the requests are not, and the scripted parent must name the right
+    # answer in each case (by its rule over its own question and the shown toy).
+    color = Prompt("R.", kind="react_name", word="blue", said="Which color is it?",
+                   shown="red ball", verdict="wrong")  # fmt: skip
+    shape = Prompt("R.", kind="react_name", word="blue", said="What is it?", shown="red ball",
                    verdict="wrong")  # fmt: skip
     assert ScriptedParent().generate([shape]) == ["No. It is a ball."]
     p = ScriptedParent()

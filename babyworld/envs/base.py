@@ -27,7 +27,7 @@ from babyworld.rewards import (
 from babyworld.task import Task, task_from_options
 from babyworld.text import WordTokenizer
 from babyworld.validation import check_bool, check_choice, check_float, check_int, check_seed
-from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, sample_scene
+from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, WorldObject, sample_scene
 
 
 def check_action(
@@ -260,11 +260,28 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         """The outcome of the act given the parent's scores (``None``: the utterance goes on)."""
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]] | None:
-        """The ``([context, neutral], [x, x])`` the judge would score for ``action``.
+        """The contexts and continuations the judge would score for ``action``.
+
+        ``([context, neutral], [x, x])`` by default (read by :meth:`_judgements`).
 
         The act is not taken. ``None`` for levels whose exchanges are utterances (no one-act
         judge).
         """
+        return None
+
+    def view(self) -> prompts.ParentView:
+        """What the parent perceives and has said in this exchange.
+
+        Every prompt that judges or reacts is built from it (:mod:`babyworld.envs.prompts`): the
+        toys on the table, the toy the parent shows (if any), its own words opening the exchange.
+        It holds nothing the env derives from the task's answer.
+        """
+        return prompts.ParentView(
+            table=self._scene.objects, shown=self._shown(), said=self._request
+        )
+
+    def _shown(self) -> WorldObject | None:
+        """The toy the parent holds up, if the level has one (``Name``)."""
         return None
 
     def _configure(self, task: Task) -> None:  # noqa: B027 - optional hook
@@ -359,8 +376,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         logits[self._allowed()] = self._judgements(scores) / self.consistency_temperature
         return logits - np.logaddexp.reduce(logits[np.isfinite(logits)])
 
-    @staticmethod
-    def _judgements(scores: Sequence[np.ndarray]) -> np.ndarray:
+    def _judgements(self, scores: Sequence[np.ndarray]) -> np.ndarray:
         """The parent's score of each judged act: PMI of its ``(context, neutral)`` pair."""
         return components.pmi_pairs(scores)
 
@@ -591,7 +607,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             utterance=utterance,
             meaning="is not understood",
             target=self._target(),
-            feedback_prompt=prompts.not_understood(self._request, utterance),
+            feedback_prompt=prompts.not_understood(self.view(), utterance),
             consistency=-1.0,
         )
 

@@ -10,9 +10,14 @@ import numpy as np
 from babyworld.envs import prompts
 from babyworld.envs.base import Outcome, ParentBabyEnv
 from babyworld.parent import Prompt
+from babyworld.rewards import components
 from babyworld.task import Task
-from babyworld.validation import ValidationError, check_bool
-from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask
+from babyworld.validation import ValidationError, check_bool, check_choice
+from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask, WorldObject
+
+#: How the Name judge's frames are built: ``"view"`` (the parent's view, the default) or
+#: ``"answer_in_frame"`` (the labelled oracle control; see :class:`NameEnv`).
+JUDGE_FRAMES: tuple[str, ...] = ("view", "answer_in_frame")
 
 
 class NameEnv(ParentBabyEnv):
@@ -44,8 +49,10 @@ class NameEnv(ParentBabyEnv):
     As :class:`~babyworld.envs.point.PointEnv`, with ``task`` = 1 iff the word equals the shown
     toy's asked attribute (the verifier; or the parent's verdict with ``reward_source="parent"``),
     and ``consistency`` = the parent's relative judgement of the word among the allowed words,
-    from each word's per-token PMI in the judge frame about the shown toy
-    (:func:`~babyworld.envs.prompts.name_judge_frames`) versus the same frame about "the toy".
+    from each word's per-token log-probability in the judge frame about the whole shown toy and the
+    parent's own question, contrasted with the same frame ending with each calibration question
+    (:func:`~babyworld.envs.prompts.name_judge_frames`,
+    :func:`~babyworld.rewards.components.question_contrast`).
 
     ## Episode End
     Terminated after ``exchanges`` exchanges. Never truncated by the env itself.
@@ -57,8 +64,14 @@ class NameEnv(ParentBabyEnv):
     As :class:`~babyworld.envs.point.PointEnv`, plus ``attributes=("shape", "color")`` (what the
     parent may ask about) and ``restrict_to_asked=False``.
 
+    ``judge_frames="view"`` (default): the parent judges from what it perceives and said — the whole
+    shown toy and its own question (:func:`~babyworld.envs.prompts.name_judge_frames`).
+    ``"answer_in_frame"``: the labelled oracle control, a frame that names the asked attribute's
+    value (:func:`~babyworld.envs.prompts.oracle_name_frames`): a verifier in the parent's voice.
+
     ## Version History
-    - v0: initial version.
+    - v0: initial version. The judge frame became the parent's view (the oracle frame was the
+      default before); committed results made before say so.
     """
 
     level = "Name"
@@ -71,8 +84,10 @@ class NameEnv(ParentBabyEnv):
         *,
         attributes: Sequence[str] = ATTRIBUTES,
         restrict_to_asked: bool = False,
+        judge_frames: str = "view",
         **kwargs: Any,
     ) -> None:
+        self.judge_frames = check_choice("judge_frames", judge_frames, JUDGE_FRAMES)
         attributes = _check_attributes(attributes)
         self.attributes = self._attributes = attributes
         self.restrict_to_asked = check_bool("restrict_to_asked", restrict_to_asked)
@@ -98,6 +113,9 @@ class NameEnv(ParentBabyEnv):
     def _attended(self) -> int | None:
         return self._task.slot
 
+    def _shown(self) -> WorldObject:
+        return self._task.shown
+
     def _allowed(self) -> np.ndarray:
         if not self.restrict_to_asked or self._done:
             return super()._allowed()
@@ -111,11 +129,15 @@ class NameEnv(ParentBabyEnv):
         return self._task.answer
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
-        task = self._task
-        ctx, neutral, cont = prompts.name_judge_frames(
-            task.shown, task.attribute, self.words[action]
-        )
-        return [ctx, neutral], [cont, cont]
+        if self.judge_frames == "answer_in_frame":
+            return prompts.oracle_name_frames(self._task, self.words[action])
+        return prompts.name_judge_frames(self.view(), self.words[action])
+
+    def _judgements(self, scores: Sequence[np.ndarray]) -> np.ndarray:
+        if self.judge_frames == "answer_in_frame":
+            return super()._judgements(scores)
+        group = 1 + len(prompts.NAME_QUESTIONS)
+        return components.question_contrasts(scores, group, prompts.NAME_CONTRAST)
 
     def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
         return self.teacher_requests()  # the word is judged among every allowed word
@@ -125,14 +147,13 @@ class NameEnv(ParentBabyEnv):
         shown = self._task.shown
         verifier = self._task.verify(word)
         consistency, judged = self._judge_act(action, scores)
-        success = self._verdict(verifier, judged)
         return Outcome(
-            success=success,
+            success=self._verdict(verifier, judged),
             true_success=verifier,
             utterance=word,
             meaning=f'says "{word}" about the {shown.name}',
             target=self._task.answer,
-            feedback_prompt=prompts.react_name(shown, self._task.attribute, word, success),
+            feedback_prompt=prompts.react_name(self.view(), word, judged),
             consistency=consistency,
         )
 

@@ -19,7 +19,7 @@ class PointEnv(ParentBabyEnv):
     The first rung of the ladder. ``n_objects`` toys (a colour and a shape each) lie in fixed slots.
     In each of ``exchanges`` exchanges the parent LLM asks, in its own words, for one of them (the
     world draws which); the baby answers with symbol ``sym<i>``, which the world reads as pointing
-    at slot ``i``. The parent then reacts (its words, given the verifier's verdict) and asks for the
+    at slot ``i``. The parent then reacts (its words, given its own verdict) and asks for the
     next toy, so the consequence of each act is heard in the next observation.
 
     ## Action Space
@@ -100,7 +100,7 @@ class PointEnv(ParentBabyEnv):
 
     def _teacher_frames(self, action: int) -> tuple[list[str], list[str]]:
         got = self._scene.objects[action]
-        ctx, neutral, cont = prompts.fetch_judge_frames(self._request, self._task.wanted, got)
+        ctx, neutral, cont = prompts.fetch_judge_frames(self.view(), got)
         return [ctx, neutral], [cont, cont]
 
     def _score_requests(self, action: int) -> tuple[list[str], list[str]]:
@@ -111,13 +111,12 @@ class PointEnv(ParentBabyEnv):
         wanted = self._task.wanted
         verifier = self._task.verify(action)
         consistency, judged = self._judge_act(action, scores)
-        success = self._verdict(verifier, judged)
         return Outcome(
-            success=success,
+            success=self._verdict(verifier, judged),
             true_success=verifier,
             utterance=self.words[action],
             meaning=f"points at the {got.name}",
             target=wanted.name,
-            feedback_prompt=prompts.react_fetch(wanted, got, success),
+            feedback_prompt=prompts.react_fetch(self.view(), got, judged),
             consistency=consistency,
         )

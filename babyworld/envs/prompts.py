@@ -1,18 +1,47 @@
 """What the env asks the parent: few-shot prompts (structured, so the scripted parent can answer).
 
 A 135M instruct model follows role-play instructions poorly but continues a pattern well, so each
-prompt is a short few-shot script ending where the parent's line begins. The world's facts (which
-toy, whether the baby was right) come from the verifier and are stated in the prompt; the parent
-only puts them into words. Judge frames are the contexts used for calibrated scoring.
+prompt is a short few-shot script ending where the parent's line begins.
+
+**The parent sees only what a parent sees.** Every prompt that judges or reacts is built from a
+:class:`ParentView`: the toys as the parent perceives them (described the same way whatever it
+asked), the words it said itself in the exchange (its request, question or line, verbatim) and the
+baby's words, plus the parent's *own* verdict. A view has no field for the task's answer, so no
+frame can contain it (tests/test_parent_view.py proves it per level). What the parent wants or asks
+about (``ask_for``, ``ask_attribute``, ``chat_open``) is its own intention, drawn by the world; it
+reaches the judge only through the words the parent said. The one frame that reads the answer,
+:func:`oracle_name_frames`, is a labelled control (``judge_frames="answer_in_frame"``), never a
+default.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from babyworld.parent import Prompt
 from babyworld.parent.judge import INTENT_TEMPLATE
-from babyworld.world import WorldObject
+from babyworld.world import NameTask, WorldObject
+
+
+@dataclass(frozen=True)
+class ParentView:
+    """What the parent perceives and has said in the current exchange; its prompts' only source.
+
+    Attributes:
+        table: the toys on the table, as the parent sees them.
+        shown: the toy the parent holds up (``Name``), else ``None``.
+        said: the parent's own words that opened the exchange (request, question, line), verbatim.
+        lines: ``Chat``: the lines the parent said for the other candidate situations.
+        situations: ``Chat``: the situation it is in, then those it spoke the other lines for.
+    """
+
+    table: tuple[WorldObject, ...] = ()
+    shown: WorldObject | None = None
+    said: str = ""
+    lines: tuple[str, ...] = ()
+    situations: tuple[str, ...] = ()
+
 
 _ASK_FOR = (
     "Mom is playing with her baby. Each time, she asks the baby for one toy, and names it.\n"
@@ -25,11 +54,15 @@ _ASK_FOR = (
 _REACT_FETCH = (
     "Mom is playing with her baby. She asks for a toy and tells the baby whether it gave the right "
     "one.\n"
-    "Asked: green cup. Got: green cup (right). Mom: Yes! Thank you for the green cup.\n"
-    "Asked: yellow key. Got: red box (wrong). Mom: No, that is the red box. I wanted the yellow key.\n"
-    "Asked: white car. Got: purple cup (wrong). Mom: Oh no, this is the purple cup, not the white car.\n"
-    "Asked: blue bird. Got: blue bird (right). Mom: Good job, that is the blue bird!\n"
-    "Asked: {wanted}. Got: {got} ({verdict}). Mom:"
+    "Mom asked: Can you give me the green cup? Got: green cup (right). Mom: Yes! Thank you for the "
+    "green cup.\n"
+    "Mom asked: Hand me the yellow key. Got: red box (wrong). Mom: No, that is the red box. I "
+    "wanted the yellow key.\n"
+    "Mom asked: Where is the white car? Got: purple cup (wrong). Mom: Oh no, this is the purple "
+    "cup, not the white car.\n"
+    "Mom asked: I want the blue bird. Got: blue bird (right). Mom: Good job, that is the blue "
+    "bird!\n"
+    "Mom asked: {request} Got: {got} ({verdict}). Mom:"
 )
 _ASK_ATTRIBUTE = (
     "Mom is playing with her baby. She holds up a toy and asks the baby about it, without saying "
@@ -43,14 +76,18 @@ _ASK_ATTRIBUTE = (
 _REACT_NAME = (
     "Mom holds up a toy and asks about it; her baby says a word. Mom tells the baby whether the "
     "word is right.\n"
-    'Toy: green cup. Asked: what it is. Baby: "cup" (right). Mom: Yes, it is a cup! Well done.\n'
-    'Toy: yellow key. Asked: what it is. Baby: "ball" (wrong). Mom: No, this is not a ball. It is '
-    "a key.\n"
-    'Toy: blue car. Asked: its color. Baby: "green" (wrong). Mom: No, it is not green, it is blue.\n'
-    'Toy: red bird. Asked: its color. Baby: "red" (right). Mom: That\'s right, it is red!\n'
-    'Toy: {object}. Asked: {about}. Baby: "{word}" ({verdict}). Mom:'
+    'Toy: green cup. Mom asked: What is this called? Baby: "cup" (right). Mom: Yes, it is a cup! '
+    "Well done.\n"
+    'Toy: yellow key. Mom asked: What is this? Baby: "ball" (wrong). Mom: No, this is not a ball. '
+    "It is a key.\n"
+    'Toy: blue car. Mom asked: Which color is it? Baby: "green" (wrong). Mom: No, it is not green, '
+    "it is blue.\n"
+    'Toy: red bird. Mom asked: What color is it? Baby: "red" (right). Mom: That\'s right, it is '
+    "red!\n"
+    'Toy: {object}. Mom asked: {question} Baby: "{word}" ({verdict}). Mom:'
 )
 _ABOUT = {"shape": "what it is", "color": "its color"}
+_VERDICT = {True: "right", False: "wrong"}
 
 
 def ask_for(obj: WorldObject) -> Prompt:
@@ -58,11 +95,11 @@ def ask_for(obj: WorldObject) -> Prompt:
     return Prompt(_ASK_FOR.format(object=obj.name), "ask_for", object=obj.name)
 
 
-def react_fetch(wanted: WorldObject, got: WorldObject, success: bool) -> Prompt:
-    """The parent reacts to being handed ``got`` after asking for ``wanted`` (verifier's verdict)."""
-    verdict = "right" if success else "wrong"
-    text = _REACT_FETCH.format(wanted=wanted.name, got=got.name, verdict=verdict)
-    return Prompt(text, "react_fetch", wanted=wanted.name, got=got.name, verdict=verdict)
+def react_fetch(view: ParentView, got: WorldObject, judged: bool) -> Prompt:
+    """The parent reacts to being handed ``got`` after its request (``judged``: its own verdict)."""
+    verdict = _VERDICT[judged]
+    text = _REACT_FETCH.format(request=view.said, got=got.name, verdict=verdict)
+    return Prompt(text, "react_fetch", said=view.said, got=got.name, verdict=verdict)
 
 
 def ask_attribute(attribute: str) -> Prompt:
@@ -71,14 +108,18 @@ def ask_attribute(attribute: str) -> Prompt:
     return Prompt(_ASK_ATTRIBUTE.format(about=_ABOUT[attribute]), kind)
 
 
-def react_name(obj: WorldObject, attribute: str, word: str, success: bool) -> Prompt:
-    """The parent reacts to the baby saying ``word`` for ``obj``'s ``attribute`` (verifier's verdict)."""
-    answer = obj.attribute(attribute)
-    verdict = "right" if success else "wrong"
-    text = _REACT_NAME.format(object=obj.name, about=_ABOUT[attribute], word=word, verdict=verdict)
-    return Prompt(
-        text, "react_name", word=word, answer=answer, attribute=attribute, verdict=verdict
-    )
+def react_name(view: ParentView, word: str, judged: bool) -> Prompt:
+    """The parent reacts to the baby saying ``word`` about the toy it shows (its own verdict)."""
+    shown = _shown(view)
+    verdict = _VERDICT[judged]
+    text = _REACT_NAME.format(object=shown.name, question=view.said, word=word, verdict=verdict)
+    return Prompt(text, "react_name", said=view.said, shown=shown.name, word=word, verdict=verdict)
+
+
+def _shown(view: ParentView) -> WorldObject:
+    if view.shown is None:
+        raise ValueError("this frame is about the toy the parent shows, but the view shows none")
+    return view.shown
 
 
 #: Point's judge: a few-shot script of requests and the toys that answer them. Measured in the
@@ -97,54 +138,89 @@ _FETCH_NEUTRAL = _FETCH_JUDGE.format(request="Hello.")
 # The same (request, toys) come back often and frames do not change: every env shares them (and
 # the parent's cache keys kept on them).
 @functools.lru_cache(maxsize=4096)
-def fetch_judge_frames(
-    request: str, wanted: WorldObject, got: WorldObject
-) -> tuple[Prompt, str, str]:
+def fetch_judge_frames(view: ParentView, got: WorldObject) -> tuple[Prompt, str, str]:
     """``(context, neutral context, continuation)`` for judging a handed-over toy.
 
-    The parent judges by what it said (``request``, its own words asking for ``wanted``) against a
-    neutral greeting. The context is a :class:`~babyworld.parent.Prompt` of kind ``"judge"``
-    whose ``answer`` is the toy the parent meant: LLM parents read the text, the scripted parent
-    the answer.
+    The parent judges by what it said (``view.said``, its own request) against a neutral
+    greeting. The context is a :class:`~babyworld.parent.Prompt` of kind ``"judge"``
+    carrying the same words (``said``): LLM parents read the text, the scripted parent its rules
+    over the same words.
     """
     return (
-        Prompt(_FETCH_JUDGE.format(request=request), "judge", answer=wanted.name),
+        Prompt(_FETCH_JUDGE.format(request=view.said), "judge", said=view.said),
         _FETCH_NEUTRAL,
         f" {got.name}",
     )
 
 
-#: Name's judge: a few-shot question-and-answer script in which the parent's question names what
-#: it knows of the asked attribute only ("the green toy" when it asks the colour, "the cup" when it
-#: asks what it is). Every frame that named the whole toy let the 135M parent prefer the toy's
-#: *other* attribute word (top-1 0.14-0.69, docs/teacher.md); this one: 1.000.
-#: The neutral frame asks the same question about "the toy" (content-free calibration).
+#: Name's judge (honest: built from the view). The whole shown toy, its attributes labelled the same
+#: way whatever was asked, then the question the parent spoke and a few-shot script about other
+#: toys. The judgement contrasts the word's log-probability after the spoken question with its
+#: mean after each of :data:`NAME_QUESTIONS` (the same questions for every task:
+#: content-free calibration), see :func:`~babyworld.rewards.components.question_contrast`.
+#: Measured on all 72 (toy, question) cases with the default parent: top-1 0.986, AUC 1.000
+#: (docs/teacher.md); the old frame that named the asked attribute's value only survives as the
+#: labelled oracle :func:`oracle_name_frames`.
 _NAME_JUDGE = (
+    "Mom shows her baby a toy and asks about it. The baby answers with one word.\n"
+    "Toy: red box. Color: red. Name: box. Mom: What color is it? Baby: red\n"
+    "Toy: blue bird. Color: blue. Name: bird. Mom: What is this called? Baby: bird\n"
+    "Toy: white car. Color: white. Name: car. Mom: What is this? Baby: car\n"
+    "Toy: yellow key. Color: yellow. Name: key. Mom: Which color is it? Baby: yellow\n"
+    "Toy: {toy}. Color: {color}. Name: {shape}. Mom: {question} Baby:"
+)
+#: One question per kind the parent asks (the default parent's own greedy questions); their values
+#: are the judge's calibration set, identical whatever the task.
+NAME_QUESTIONS: dict[str, str] = {"color": "What color is it?", "shape": "What is this called?"}
+#: Weight of the contrast with the calibration questions (chosen on the 72 cases over 0.5-8:
+#: top-1 0.681 / 0.750 / 0.861 / 0.986 / 0.972 at 0.5 / 1 / 2 / 4 / 8).
+NAME_CONTRAST = 4.0
+
+
+def _name_frame(shown: WorldObject, question: str) -> Prompt:
+    text = _NAME_JUDGE.format(
+        toy=shown.name, color=shown.color, shape=shown.shape, question=question
+    )
+    return Prompt(text, "judge", said=question, shown=shown.name)
+
+
+def name_judge_frames(view: ParentView, word: str) -> tuple[list[Prompt], list[str]]:
+    """``(contexts, continuations)`` for judging a word said about the toy the parent shows.
+
+    The first context ends with the question the parent spoke (``view.said``); the others with
+    each calibration question. Every context describes the whole shown toy; none knows which
+    attribute was asked except through the spoken question.
+    """
+    shown = _shown(view)
+    contexts = [_name_frame(shown, q) for q in (view.said, *NAME_QUESTIONS.values())]
+    return contexts, [f" {word}"] * len(contexts)
+
+
+#: The oracle control (``judge_frames="answer_in_frame"``): the question names the asked
+#: attribute's value ("What color is the green toy?"), so the frame holds the answer and a string
+#: match on it does as well as the LLM (72/72). Not a judge: a verifier in the parent's voice.
+_ORACLE_NAME = (
     "Q: What color is the blue toy? A: blue\n"
     "Q: What is the box? A: box\n"
     "Q: What color is the yellow toy? A: yellow\n"
     "Q: What is the key? A: key\n"
     "Q: {question} A:"
 )
-_NAME_QUESTION = {"color": "What color is the {color} toy?", "shape": "What is the {shape}?"}
-_NAME_NEUTRAL = {"color": "What color is the toy?", "shape": "What is the toy?"}
+_ORACLE_QUESTION = {"color": "What color is the {color} toy?", "shape": "What is the {shape}?"}
+_ORACLE_NEUTRAL = {"color": "What color is the toy?", "shape": "What is the toy?"}
 
 
-def name_judge_frames(obj: WorldObject, attribute: str, word: str) -> tuple[Prompt, str, str]:
-    """``(context, neutral context, continuation)`` for judging a word said about a shown toy.
-
-    ``attribute`` is what the parent asked about (``"shape"`` or ``"color"``); the context is a
-    ``"judge"`` :class:`~babyworld.parent.Prompt` whose ``answer`` is the right word.
-    """
-    question = _NAME_QUESTION[attribute].format(color=obj.color, shape=obj.shape)
+def oracle_name_frames(task: NameTask, word: str) -> tuple[list[Prompt], list[str]]:
+    """The labelled oracle's ``([context, neutral], [x, x])``: built from the task's answer."""
+    question = _ORACLE_QUESTION[task.attribute].format(
+        color=task.shown.color, shape=task.shown.shape
+    )
     return (
-        Prompt(
-            _NAME_JUDGE.format(question=question),
-            "judge",
-            answer=obj.attribute(attribute),
-        ),
-        _NAME_JUDGE.format(question=_NAME_NEUTRAL[attribute]),
-        f" {word}",
+        [
+            Prompt(_ORACLE_NAME.format(question=question), "oracle", answer=task.answer),
+            _ORACLE_NAME.format(question=_ORACLE_NEUTRAL[task.attribute]),
+        ],
+        [f" {word}"] * 2,
     )
 
 
@@ -184,9 +260,9 @@ def react_request(utterance: str, given: WorldObject | None) -> Prompt:
     return Prompt(text, "react_request", utterance=utterance, given=name)
 
 
-def request_frames(objects: tuple[WorldObject, ...], utterance: str) -> tuple[list[str], list[str]]:
-    """Contexts and continuations scored for a request: one per candidate toy, then neutral."""
-    contexts = [REQUEST_INTENT.format(intent=o.name) for o in objects] + [REQUEST_NEUTRAL]
+def request_frames(view: ParentView, utterance: str) -> tuple[list[str], list[str]]:
+    """Contexts and continuations scored for a request: one per toy on the table, then neutral."""
+    contexts = [REQUEST_INTENT.format(intent=o.name) for o in view.table] + [REQUEST_NEUTRAL]
     return contexts, [" " + utterance] * len(contexts)
 
 
@@ -208,9 +284,21 @@ _CHAT_REPLY = (
     "sleep.\n"
     'Mom: {line} Baby: "{utterance}" ({verdict}). Mom:'
 )
-#: Frame in which the parent judges a reply to one of its lines (coherence and relevance).
-CHAT_CONTEXT = 'Mom says: "{line}" The baby answers:'
-CHAT_NEUTRAL = "The baby says:"
+#: Frames in which the parent judges a reply to one of its lines in its situation (relevance and
+#: coherence): a few-shot script about other situations, then the situation and the line; the
+#: neutral frame has the same form with nothing happening. Measured against Chat's reference
+#: (docs/teacher.md): with the verdict of :class:`~babyworld.envs.chat.ChatEnv` and 7 distractor
+#: lines, precision 0.60 and recall 0.41, where the frame without situation or script, the old
+#: verdict and 2 distractors had 0.27 and 0.32.
+_CHAT_SCRIPT = (
+    'Situation: the baby is thirsty. Mom says: "Do you want some juice?" The baby answers: "juice"\n'
+    'Situation: a bird sits in the tree. Mom says: "Look, a bird in the tree!" The baby answers: '
+    '"bird"\n'
+    'Situation: it is time to go out. Mom says: "Let\'s put on your shoes." The baby answers: '
+    '"shoes"\n'
+)
+CHAT_CONTEXT = _CHAT_SCRIPT + 'Situation: {situation}. Mom says: "{line}" The baby answers:'
+CHAT_NEUTRAL = _CHAT_SCRIPT + 'Situation: nothing happens. Mom says: "Hello." The baby answers:'
 
 
 def chat_open(situation: str, example: str) -> Prompt:
@@ -219,16 +307,23 @@ def chat_open(situation: str, example: str) -> Prompt:
     return Prompt(text, "chat_open", situation=situation, example=example)
 
 
-def chat_reply(line: str, utterance: str, fits: bool) -> Prompt:
-    """The parent answers the baby's reply to ``line`` (``fits``: the parent's own judgement)."""
+def chat_reply(view: ParentView, utterance: str, fits: bool) -> Prompt:
+    """The parent answers the baby's reply to its line (``fits``: the parent's own judgement)."""
     verdict = "fits" if fits else "does not fit"
-    text = _CHAT_REPLY.format(line=line, utterance=utterance, verdict=verdict)
-    return Prompt(text, "chat_reply", line=line, utterance=utterance, verdict=verdict)
+    text = _CHAT_REPLY.format(line=view.said, utterance=utterance, verdict=verdict)
+    return Prompt(text, "chat_reply", line=view.said, utterance=utterance, verdict=verdict)
 
 
-def chat_frames(lines: list[str], utterance: str) -> tuple[list[str], list[str]]:
-    """Contexts and continuations scored for a reply: one per candidate line, then neutral."""
-    contexts = [CHAT_CONTEXT.format(line=line) for line in lines] + [CHAT_NEUTRAL]
+def chat_frames(view: ParentView, utterance: str) -> tuple[list[str], list[str]]:
+    """Contexts and continuations scored for a reply: the parent's lines, then neutral.
+
+    The first line is the one it said; the others, its lines for the distractor situations.
+    """
+    lines = (view.said, *view.lines)
+    contexts = [
+        CHAT_CONTEXT.format(situation=s, line=line)
+        for s, line in zip(view.situations, lines, strict=True)
+    ] + [CHAT_NEUTRAL]
     return contexts, [" " + utterance] * len(contexts)
 
 
@@ -243,7 +338,7 @@ _NOT_UNDERSTOOD = (
 )
 
 
-def not_understood(line: str, utterance: str) -> Prompt:
+def not_understood(view: ParentView, utterance: str) -> Prompt:
     """The parent does not understand the baby's ``utterance`` (an act outside the mask)."""
-    text = _NOT_UNDERSTOOD.format(line=line, utterance=utterance)
-    return Prompt(text, "not_understood", line=line, utterance=utterance)
+    text = _NOT_UNDERSTOOD.format(line=view.said, utterance=utterance)
+    return Prompt(text, "not_understood", line=view.said, utterance=utterance)

@@ -81,7 +81,7 @@ class RequestEnv(UtteranceEnv):
         return self._task.wanted.name
 
     def _judge_requests(self, utterance: str) -> tuple[list[str], list[str]]:
-        return prompts.request_frames(self._scene.objects, utterance)
+        return prompts.request_frames(self.view(), utterance)
 
     def _judge(self, utterance: str, scores: Sequence[np.ndarray]) -> Outcome:
         needed = self._task.wanted

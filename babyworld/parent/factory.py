@@ -99,7 +99,10 @@ def split_options(spec: str) -> tuple[str, dict[str, Any]]:
         elif value.lstrip("-").isdigit():
             options[key] = int(value)
         else:
-            options[key] = value
+            try:
+                options[key] = float(value)
+            except ValueError:
+                options[key] = value
     return base, options
 
 

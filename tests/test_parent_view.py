@@ -1,0 +1,154 @@
+"""The parent sees only what a parent sees: every judge and reaction prompt comes from its view.
+
+A :class:`~babyworld.envs.prompts.ParentView` holds the toys as the parent perceives them, the
+toy it shows and its own words; nothing the env derives from the task's answer. Here, per level,
+two tasks with different answers and the same view give byte-identical frames, and on Name the
+frames for a colour and a shape question about one toy differ only in the question the parent
+spoke. Scripted parent (templates, labelled as such): the frames' text is what an LLM reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from babyworld.envs import prompts
+from babyworld.envs.chat import CHAT_REFERENCE, ChatEnv
+from babyworld.envs.name import NameEnv
+from babyworld.envs.point import PointEnv
+from babyworld.envs.request import RequestEnv
+from babyworld.parent import Prompt
+from babyworld.parent.scripted import ScriptedParent
+from babyworld.world import ATTRIBUTES, COLORS, SHAPES, FetchTask, NameTask, WorldObject
+
+
+def _frames(requests: tuple[list, list]) -> list[tuple[str, str, dict]]:
+    """Frames as text and fields (a Prompt's fields are what the scripted parent reads)."""
+    contexts, continuations = requests
+    return [
+        (str(c), str(x), dict(c.fields) if isinstance(c, Prompt) else {})
+        for c, x in zip(contexts, continuations, strict=True)
+    ]
+
+
+def _feedback(env, action: int) -> tuple[str, dict]:
+    contexts, continuations = env.teacher_requests()
+    out = env._resolve(action, env.parent.score(contexts, continuations))
+    return str(out.feedback_prompt), dict(out.feedback_prompt.fields)
+
+
+def test_the_view_has_no_field_for_an_answer():
+    assert [f.name for f in dataclasses.fields(prompts.ParentView)] == [
+        "table",
+        "shown",
+        "said",
+        "lines",
+        "situations",
+    ]
+
+
+def test_point_frames_depend_on_the_request_said_not_on_the_wanted_toy():
+    env = PointEnv("scripted")
+    env.reset(seed=3)
+    first = env._task.target
+    frames, feedback = _frames(env.teacher_requests()), [_feedback(env, a) for a in range(3)]
+    for other in range(3):  # the same words heard, another toy wanted by the world
+        env._task = FetchTask(env._scene, other)
+        assert _frames(env.teacher_requests()) == frames
+        assert [_feedback(env, a) for a in range(3)] == feedback
+    env._task = FetchTask(env._scene, first)
+    assert all("answer" not in fields for _, _, fields in frames)
+
+
+def test_name_frames_depend_on_the_question_said_not_on_the_asked_attribute():
+    env = NameEnv("scripted")
+    env.reset(seed=5)
+    task = env._task
+    frames = _frames(env.teacher_requests())
+    feedback = [_feedback(env, a) for a in range(len(env.words))]
+    other = "color" if task.attribute == "shape" else "shape"
+    env._task = NameTask(task.scene, task.slot, other)  # the answer changes, the view does not
+    assert env._task.answer != task.answer
+    assert _frames(env.teacher_requests()) == frames
+    assert [_feedback(env, a) for a in range(len(env.words))] == feedback
+    assert all("answer" not in fields for _, _, fields in frames)
+
+
+def test_name_frames_for_two_questions_differ_only_in_the_question_spoken():
+    toy = WorldObject("green", "cup")
+    q_color, q_shape = "Which color has it got?", "What do we call this?"
+    for word in SHAPES + COLORS:
+        (color_ctx, *color_cal), _ = prompts.name_judge_frames(
+            prompts.ParentView((toy,), toy, q_color), word
+        )
+        (shape_ctx, *shape_cal), _ = prompts.name_judge_frames(
+            prompts.ParentView((toy,), toy, q_shape), word
+        )
+        assert color_ctx.replace(q_color, q_shape) == shape_ctx
+        assert color_cal == shape_cal  # the calibration questions are the same for every task
+
+
+def test_a_string_match_on_a_name_frame_cannot_find_the_answer():
+    """A reviewer's regular expression: which candidate words does the judged line name?
+
+    The view describes the whole toy, so both of its words are there whatever was asked; the
+    oracle frame names the answer alone.
+    """
+    candidates = re.compile(r"\b(" + "|".join(SHAPES + COLORS) + r")\b")
+    env = NameEnv("scripted")
+    oracle = NameEnv("scripted", judge_frames="answer_in_frame")
+    for seed in range(20):
+        env.reset(seed=seed)
+        oracle.reset(seed=seed)
+        shown = env._task.shown
+        last_line = str(env.teacher_requests()[0][0]).splitlines()[-1]
+        assert set(candidates.findall(last_line)) == {shown.color, shown.shape}
+        oracle_line = str(oracle.teacher_requests()[0][0]).splitlines()[-1]
+        assert set(candidates.findall(oracle_line)) == {oracle._task.answer}
+
+
+def test_chat_frames_and_verdicts_do_not_depend_on_the_reference():
+    """The held-out truth (a reference of fitting words) changes; what the parent judges does not."""
+    other = {s: {w} for s, w in zip(CHAT_REFERENCE, ("ball", "book", "bath", "hi", "dog", "hurt",
+                                                         "sleep", "eat"), strict=True)}  # fmt: skip
+    envs = [ChatEnv("scripted"), ChatEnv("scripted", reference=other)]
+    for env in envs:
+        env.reset(seed=2)
+    (reply,) = other[envs[0]._target()]  # fits the situation by the second reference only
+    frames = [_frames(env._judge_requests(reply)) for env in envs]
+    assert frames[0] == frames[1]
+    outs = [env._judge(reply, env.parent.score(*env._judge_requests(reply))) for env in envs]
+    assert outs[0].success == outs[1].success
+    assert str(outs[0].feedback_prompt) == str(outs[1].feedback_prompt)
+    assert outs[0].true_success != outs[1].true_success
+
+
+def test_request_frames_depend_on_the_table_not_on_the_toy_needed():
+    env = RequestEnv("scripted")
+    env.reset(seed=1)
+    frames = _frames(env._judge_requests("red ball"))
+    for other in range(env.n_objects):
+        env._task = FetchTask(env._scene, other)
+        assert _frames(env._judge_requests("red ball")) == frames
+
+
+def test_the_oracle_name_frame_is_a_labelled_control_only():
+    assert NameEnv("scripted").judge_frames == "view"
+    with pytest.raises(
+        ValueError, match=r"judge_frames must be one of .*'view'.*'answer_in_frame'"
+    ):
+        NameEnv("scripted", judge_frames="regex")
+
+
+@pytest.mark.parametrize("attribute", ATTRIBUTES)
+def test_the_scripted_parent_judges_name_from_its_question_and_the_shown_toy(attribute):
+    """Its rule over the view is right on its own questions: it judges as the verifier does."""
+    parent = ScriptedParent()
+    for seed in range(10):
+        env = NameEnv(parent, attributes=(attribute,))
+        env.reset(seed=seed)
+        logits = env.teacher_logprobs()
+        assert int(np.argmax(logits)) == env.right_action()
