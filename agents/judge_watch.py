@@ -3,9 +3,11 @@
 With ``reward_source="parent"`` the baby is rewarded by the parent's verdict (the proxy) while the
 world's verifier only scores (the truth, held out). A judge can be gamed: when the baby finds a
 blind spot, proxy success keeps rising while true success falls — the over-optimisation of a proxy
-reward model that Gao et al. (2023) measured against a gold one. :class:`JudgeWatch` looks at the
-last ``window`` updates and raises the alarm when, from the window's first half to its second, the
-proxy rose by at least ``min_rise`` and the truth fell by at least ``min_fall``.
+reward model that Gao et al. (2023) measured against a gold one — or, as often, true success
+stalls while the proxy climbs (the baby learns the judge's mistakes instead of the task).
+:class:`JudgeWatch` looks at the last ``window`` updates and raises the alarm when, from the
+window's first half to its second, the proxy rose by at least ``min_rise`` and the truth either
+fell by at least ``min_fall`` or rose by at least ``min_lag`` less than the proxy.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class JudgeWatchConfig:
     min_rise: float = 0.05
     """alarm only if proxy success rose by at least this (mean of the second half minus the first)"""
     min_fall: float = 0.05
-    """alarm only if true success fell by at least this"""
+    """alarm if true success fell by at least this (while the proxy rose)"""
+    min_lag: float = 0.1
+    """alarm too if true success rose by at least this much less than the proxy (a stall)"""
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
@@ -40,25 +44,31 @@ class JudgeWatchConfig:
             raise ValueError(
                 f"watch.window must be even (two halves are compared), got {self.window}"
             )
-        for name in ("min_rise", "min_fall"):
+        for name in ("min_rise", "min_fall", "min_lag"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
                 raise ValueError(f"watch.{name} must be a number in (0, 1], got {v!r}")
 
 
 def over_optimised(
-    proxy: Sequence[float], true: Sequence[float], min_rise: float, min_fall: float
+    proxy: Sequence[float],
+    true: Sequence[float],
+    min_rise: float,
+    min_fall: float,
+    min_lag: float = math.inf,
 ) -> bool:
-    """Whether ``proxy`` rose while ``true`` fell, from the first half of the window to the second.
+    """Whether ``proxy`` rose while ``true`` fell or lagged, from the window's first half to its second.
 
     ``rise = mean(proxy[h:]) - mean(proxy[:h])``, ``fall = mean(true[:h]) - mean(true[h:])`` with
-    ``h = len // 2``; the answer is ``rise >= min_rise and fall >= min_fall``.
+    ``h = len // 2``, ``lag = rise + fall`` (how much less the truth rose than the proxy); the
+    answer is ``rise >= min_rise and (fall >= min_fall or lag >= min_lag)``.
 
     Args:
         proxy: per-update proxy success (the verdict the rewards read), oldest first.
         true: per-update true success (the world's verifier), same length, even.
         min_rise: least rise of the proxy that counts.
         min_fall: least fall of the truth that counts.
+        min_lag: least lag of the truth behind the proxy that counts (``inf``: none).
     """
     if len(proxy) != len(true) or len(proxy) < 2 or len(proxy) % 2:
         raise ValueError(
@@ -67,7 +77,7 @@ def over_optimised(
     h = len(proxy) // 2
     rise = sum(proxy[h:]) / h - sum(proxy[:h]) / h
     fall = sum(true[:h]) / h - sum(true[h:]) / h
-    return rise >= min_rise and fall >= min_fall
+    return rise >= min_rise and (fall >= min_fall or rise + fall >= min_lag)
 
 
 class JudgeWatch:
@@ -94,7 +104,11 @@ class JudgeWatch:
         self.true.append(float(true))
         was = self.on
         self.on = len(self.proxy) == self.cfg.window and over_optimised(
-            list(self.proxy), list(self.true), self.cfg.min_rise, self.cfg.min_fall
+            list(self.proxy),
+            list(self.true),
+            self.cfg.min_rise,
+            self.cfg.min_fall,
+            self.cfg.min_lag,
         )
         if self.on:
             self.alerts += 1

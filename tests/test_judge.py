@@ -143,6 +143,16 @@ def test_parent_verdict_drives_the_reaction_and_task_reward():
 # ------------------------------------------------------------------------------ the judge watch
 
 
+def test_a_stalled_truth_counts_too():
+    # proxy 0.2 -> 0.6 (rise 0.4); truth 0.3 -> 0.35 (fall -0.05, lag 0.35)
+    proxy, true = [0.2, 0.2, 0.6, 0.6], [0.3, 0.3, 0.35, 0.35]
+    assert not over_optimised(proxy, true, 0.1, 0.05)  # the truth did not fall
+    assert over_optimised(proxy, true, 0.1, 0.05, min_lag=0.3)
+    assert not over_optimised(proxy, true, 0.1, 0.05, min_lag=0.36)
+    # proxy and truth rising together: no lag, no alarm
+    assert not over_optimised([0.2, 0.2, 0.6, 0.6], [0.2, 0.2, 0.6, 0.6], 0.1, 0.05, 0.1)
+
+
 def test_over_optimised_hand_computed():
     # proxy 0.2,0.3 -> 0.6,0.7: rise 0.4; true 0.5,0.5 -> 0.3,0.3: fall 0.2
     assert over_optimised([0.2, 0.3, 0.6, 0.7], [0.5, 0.5, 0.3, 0.3], 0.1, 0.1)
@@ -246,18 +256,28 @@ def test_scripted_parent_is_a_perfect_judge_in_the_env(level):
 
 
 def test_in_env_evaluation_refuses_bad_input():
-    with pytest.raises(ValueError, match=r"unknown level 'Chat' for the in-env judge evaluation"):
-        evaluate_judge(ScriptedParent(), "Chat")
+    with pytest.raises(ValueError, match=r"unknown level 'Ladder' for the in-env judge evaluation"):
+        evaluate_judge(ScriptedParent(), "Ladder")
     with pytest.raises(ValueError, match=r"situations must be a positive integer, got 0"):
         evaluate_judge(ScriptedParent(), "Point", situations=0)
 
 
 @pytest.mark.llm
-@pytest.mark.parametrize(("level", "least"), [("Point", 0.9), ("Name", 0.8)])
+@pytest.mark.parametrize(("level", "least"), [("Point", 0.9), ("Name", 0.85)])
 def test_real_parent_judges_in_the_env(llm_parent, level, least):
-    # Measured on 500 situations (README): Point 0.998, Name see README; 32 here for CI's budget.
+    # The honest judges (built from the parent's view), measured on 500 situations
+    # (docs/teacher.md): Point 0.998, Name 0.984; 32 here for CI's budget.
     r = evaluate_judge(llm_parent, level, situations=32)
     assert r.top1 >= least
+
+
+@pytest.mark.llm
+def test_real_parent_judges_chat_against_the_reference(llm_parent):
+    # Measured on 200 situations (docs/teacher.md): precision 0.60, verdict agreement 0.934;
+    # the old frame and verdict had 0.27 and 0.872.
+    r = evaluate_judge(llm_parent, "Chat", situations=32)
+    assert r.precision is not None and r.precision >= 0.4
+    assert r.verdict_agreement >= 0.85
     assert r.right_reward > r.wrong_reward
 
 
