@@ -55,6 +55,8 @@ def parent_eval(
     json: Path | None = None,
     against: str | None = None,
     distractors: int | None = None,
+    fidelity: bool = False,
+    measures: tuple[str, ...] = (),
 ) -> None:
     """Measure a parent as a judge: the labelled probe set, or (--in-env) real env situations.
 
@@ -71,11 +73,21 @@ def parent_eval(
         against: with --in-env, a reference parent spec (e.g. 'smollm2?dtype=float32'): judge
             the same situations with both and report how often their choices agree.
         distractors: with --in-env on Chat, the number of other situations' lines the reply is
-            compared with (the env's default: 2).
+            compared with (the env's default: all 7).
+        fidelity: measure how faithful the parent's words are to its world (its reactions
+            against its verdict and the scene, its requests, questions and lines; diversity) over
+            --situations real situations per level.
+        measures: with --fidelity, only these measures (default: every measure of the levels).
     """
     from babyworld.experiments.parent_eval import run_agreement, run_judge_eval, run_parent_eval
 
-    if against is not None:
+    if fidelity:
+        if in_env or against is not None:
+            raise ValueError("--fidelity is a measurement of its own: drop --in-env and --against")
+        from babyworld.experiments.parent_eval import run_fidelity
+
+        run_fidelity(parent, levels, situations, seed, json, measures)
+    elif against is not None:
         if not in_env:
             raise ValueError("--against compares in-env judge decisions: add --in-env")
         run_agreement(parent, against, levels, situations, seed, json)

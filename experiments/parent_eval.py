@@ -12,6 +12,7 @@ from rich.table import Table
 
 from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.envs.chat import ChatEnv
+from babyworld.fidelity import check_measures, measure_fidelity
 from babyworld.judge_eval import evaluate_judge, judge_agreement
 from babyworld.parent import make_parent
 from babyworld.probes import evaluate
@@ -72,6 +73,41 @@ def run_judge_eval(
             else f"{r['echo_accepted']:.2f} ({r['echo_reference_accepted']:.2f}) of {r['echoes']}",
             f"{r['seconds']:.0f}",
         )
+    Console().print(table)
+    if out is not None:
+        write_text_atomic(json.dumps(reports, indent=2) + "\n", out)
+    return reports
+
+
+def run_fidelity(
+    spec: str,
+    levels: Sequence[str],
+    situations: int,
+    seed: int,
+    out: Path | None,
+    measures: Sequence[str] = (),
+) -> list[dict]:
+    """Load the parent, measure the fidelity of its words on each level, print a table."""
+    if situations < 1:
+        raise ValueError(f"--situations must be a positive integer, got {situations}")
+    check_measures(tuple(levels), tuple(measures))
+    parent = make_parent(spec)
+    reports = [measure_fidelity(parent, level, situations, seed).as_dict() for level in levels]
+    label = parent.label + (" — template parent, no LLM" if parent.scripted else "")
+    table = Table(title=f"parent-eval --fidelity: {label}")
+    for col in ("level", "measure", "share", "situations"):
+        table.add_column(col, justify="left" if col in ("level", "measure") else "right")
+    for r in reports:
+        for m, v in r["measures"].items():
+            if not measures or m in measures:
+                table.add_row(r["level"], m, f"{v:.3f}", str(r["situations"]))
+        for kind, d in r["diversity"].items():
+            table.add_row(
+                r["level"],
+                f"distinct {kind} (top share)",
+                f"{d['distinct']} ({d['top_share']:.2f})",
+                str(r["situations"]),
+            )
     Console().print(table)
     if out is not None:
         write_text_atomic(json.dumps(reports, indent=2) + "\n", out)

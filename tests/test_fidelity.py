@@ -1,0 +1,90 @@
+"""The fidelity measures of the parent's words (``parent-eval --fidelity``), on hand-made reactions
+and end to end with the scripted parent (templates, labelled as such: faithful by construction)."""
+
+from __future__ import annotations
+
+import pytest
+
+from babyworld.fidelity import (
+    MEASURES,
+    about_situation,
+    check_measures,
+    measure_fidelity,
+    names,
+    polarity,
+    stray_toy_words,
+)
+from babyworld.parent.scripted import ScriptedParent
+
+
+@pytest.mark.parametrize(
+    ("reaction", "accepts"),
+    [
+        ("Yes! Thank you for the green cup.", True),
+        ("Good job, that is the blue bird!", True),
+        ("That's right, it is red!", True),
+        ("Oh yes, the ball!", True),
+        ("No, it is not a ball. It is a yellow ball.", False),  # the transcripts' contradiction
+        ("Oh no, this is the purple cup, not the white car.", False),
+        ("It is not green, it is blue.", False),
+        ("A ball? Let's see.", None),
+        ("", None),
+    ],
+)
+def test_polarity_by_hand(reaction, accepts):
+    assert polarity(reaction) is accepts
+
+
+def test_names_and_stray_toys_by_hand():
+    assert names("No, that is the red box. I wanted the blue bird.", "red box")
+    assert not names("No, that is the green box.", "red box")
+    scene = {"red", "box", "white", "car", "blue", "key"}
+    # the few-shot example's toy leaks into the reaction: "blue bird" is not on the table
+    assert stray_toy_words("No, that is the green box. I wanted the blue bird.", scene) == {
+        "green",
+        "bird",
+    }
+    assert stray_toy_words("Two red boxes!", scene) == set()
+
+
+def test_about_situation_by_hand():
+    assert about_situation("It is time to eat.", "it is lunch time")
+    assert about_situation("Hey, a dog!", "a dog is barking outside")
+    assert not about_situation("Oh no, no", "the baby fell down")
+    assert not about_situation("I'm going to the bathroom.", "the bath is ready")
+
+
+def test_unknown_levels_and_measures_are_refused():
+    with pytest.raises(ValueError, match=r"unknown level\(s\) \['Ladder'\]"):
+        check_measures(["Ladder"])
+    with pytest.raises(
+        ValueError, match=r"unknown fidelity measure\(s\) \['topic'\] for \['Point'\]"
+    ):
+        check_measures(["Point"], ("topic",))
+    with pytest.raises(ValueError, match="situations must be a positive integer"):
+        measure_fidelity(ScriptedParent(), "Point", situations=0)
+
+
+@pytest.mark.parametrize("level", sorted(MEASURES))
+def test_the_scripted_parent_is_faithful_by_construction(level):
+    r = measure_fidelity(ScriptedParent(), level, situations=24)
+    assert set(r.measures) == set(MEASURES[level])
+    assert all(v == 1.0 for v in r.measures.values()), r.measures
+    assert r.diversity["reactions"]["distinct"] > 1
+
+
+class _Contrary(ScriptedParent):
+    """A parent whose reactions say the opposite of its verdict (a broken narrator)."""
+
+    def _generate(self, prompts, **kw):
+        out = super()._generate(prompts, **kw)
+        flip = {"Yes, well done!": "No.", "No.": "Yes, well done!"}
+        return [
+            next((s.replace(a, b, 1) for a, b in flip.items() if s.startswith(a)), s) for s in out
+        ]
+
+
+def test_a_contrary_narrator_fails_the_verdict_measure():
+    r = measure_fidelity(_Contrary(), "Point", situations=24)
+    assert r.measures["verdict"] == 0.0
+    assert r.measures["request"] == 1.0
