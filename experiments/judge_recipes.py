@@ -160,23 +160,13 @@ def measure_name_view(parent: Parent, questions: dict[str, str]) -> dict:
     scores = parent.score(
         [c for ctx, _ in frames for c in ctx], [x for _, xs in frames for x in xs]
     )
-    out = {}
-    for weight in NAME_WEIGHTS:
-        j = components.question_contrasts(scores, group, weight).reshape(len(cases), len(WORDS))
-        top, right, wrong, js, other = [], [], [], [], []
-        for (toy, a), row in zip(cases, j, strict=True):
-            k_right = WORDS.index(toy.attribute(a))
-            k_other = WORDS.index(toy.attribute("color" if a == "shape" else "shape"))
-            top.append(float(row.argmax() == k_right))
-            right.append(row[k_right])
-            wrong += [row[k] for k in range(len(WORDS)) if k != k_right]
-            js.append((row, k_right))
-            other.append(float(components.judge_distribution(row)[k_other]))
-        out[f"view, contrast weight {weight:g}"] = {
-            **_summary(top, right, wrong, js),
-            "other_attribute_mass": float(np.mean(other)),
-        }
-    return out
+    return {
+        f"view, contrast weight {weight:g}": _name_figures(
+            cases,
+            components.question_contrasts(scores, group, weight).reshape(len(cases), len(WORDS)),
+        )
+        for weight in NAME_WEIGHTS
+    }
 
 
 def _pmi(parent: Parent, frames: list[Frame]) -> np.ndarray:
@@ -224,9 +214,13 @@ def measure_name(parent: Parent, recipe: Callable, questions: dict[str, str]) ->
     """A Name recipe over all 72 (toy, attribute) cases, every one of the 12 words judged."""
     cases = [(toy, a) for toy in TOYS for a in ATTRIBUTES]
     frames = [recipe(questions[a], toy, a, w) for toy, a in cases for w in WORDS]
-    m = _pmi(parent, frames).reshape(len(cases), len(WORDS))
+    return _name_figures(cases, _pmi(parent, frames).reshape(len(cases), len(WORDS)))
+
+
+def _name_figures(cases: list[tuple[WorldObject, str]], judgements: np.ndarray) -> dict:
+    """Figures of a Name judge from its ``[case, word]`` judgements."""
     top, right, wrong, js, other = [], [], [], [], []
-    for (toy, a), j in zip(cases, m, strict=True):
+    for (toy, a), j in zip(cases, judgements, strict=True):
         k_right = WORDS.index(toy.attribute(a))
         k_other = WORDS.index(toy.attribute("color" if a == "shape" else "shape"))
         top.append(float(j.argmax() == k_right))
