@@ -35,6 +35,7 @@ the parent (offline distill) or by the uniform policy (predict) are left out.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,10 +51,10 @@ REGISTRY: dict[str, type[LearningMode]] = {
     for cls in (Baby, SparsePPO, GRPO, Distill, SelfDistill, PredictFirst, Hybrid, SDPO, SDFT)
 }
 MODES: tuple[str, ...] = tuple(REGISTRY)
-#: ``--mode`` choices (tyro reads this Literal).
-Mode = Literal[MODES]  # type: ignore[valid-type]
-#: Names older configs used, resolved by :func:`resolve_mode`.
+#: Names older configs and commands used, resolved by :func:`resolve_mode` with a warning.
 LEGACY = {"sparse": "sparse_ppo, or grpo with modes.group_size > 1"}
+#: ``--mode`` choices (tyro reads this Literal): the modes, then the older names.
+Mode = Literal[MODES + tuple(LEGACY)]  # type: ignore[valid-type]
 
 
 @dataclass
@@ -131,10 +132,15 @@ class ModeConfig:
 def resolve_mode(mode: str, cfg: ModeConfig) -> str:
     """The registered name of ``mode``: itself, or what an older config's name now is.
 
-    ``sparse`` (older configs) is ``sparse_ppo``, or ``grpo`` when ``modes.group_size > 1``.
+    ``sparse`` (older configs) is ``sparse_ppo``, or ``grpo`` when ``modes.group_size > 1``; an
+    older name works with a ``FutureWarning`` that names the new spelling.
     """
     if mode == "sparse":
-        return "grpo" if (cfg.group_size or 1) > 1 else "sparse_ppo"
+        new = "grpo" if (cfg.group_size or 1) > 1 else "sparse_ppo"
+        warnings.warn(
+            f"mode 'sparse' is now called {new!r}: write --mode {new}", FutureWarning, stacklevel=2
+        )
+        return new
     return mode
 
 

@@ -78,7 +78,9 @@ def test_chat_true_success_is_the_reference_not_the_parent():
     # A reference that disagrees with the scripted parent (which copies its own line's words):
     # each situation's words moved to the next situation.
     words = list(CHAT_REFERENCE.values())
-    env = ChatEnv("scripted", reference=dict(zip(CHAT_REFERENCE, words[1:] + words[:1])))
+    env = ChatEnv(
+        "scripted", reference=dict(zip(CHAT_REFERENCE, words[1:] + words[:1], strict=True))
+    )
     env.reset(seed=0)
     seen_apart = 0
     for _ in range(200):

@@ -109,6 +109,25 @@ def test_every_mode_gives_the_numbers_it_gave_before_the_refactor(label, level):
 def test_sparse_in_older_configs_resolves_to_its_variant():
     from babyworld.agents.modes import resolve_mode
 
-    assert resolve_mode("sparse", ModeConfig()) == "sparse_ppo"
-    assert resolve_mode("sparse", ModeConfig(group_size=4)) == "grpo"
+    with pytest.warns(FutureWarning):
+        assert resolve_mode("sparse", ModeConfig()) == "sparse_ppo"
+    with pytest.warns(FutureWarning):
+        assert resolve_mode("sparse", ModeConfig(group_size=4)) == "grpo"
     assert resolve_mode("baby", ModeConfig()) == "baby"
+
+
+def test_every_renamed_mode_still_works_with_a_warning_naming_the_new_spelling():
+    """Old commands keep working: each older name of :data:`LEGACY` is a ``--mode`` choice."""
+    import typing
+
+    from babyworld.agents.modes import LEGACY, MODES, Mode
+    from babyworld.experiments.config import TrainConfig
+
+    assert set(typing.get_args(Mode)) == set(MODES) | set(LEGACY)
+    assert list(LEGACY) == ["sparse"]  # a new rename adds its alias here and in LEGACY
+    for alias in LEGACY:
+        with pytest.warns(FutureWarning, match=r"now called 'sparse_ppo': write --mode sparse_ppo"):
+            assert TrainConfig(mode=alias, parent="scripted").mode == "sparse_ppo"
+        with pytest.warns(FutureWarning, match=r"now called 'grpo'"):
+            grpo = TrainConfig(mode=alias, parent="scripted", modes=ModeConfig(group_size=4))
+        assert grpo.mode == "grpo"
