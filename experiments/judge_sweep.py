@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
         raise ValueError(f"--shard reads K/N with 1 <= K <= N, got {args.shard!r}")
     if not args.report:
-        todo = [(e, b, s) for e in errors for b in biases for s in range(args.seeds)]
+        # seed-major: every cell has a first seed before any has a second (a partial sweep is a grid)
+        todo = [(e, b, s) for s in range(args.seeds) for e in errors for b in biases]
         for e, b, s in todo[int(k) - 1 :: int(n)]:
             print(
                 f"ε={e:g} b={b:g} seed {s}: {run_cell(args.out, args.level, e, b, s, args.steps)}"
