@@ -256,7 +256,7 @@ def test_chat_with_real_parent_judges_fitting_answers_above_foreign_ones(llm_par
     ("mode", "modes"),
     [
         ("baby", {}),
-        ("sparse", {}),
+        ("sparse_ppo", {}),
         ("distill", {}),
         ("self_distill", {}),
         ("predict_first", {"switch_steps": 8}),
