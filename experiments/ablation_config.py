@@ -290,6 +290,13 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
     _build(PPOConfig, shared_ppo, "ppo", fail)  # its own errors first
     shared_env = _typed(data.get("env", {}), dict, "env", fail)
     _build(EnvConfig, shared_env, "env", fail)
+    if shared_env.get("judge_frames", "view") != "view":
+        raise fail(
+            "env.judge_frames",
+            f"{shared_env['judge_frames']!r} would make the oracle frame (the answer in the judge's "
+            "frame) every label's default; it is a control: set it in one label, e.g. "
+            '[modes.oracle_judge] mode = "baby", env.judge_frames = "answer_in_frame"',
+        )
 
     table = _typed(data["modes"], dict, "modes", fail)
     if not table:

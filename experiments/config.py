@@ -12,6 +12,7 @@ from babyworld.agents.judge_watch import JudgeWatchConfig
 from babyworld.agents.modes import MODES, Mode, ModeConfig, check_mode, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.envs.name import JUDGE_FRAMES
 from babyworld.experiments.evaluation import EvalConfig
 from babyworld.experiments.language_log import LanguageConfig, parse_milestones
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
@@ -98,9 +99,17 @@ class EnvConfig:
     """temperature of the parent's judgement: of the consistency reward and of the distillation
     teacher's distribution softmax(judgement / T) (a lower T sharpens the teacher towards its
     best-judged act), > 0; default: the env's (1)"""
+    judge_frames: Literal["view", "answer_in_frame"] = "view"
+    """Name's judge frames: 'view' (built from what the parent perceives and said) or
+    'answer_in_frame' (the labelled oracle control: the frame names the answer, a verifier in the
+    parent's voice); --level Name only"""
 
     def __post_init__(self) -> None:
         check_reward_source(self.reward_source)
+        if self.judge_frames not in JUDGE_FRAMES:
+            raise ValueError(
+                f"env.judge_frames must be one of {list(JUDGE_FRAMES)}, got {self.judge_frames!r}"
+            )
         if self.reward_weights is not None:
             self.reward_weights = format_weights(parse_weights(self.reward_weights))
         t = self.consistency_temperature
@@ -113,6 +122,8 @@ class EnvConfig:
         kwargs: dict[str, Any] = {"reward_weights": weights, "reward_source": self.reward_source}
         if self.consistency_temperature is not None:
             kwargs["consistency_temperature"] = self.consistency_temperature
+        if self.judge_frames != "view":
+            kwargs["judge_frames"] = self.judge_frames
         return kwargs
 
 
@@ -193,6 +204,11 @@ class TrainConfig:
                 f"mode {self.mode!r} needs the parent's distribution or right act at every step, "
                 "which exist on one-act levels: use --level Point or Name with --curriculum fixed"
             )
+        if self.env.judge_frames != "view" and (self.curriculum != "fixed" or self.level != "Name"):
+            raise ValueError(
+                f"--env.judge-frames {self.env.judge_frames} sets Name's judge: use it with "
+                "--level Name --curriculum fixed"
+            )
         if self.env.reward_source == "parent":
             if self.curriculum != "fixed" or self.level == "Request":
                 raise ValueError(
@@ -262,7 +278,14 @@ class TrainConfig:
         d["ppo"] = PPOConfig(**d["ppo"])
         d["curricula"] = CurriculumConfig(**d.get("curricula", {}))
         d["modes"] = ModeConfig(**d.get("modes", {}))
-        d["env"] = EnvConfig(**d.get("env", {}))
+        env = dict(d.get("env", {}))
+        if (
+            "judge_frames" not in env
+            and d.get("level") == "Name"
+            and d.get("curriculum") == "fixed"
+        ):
+            env["judge_frames"] = "answer_in_frame"  # what a Name run made before the view ran with
+        d["env"] = EnvConfig(**env)
         d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
         d["eval"] = EvalConfig(**d.get("eval", {}))
         d["lang"] = LanguageConfig(**d.get("lang", {}))
@@ -275,7 +298,8 @@ class TrainConfig:
         """A saved config dict with the fields added to babyworld since it was written at their defaults.
 
         A run made before a setting existed (say ``curricula.stages``) ran with what is now that
-        setting's default, so it is not another config. A dict that does not load (a damaged or
+        setting's default, so it is not another config; except ``env.judge_frames``, whose default
+        changed as it was added: a Name run made before it ran with ``answer_in_frame`` and keeps it. A dict that does not load (a damaged or
         foreign file) is returned as it is, to be compared as it is.
         """
         try:

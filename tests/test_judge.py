@@ -321,6 +321,7 @@ def test_train_learns_from_the_parent_alone_and_reports_both_successes(tmp_path)
         "reward_weights": "task=1,consistency=0.5,predictability=0,mdl=0,progress=0",
         "reward_source": "parent",
         "consistency_temperature": None,
+        "judge_frames": "view",
     }
     assert TrainConfig.from_dict(saved).env == cfg.env
 

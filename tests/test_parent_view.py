@@ -152,3 +152,48 @@ def test_the_scripted_parent_judges_name_from_its_question_and_the_shown_toy(att
         env.reset(seed=seed)
         logits = env.teacher_logprobs()
         assert int(np.argmax(logits)) == env.right_action()
+
+
+def test_the_oracle_frame_is_a_control_of_a_name_run_never_an_ablation_default(tmp_path):
+    from babyworld.experiments.ablation_config import ConfigError, parse_config
+    from babyworld.experiments.config import EnvConfig, TrainConfig
+
+    oracle = EnvConfig(judge_frames="answer_in_frame")
+    assert (
+        TrainConfig(level="Name", parent="scripted", env=oracle).env.env_kwargs()["judge_frames"]
+        == "answer_in_frame"
+    )
+    assert "judge_frames" not in EnvConfig().env_kwargs()
+    with pytest.raises(ValueError, match=r"--env.judge-frames answer_in_frame sets Name's judge"):
+        TrainConfig(level="Point", parent="scripted", env=oracle)
+    with pytest.raises(
+        ValueError, match=r"env.judge_frames must be one of \['view', 'answer_in_frame'\]"
+    ):
+        EnvConfig(judge_frames="regex")
+    base = {"out": str(tmp_path / "abl"), "levels": ["Name"], "steps": 512, "parent": "scripted"}
+    with pytest.raises(ConfigError, match="would make the oracle frame .* every label's default"):
+        parse_config({**base, "env": {"judge_frames": "answer_in_frame"}, "modes": {"baby": {}}})
+    cfg = parse_config(
+        {
+            **base,
+            "modes": {
+                "baby": {},
+                "oracle": {"mode": "baby", "env": {"judge_frames": "answer_in_frame"}},
+            },
+        }
+    )
+    assert not (tmp_path / "abl").exists()  # nothing created by parsing
+    assert {s.label: s.env.judge_frames for s in cfg.modes} == {
+        "baby": "view",
+        "oracle": "answer_in_frame",
+    }
+
+
+def test_a_name_run_made_before_the_view_keeps_its_oracle_frame_on_resume():
+    from babyworld.experiments.config import TrainConfig
+
+    old = TrainConfig(level="Name", parent="scripted").to_dict()
+    del old["env"]["judge_frames"]
+    assert TrainConfig.from_dict(old).env.judge_frames == "answer_in_frame"
+    new = TrainConfig(level="Name", parent="scripted").to_dict()
+    assert TrainConfig.from_dict(new).env.judge_frames == "view"
