@@ -25,6 +25,7 @@ from babyworld.envs.chat import ChatEnv, is_echo, reference_fits
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.judge_eval import chat_replies
 from babyworld.parent import Parent, make_parent
+from babyworld.rewards import components
 
 _OLD = 'Mom says: "{line}" The baby answers:'
 _SCRIPT = prompts.CHAT_CONTEXT.split("Situation: {situation}")[0]
@@ -57,14 +58,10 @@ def _old_rule(tokens: np.ndarray, neutral: np.ndarray) -> bool:
     return int(tokens.mean(axis=1).argmax()) == 0 and float((tokens[0] - neutral).mean()) > 0
 
 
-def _per_token_rule(tokens: np.ndarray, neutral: np.ndarray) -> bool:
-    return bool((tokens.argmax(axis=0) == 0).all()) and float((tokens[0] - neutral).min()) > 0
-
-
 #: verdict rule over per-token log-probs ``[lines, T]`` and the neutral frame's ``[T]``
 RULES: dict[str, Callable[[np.ndarray, np.ndarray], bool]] = {
     "old: best line on the mean, mean PMI > 0": _old_rule,
-    "adopted: best line on every token, every token's PMI > 0": _per_token_rule,
+    "adopted: best line on every token, every token's PMI > 0": components.channel_fits,
 }
 
 

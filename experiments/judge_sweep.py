@@ -1,7 +1,7 @@
 """How wrong can a parent be and still teach? A judge-quality sweep with the scripted parent.
 
-``python -m babyworld.experiments.judge_sweep --out runs/judge_sweep`` trains ``baby`` on a level
-(Name by default) from the parent's verdict alone (``--env.reward-source parent``: the verifier is
+``python -m babyworld.experiments.judge_sweep --out runs/judge_sweep`` trains ``baby`` on Name
+from the parent's verdict alone (``--env.reward-source parent``: the verifier is
 held out and only scores) with a scripted judge of known quality
 (:class:`~babyworld.parent.scripted.ScriptedParent`'s ``judge_error`` ε, the share of situations
 judged wrong, and ``judge_bias`` b, the share of toys whose other attribute word it also accepts),
@@ -11,7 +11,8 @@ is rerun to continue. ``--report`` (also run at the end) writes ``per_seed.csv``
 sampled true success on held-out seeds, the parent's verdict over the last 500 training episodes),
 ``sweep.md`` (mean and range per cell) and ``sweep.png`` (true success against ε, a line per b);
 ``--judges FILE`` (a ``parent-eval --in-env --json`` file) marks real judges on the same axes: their
-ε = 1 - top-1 and the mass b they put on the other attribute.
+ε = 1 - top-1, and the probability mass on the other attribute (not the same quantity as b, a
+share of toys).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def cell_dir(out: Path, error: float, bias: float) -> Path:
     return out / f"e{error:g}_b{bias:g}"
 
 
-def run_cell(out: Path, level: str, error: float, bias: float, seed: int, steps: int) -> Path:
+def run_cell(out: Path, error: float, bias: float, seed: int, steps: int) -> Path:
     """Train (or resume, or skip when finished) one seed of one cell; returns its run folder."""
     from babyworld.experiments.config import EnvConfig, TrainConfig
     from babyworld.experiments.train import train
@@ -54,7 +55,7 @@ def run_cell(out: Path, level: str, error: float, bias: float, seed: int, steps:
     if (run / "checkpoint.pt").exists():
         return train(TrainConfig(resume=run, steps=steps), progress=False)
     cfg = TrainConfig(
-        level=level,
+        level="Name",  # the scripted judge's error and bias act on a shown toy
         parent=f"scripted?judge_error={error:g}&judge_bias={bias:g}",
         seed=seed,
         steps=steps,
@@ -137,7 +138,7 @@ def _plot(out: Path, table: list[dict], judges: Path | None) -> None:
                 continue
             ax.axvline(1 - j["top1"], ls=":", color="k")
             ax.annotate(
-                f"{j['parent']} {j['level']}\nb≈{j['other_attribute_mass']:.2f}",
+                f"{j['parent']} {j['level']}\nother-attribute mass {j['other_attribute_mass']:.2f}",
                 (1 - j["top1"], 0.05),
                 fontsize=7,
             )
@@ -154,7 +155,6 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/judge_sweep"))
-    ap.add_argument("--level", default="Name", choices=("Point", "Name"))
     ap.add_argument("--errors", type=float, nargs="+", default=ERRORS)
     ap.add_argument("--biases", type=float, nargs="+", default=BIASES)
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per cell")
@@ -173,9 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         # seed-major: every cell has a first seed before any has a second (a partial sweep is a grid)
         todo = [(e, b, s) for s in range(args.seeds) for e in errors for b in biases]
         for e, b, s in todo[int(k) - 1 :: int(n)]:
-            print(
-                f"ε={e:g} b={b:g} seed {s}: {run_cell(args.out, args.level, e, b, s, args.steps)}"
-            )
+            print(f"ε={e:g} b={b:g} seed {s}: {run_cell(args.out, e, b, s, args.steps)}")
     print(report(args.out, args.judges))
 
 

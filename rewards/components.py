@@ -88,6 +88,27 @@ def question_contrasts(scores: Sequence[np.ndarray], group: int, weight: float) 
     )
 
 
+def channel_fits(per_line: np.ndarray, neutral: np.ndarray) -> bool:
+    """Chat's verdict: every token is likelier after the parent's own line than after any other.
+
+    ``fits = all_t [lp_0[t] > max_k>0 lp_k[t]] and all_t [lp_0[t] - neutral[t] > 0]``: each token of
+    the reply is strictly likelier after line 0 (the parent's own) than after every other
+    candidate line, and likelier than out of context, so one off-topic word sinks a reply.
+
+    Args:
+        per_line: per-token log-probs of the reply after each candidate line, shape ``[K, T]``,
+            ``K >= 2``, the parent's own line first.
+        neutral: per-token log-probs after the neutral frame, shape ``[T]``.
+    """
+    lp = np.asarray(per_line, np.float64)
+    if lp.ndim != 2 or lp.shape[0] < 2 or lp.shape[1] != np.shape(neutral)[0] or lp.size == 0:
+        raise ValueError(
+            f"need [K>=2, T] and [T] log-probs, got {lp.shape} and {np.shape(neutral)}"
+        )
+    own_best = bool((lp[0] > lp[1:].max(axis=0)).all())
+    return own_best and bool((lp[0] - np.asarray(neutral, np.float64) > 0).all())
+
+
 def judge_distribution(judgements: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """The parent's distribution over the K acts it judged: ``softmax(j / temperature)``.
 

@@ -129,8 +129,11 @@ def test_judge_settings_are_checked():
 
 
 def test_the_chat_judge_is_measured_against_the_reference():
+    # The scripted parent copies its own line's words, which name its situation: measured on 500
+    # situations, agreement 0.966 and precision 0.93 against the reference.
     r = evaluate_judge(ScriptedParent(), "Chat", situations=16)
-    assert r.verdict_agreement is not None and 0.5 < r.verdict_agreement <= 1.0
+    assert r.verdict_agreement is not None and r.verdict_agreement >= 0.9
+    assert r.precision is not None and r.precision >= 0.8
     assert r.echoes > 0 and r.echo_accepted is not None and r.echo_reference_accepted is not None
     assert not math.isnan(r.auc)
 
@@ -158,3 +161,13 @@ def test_the_sweep_trains_every_cell_and_reports(tmp_path):
     mtime = (out / "e0.4_b0" / "seed0" / "summary.json").stat().st_mtime
     judge_sweep.main([*args, "--steps", "512"])  # finished runs are skipped
     assert (out / "e0.4_b0" / "seed0" / "summary.json").stat().st_mtime == mtime
+
+
+def test_channel_fits_by_hand():
+    lines = np.array([[-1.0, -2.0], [-3.0, -2.5], [-1.5, -4.0]])  # own line first, [K=3, T=2]
+    assert components.channel_fits(lines, np.array([-2.0, -3.0]))  # own line best on both tokens
+    assert not components.channel_fits(lines, np.array([-2.0, -1.0]))  # token 2 likelier alone
+    tie = np.array([[-1.0, -2.0], [-1.0, -3.0]])
+    assert not components.channel_fits(tie, np.array([-5.0, -5.0]))  # a tie is not "likelier"
+    with pytest.raises(ValueError, match=r"need \[K>=2, T\]"):
+        components.channel_fits(lines[:1], np.array([-2.0, -3.0]))

@@ -1,12 +1,14 @@
 """Learning modes as objects change no result: seeded runs of every mode match the numbers
 recorded on main before the refactor (commit a552576, by the script in this file's
 ``_record`` run there), to float rounding. Scripted parent (templates, labelled as such). The
-Name rows were recorded again when Name's judge frame became the parent's view (the scripted
-parent's judgements changed value, not decision; on every Name case the same counts of episodes and
-successes but one, hybrid's 1.75 against 1.5), by the same ``_record``.
+Name rows are no longer that: they were recorded again, by the same ``_record`` on an AVX2
+machine, when Name's judge frame became the parent's view (the scripted parent's judge decides as
+before, but its consistency values changed, so training moved: hybrid's success 1.75 against
+1.5, distill's checksum by ~80). For Name they now guard against changes after that commit.
 
 Tolerances hold on every x86-64 CPU. What is exact arithmetic is compared exactly: the number of
-episodes and of successes (integer counts of seeded env streams and sampled acts). The losses and the
+episodes and the success sum (sums of per-episode success fractions of seeded env streams and
+sampled acts, multiples of 1/4). The losses and the
 parameter checksum are floating point, and SIMD kernels round differently: the numbers were recorded
 on an AVX-512 machine; on an AVX2-only one (no native bf16) the losses moved by at most 8e-6
 relative (or by less than 1e-7 where they are ~0) and the checksum by at most 1.1e-3 (self

@@ -83,8 +83,8 @@ class Outcome:
     Attributes:
         success: the verdict the rewards read: the world's verifier, or with
             ``reward_source="parent"`` the parent's judgement (in ``Chat`` always the parent's).
-        true_success: the world's verifier, whatever the reward source (in ``Chat``, which has no
-            verifier, the parent's judgement); no reward reads it.
+        true_success: the world's verifier, whatever the reward source (in ``Chat``, its written
+            reference per situation); no reward reads it.
         utterance: the baby's act as text (a symbol, a word, or the words of an utterance).
         meaning: how the world read the act (e.g. ``"points at the red ball"``).
         target: what would have been right.
@@ -309,8 +309,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def teacher_requests(self) -> tuple[list[str], list[str]]:
         """What the parent scores to give its own distribution over this step's actions.
 
-        For every allowed action, the ``(context, neutral)`` pair the level's judge scores (the
-        same frames as the ``consistency`` component), in action order. Only levels whose
+        For every allowed action, the frames the level's judge scores (the same frames as the
+        ``consistency`` component: Point a ``(context, neutral)`` pair, Name the spoken question's
+        frame and its calibration frames), in action order. Only levels whose
         exchange is one act (Point, Name) have it.
 
         Raises:
@@ -359,9 +360,11 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     def teacher_logprobs(self, scores: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """The parent's log-distribution over this step's actions (``-inf`` where masked).
 
-        ``log pi_parent(a) = log_softmax_a( mean_t[log p(x_t | context_a) - log p(x_t |
-        neutral_a)] / T )`` over the allowed actions, with the calibrated judge frames of
-        :meth:`teacher_requests` and ``T = consistency_temperature``.
+        ``log pi_parent(a) = log_softmax_a( j_a / T )`` over the allowed actions, with ``j_a`` the
+        level's judgement of act ``a`` from the frames of :meth:`teacher_requests` (Point: the PMI
+        ``mean_t[log p(x_t | context_a) - log p(x_t | neutral_a)]``; Name:
+        :func:`~babyworld.rewards.components.question_contrast`) and ``T =
+        consistency_temperature``.
 
         Args:
             scores: the parent's answers to :meth:`teacher_requests` (a vector env batches them);

@@ -142,7 +142,7 @@ class ChatEnv(UtteranceEnv):
     the situation the parent's judgement ties the answer to.
 
     ## Arguments
-    As :class:`~babyworld.envs.request.RequestEnv`, plus ``distractors=2`` (other lines the
+    As :class:`~babyworld.envs.request.RequestEnv`, plus ``distractors=7`` (other lines the
     answer is compared with, at most ``len(TOPICS) - 1``, all of them by default) and
     ``reference=None`` (situation ->
     fitting words; :data:`CHAT_REFERENCE` by default, checked by :func:`check_reference`).
@@ -216,9 +216,7 @@ class ChatEnv(UtteranceEnv):
         k = len(self._lines)
         loglik = self._channel(scores, k)
         best = int(np.argmax(loglik))
-        per_token = np.stack(scores[:k])  # [k lines, T tokens]: every line scores the same tokens
-        own_best = bool((per_token.argmax(axis=0) == 0).all())
-        fits = own_best and float((scores[0] - scores[k]).min()) > 0
+        fits = components.channel_fits(np.stack(scores[:k]), scores[k])
         return Outcome(
             success=fits,
             true_success=reference_fits(self.reference, situation, utterance),

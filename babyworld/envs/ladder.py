@@ -42,6 +42,8 @@ _LEVEL_ONLY = {
     "distractors": ("Chat",),
     "attributes": ("Name",),
     "restrict_to_asked": ("Name",),
+    "judge_frames": ("Name",),
+    "reference": ("Chat",),
 }
 
 

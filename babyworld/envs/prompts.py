@@ -124,7 +124,7 @@ def _shown(view: ParentView) -> WorldObject:
 
 #: Point's judge: a few-shot script of requests and the toys that answer them. Measured in the
 #: env over every (request, toy) pair of the default parent (``babyworld parent-eval --in-env``):
-#: top-1 0.998, where the same frame without the script had 0.893 (docs/teacher.md).
+#: top-1 0.998, where the same frame without the script had 0.892 (docs/teacher.md).
 FETCH_JUDGE_SCRIPT = (
     "Mom asks for a toy; the baby gives it to her.\n"
     "Mom: Give me the green cup. Baby gives: green cup\n"
@@ -135,9 +135,6 @@ _FETCH_JUDGE = FETCH_JUDGE_SCRIPT + "Mom: {request} Baby gives:"
 _FETCH_NEUTRAL = _FETCH_JUDGE.format(request="Hello.")
 
 
-# The same (request, toys) come back often and frames do not change: every env shares them (and
-# the parent's cache keys kept on them).
-@functools.lru_cache(maxsize=4096)
 def fetch_judge_frames(view: ParentView, got: WorldObject) -> tuple[Prompt, str, str]:
     """``(context, neutral context, continuation)`` for judging a handed-over toy.
 
@@ -146,8 +143,15 @@ def fetch_judge_frames(view: ParentView, got: WorldObject) -> tuple[Prompt, str,
     carrying the same words (``said``): LLM parents read the text, the scripted parent its rules
     over the same words.
     """
+    return _fetch_frames(view.said, got)
+
+
+# The same (request, toy) come back often and frames do not change: every env shares them (and
+# the parent's cache keys kept on them).
+@functools.lru_cache(maxsize=4096)
+def _fetch_frames(request: str, got: WorldObject) -> tuple[Prompt, str, str]:
     return (
-        Prompt(_FETCH_JUDGE.format(request=view.said), "judge", said=view.said),
+        Prompt(_FETCH_JUDGE.format(request=request), "judge", said=request),
         _FETCH_NEUTRAL,
         f" {got.name}",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from babyworld.parent.base import Parent
@@ -98,11 +99,10 @@ def split_options(spec: str) -> tuple[str, dict[str, Any]]:
             options[key] = lowered == "true"
         elif value.lstrip("-").isdigit():
             options[key] = int(value)
+        elif re.fullmatch(r"-?(\d+\.\d*|\.\d+)", value):  # a decimal: 0.2, .5 (not nan, 1e3)
+            options[key] = float(value)
         else:
-            try:
-                options[key] = float(value)
-            except ValueError:
-                options[key] = value
+            options[key] = value
     return base, options
 
 
