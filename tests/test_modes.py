@@ -354,12 +354,12 @@ def test_unknown_mode_is_refused_before_anything_runs(tmp_path):
 def test_registry_is_the_one_list_of_modes():
     import typing
 
-    from babyworld.agents.modes import MODES, REGISTRY
+    from babyworld.agents.modes import LEGACY, MODES, REGISTRY
     from babyworld.experiments.config import TrainConfig as TC
 
     assert MODES == tuple(REGISTRY) and {"baby", "sparse_ppo", "grpo"} <= set(MODES)
     hint = typing.get_type_hints(TC)["mode"]
-    assert typing.get_args(hint) == MODES
+    assert typing.get_args(hint) == MODES + tuple(LEGACY)  # the modes, then older names
     for name, cls in REGISTRY.items():
         assert cls.name == name
 
