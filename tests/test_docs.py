@@ -56,7 +56,8 @@ def test_every_page_is_in_the_nav():
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = {p.relative_to(ROOT / "docs").as_posix() for p in DOCS}
     pages |= {
-        f"experiments/results/{p}.md" for p in ("headline/report", "headline_v2/report", "bench")
+        f"experiments/results/{p}.md"
+        for p in ("headline/report", "headline_v2/report", "bench", "judge_sweep/sweep")
     }
     assert pages == set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
 
