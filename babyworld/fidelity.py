@@ -39,10 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.envs.chat import CHAT_REFERENCE, ChatEnv
-from babyworld.envs.name import NameEnv
-from babyworld.envs.point import PointEnv
-from babyworld.envs.request import RequestEnv
+from babyworld.envs.chat import CHAT_REFERENCE
+from babyworld.envs.ladder import LADDER_LEVELS
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import Parent
 from babyworld.world import COLORS, SHAPES
@@ -54,7 +52,6 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "Request": ("handed", "no_stray_toy"),
     "Chat": ("topic", "verdict"),
 }
-_ENVS = {"Point": PointEnv, "Name": NameEnv, "Request": RequestEnv, "Chat": ChatEnv}
 YES_WORDS = frozenset("yes yeah good great right well thank thanks correct that's here".split())
 NO_WORDS = frozenset("no nope hmm wrong".split())
 _STOP = frozenset("a an the is it to of in on at and baby mom comes holds outside".split())
@@ -144,7 +141,7 @@ def measure_fidelity(
     texts: dict[str, list[str]] = {}
     n = min(batch, situations)
     kwargs = {} if level in ("Request", "Chat") else {"reward_source": "parent"}
-    envs = ParentBatchVectorEnv(_ENVS[level], n, parent, **kwargs)
+    envs = ParentBatchVectorEnv(LADDER_LEVELS[level], n, parent, **kwargs)
     for start in range(0, situations, n):
         _, infos = envs.reset(seed=seed + start)
         live = min(n, situations - start)

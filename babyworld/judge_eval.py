@@ -36,10 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.envs.chat import CHAT_WORDS, ChatEnv, is_echo
+from babyworld.envs.chat import CHAT_WORDS, is_echo
+from babyworld.envs.ladder import LADDER_LEVELS
 from babyworld.envs.name import NameEnv
-from babyworld.envs.point import PointEnv
-from babyworld.envs.request import RequestEnv
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import Parent
 from babyworld.rewards import components
@@ -47,7 +46,6 @@ from babyworld.world import WorldObject
 
 #: Levels the in-env evaluation measures.
 JUDGED_LEVELS = ("Point", "Name", "Request", "Chat")
-_ENVS = {"Point": PointEnv, "Name": NameEnv, "Request": RequestEnv, "Chat": ChatEnv}
 #: Two-word replies judged per Chat situation (besides every one-word reply).
 CHAT_PAIRS = 20
 
@@ -117,7 +115,7 @@ def evaluate_judge(
         raise ValueError(f"situations must be a positive integer, got {situations!r}")
     t0 = time.perf_counter()
     n = min(batch, situations)
-    envs = ParentBatchVectorEnv(_ENVS[level], n, parent, **(env_kwargs or {}))
+    envs = ParentBatchVectorEnv(LADDER_LEVELS[level], n, parent, **(env_kwargs or {}))
     acc: dict[str, list[float]] = {"top1": [], "right": [], "wrong": [], "other": []}
     for start in range(0, situations, n):
         envs.reset(seed=seed + start)

@@ -77,7 +77,8 @@ def parent_eval(
         fidelity: measure how faithful the parent's words are to its world (its reactions
             against its verdict and the scene, its requests, questions and lines; diversity) over
             --situations real situations per level.
-        measures: with --fidelity, only these measures (default: every measure of the levels).
+        measures: with --fidelity, show only these measures in the table (the JSON keeps
+            every measure of the levels).
     """
     from babyworld.experiments.parent_eval import run_agreement, run_judge_eval, run_parent_eval
 
