@@ -76,8 +76,8 @@ def test_the_scripted_parent_is_faithful_by_construction(level):
 class _Contrary(ScriptedParent):
     """A parent whose reactions say the opposite of its verdict (a broken narrator)."""
 
-    def _generate(self, prompts, **kw):
-        out = super()._generate(prompts, **kw)
+    def generate(self, prompts, **kw):  # after the env's opening: the words the baby hears
+        out = super().generate(prompts, **kw)
         flip = {"Yes, well done!": "No.", "No.": "Yes, well done!"}
         return [
             next((s.replace(a, b, 1) for a, b in flip.items() if s.startswith(a)), s) for s in out

@@ -602,6 +602,39 @@ def test_hf_parent_generate_is_deterministic_greedy(arch):
     assert parent.stats.generated_tokens > 0
 
 
+def test_an_opening_is_said_first_and_the_llm_continues_after_it():
+    # The prompt's text ends with the opening; the answer is the opening, then the model's greedy
+    # continuation of exactly that text (the reference), cached under the prompt like any other.
+    model, tok = _tiny_lm()
+    parent = HFParent(model, tokenizer=tok, dtype="float32")
+    opened = Prompt("what is this ? it is a red", "react_name", opening="red")
+    rest = shorten_repeats(_reference_greedy(model, tok, str(opened), 5))
+    assert parent.generate([opened], max_new_tokens=5) == [f"red {rest}".strip()]
+    assert parent.generate([opened], max_new_tokens=5) == [f"red {rest}".strip()]  # cached
+    assert parent.stats.cache_hits == 1
+    plain = Prompt("what is this ? it is a red", "react_name")
+    assert parent.generate([plain], max_new_tokens=5) == [rest]
+
+
+def test_the_scripted_parent_says_the_same_words_with_an_opening():
+    # Its own verdict words are the openings the envs use, so an opened reaction is word for word
+    # the one it said before openings existed.
+    fields = {"verdict": "wrong", "said": "What is it?", "shown": "red ball", "word": "blue"}
+    bare = Prompt("R.", "react_name", **fields)
+    opened = Prompt("R. No.", "react_name", **fields, opening="No.")
+    chat = Prompt("C. Hmm,", "chat_reply", line="Hi.", utterance="dog", verdict="does not fit",
+                  opening="Hmm,")  # fmt: skip
+    given = Prompt("G. Here is the", "react_request", utterance="ball", given="red ball",
+                   opening="Here is the")  # fmt: skip
+    out = ScriptedParent().generate([bare, opened, chat, given])
+    assert out == [
+        "No. It is a ball.",
+        "No. It is a ball.",
+        "Hmm, dog? No.",
+        "Here is the red ball.",
+    ]
+
+
 def test_hf_parent_rejects_model_without_tokenizer_and_bad_batch():
     model, tok = _tiny_lm()
     with pytest.raises(ValueError, match=r"pass tokenizer= together with a model object"):

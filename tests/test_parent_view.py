@@ -197,3 +197,18 @@ def test_a_name_run_made_before_the_view_keeps_its_oracle_frame_on_resume():
     assert TrainConfig.from_dict(old).env.judge_frames == "answer_in_frame"
     new = TrainConfig(level="Name", parent="scripted").to_dict()
     assert TrainConfig.from_dict(new).env.judge_frames == "view"
+
+
+@pytest.mark.parametrize("judged", [True, False])
+def test_a_reaction_opens_with_the_parents_own_verdict(judged):
+    # The reaction prompt ends with the opening its verdict calls for, and the parent's answer
+    # starts with it; the verifier's view of the act plays no part.
+    toy, other = WorldObject("red", "ball"), WorldObject("blue", "cup")
+    view = prompts.ParentView(table=(toy, other), said="Give me the red ball.")
+    p = prompts.react_fetch(view, other, judged)
+    assert str(p).endswith("Mom: " + prompts.OPENINGS[judged])
+    assert p.fields["opening"] == prompts.OPENINGS[judged]
+    said = ScriptedParent().generate([p])[0]
+    assert said == f"{prompts.OPENINGS[judged]} That is the blue cup."
+    reply = prompts.chat_reply(prompts.ParentView(said="Look, a dog!"), "dog", judged)
+    assert ScriptedParent().generate([reply])[0].startswith(prompts.CHAT_OPENINGS[judged])

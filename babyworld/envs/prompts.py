@@ -54,15 +54,15 @@ _ASK_FOR = (
 _REACT_FETCH = (
     "Mom is playing with her baby. She asks for a toy and tells the baby whether it gave the right "
     "one.\n"
-    "Mom asked: Can you give me the green cup? Got: green cup (right). Mom: Yes! Thank you for the "
-    "green cup.\n"
-    "Mom asked: Hand me the yellow key. Got: red box (wrong). Mom: No, that is the red box. I "
+    "Mom asked: Can you give me the green cup? Got: green cup (right). Mom: Yes, well done! Thank "
+    "you for the green cup.\n"
+    "Mom asked: Hand me the yellow key. Got: red box (wrong). Mom: No. That is the red box. I "
     "wanted the yellow key.\n"
-    "Mom asked: Where is the white car? Got: purple cup (wrong). Mom: Oh no, this is the purple "
-    "cup, not the white car.\n"
-    "Mom asked: I want the blue bird. Got: blue bird (right). Mom: Good job, that is the blue "
-    "bird!\n"
-    "Mom asked: {request} Got: {got} ({verdict}). Mom:"
+    "Mom asked: Where is the white car? Got: purple cup (wrong). Mom: No. This is the purple cup, "
+    "not the white car.\n"
+    "Mom asked: I want the blue bird. Got: blue bird (right). Mom: Yes, well done! That is the "
+    "blue bird!\n"
+    "Mom asked: {request} Got: {got} ({verdict}). Mom: {opening}"
 )
 _ASK_ATTRIBUTE = (
     "Mom is playing with her baby. She holds up a toy and asks the baby about it, without saying "
@@ -76,18 +76,24 @@ _ASK_ATTRIBUTE = (
 _REACT_NAME = (
     "Mom holds up a toy and asks about it; her baby says a word. Mom tells the baby whether the "
     "word is right.\n"
-    'Toy: green cup. Mom asked: What is this called? Baby: "cup" (right). Mom: Yes, it is a cup! '
-    "Well done.\n"
-    'Toy: yellow key. Mom asked: What is this? Baby: "ball" (wrong). Mom: No, this is not a ball. '
+    'Toy: green cup. Mom asked: What is this called? Baby: "cup" (right). Mom: Yes, well done! It '
+    "is a cup.\n"
+    'Toy: yellow key. Mom asked: What is this? Baby: "ball" (wrong). Mom: No. This is not a ball. '
     "It is a key.\n"
-    'Toy: blue car. Mom asked: Which color is it? Baby: "green" (wrong). Mom: No, it is not green, '
+    'Toy: blue car. Mom asked: Which color is it? Baby: "green" (wrong). Mom: No. It is not green, '
     "it is blue.\n"
-    'Toy: red bird. Mom asked: What color is it? Baby: "red" (right). Mom: That\'s right, it is '
-    "red!\n"
-    'Toy: {object}. Mom asked: {question} Baby: "{word}" ({verdict}). Mom:'
+    'Toy: red bird. Mom asked: What color is it? Baby: "red" (right). Mom: Yes, well done! It is '
+    "red.\n"
+    'Toy: {object}. Mom asked: {question} Baby: "{word}" ({verdict}). Mom: {opening}'
 )
 _ABOUT = {"shape": "what it is", "color": "its color"}
 _VERDICT = {True: "right", False: "wrong"}
+#: How a reaction begins, by the parent's own verdict (right, wrong): the env says these words
+#: for the parent (a :class:`~babyworld.parent.Prompt`'s ``opening``) and the LLM says the rest.
+#: Left free, the default parent's reaction disagreed with its own verdict in half of the Point
+#: turns (docs/parent.md, "How faithful the parent is"). They are the scripted parent's own words.
+OPENINGS = {True: "Yes, well done!", False: "No."}
+CHAT_OPENINGS = {True: "Yes,", False: "Hmm,"}
 
 
 def ask_for(obj: WorldObject) -> Prompt:
@@ -97,9 +103,11 @@ def ask_for(obj: WorldObject) -> Prompt:
 
 def react_fetch(view: ParentView, got: WorldObject, judged: bool) -> Prompt:
     """The parent reacts to being handed ``got`` after its request (``judged``: its own verdict)."""
-    verdict = _VERDICT[judged]
-    text = _REACT_FETCH.format(request=view.said, got=got.name, verdict=verdict)
-    return Prompt(text, "react_fetch", said=view.said, got=got.name, verdict=verdict)
+    verdict, opening = _VERDICT[judged], OPENINGS[judged]
+    text = _REACT_FETCH.format(request=view.said, got=got.name, verdict=verdict, opening=opening)
+    return Prompt(
+        text, "react_fetch", said=view.said, got=got.name, verdict=verdict, opening=opening
+    )
 
 
 def ask_attribute(attribute: str) -> Prompt:
@@ -111,9 +119,12 @@ def ask_attribute(attribute: str) -> Prompt:
 def react_name(view: ParentView, word: str, judged: bool) -> Prompt:
     """The parent reacts to the baby saying ``word`` about the toy it shows (its own verdict)."""
     shown = _shown(view)
-    verdict = _VERDICT[judged]
-    text = _REACT_NAME.format(object=shown.name, question=view.said, word=word, verdict=verdict)
-    return Prompt(text, "react_name", said=view.said, shown=shown.name, word=word, verdict=verdict)
+    verdict, opening = _VERDICT[judged], OPENINGS[judged]
+    text = _REACT_NAME.format(
+        object=shown.name, question=view.said, word=word, verdict=verdict, opening=opening
+    )
+    fields = {"said": view.said, "shown": shown.name, "word": word, "verdict": verdict}
+    return Prompt(text, "react_name", **fields, opening=opening)
 
 
 def _shown(view: ParentView) -> WorldObject:
@@ -240,10 +251,10 @@ _ASK_NEED = (
 _REACT_REQUEST = (
     "The baby asks for a toy with a few words. Mom gives the toy she understood and says so.\n"
     'Baby: "red ball". Mom gives: red ball. Mom: Here is the red ball!\n'
-    'Baby: "cup please". Mom gives: green cup. Mom: Here you go, the green cup.\n'
+    'Baby: "cup please". Mom gives: green cup. Mom: Here is the green cup. Here you go.\n'
     'Baby: "". Mom gives: nothing. Mom: I don\'t understand. What do you want?\n'
-    'Baby: "blue". Mom gives: blue bird. Mom: You want the blue bird? Here it is.\n'
-    'Baby: "{utterance}". Mom gives: {given}. Mom:'
+    'Baby: "blue". Mom gives: blue bird. Mom: Here is the blue bird. You wanted it?\n'
+    'Baby: "{utterance}". Mom gives: {given}. Mom:{opening}'
 )
 #: Noisy-channel frames of ``Request`` (and of the ``interpretation`` probes): which toy makes
 #: the baby's words most likely?
@@ -260,8 +271,9 @@ def ask_need() -> Prompt:
 def react_request(utterance: str, given: WorldObject | None) -> Prompt:
     """The parent hands over the toy it understood (``None``: it understood nothing)."""
     name = given.name if given is not None else "nothing"
-    text = _REACT_REQUEST.format(utterance=utterance, given=name)
-    return Prompt(text, "react_request", utterance=utterance, given=name)
+    opening = "Here is the" if given is not None else ""  # the parent says what it hands over
+    text = _REACT_REQUEST.format(utterance=utterance, given=name, opening=f" {opening}".rstrip())
+    return Prompt(text, "react_request", utterance=utterance, given=name, opening=opening)
 
 
 def request_frames(view: ParentView, utterance: str) -> tuple[list[str], list[str]]:
@@ -284,9 +296,9 @@ _CHAT_REPLY = (
     "Mom talks with her baby. The baby knows only a few words; Mom answers kindly.\n"
     'Mom: Are you hungry? Baby: "yes eat" (fits). Mom: Yes, let\'s eat now!\n'
     'Mom: Do you hear the dog? Baby: "woof" (fits). Mom: Yes, the dog says woof!\n'
-    'Mom: Are you sleepy? Baby: "ball" (does not fit). Mom: A ball? No, now it is time to '
-    "sleep.\n"
-    'Mom: {line} Baby: "{utterance}" ({verdict}). Mom:'
+    'Mom: Are you sleepy? Baby: "ball" (does not fit). Mom: Hmm, a ball? No, now it is time '
+    "to sleep.\n"
+    'Mom: {line} Baby: "{utterance}" ({verdict}). Mom: {opening}'
 )
 #: Frames in which the parent judges a reply to one of its lines in its situation (relevance and
 #: coherence): a few-shot script about other situations, then the situation and the line; the
@@ -313,9 +325,10 @@ def chat_open(situation: str, example: str) -> Prompt:
 
 def chat_reply(view: ParentView, utterance: str, fits: bool) -> Prompt:
     """The parent answers the baby's reply to its line (``fits``: the parent's own judgement)."""
-    verdict = "fits" if fits else "does not fit"
-    text = _CHAT_REPLY.format(line=view.said, utterance=utterance, verdict=verdict)
-    return Prompt(text, "chat_reply", line=view.said, utterance=utterance, verdict=verdict)
+    verdict, opening = ("fits" if fits else "does not fit"), CHAT_OPENINGS[fits]
+    text = _CHAT_REPLY.format(line=view.said, utterance=utterance, verdict=verdict, opening=opening)
+    fields = {"line": view.said, "utterance": utterance, "verdict": verdict}
+    return Prompt(text, "chat_reply", **fields, opening=opening)
 
 
 def chat_frames(view: ParentView, utterance: str) -> tuple[list[str], list[str]]:

@@ -39,6 +39,10 @@ class Prompt(str):
 
     LLM parents read the text. The :class:`~babyworld.parent.scripted.ScriptedParent` reads
     ``kind`` and ``fields`` to fill its templates, so the same env code drives both.
+
+    A field ``opening`` holds the first words of the answer, which the text already ends with:
+    :meth:`Parent.generate` returns the opening followed by the parent's continuation (the env
+    decides how a reaction begins, e.g. by the parent's own verdict; the parent says the rest).
     """
 
     kind: str
@@ -346,7 +350,7 @@ class Parent(ABC):
         Returns:
             N continuations, each cut at its first newline, stripped, and cut before a word
             said a third time in a row (:func:`shorten_repeats`: small models loop on
-            "no no no ...").
+            "no no no ..."); a :class:`Prompt` with an ``opening`` gets it in front.
         """
         if isinstance(prompts, str):
             raise TypeError("generate() takes a list of prompts; wrap a single prompt in a list")
@@ -355,7 +359,7 @@ class Parent(ABC):
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         opts = (max_new_tokens, float(temperature), int(seed) if temperature > 0 else 0)
-        return self._cached(
+        answers = self._cached(
             [("generate", _request_key(p), opts) for p in prompts],
             list(prompts),
             lambda misses: [
@@ -366,6 +370,12 @@ class Parent(ABC):
             ],
             storable=temperature == 0,  # a sampled answer depends on its batch: never stored
         )
+        return [
+            f"{p.fields['opening']} {a}".strip()
+            if isinstance(p, Prompt) and p.fields.get("opening")
+            else a
+            for p, a in zip(prompts, answers, strict=True)
+        ]
 
     def score(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
         """Per-token log-probabilities (natural log) of each continuation given its context.

@@ -170,6 +170,8 @@ class ScriptedParent(Parent):
                 f"Yes, {said}!" if p.fields.get("verdict") == "fits" else f"Hmm, {said}? No."
             )
             text = options[pick].format(**fields).strip()
+            # the env said the opening (its words are this parent's own verdict words): the rest
+            text = text.removeprefix(p.fields.get("opening", "")).strip()
             words = text.split()[:max_new_tokens]
             self.stats.prompt_tokens += len(WordTokenizer.words(p))
             self.stats.generated_tokens += len(words)
