@@ -20,8 +20,17 @@ _STORE_DIR: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point the answer store at a temporary file for the whole session (subprocesses too)."""
+    """Point the answer store at a temporary file for the whole session (subprocesses too).
+
+    Under pytest-xdist each worker has a store of its own and an equal share of the cores
+    (torch's intra-op threads), so that ``-n 2`` on 2 cores runs 2 threads, not 4.
+    """
     global _STORE_DIR
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     _STORE_DIR = tempfile.mkdtemp(prefix="babyworld-test-store-")
     os.environ[ENV_PATH] = str(Path(_STORE_DIR) / FILE_NAME)
 

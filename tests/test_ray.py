@@ -25,6 +25,7 @@ from babyworld.agents.student import StudentConfig  # noqa: E402
 from babyworld.envs.ray_vector import RayVectorEnv, connect, import_ray  # noqa: E402
 from babyworld.experiments.cli import _ray_flag, main  # noqa: E402
 from babyworld.experiments.config import TrainConfig  # noqa: E402
+from babyworld.experiments.evaluation import EvalConfig  # noqa: E402
 from babyworld.experiments.train import train  # noqa: E402
 from babyworld.task import Task  # noqa: E402
 
@@ -229,10 +230,11 @@ def test_bad_parent_spec_comes_back_from_the_workers(tmp_path):
 @pytest.mark.llm
 def test_distributed_training_with_the_real_parent(tmp_path):
     # 2 workers with one env each, 2 updates: every worker loads SmolLM2 and answers with it
-    # (cold parent cache, batch 1: ~2 min on a busy 2-core machine, 4 min for 128 steps)
+    # (cold parent cache, batch 1); the learner's evaluation is kept to 4 episodes
     cfg = _cfg(
-        tmp_path, "real", parent="smollm2", num_envs=2, steps=2 * 16 * 2, ray="local", workers=2
-    )
+        tmp_path, "real", parent="smollm2", num_envs=2, steps=2 * 16 * 2, ray="local", workers=2,
+        eval=EvalConfig(episodes=4, num_envs=4),
+    )  # fmt: skip
     run = train(cfg, progress=False)
     rows = _rows(run)
     assert [int(r["step"]) for r in rows] == [32, 64] and int(rows[-1]["episodes"]) > 0

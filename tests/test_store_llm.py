@@ -21,6 +21,7 @@ def _train(tmp_path, name: str) -> dict:
     cmd = [sys.executable, "-c", "from babyworld.experiments.cli import main; main()", "train"]
     cmd += ["--level", "Point", "--parent", "smollm2", "--steps", "32", "--num-envs", "2"]
     cmd += ["--ppo.rollout-steps", "8", "--threads", "1", "--out", str(tmp_path / name)]
+    cmd += ["--eval.episodes", "4", "--eval.num-envs", "4"]  # evaluated too, at a test's size
     env = {**os.environ, ENV_PATH: str(tmp_path / "answers.sqlite3")}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
