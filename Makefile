@@ -15,8 +15,9 @@ PIP := $(BIN)/python -m pip
 CONSTRAINTS ?= constraints.txt
 PIN := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 BENCH_ARGS ?=
-# Test processes (pytest-xdist; each file runs whole in one of them). 2 fits the 2-core machines
-# the suite is timed on; more cores, more workers (each real-parent worker loads its own parent).
+# Test processes (pytest-xdist: tests are dealt out one by one, those of a group, such as the Ray
+# tests, to one process). 2 fits the 2-core machines the suite is timed on; more cores, more
+# workers (each worker that needs the real parent loads its own).
 TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench venv clean constraints upgrade
@@ -50,7 +51,7 @@ demo: venv
 	$(BIN)/babyworld train --level Point --parent smollm2 --steps 40960 --env.reward-source parent --num-envs 64 --ppo.rollout-steps 8
 
 test: venv
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
 
 # The full benchmark (~10 min on 2 idle cores; docs/performance.md); e.g. BENCH_ARGS="--out runs/b".
 bench: venv

@@ -16,6 +16,8 @@ import pytest
 import torch
 
 pytest.importorskip("ray")
+# One local Ray cluster for the file: under pytest-xdist its tests all run in one worker.
+pytestmark = pytest.mark.xdist_group("ray")
 
 import ray  # noqa: E402
 
@@ -141,6 +143,21 @@ def test_vector_env_matches_native_env_step_by_step():
         loc.close()
 
 
+def _kill(worker) -> None:
+    """Kill a worker's actor and wait until its process is gone (``ray.kill`` does not wait)."""
+    import os
+    import time
+
+    ray.kill(worker.actor)
+    for _ in range(600):
+        try:
+            os.kill(worker.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"Ray worker pid {worker.pid} still runs 30 s after ray.kill")
+
+
 def test_dead_worker_is_replaced_and_the_run_continues(caplog):
     envs = make_envs("Point", 4, "scripted", ray="local", workers=2)
     trainer = PPOTrainer(
@@ -151,7 +168,7 @@ def test_dead_worker_is_replaced_and_the_run_continues(caplog):
         trainer.update()
         old = envs.workers[1]
         old_pid, last_obs = old.pid, {k: v[2:].copy() for k, v in envs._obs.items()}
-        ray.kill(old.actor)
+        _kill(old)
         caplog.set_level(logging.WARNING, logger="babyworld.envs.ray_vector")
         masks = envs.action_masks()  # finds the dead worker and re-hosts its envs
         [warning] = [r.getMessage() for r in caplog.records]
@@ -174,7 +191,7 @@ def test_dead_worker_is_replaced_and_the_run_continues(caplog):
         assert trainer.global_step == 3 * 4 * 8
         assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
         # the trainer itself meets a dead worker inside a rollout
-        ray.kill(envs.workers[0].actor)
+        _kill(envs.workers[0])
         trainer.collect()
         trainer.update()
         assert trainer.global_step == 4 * 4 * 8 and len(caplog.records) == 2
