@@ -165,6 +165,14 @@ QUICK = Sizes(
 )
 
 
+def simd_level(flags: set[str]) -> str:
+    """The widest x86 vector extension among the CPU's ``flags``: what the parent's speed hangs on."""
+    return next(
+        (name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags),
+        "no AVX2",
+    )
+
+
 def machine() -> dict[str, Any]:
     """CPU model, cores, memory, torch threads and versions of this machine."""
     import torch
@@ -187,6 +195,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gb": round(mem, 1),
+        "simd": simd_level(flags),
         "bf16_matmul": bool(flags & {"avx512_bf16", "amx_bf16"}),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -608,7 +617,13 @@ def markdown(result: dict[str, Any]) -> str:
     load = mc.get("load_average")
     lines = [
         f"babyworld bench ({'quick' if result['quick'] else 'full'}), level {result['level']}; "
-        f"{mc['cpu']}, {mc['cores']} cores, {result.get('threads', mc['torch_threads'])} torch "
+        f"{mc['cpu']}"
+        + (
+            f" ({mc['simd']}, native bf16: {'yes' if mc['bf16_matmul'] else 'no'})"
+            if "simd" in mc
+            else ""
+        )
+        + f", {mc['cores']} cores, {result.get('threads', mc['torch_threads'])} torch "
         f"threads; LLM parent {result.get('llm_parent', '?')} in {result.get('parent_dtype', '?')}"
         + (f"; 1-min load average {load[0]:.2f} at start" if load else "")
         + (f", {result['load_average_end'][0]:.2f} at end" if "load_average_end" in result else ""),

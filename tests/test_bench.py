@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from babyworld.experiments.bench import PATHS, BenchConfig, markdown, targets
+from babyworld.experiments.bench import PATHS, BenchConfig, markdown, simd_level, targets
 from babyworld.experiments.cli import main
 from babyworld.experiments.measure import PROFILE_STAGES, TINY, tiny_parent
 
@@ -135,7 +135,7 @@ def test_markdown_lists_rows_and_targets():
         "parent_dtype": "float32",
         "llm_parent": TINY,
         "threads": 1,
-        "machine": {"cpu": "cpu", "cores": 2, "torch_threads": 2},
+        "machine": {"cpu": "cpu", "cores": 2, "torch_threads": 2, "simd": "AVX2", "bf16_matmul": 0},
         "rows": [
             {"measure": "m", "parent": "scripted", "value": 2.0, "unit": "x", "note": ""},
             {"measure": "n", "parent": "none", "value": None, "unit": "x", "note": "missing"},
@@ -145,6 +145,15 @@ def test_markdown_lists_rows_and_targets():
     md = markdown(result)
     assert "| m | scripted | 2 | x |  |" in md and "| n | none | skipped | x | missing |" in md
     assert "| yes |" in md and "| not judged |" in md and "1 torch threads" in md
+    assert md.startswith(
+        "babyworld bench (quick), level Point; cpu (AVX2, native bf16: no), 2 cores"
+    )
+
+
+def test_the_simd_level_is_the_widest_extension():
+    assert simd_level({"sse4_2", "avx2", "avx512f", "avx512_bf16"}) == "AVX-512"
+    assert simd_level({"sse4_2", "avx", "avx2", "fma"}) == "AVX2"
+    assert simd_level({"sse4_2"}) == "no AVX2"
 
 
 def test_bench_config_rejects_bad_input():
