@@ -14,13 +14,14 @@ from babyworld.agents.mode_base import (
     PolicyTerms,
     RolloutFacts,
 )
+from babyworld.rewards import REWARD_INDEX
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
     from babyworld.agents.ppo import PPOTrainer
 
 #: Index of the ``task`` component in the reward vector.
-TASK = 0
+TASK = REWARD_INDEX["task"]
 #: GRPO's default group size (``--modes.group-size`` unset).
 DEFAULT_GROUP = 4
 

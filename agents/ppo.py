@@ -30,10 +30,11 @@ from babyworld.agents.student import StudentConfig, make_student
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner, RunnerStep
 from babyworld.envs import env_id
+from babyworld.rewards import REWARD_INDEX
 from babyworld.task import Task
 from babyworld.validation import check_config
 
-PRED, MDL, PROGRESS = 2, 3, 4  # indices of components in REWARD_NAMES order
+PRED, MDL, PROGRESS = (REWARD_INDEX[n] for n in ("predictability", "mdl", "progress"))
 #: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
 LOSS_KEYS = (
     "policy",

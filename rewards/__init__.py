@@ -4,6 +4,7 @@ from babyworld.rewards import components
 from babyworld.rewards.estimators import AdaptiveCode, SuccessTracker, TokenPredictor
 from babyworld.rewards.vector import (
     DEFAULT_WEIGHTS,
+    REWARD_INDEX,
     REWARD_NAMES,
     REWARD_SOURCES,
     check_reward_source,
@@ -16,6 +17,7 @@ from babyworld.rewards.vector import (
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "REWARD_INDEX",
     "REWARD_NAMES",
     "REWARD_SOURCES",
     "AdaptiveCode",

@@ -9,6 +9,8 @@ import numpy as np
 
 #: Order of the components in every reward vector.
 REWARD_NAMES: tuple[str, ...] = ("task", "consistency", "predictability", "mdl", "progress")
+#: Position of each component in the vector, by name (address components by name, never by number).
+REWARD_INDEX: dict[str, int] = {name: i for i, name in enumerate(REWARD_NAMES)}
 
 #: Default weights of the scalar reward ``w · r``: the task dominates, the dense signals shape.
 DEFAULT_WEIGHTS: dict[str, float] = {

@@ -542,10 +542,14 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         else:
             success, true_success, consistency = out.success, out.true_success, out.consistency
             progress = components.progress(*self.tracker.update(self.task_key, out.success))
-        vector = np.array(
-            [components.task(success), consistency, predictability, mdl, progress],
-            dtype=np.float32,
-        )
+        values = {
+            "task": components.task(success),
+            "consistency": consistency,
+            "predictability": predictability,
+            "mdl": mdl,
+            "progress": progress,
+        }
+        vector = np.array([values[name] for name in REWARD_NAMES], dtype=np.float32)
         reward: Any = vector.copy() if self.vector_reward else combine(vector, self.reward_weights)
         self._request = request
         self._done = terminated
