@@ -23,6 +23,14 @@ __version__ = "0.1.0"
 
 register_envs()
 
+
+def load(run):  # noqa: ANN001, ANN201 - documented in babyworld.agents.trained.load
+    """A trained run's student as a policy with ``predict`` (:func:`babyworld.agents.trained.load`)."""
+    from babyworld.agents.trained import load as _load
+
+    return _load(run)
+
+
 __all__ = [
     "DEFAULT_PARENT",
     "LEVELS",
@@ -36,6 +44,7 @@ __all__ = [
     "Task",
     "ValidationError",
     "env_id",
+    "load",
     "make_parent",
     "register_envs",
 ]

@@ -1,0 +1,143 @@
+"""A trained baby loaded from its run directory acts as the run's own evaluation says it does."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import babyworld
+from babyworld.agents.checkpoint import CheckpointError
+from babyworld.agents.evaluate import EVAL_SEED_BASE
+from babyworld.agents.ppo import PPOConfig
+from babyworld.agents.student import StudentConfig
+from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.evaluation import EvalConfig
+from babyworld.experiments.train import train
+from babyworld.task import Task
+
+EPISODES = 16
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cfg = TrainConfig(
+        level="Point",
+        parent="scripted",
+        seed=0,
+        steps=8 * 16 * 6,
+        num_envs=8,
+        out=tmp_path_factory.mktemp("trained") / "run",
+        student=StudentConfig(d_model=32, history=2),
+        ppo=PPOConfig(rollout_steps=16, epochs=2),
+        eval=EvalConfig(episodes=EPISODES, num_envs=EPISODES, every=6),
+    )
+    return train(cfg, progress=False)
+
+
+def _play(baby, deterministic: bool = True) -> list[float]:
+    """The held-out episodes of the run's evaluation, played one env at a time with predict."""
+    env = gym.make(babyworld.env_id("Point"), parent="scripted")
+    out = []
+    for j in range(EPISODES):
+        obs, info = env.reset(seed=EVAL_SEED_BASE + j, options={"task": Task.parse("Point")})
+        state, right, exchanges, done = None, 0, 0, False
+        while not done:
+            action, state = baby.predict(
+                obs, state, deterministic=deterministic, action_masks=info["action_mask"]
+            )
+            assert isinstance(action, int)
+            obs, _, term, trunc, info = env.step(action)
+            exchanges += bool(info["exchange_end"])
+            right += bool(info["exchange_end"]) and bool(info["true_success"])
+            done = term or trunc
+        out.append(right / exchanges)
+    env.close()
+    return out
+
+
+def test_a_loaded_baby_plays_the_runs_greedy_evaluation_exactly(run):
+    baby = babyworld.load(run)
+    assert (
+        baby.level == "Point"
+        and baby.n_actions == gym.make(babyworld.env_id("Point"), parent="scripted").action_space.n
+    )
+    with (run / "eval.csv").open() as f:
+        last = list(csv.DictReader(f))[-1]
+    assert int(last["step"]) == json.loads((run / "summary.json").read_text())["steps"]
+    assert f"{np.mean(_play(baby)):.4f}" == last["greedy_success"]
+
+
+def test_the_window_is_the_one_the_trainer_builds(run):
+    # The state after each predict holds exactly the window the trainer's HistoryBuffer builds
+    # from the same observations and acts (reset: start; step: push with the act taken).
+    import torch
+
+    from babyworld.agents.history import HistoryBuffer
+
+    baby = babyworld.load(run)
+    m = baby.model
+    env = gym.make(babyworld.env_id("Point"), parent="scripted")
+    gen = torch.Generator().manual_seed(1)  # sampled acts, so that they differ
+    pushed = []
+    for episode in range(6):
+        ref = HistoryBuffer(1, m.cfg.history, m.heard_length, m.percept_dim, baby.n_actions)
+        obs, info = env.reset(seed=episode)
+        ref.start_rows(np.ones(1, dtype=bool), {k: np.asarray(v)[None] for k, v in obs.items()})
+        state, done = None, False
+        while not done:
+            action, state = baby.predict(
+                obs, state, deterministic=False, action_masks=info["action_mask"], generator=gen
+            )
+            for a, b in zip(state.history.w.as_tuple(), ref.w.as_tuple(), strict=True):
+                assert torch.equal(a, b)
+            obs, _, term, trunc, info = env.step(action)
+            done = term or trunc
+            if not done:
+                batch = {k: np.asarray(v)[None] for k, v in obs.items()}
+                ref.push_rows(np.ones(1, dtype=bool), batch, np.array([action]))
+                pushed.append(action)
+    assert len(set(pushed)) > 1  # the windows saw different acts
+
+
+def test_a_batch_of_observations_acts_as_each_one_alone(run):
+    baby = babyworld.load(run)
+    envs = [gym.make(babyworld.env_id("Point"), parent="scripted") for _ in range(3)]
+    firsts = [e.reset(seed=EVAL_SEED_BASE + i) for i, e in enumerate(envs)]
+    batch = {k: np.stack([o[k] for o, _ in firsts]) for k in firsts[0][0]}
+    masks = np.stack([i["action_mask"] for _, i in firsts])
+    acts, state = baby.predict(batch, action_masks=masks)
+    assert acts.shape == (3,) and len(state.actions) == 3
+    alone = [baby.predict(o, action_masks=i["action_mask"])[0] for o, i in firsts]
+    assert acts.tolist() == alone
+    # a second step: the window moves on, and an episode_start restarts that row only
+    steps = [e.step(int(a)) for e, a in zip(envs, acts, strict=True)]
+    batch = {k: np.stack([s[0][k] for s in steps]) for k in batch}
+    masks = np.stack([s[4]["action_mask"] for s in steps])
+    again, state = baby.predict(batch, state, np.array([False, True, False]), action_masks=masks)
+    fresh, _ = baby.predict({k: v[1] for k, v in batch.items()}, action_masks=masks[1])
+    assert again[1] == fresh
+
+
+def test_bad_input_is_refused_clearly(run, tmp_path):
+    baby = babyworld.load(run)
+    name_env = gym.make(babyworld.env_id("Name"), parent="scripted")
+    obs, info = name_env.reset(seed=0)
+    with pytest.raises(ValueError, match="trained on Point"):
+        baby.predict({"heard": obs["heard"]})
+    point = gym.make(babyworld.env_id("Point"), parent="scripted")
+    obs, info = point.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action_masks has shape \(2,\)"):
+        baby.predict(obs, action_masks=np.ones(2, dtype=bool))
+    batch = {k: np.stack([v, v]) for k, v in obs.items()}
+    _, state = baby.predict(batch)
+    with pytest.raises(ValueError, match="state is for 2 observations, got 1"):
+        baby.predict(obs, state)
+    with pytest.raises(FileNotFoundError, match="not a babyworld run directory"):
+        babyworld.load(tmp_path)
+    (tmp_path / "config.json").write_text((run / "config.json").read_text())
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        babyworld.load(tmp_path)
