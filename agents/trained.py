@@ -84,7 +84,7 @@ class TrainedBaby:
             ValueError: an observation that is not of the level the baby was trained on, a mask of
                 another size, or a state of another batch size.
         """
-        single = np.ndim(observation.get("heard")) == 1 if isinstance(observation, dict) else False
+        single = isinstance(observation, dict) and np.ndim(observation.get("heard")) == 1
         obs = self._checked(observation, single)
         n = len(obs["heard"])
         if state is not None and len(state.actions) != n:

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 register_envs()
 
 
-def load(run):  # noqa: ANN001, ANN201 - documented in babyworld.agents.trained.load
+def load(run):
     """A trained run's student as a policy with ``predict`` (:func:`babyworld.agents.trained.load`)."""
     from babyworld.agents.trained import load as _load
 
