@@ -47,14 +47,26 @@ class TrainedBaby:
         level: the level its envs were (``Ladder`` for a curriculum over several levels).
         observation_space: the level's observation space, each observation is checked against it.
         n_actions: the size of its action space.
+        config: the run's ``TrainConfig`` (None for a baby built by hand).
+        updates: the updates the student had when it was saved (0 for a baby built by hand).
+        step: the env steps it had been trained for then.
     """
 
-    def __init__(self, model: Student, level: str, observation_space: Any) -> None:
+    def __init__(
+        self,
+        model: Student,
+        level: str,
+        observation_space: Any,
+        config: Any = None,
+        updates: int = 0,
+        step: int = 0,
+    ) -> None:
         """Wrap ``model``, trained on ``level`` whose observations ``observation_space`` describes."""
         self.model = model.eval()
         self.level = level
         self.observation_space = observation_space
         self.n_actions = model.n_actions
+        self.config, self.updates, self.step = config, updates, step
 
     def predict(
         self,
@@ -187,4 +199,6 @@ def load(run: str | Path) -> TrainedBaby:
     finally:
         envs.close()
     model.load_state_dict(trainer["model"])
-    return TrainedBaby(model, cfg.envs_level, space)
+    return TrainedBaby(
+        model, cfg.envs_level, space, cfg, int(trainer["updates"]), int(trainer["global_step"])
+    )

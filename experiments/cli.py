@@ -110,6 +110,43 @@ def train(cfg: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
     print(f"summary:       {(run / 'summary.json').read_text().strip()}")
 
 
+def eval_run(
+    run: tyro.conf.Positional[Path],
+    level: str | None = None,
+    parent: str | None = None,
+    episodes: int | None = None,
+    seed: int | None = None,
+    num_envs: int | None = None,
+    out: Path | None = None,
+) -> None:
+    """Evaluate a trained baby on held-out episodes, greedy and sampled (JSON on stdout).
+
+    With no option it plays the run's own evaluation again and prints its last eval.csv row's
+    figures; --level and --parent evaluate it elsewhere (e.g. a baby raised by the scripted
+    parent with the real one).
+
+    Args:
+        run: the run directory (written by babyworld train).
+        level: a task to play instead of the run's, e.g. 'Name' or 'Request[max_words=2]' (a
+            ladder run plays it on the ladder's envs); its spaces must fit the baby.
+        parent: parent spec instead of the run's: 'smollm2', 'ct2', 'scripted', ...
+        episodes: held-out episodes (default: the run's --eval.episodes).
+        seed: seeds the sampled acts (default: the run's seed, as its own evaluation).
+        num_envs: episodes played together (default: the run's --eval.num-envs).
+        out: also write the JSON to this file.
+    """
+    import json
+
+    from babyworld.experiments.evaluation import evaluate_run
+
+    result = evaluate_run(run, level, parent, episodes, seed, num_envs)
+    text = json.dumps(result, indent=1)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
 def bench(cfg: Annotated[BenchConfig, tyro.conf.arg(name="")]) -> None:
     """Measure the parent, the envs and the trainer on this machine (writes bench.json, bench.md)."""
     from babyworld.experiments.bench import bench as run_bench
@@ -318,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
                     "demo": demo,
                     "parent-eval": parent_eval,
                     "train": train,
+                    "eval": eval_run,
                     "bench": bench,
                     "ablate": ablate,
                     "report": report,

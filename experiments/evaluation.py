@@ -78,6 +78,20 @@ def make_eval_envs(cfg: EvalConfig, level: str, parent: Any, env_kwargs: dict[st
     return make_envs(level, min(cfg.num_envs, cfg.episodes), parent, **env_kwargs)
 
 
+def play_greedy_and_sampled(
+    model: Any, envs: Any, tasks: Any, episodes: int, seed: int, updates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out episodes played greedily, then sampled; per-episode true success of each.
+
+    The sampled acts draw from a generator seeded with ``(seed, updates)`` alone, so the result
+    depends only on the weights, the run's seed and its update count.
+    """
+    greedy = play_episodes(model, envs, tasks, episodes, greedy=True)
+    gen = torch.Generator().manual_seed((seed * 1_000_003 + updates) ^ _SAMPLE_SALT)
+    sampled = play_episodes(model, envs, tasks, episodes, greedy=False, generator=gen)
+    return greedy, sampled
+
+
 class Evaluator:
     """Evaluates a trainer's student on held-out episodes and records the results.
 
@@ -121,11 +135,9 @@ class Evaluator:
         tasks = trainer.curriculum.tasks
         n = self.cfg.episodes
         before = dataclasses.asdict(self.parent.stats) if self.parent is not None else {}
-        greedy = play_episodes(trainer.model, self.envs, tasks, n, greedy=True)
-        gen = torch.Generator().manual_seed(
-            (self.seed * 1_000_003 + trainer.updates) ^ _SAMPLE_SALT
+        greedy, sampled = play_greedy_and_sampled(
+            trainer.model, self.envs, tasks, n, self.seed, trainer.updates
         )
-        sampled = play_episodes(trainer.model, self.envs, tasks, n, greedy=False, generator=gen)
         if self.parent is not None:
             for k, v in dataclasses.asdict(self.parent.stats).items():
                 self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]
@@ -202,3 +214,82 @@ class Evaluator:
             self.path.write_text("\n".join(keep) + "\n", encoding="utf-8")
         else:
             self.path.unlink()
+
+
+def evaluate_run(
+    run: Path,
+    level: str | None = None,
+    parent: str | None = None,
+    episodes: int | None = None,
+    seed: int | None = None,
+    num_envs: int | None = None,
+) -> dict[str, Any]:
+    """``babyworld eval RUN``: the saved student on the run's held-out episodes, or another's.
+
+    The same code as the run's own evaluation (:func:`play_greedy_and_sampled`), so with no
+    option it reproduces the run's last ``eval.csv`` row, greedy and sampled.
+
+    Args:
+        run: the run directory.
+        level: a task name (``"Name"``, ``"Request[max_words=2]"``) to play instead of the run's
+            tasks; a ladder run plays it on the ladder's envs. Its spaces must be the student's.
+        parent: a parent spec instead of the run's (e.g. the real parent for a baby raised by the
+            scripted one).
+        episodes: held-out episodes (default: the run's ``eval.episodes``), ``>= 1``.
+        seed: seeds the sampled acts (default: the run's seed, as its own evaluation).
+        num_envs: episodes played together (default: the run's ``eval.num_envs``).
+
+    Returns:
+        The JSON ``babyworld eval`` prints: the run, its step, what was played, greedy and
+        sampled success and their per-episode values.
+    """
+    from babyworld.agents.trained import load
+    from babyworld.envs.ladder import LADDER_LEVELS
+    from babyworld.experiments.train import build_curriculum
+    from babyworld.parent import make_parent
+    from babyworld.task import Task
+
+    baby = load(run)
+    cfg = baby.config
+    n = cfg.eval.episodes if episodes is None else episodes
+    width = cfg.eval.num_envs if num_envs is None else num_envs
+    for name, value in (("episodes", n), ("num-envs", width)):
+        if value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    task = None if level is None else Task.parse(level)
+    env_level = cfg.envs_level
+    if task is not None and not (env_level == "Ladder" and task.level in LADDER_LEVELS):
+        env_level = task.level
+    spec = cfg.parent if parent is None else parent
+    the_parent = make_parent(spec)
+    envs = make_envs(env_level, min(width, n), the_parent, **cfg.env.env_kwargs())
+    try:
+        env0 = envs.envs[0].unwrapped
+        if (
+            env0.observation_space != baby.observation_space
+            or env0.action_space.n != baby.n_actions
+        ):
+            raise ValueError(
+                f"{run} holds a baby of {baby.level} ({baby.n_actions} acts); {env_level}'s "
+                f"observations or its {env0.action_space.n} acts do not fit it: evaluate it on "
+                f"{baby.level}" + (" or one of its rungs" if baby.level == "Ladder" else "")
+            )
+        tasks = [task] if task is not None else build_curriculum(cfg, the_parent).tasks
+        sample_seed = cfg.seed if seed is None else seed
+        greedy, sampled = play_greedy_and_sampled(
+            baby.model, envs, tasks, n, sample_seed, baby.updates
+        )
+    finally:
+        envs.close()
+    return {
+        "run": str(run),
+        "step": baby.step,
+        "tasks": [t.name for t in tasks],
+        "parent": spec,
+        "episodes": n,
+        "seed": sample_seed,
+        "greedy_success": float(np.mean(greedy)),
+        "sampled_success": float(np.mean(sampled)),
+        "greedy_per_episode": [round(float(x), 4) for x in greedy],
+        "sampled_per_episode": [round(float(x), 4) for x in sampled],
+    }

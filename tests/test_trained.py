@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -141,3 +142,67 @@ def test_bad_input_is_refused_clearly(run, tmp_path):
     (tmp_path / "config.json").write_text((run / "config.json").read_text())
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         babyworld.load(tmp_path)
+
+
+def _eval(capsys, *argv) -> dict:
+    from babyworld.experiments.cli import main
+
+    main(["eval", *map(str, argv)])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_eval_plays_the_runs_last_evaluation_again(run, capsys, tmp_path):
+    with (run / "eval.csv").open() as f:
+        last = list(csv.DictReader(f))[-1]
+    out = _eval(capsys, run, "--out", tmp_path / "e" / "eval.json")
+    assert out == json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert (out["step"], out["episodes"], out["tasks"], out["parent"]) == (
+        int(last["step"]),
+        EPISODES,
+        ["Point"],
+        "scripted",
+    )
+    assert f"{out['greedy_success']:.4f}" == last["greedy_success"]
+    assert f"{out['sampled_success']:.4f}" == last["sampled_success"]
+    assert np.mean(out["greedy_per_episode"]) == pytest.approx(out["greedy_success"], abs=1e-4)
+    # another seed draws other sampled acts from the same weights; greedy acts do not change
+    other = _eval(capsys, run, "--seed", 7, "--episodes", 8, "--num-envs", 3)
+    assert other["greedy_per_episode"] == out["greedy_per_episode"][:8]
+    assert other["seed"] == 7 and len(other["sampled_per_episode"]) == 8
+
+
+def test_eval_plays_one_rung_of_a_ladder_run(capsys, tmp_path):
+    cfg = TrainConfig(
+        curriculum="ladder",
+        parent="scripted",
+        steps=4 * 16,
+        num_envs=4,
+        out=tmp_path / "ladder",
+        student=StudentConfig(d_model=16, history=2),
+        ppo=PPOConfig(rollout_steps=16, epochs=1),
+        eval=EvalConfig(episodes=2, num_envs=2),
+    )
+    run = train(cfg, progress=False)
+    out = _eval(capsys, run, "--level", "Name", "--episodes", 3)
+    assert out["tasks"] == ["Name"] and len(out["greedy_per_episode"]) == 3
+    # Name's episodes have 4 exchanges: success is a count of quarters
+    assert all(4 * x == int(4 * x) for x in out["greedy_per_episode"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["--level", "Name"], "holds a baby of Point .3 acts.; Name's observations or its 12"),
+        (["--level", "Bogus"], "unknown level 'Bogus'"),
+        (["--parent", "bogus"], "unknown parent spec 'bogus'"),
+    ],
+)
+def test_eval_refuses_bad_input_and_writes_nothing(run, capsys, tmp_path, argv, message):
+    from babyworld.experiments.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["eval", str(run), *argv, "--out", str(tmp_path / "eval.json")])
+    assert e.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "eval.json").exists()
