@@ -11,6 +11,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+#: What a GRPO group compares: the G answers to one exchange, or G whole episodes.
+GROUP_UNITS = ("exchange", "episode")
+
 
 def gae(
     rewards: torch.Tensor,
@@ -603,31 +606,42 @@ def supervision_bits(
     return numbers[kind] * math.log2(levels) / steps_per_signal
 
 
-def episode_group_advantages(
-    paid: torch.Tensor, episode_end: torch.Tensor, episode_len: int, group_size: int
+def lockstep_group_advantages(
+    rewards: torch.Tensor,
+    episode_end: torch.Tensor,
+    episode_len: int,
+    group_size: int,
+    per: str = "exchange",
 ) -> torch.Tensor:
     """GRPO advantages for fixed-length episodes run in lockstep by groups of envs.
 
     Env ``i`` belongs to group ``i // group_size``; the envs of a group start every episode
-    together from the same task seed, so their ``k``-th episodes are the group's rollouts of one
-    task. Each episode's return ``R`` (``paid`` at its last step, as
-    :func:`sparse_episode_returns` gives it) is turned into
-    :func:`group_relative_advantages` within its (episode index, group), and every step of the
-    episode gets that advantage.
+    together from the same task seed, so on a one-act level (one act per exchange) their acts at
+    step ``t`` are the group's answers to one exchange (the same scene and request).
+
+    - ``per="exchange"``: each act's ``rewards`` (its own exchange's task reward) is turned into
+      :func:`group_relative_advantages` within its (step, group): G answers to one exchange, as
+      LLM GRPO compares G completions of one prompt.
+    - ``per="episode"``: ``rewards`` holds each episode's return at its last step (as
+      :func:`sparse_episode_returns` pays it); it is made group-relative within its (episode
+      index, group), and every step of the episode gets that advantage.
 
     Args:
-        paid: ``[T, N]`` the episode's return at its last step, 0 elsewhere.
+        rewards: ``[T, N]`` per-act rewards, or episode returns at their last step.
         episode_end: ``[T, N]`` true at every ``episode_len``-th step (all envs aligned).
         episode_len: steps per episode ``L``; ``T`` must be a multiple of it.
         group_size: ``G``; ``N`` must be a multiple of it.
+        per: ``"exchange"`` or ``"episode"``, the unit a group compares.
 
     Returns:
         ``[T, N]`` advantages.
 
     Raises:
-        ValueError: sizes that do not divide, or episodes that are not aligned.
+        ValueError: sizes that do not divide, episodes that are not aligned, an unknown ``per``.
     """
-    t, n = paid.shape
+    if per not in GROUP_UNITS:
+        raise ValueError(f"per must be one of {GROUP_UNITS}, got {per!r}")
+    t, n = rewards.shape
     if episode_len < 1 or t % episode_len:
         raise ValueError(f"the rollout length {t} must be a multiple of episode_len {episode_len}")
     if group_size < 1 or n % group_size:
@@ -639,8 +653,12 @@ def episode_group_advantages(
             "group-relative advantages need episodes of exactly episode_len steps that start "
             "together in every env (one-act levels, rollouts a multiple of the episode length)"
         )
+    member = torch.arange(n)[None, :] // group_size
+    if per == "exchange":
+        groups = torch.arange(t)[:, None] * (n // group_size) + member
+        return group_relative_advantages(rewards.reshape(-1), groups.reshape(-1)).reshape(t, n)
     k = t // episode_len
-    returns = paid.reshape(k, episode_len, n)[:, -1, :]  # [K, N]
-    groups = torch.arange(k)[:, None] * (n // group_size) + torch.arange(n)[None, :] // group_size
+    returns = rewards.reshape(k, episode_len, n)[:, -1, :]  # [K, N]
+    groups = torch.arange(k)[:, None] * (n // group_size) + member
     adv = group_relative_advantages(returns.reshape(-1), groups.reshape(-1)).reshape(k, 1, n)
     return adv.expand(k, episode_len, n).reshape(t, n)

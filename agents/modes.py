@@ -65,6 +65,11 @@ class ModeConfig:
     """grpo, sdpo, sdft: the envs run in groups of G that replay the same task seed each episode
     (G >= 2; 0 = the default, 4; one-act levels; num_envs must be a multiple of G,
     ppo.rollout_steps a multiple of the episode length); other modes take no groups (0 or 1)"""
+    group_by: Literal["exchange", "episode"] = "exchange"
+    """grpo, sdpo, sdft: what a group compares: the G answers to one exchange (each act's own
+    task reward against the others' at the same step, as LLM GRPO compares G completions of one
+    prompt) or G whole episodes (every act gets its episode's summed task reward's advantage:
+    the older unit, kept as a control)"""
     divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
     """distill / self_distill / hybrid: KL(teacher||student), KL(student||teacher), or the
     generalised JSD with alpha (TRL GKD's convention: alpha=0 is forward KL, 1 reverse KL)"""
@@ -124,6 +129,7 @@ class ModeConfig:
             ("teacher", self.teacher, ("live", "ema", "initial")),
             ("support", self.support, ("full", "topk", "sampled")),
             ("context", self.context, ("feedback", "demonstration")),
+            ("group_by", self.group_by, ("exchange", "episode")),
         ):
             if value not in allowed:
                 raise ValueError(f"modes.{name} must be one of {allowed}, got {value!r}")

@@ -125,11 +125,14 @@ class GRPO(SparsePPO):
     """Group-relative policy optimisation over G replays of one task seed.
 
     The envs run in groups of ``G`` (``--modes.group-size``, default 4, at least 2) that replay
-    the same task seed every episode (the same scene, G attempts). Each episode's return ``R``
-    is its summed ``task`` reward, paid at its end; every step of the episode gets the advantage
-    ``(R - mean_group) / (std_group + eps)`` (sample standard deviation, as TRL), no critic in
-    the policy term. The clipped PPO surrogate (the GRPO objective without a reference KL) is
-    applied to these advantages without re-normalising them per minibatch.
+    the same task seed every episode (the same scenes and requests, G attempts). With
+    ``--modes.group-by exchange`` (the default) an act's return ``R`` is its own exchange's
+    ``task`` reward, compared with the group's answers to the same exchange (the same step); with
+    ``episode`` it is the episode's summed ``task`` reward, paid at its end, and every step of the
+    episode gets its advantage. Either way the advantage is ``(R - mean_group) / (std_group +
+    eps)`` (sample standard deviation, as TRL), no critic in the policy term. The clipped PPO
+    surrogate (the GRPO objective without a reference KL) is applied to these advantages without
+    re-normalising them per minibatch.
     """
 
     name = "grpo"
@@ -168,16 +171,33 @@ class GRPO(SparsePPO):
         if trainer.n % g:
             raise ValueError(f"num_envs {trainer.n} must be a multiple of group_size {g}")
 
+    def shape_rewards(self, trainer: PPOTrainer) -> None:
+        """Only the ``task`` component: per act (by exchange), or summed per episode."""
+        if self.cfg.group_by == "episode":
+            super().shape_rewards(trainer)
+            return
+        r = trainer.buf["reward"]
+        task = r[..., TASK].clone()
+        r.zero_()
+        r[..., TASK] = task
+
+    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+        """Each exchange's verdict (by exchange), or one count per episode (by episode)."""
+        if self.cfg.group_by == "episode":
+            return super().supervision(trainer, facts)
+        return {"verdict": supervision.verdict_bits(facts.p_right) * facts.exchanges_per_step}
+
     def advantages(
         self, trainer: PPOTrainer, adv_vec: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
         """See :meth:`LearningMode.advantages`."""
         b = trainer.buf
-        return losses.episode_group_advantages(
+        return losses.lockstep_group_advantages(
             b["reward"][..., TASK],
             b["episode_end"],
             trainer.envs.envs[0].unwrapped.exchanges,
             self.group_size_of(self.cfg),
+            per=self.cfg.group_by,
         )
 
     def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:

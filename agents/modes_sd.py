@@ -177,14 +177,14 @@ class SDPO(GRPO):
         return out
 
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
-        """GRPO's count per episode, plus what the parent's reaction may add to it.
+        """GRPO's verdicts (or counts), plus what the parent's reaction may add to them.
 
         The reaction is a function of the act, so the step's act-dependent signals carry at most
-        ``H(pi)`` together (as in ``baby``): it counts ``max(0, H(pi) - count per step)``. A
+        ``H(pi)`` together (as in ``baby``): it counts ``max(0, H(pi) - GRPO's bits per step)``. A
         successful peer's act is the student's own, selected by the verdicts already counted.
         """
         out = super().supervision(trainer, facts)
-        out["response"] = max(0.0, facts.policy_bits - out["episode_count"])
+        out["response"] = max(0.0, facts.policy_bits - sum(out.values()))
         return out
 
     def state_dict(self) -> dict[str, Any]:
@@ -215,14 +215,14 @@ class SDFT(SDPO):
         return True
 
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
-        """GRPO's count per episode, plus what the demonstrated act may add to it.
+        """GRPO's verdicts (or counts), plus what the demonstrated act may add to them.
 
         A step's right act is one of ``A`` allowed acts: everything heard about it, the count
         included, is at most ``log2 A`` bits, so the demonstration counts
-        ``max(0, log2 A - count per step)``.
+        ``max(0, log2 A - GRPO's bits per step)``.
         """
         out = GRPO.supervision(self, trainer, facts)
         mask = trainer.buf["mask"].flatten(0, 1)
-        demo = supervision.demonstration_bits(mask) - out["episode_count"]
+        demo = supervision.demonstration_bits(mask) - sum(out.values())
         out["demonstration"] = float(demo.clamp(min=0.0).mean())
         return out

@@ -277,7 +277,10 @@ class TrainConfig:
         d["student"] = StudentConfig(**d["student"])
         d["ppo"] = PPOConfig(**d["ppo"])
         d["curricula"] = CurriculumConfig(**d.get("curricula", {}))
-        d["modes"] = ModeConfig(**d.get("modes", {}))
+        modes = dict(d.get("modes", {}))
+        if "group_by" not in modes and d.get("mode") in ("grpo", "sdpo", "sdft", "sparse"):
+            modes["group_by"] = "episode"  # what a group mode made before the setting ran with
+        d["modes"] = ModeConfig(**modes)
         env = dict(d.get("env", {}))
         if (
             "judge_frames" not in env
@@ -298,8 +301,10 @@ class TrainConfig:
         """A saved config dict with the fields added to babyworld since it was written at their defaults.
 
         A run made before a setting existed (say ``curricula.stages``) ran with what is now that
-        setting's default, so it is not another config; except ``env.judge_frames``, whose default
-        changed as it was added: a Name run made before it ran with ``answer_in_frame`` and keeps it. A dict that does not load (a damaged or
+        setting's default, so it is not another config; except two whose default changed as they
+        were added: a Name run made before ``env.judge_frames`` ran with ``answer_in_frame``, and a
+        GRPO, SDPO or SDFT run made before ``modes.group_by`` grouped whole episodes
+        (``episode``); each keeps what it ran with. A dict that does not load (a damaged or
         foreign file) is returned as it is, to be compared as it is.
         """
         try:

@@ -577,7 +577,7 @@ def test_supervision_bits_errors():
 
 
 def test_episode_group_advantages_by_hand():
-    from babyworld.agents.losses import episode_group_advantages
+    from babyworld.agents.losses import lockstep_group_advantages
 
     # T = 4 steps, episodes of L = 2, N = 4 envs in groups of G = 2.
     paid = torch.tensor(
@@ -589,7 +589,7 @@ def test_episode_group_advantages_by_hand():
         ]
     )
     end = torch.tensor([[0] * 4, [1] * 4, [0] * 4, [1] * 4])
-    adv = episode_group_advantages(paid, end, episode_len=2, group_size=2)
+    adv = lockstep_group_advantages(paid, end, episode_len=2, group_size=2, per="episode")
     # (2, 0): mean 1, sample std sqrt(2) -> +-1/sqrt(2); (1, 1): std 0 -> 0; (1, 3), (0, 2) alike
     s = 1 / 2**0.5
     first = torch.tensor([s, -s, 0.0, 0.0])
@@ -599,14 +599,36 @@ def test_episode_group_advantages_by_hand():
 
 
 def test_episode_group_advantages_refuse_misaligned_input():
-    from babyworld.agents.losses import episode_group_advantages
+    from babyworld.agents.losses import lockstep_group_advantages
 
     paid = torch.zeros(4, 4)
     end = torch.tensor([[0] * 4, [1] * 4, [0] * 4, [1] * 4])
     with pytest.raises(ValueError, match="multiple of episode_len 3"):
-        episode_group_advantages(paid, end, 3, 2)
+        lockstep_group_advantages(paid, end, 3, 2)
     with pytest.raises(ValueError, match="num_envs 4 must be a multiple of group_size 3"):
-        episode_group_advantages(paid, end, 2, 3)
+        lockstep_group_advantages(paid, end, 2, 3)
+    with pytest.raises(
+        ValueError, match=r"per must be one of \('exchange', 'episode'\), got 'act'"
+    ):
+        lockstep_group_advantages(paid, end, 2, 2, per="act")
     end[1, 0] = 0
     with pytest.raises(ValueError, match="start together"):
-        episode_group_advantages(paid, end, 2, 2)
+        lockstep_group_advantages(paid, end, 2, 2)
+
+
+def test_exchange_group_advantages_by_hand():
+    from babyworld.agents.losses import lockstep_group_advantages
+
+    # T = 2 steps (one-act episodes of L = 2), N = 4 envs in groups of G = 2: each act's own
+    # reward is compared with its group's other answer to the same exchange (the same step).
+    reward = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0]])
+    end = torch.tensor([[0] * 4, [1] * 4])
+    adv = lockstep_group_advantages(reward, end, episode_len=2, group_size=2, per="exchange")
+    # (1, 0): mean 0.5, sample std sqrt(0.5) -> +-0.5/sqrt(0.5) = +-1/sqrt(2); (1, 1), (0, 0): 0
+    s = 1 / 2**0.5
+    expected = torch.tensor([[s, -s, 0.0, 0.0], [0.0, 0.0, -s, s]])
+    torch.testing.assert_close(adv, expected, atol=1e-5, rtol=0)
+    # the episode unit gives every step of an episode the return's advantage instead: here the
+    # episodes return (1, 0 | 1, 2) at their last step, so group 0 gets +-s at both steps
+    by_episode = lockstep_group_advantages(reward.cumsum(0), end, 2, 2, per="episode")
+    torch.testing.assert_close(by_episode, torch.tensor([[s, -s, -s, s]] * 2), atol=1e-5, rtol=0)

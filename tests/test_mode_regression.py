@@ -5,6 +5,9 @@ Name rows are no longer that: they were recorded again, by the same ``_record`` 
 machine, when Name's judge frame became the parent's view (the scripted parent's judge decides as
 before, but its consistency values changed, so training moved: hybrid's success 1.75 against
 1.5, distill's checksum by ~80). For Name they now guard against changes after that commit.
+``grpo_g2_exchange`` (GRPO grouped by exchange, the default since it was added; the main-branch
+``sparse`` with groups is ``group_by="episode"``) was recorded by ``_record`` on an AVX2 machine
+when it was added.
 
 Tolerances hold on every x86-64 CPU. What is exact arithmetic is compared exactly: the number of
 episodes and the success sum (sums of per-episode success fractions of seeded env streams and
@@ -38,7 +41,8 @@ RECORDED = json.loads((Path(__file__).parent / "data" / "modes_on_main.json").re
 CASES = {
     "baby": ("baby", "baby", {}),
     "sparse": ("sparse", "sparse_ppo", {}),
-    "sparse_g2": ("sparse", "grpo", {"group_size": 2}),
+    "sparse_g2": ("sparse", "grpo", {"group_size": 2, "group_by": "episode"}),
+    "grpo_g2_exchange": ("grpo", "grpo", {"group_size": 2}),
     "distill": ("distill", "distill", {}),
     "distill_offline": ("distill", "distill", {"offline": True}),
     "distill_jsd": ("distill", "distill", {"divergence": "jsd", "alpha": 0.3}),
@@ -82,7 +86,8 @@ def _record(mode: str, kw: dict, level: str) -> dict:
 
 
 RUNS = [(label, "Point") for label in sorted(CASES)] + [
-    (label, "Name") for label in ("baby", "sparse_g2", "distill", "self_distill_demo", "hybrid")
+    (label, "Name")
+    for label in ("baby", "sparse_g2", "grpo_g2_exchange", "distill", "self_distill_demo", "hybrid")
 ]
 
 

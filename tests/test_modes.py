@@ -236,6 +236,7 @@ def test_checkpoint_round_trip_keeps_the_teacher_and_the_carry():
         ({"support": "sampled"}, "support=sampled estimates KL"),
         ({"divergence": "l2"}, "modes.divergence must be one of"),
         ({"teacher": "oracle"}, "modes.teacher must be one of"),
+        ({"group_by": "act"}, r"modes.group_by must be one of \('exchange', 'episode'\)"),
     ],
 )
 def test_bad_mode_configs(kwargs, match):
@@ -266,10 +267,13 @@ def test_grpo_groups_replay_one_task_seed_and_advantages_are_group_relative():
     assert seeds[0] == seeds[1] != seeds[2] == seeds[3]
     from babyworld.agents import losses
 
-    adv = losses.episode_group_advantages(t.buf["reward"][..., 0], t.buf["episode_end"], 4, 2)
-    # centred within every (episode, group): the two members' advantages sum to zero
+    adv = t.learning.advantages(t, None, t.weights)  # by exchange, the default
+    # centred within every (step, group): the two members' advantages sum to zero
     torch.testing.assert_close(adv[:, 0] + adv[:, 1], torch.zeros(8))
-    assert (adv[0:4, 0] == adv[0, 0]).all()  # one advantage for every step of an episode
+    r = t.buf["reward"][..., 0]  # each act's own task reward: a win beats a loss at that step
+    assert ((adv[:, 0] > 0) == (r[:, 0] > r[:, 1])).all()
+    episode = losses.lockstep_group_advantages(r, t.buf["episode_end"], 4, 2, per="episode")
+    assert (episode[0:4, 0] == episode[0, 0]).all()  # one advantage for every step of an episode
 
 
 def test_grpo_refuses_what_it_cannot_group():
@@ -302,7 +306,7 @@ def test_grpo_advantages_by_hand():
     paid[3] = torch.tensor([1.0, 2.0, 3.0, 4.0])
     end = torch.zeros(4, 4)
     end[3] = 1
-    adv = losses.episode_group_advantages(paid, end, 4, 4)
+    adv = losses.lockstep_group_advantages(paid, end, 4, 4, per="episode")
     # mean 2.5; sample std sqrt((1.5^2 + 0.5^2 + 0.5^2 + 1.5^2) / 3) = sqrt(5/3) = 1.29099
     want = torch.tensor([-1.5, -0.5, 0.5, 1.5]) / (math.sqrt(5 / 3) + 1e-6)
     for t in range(4):  # every step of an episode carries its episode's advantage
@@ -319,10 +323,9 @@ def test_grpo_in_the_trainer_replays_one_seed_per_group_of_four():
         assert torch.equal(w.percept[:, 0], w.percept[:, i])
     r = t.buf["reward"][..., 0]
     adv = t.learning.advantages(t, None, t.weights)
-    for k in range(2):  # two episodes of 4 steps in the rollout of 8
-        ret = r[4 * k + 3]
-        want = (ret - ret.mean()) / (ret.std() + 1e-6) if ret.std() > 0 else torch.zeros(4)
-        torch.testing.assert_close(adv[4 * k], want)
+    for k in range(8):  # every step of the rollout is one exchange answered by the group of 4
+        want = (r[k] - r[k].mean()) / (r[k].std() + 1e-6) if r[k].std() > 0 else torch.zeros(4)
+        torch.testing.assert_close(adv[k], want)
 
 
 @pytest.mark.parametrize("g", [1, -1])

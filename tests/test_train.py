@@ -199,6 +199,17 @@ def test_a_run_saved_before_a_setting_existed_resumes_at_its_default(tmp_path):
         )
 
 
+def test_a_group_run_saved_before_group_by_keeps_grouping_whole_episodes():
+    from babyworld.agents.modes import ModeConfig
+
+    for mode, want in (("grpo", "episode"), ("sdpo", "episode"), ("baby", "exchange")):
+        saved = TrainConfig(mode=mode, modes=ModeConfig(group_size=4 if mode != "baby" else 0))
+        older = saved.to_dict()
+        del older["modes"]["group_by"]
+        assert TrainConfig.with_defaults(older)["modes"]["group_by"] == want
+    assert TrainConfig(mode="grpo").modes.group_by == "exchange"  # a new run: by exchange
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
