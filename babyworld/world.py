@@ -77,12 +77,59 @@ class Scene:
         return out.reshape(-1)
 
 
-def sample_scene(rng: np.random.Generator, n_objects: int) -> Scene:
-    """Draw ``n_objects`` distinct objects (no two share both colour and shape)."""
-    n_kinds = len(COLORS) * len(SHAPES)
+#: Which toys a scene may hold: every toy, the training split, or the held-out split.
+SPLITS: tuple[str, ...] = ("all", "train", "held_out")
+
+
+def is_held_out(color: str, shape: str) -> bool:
+    """Whether the toy is held out of the training split (``(colour i + shape j) % 6 == 0``).
+
+    A seed-independent rule that holds out one toy of each colour and one of each shape (red
+    ball, green car, blue bird, yellow cup, purple key, white box): every colour and every shape
+    is met in training, each with five partners, but these six combinations never.
+    """
+    return (COLORS.index(color) + SHAPES.index(shape)) % len(SHAPES) == 0
+
+
+#: Toy indices ``k`` (colour ``k // 6``, shape ``k % 6``) of each split.
+_SPLIT_KINDS: dict[str, tuple[int, ...]] = {
+    "all": tuple(range(len(COLORS) * len(SHAPES))),
+    "train": tuple(
+        k
+        for k in range(len(COLORS) * len(SHAPES))
+        if not is_held_out(COLORS[k // len(SHAPES)], SHAPES[k % len(SHAPES)])
+    ),
+    "held_out": tuple(
+        k
+        for k in range(len(COLORS) * len(SHAPES))
+        if is_held_out(COLORS[k // len(SHAPES)], SHAPES[k % len(SHAPES)])
+    ),
+}
+
+
+def split_size(split: str) -> int:
+    """How many distinct toys a scene of ``split`` can draw from."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    return len(_SPLIT_KINDS[split])
+
+
+def sample_scene(rng: np.random.Generator, n_objects: int, split: str = "all") -> Scene:
+    """Draw ``n_objects`` distinct objects (no two share both colour and shape) of ``split``.
+
+    ``"train"`` never draws a held-out toy (:func:`is_held_out`), ``"held_out"`` draws only held-out
+    toys, so every toy of its scenes is a combination training never showed. ``"all"`` draws as
+    babyworld always has (the same scenes for the same generator state).
+    """
+    n_kinds = split_size(split)
     if not 1 <= n_objects <= n_kinds:
-        raise ValueError(f"n_objects must be in [1, {n_kinds}], got {n_objects}")
-    flat = rng.choice(n_kinds, size=n_objects, replace=False)
+        where = "" if split == "all" else f" (the {split!r} split has {n_kinds} toys)"
+        raise ValueError(f"n_objects must be in [1, {n_kinds}], got {n_objects}{where}")
+    if split == "all":
+        flat = rng.choice(n_kinds, size=n_objects, replace=False)
+    else:
+        kinds = _SPLIT_KINDS[split]
+        flat = [kinds[int(i)] for i in rng.choice(n_kinds, size=n_objects, replace=False)]
     return Scene(
         tuple(
             WorldObject(COLORS[int(k) // len(SHAPES)], SHAPES[int(k) % len(SHAPES)]) for k in flat

@@ -117,6 +117,7 @@ def eval_run(
     episodes: int | None = None,
     seed: int | None = None,
     num_envs: int | None = None,
+    split: Literal["all", "train", "held_out"] | None = None,
     out: Path | None = None,
 ) -> None:
     """Evaluate a trained baby on held-out episodes, greedy and sampled (JSON on stdout).
@@ -133,13 +134,16 @@ def eval_run(
         episodes: held-out episodes (default: the run's --eval.episodes).
         seed: seeds the sampled acts (default: the run's seed, as its own evaluation).
         num_envs: episodes played together (default: the run's --eval.num-envs).
+        split: play only scenes of this split: 'held_out' (toys training with --env.split train
+            never showed), 'train' or 'all' (default: the run's; a run trained on the 'train'
+            split also reports held_out_* figures).
         out: also write the JSON to this file.
     """
     import json
 
     from babyworld.experiments.evaluation import evaluate_run
 
-    result = evaluate_run(run, level, parent, episodes, seed, num_envs)
+    result = evaluate_run(run, level, parent, episodes, seed, num_envs, split)
     text = json.dumps(result, indent=1)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -103,9 +103,18 @@ class EnvConfig:
     """Name's judge frames: 'view' (built from what the parent perceives and said) or
     'answer_in_frame' (the labelled oracle control: the frame names the answer, a verifier in the
     parent's voice); --level Name only"""
+    split: Literal["all", "train"] = "all"
+    """which toys the training scenes hold: 'all', or 'train' (never the six held-out toys, one
+    of each colour and shape: every evaluation then also plays scenes of held-out toys alone,
+    reported beside the others as held_out_*); Point, Name, Request and ladder runs"""
 
     def __post_init__(self) -> None:
         check_reward_source(self.reward_source)
+        if self.split not in ("all", "train"):
+            raise ValueError(
+                f"env.split must be 'all' or 'train' (the held-out toys are for evaluation), "
+                f"got {self.split!r}"
+            )
         if self.judge_frames not in JUDGE_FRAMES:
             raise ValueError(
                 f"env.judge_frames must be one of {list(JUDGE_FRAMES)}, got {self.judge_frames!r}"
@@ -124,6 +133,8 @@ class EnvConfig:
             kwargs["consistency_temperature"] = self.consistency_temperature
         if self.judge_frames != "view":
             kwargs["judge_frames"] = self.judge_frames
+        if self.split != "all":
+            kwargs["split"] = self.split
         return kwargs
 
 
@@ -208,6 +219,11 @@ class TrainConfig:
             raise ValueError(
                 f"--env.judge-frames {self.env.judge_frames} sets Name's judge: use it with "
                 "--level Name --curriculum fixed"
+            )
+        if self.env.split != "all" and self.curriculum == "fixed" and self.level == "Chat":
+            raise ValueError(
+                "--env.split train holds toys out of training; Chat's situations are not toys "
+                "on a table and have no held-out split: drop --env.split on --level Chat"
             )
         if self.env.reward_source == "parent":
             if self.curriculum != "fixed" or self.level == "Request":

@@ -28,6 +28,8 @@ from babyworld.agents.ppo import PPOTrainer, make_envs
 from babyworld.validation import check_config
 
 EVAL_FIELDS = ("step", "greedy_success", "sampled_success", "episodes")
+#: Added to ``eval.csv`` and the summary when the run trained without the held-out toys.
+HELD_OUT_FIELDS = ("held_out_greedy_success", "held_out_sampled_success")
 #: Mixed with the run's seed into the sampling generator of every evaluation.
 _SAMPLE_SALT = 0x5EED_E7A1
 
@@ -78,6 +80,27 @@ def make_eval_envs(cfg: EvalConfig, level: str, parent: Any, env_kwargs: dict[st
     return make_envs(level, min(cfg.num_envs, cfg.episodes), parent, **env_kwargs)
 
 
+def on_split(tasks: Any, split: str = "held_out") -> list[Any]:
+    """``tasks`` on scenes of ``split`` (by default the held-out toys alone).
+
+    The tasks of levels without a split (Chat) are left out; none left is an error.
+    """
+    from babyworld.envs.ladder import LADDER_LEVELS
+    from babyworld.task import Task
+
+    out = [
+        Task.make(t.level, **{**t.kwargs, "split": split})
+        for t in tasks
+        if "split" in LADDER_LEVELS[t.level].task_params
+    ]
+    if not out:
+        raise ValueError(
+            f"no task of {[t.name for t in tasks]} has a split: only Point, Name and Request draw "
+            "their scenes from toys that can be held out"
+        )
+    return out
+
+
 def play_greedy_and_sampled(
     model: Any, envs: Any, tasks: Any, episodes: int, seed: int, updates: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +127,8 @@ class Evaluator:
         parent: the parent the evaluation envs use, to count its requests apart (optional).
         shared: whether ``parent`` is the one the run's counters read (then
             :meth:`without_eval` takes the evaluations out of them).
+        held_out: also play the same number of episodes on scenes of held-out toys alone
+            (a run trained with ``--env.split train``): ``held_out_*`` beside the others.
     """
 
     def __init__(
@@ -114,9 +139,11 @@ class Evaluator:
         path: Path,
         parent: Any = None,
         shared: bool = True,
+        held_out: bool = False,
     ) -> None:
         self.cfg, self.envs, self.seed, self.path, self.parent = cfg, envs, seed, path, parent
-        self.shared = shared
+        self.shared, self.held_out = shared, held_out
+        self.fields = EVAL_FIELDS + (HELD_OUT_FIELDS if held_out else ())
         self.last: dict[str, Any] | None = None
         self.parent_use: dict[str, float] = {}
         """the parent's counters spent by the run's evaluations (raw ``ParentStats`` fields)"""
@@ -138,26 +165,32 @@ class Evaluator:
         greedy, sampled = play_greedy_and_sampled(
             trainer.model, self.envs, tasks, n, self.seed, trainer.updates
         )
-        if self.parent is not None:
-            for k, v in dataclasses.asdict(self.parent.stats).items():
-                self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]
-                self.session_use[k] = self.session_use.get(k, 0) + v - before[k]
         row = {
             "step": trainer.global_step,
             "greedy_success": float(np.mean(greedy)),
             "sampled_success": float(np.mean(sampled)),
             "episodes": n,
         }
+        if self.held_out:
+            unseen = play_greedy_and_sampled(
+                trainer.model, self.envs, on_split(tasks), n, self.seed, trainer.updates
+            )
+            row.update(zip(HELD_OUT_FIELDS, map(float, map(np.mean, unseen)), strict=True))
+        if self.parent is not None:
+            for k, v in dataclasses.asdict(self.parent.stats).items():
+                self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]
+                self.session_use[k] = self.session_use.get(k, 0) + v - before[k]
         if writer is not None:
-            writer.add_scalar("eval/greedy_success", row["greedy_success"], row["step"])
-            writer.add_scalar("eval/sampled_success", row["sampled_success"], row["step"])
+            for k in self.fields[1:]:
+                if k != "episodes":
+                    writer.add_scalar(f"eval/{k}", row[k], row["step"])
         new = not self.path.exists()
         with self.path.open("a", newline="") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(EVAL_FIELDS)
+                w.writerow(self.fields)
             w.writerow(
-                [row["step"], f"{row['greedy_success']:.4f}", f"{row['sampled_success']:.4f}", n]
+                [row[k] if k in ("step", "episodes") else f"{row[k]:.4f}" for k in self.fields]
             )
         self.last = row
         return row
@@ -185,7 +218,7 @@ class Evaluator:
         """
         if self.last is None:
             return None
-        return {
+        out = {
             "greedy_success": self.last["greedy_success"],
             "sampled_success": self.last["sampled_success"],
             "episodes": self.last["episodes"],
@@ -193,6 +226,8 @@ class Evaluator:
             "step": self.last["step"],
             "parent_requests": self.parent_use.get("requests", 0),
         }
+        out.update({k: self.last[k] for k in HELD_OUT_FIELDS if k in self.last})
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         """For checkpoints: the last evaluation."""
@@ -205,10 +240,10 @@ class Evaluator:
         if not self.path.exists():
             return
         lines = self.path.read_text(encoding="utf-8").split("\n")
-        keep = [lines[0]] if lines and lines[0] == ",".join(EVAL_FIELDS) else []
+        keep = [lines[0]] if lines and lines[0] == ",".join(self.fields) else []
         for line in lines[1:]:
             parts = line.split(",")
-            if len(parts) == len(EVAL_FIELDS) and parts[0].isdigit() and int(parts[0]) <= step:
+            if len(parts) == len(self.fields) and parts[0].isdigit() and int(parts[0]) <= step:
                 keep.append(line)
         if keep:
             self.path.write_text("\n".join(keep) + "\n", encoding="utf-8")
@@ -223,11 +258,13 @@ def evaluate_run(
     episodes: int | None = None,
     seed: int | None = None,
     num_envs: int | None = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
     """``babyworld eval RUN``: the saved student on the run's held-out episodes, or another's.
 
     The same code as the run's own evaluation (:func:`play_greedy_and_sampled`), so with no
-    option it reproduces the run's last ``eval.csv`` row, greedy and sampled.
+    option it reproduces the run's last ``eval.csv`` row, greedy and sampled (and, for a run
+    trained with ``--env.split train``, its ``held_out_*`` figures).
 
     Args:
         run: the run directory.
@@ -238,6 +275,8 @@ def evaluate_run(
         episodes: held-out episodes (default: the run's ``eval.episodes``), ``>= 1``.
         seed: seeds the sampled acts (default: the run's seed, as its own evaluation).
         num_envs: episodes played together (default: the run's ``eval.num_envs``).
+        split: play the scenes of this split (``all``, ``train``, ``held_out``) instead of the
+            run's, and nothing else.
 
     Returns:
         The JSON ``babyworld eval`` prints: the run, its step, what was played, greedy and
@@ -275,21 +314,29 @@ def evaluate_run(
                 f"{baby.level}" + (" or one of its rungs" if baby.level == "Ladder" else "")
             )
         tasks = [task] if task is not None else build_curriculum(cfg, the_parent).tasks
+        tasks = tasks if split is None else on_split(tasks, split)
         sample_seed = cfg.seed if seed is None else seed
-        greedy, sampled = play_greedy_and_sampled(
-            baby.model, envs, tasks, n, sample_seed, baby.updates
-        )
+        played = {
+            "": play_greedy_and_sampled(baby.model, envs, tasks, n, sample_seed, baby.updates)
+        }
+        if split is None and cfg.env.split == "train":
+            played["held_out_"] = play_greedy_and_sampled(
+                baby.model, envs, on_split(tasks), n, sample_seed, baby.updates
+            )
     finally:
         envs.close()
-    return {
+    out: dict[str, Any] = {
         "run": str(run),
         "step": baby.step,
         "tasks": [t.name for t in tasks],
         "parent": spec,
         "episodes": n,
         "seed": sample_seed,
-        "greedy_success": float(np.mean(greedy)),
-        "sampled_success": float(np.mean(sampled)),
-        "greedy_per_episode": [round(float(x), 4) for x in greedy],
-        "sampled_per_episode": [round(float(x), 4) for x in sampled],
     }
+    for prefix, (greedy, sampled) in played.items():
+        out[f"{prefix}greedy_success"] = float(np.mean(greedy))
+        out[f"{prefix}sampled_success"] = float(np.mean(sampled))
+    for prefix, (greedy, sampled) in played.items():
+        out[f"{prefix}greedy_per_episode"] = [round(float(x), 4) for x in greedy]
+        out[f"{prefix}sampled_per_episode"] = [round(float(x), 4) for x in sampled]
+    return out

@@ -218,7 +218,13 @@ def train(
         trim_transcripts(run / TRANSCRIPTS, trainer.updates)
     write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
     evaluator = Evaluator(
-        cfg.eval, eval_envs, cfg.seed, run / EVAL, eval_parent, shared=eval_parent is parent
+        cfg.eval,
+        eval_envs,
+        cfg.seed,
+        run / EVAL,
+        eval_parent,
+        shared=eval_parent is parent,
+        held_out=cfg.env.split == "train",
     )
     if ckpt is not None:
         evaluator.load_state_dict(ckpt["trainer"].get("eval"), trainer.global_step)

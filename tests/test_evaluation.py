@@ -179,3 +179,62 @@ def test_the_cli_refuses_a_bad_interval_before_anything_runs(tmp_path):
 def test_eval_reads_the_env_settings_but_success_stays_true():
     cfg = TrainConfig(parent="scripted", env=EnvConfig(reward_source="parent"))
     assert cfg.eval.every == 20 and cfg.eval.episodes == 64
+
+
+# --------------------------------------------------------------------------- held-out toys
+
+
+@pytest.mark.parametrize("level", ["Point", "Name", "Request"])
+def test_a_split_keeps_its_toys_apart_and_a_task_can_ask_for_the_other(level):
+    from babyworld.world import is_held_out
+
+    envs = make_envs(level, 4, "scripted", split="train")
+    held = lambda e: [is_held_out(o.color, o.shape) for o in e.unwrapped.view().table]  # noqa: E731
+    for s in range(0, 40, 4):
+        envs.reset(seed=s, options={"task": [Task.make(level)] * 4})  # the env's own split
+        assert not any(any(held(e)) for e in envs.envs)
+        envs.reset(seed=s, options={"task": [Task.make(level, split="held_out")] * 4})
+        assert all(all(held(e)) for e in envs.envs)
+    envs.close()
+
+
+def test_a_split_is_refused_where_it_cannot_hold_anything_out(tmp_path):
+    with pytest.raises(ValueError, match="Chat has no held-out split"):
+        make_envs("Chat", 1, "scripted", split="train")
+    with pytest.raises(ValueError, match="'held_out' holds 6 distinct toys, fewer than the 7"):
+        make_envs("Point", 1, "scripted", split="held_out", n_objects=7)
+    with pytest.raises(ValueError, match="Chat's situations are not toys on a table"):
+        TrainConfig(level="Chat", parent="scripted", env=EnvConfig(split="train"))
+    with pytest.raises(ValueError, match="env.split must be 'all' or 'train'"):
+        EnvConfig(split="held_out")
+    from babyworld.experiments.evaluation import on_split
+
+    with pytest.raises(ValueError, match=r"no task of \['Chat'\] has a split"):
+        on_split([Task.make("Chat")])
+
+
+def test_a_run_without_the_held_out_toys_is_evaluated_on_them_too(tmp_path, capsys):
+    from babyworld.experiments.cli import main
+    from babyworld.experiments.evaluation import HELD_OUT_FIELDS
+
+    cfg = _cfg(tmp_path, "split", env=EnvConfig(split="train"))
+    full = train(cfg, progress=False)
+    rows = _rows(full / "eval.csv")
+    assert list(rows[0]) == [*EVAL_FIELDS, *HELD_OUT_FIELDS] and len(rows) == 2
+    last = json.loads((full / "summary.json").read_text())["eval"]
+    for k in HELD_OUT_FIELDS:
+        assert f"{last[k]:.4f}" == rows[-1][k]
+    # babyworld eval replays both; --split held_out plays the held-out toys alone
+    main(["eval", str(full)])
+    out = json.loads(capsys.readouterr().out)
+    assert all(f"{out[k]:.4f}" == rows[-1][k] for k in ("greedy_success", *HELD_OUT_FIELDS))
+    main(["eval", str(full), "--split", "held_out"])
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["tasks"] == ["Point[split=held_out]"] and "held_out_greedy_success" not in alone
+    assert alone["greedy_success"] == out["held_out_greedy_success"]
+    # a resumed run writes the same six columns
+    part = train(
+        _cfg(tmp_path, "part", env=EnvConfig(split="train")), stop_after_updates=3, progress=False
+    )
+    resumed = train(TrainConfig(resume=part, steps=cfg.steps), progress=False)
+    assert _rows(resumed / "eval.csv") == rows

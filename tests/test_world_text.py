@@ -15,7 +15,9 @@ from babyworld.world import (
     NameTask,
     Scene,
     WorldObject,
+    is_held_out,
     sample_scene,
+    split_size,
 )
 
 # --------------------------------------------------------------------------- WorldObject
@@ -146,6 +148,39 @@ def test_sample_scene_maps_index_to_colour_major_kind():
 def test_sample_scene_rejects_bad_n_objects(n):
     with pytest.raises(ValueError, match=rf"n_objects must be in \[1, 36\], got {n}"):
         sample_scene(np.random.default_rng(0), n)
+
+
+def test_the_held_out_toys_are_one_of_each_colour_and_shape():
+    held = [(c, s) for c in COLORS for s in SHAPES if is_held_out(c, s)]
+    # (colour i + shape j) % 6 == 0, worked out by hand
+    assert held == [
+        ("red", "ball"),
+        ("green", "car"),
+        ("blue", "bird"),
+        ("yellow", "cup"),
+        ("purple", "key"),
+        ("white", "box"),
+    ]
+    assert sorted(c for c, _ in held) == sorted(COLORS) and sorted(s for _, s in held) == sorted(
+        SHAPES
+    )
+    assert (split_size("all"), split_size("train"), split_size("held_out")) == (36, 30, 6)
+
+
+def test_sample_scene_by_split():
+    rng = np.random.default_rng(0)
+    train = {o for _ in range(300) for o in sample_scene(rng, 3, "train").objects}
+    held = {o for _ in range(300) for o in sample_scene(rng, 3, "held_out").objects}
+    assert len(train) == 30 and not any(is_held_out(o.color, o.shape) for o in train)
+    assert len(held) == 6 and all(is_held_out(o.color, o.shape) for o in held)
+    # "all" draws exactly as before the splits existed (old seeds keep their scenes)
+    flat = np.random.default_rng(5).choice(36, size=4, replace=False)
+    again = sample_scene(np.random.default_rng(5), 4, "all")
+    assert [o.name for o in again.objects] == [f"{COLORS[k // 6]} {SHAPES[k % 6]}" for k in flat]
+    with pytest.raises(ValueError, match=r"n_objects must be in \[1, 6\], got 7 \(the 'held_out'"):
+        sample_scene(rng, 7, "held_out")
+    with pytest.raises(ValueError, match=r"unknown split 'test'; choose one of \('all', 'train'"):
+        sample_scene(rng, 3, "test")
 
 
 # --------------------------------------------------------------------------- tasks

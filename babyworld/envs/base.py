@@ -27,7 +27,16 @@ from babyworld.rewards import (
 from babyworld.task import Task, task_from_options
 from babyworld.text import WordTokenizer
 from babyworld.validation import check_bool, check_choice, check_float, check_int, check_seed
-from babyworld.world import COLORS, PERCEPT_FEATURES, SHAPES, Scene, WorldObject, sample_scene
+from babyworld.world import (
+    COLORS,
+    PERCEPT_FEATURES,
+    SHAPES,
+    SPLITS,
+    Scene,
+    WorldObject,
+    sample_scene,
+    split_size,
+)
 
 
 def check_action(
@@ -157,6 +166,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         "_request",
         "_last",
         "task",
+        "_split",
     )
     reward_names: tuple[str, ...] = REWARD_NAMES
     #: Whether the parent gives a verdict on every exchange, so that ``reward_source="parent"``
@@ -179,8 +189,10 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         max_new_tokens: int = 24,
         render_mode: str | None = None,
         invalid_action: str = "not_understood",
+        split: str = "all",
     ) -> None:
         n_objects = check_int("n_objects (distinct toys)", n_objects, 1, len(COLORS) * len(SHAPES))
+        self.split = self._split = self._check_split(split, n_objects, "split")
         exchanges = check_int("exchanges", exchanges, 1)
         vocab_size = check_int("vocab_size", vocab_size, 2)
         heard_length = check_int("heard_length", heard_length, 4)
@@ -439,6 +451,8 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
                 f"task {task.name!r} sets {sorted(unknown)}, which level {self.level!r} does not "
                 f"take per episode; it takes {list(self.task_params) or 'no settings'}"
             )
+        if "split" in task.kwargs:
+            self._check_split(task.kwargs["split"], self.n_objects, f"task {task.name!r}: split")
 
     def begin_reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -454,6 +468,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             self.tracker.reset()
         self.task = task
         self._configure(self.task)
+        self._split = task.kwargs.get("split", self.split)
         self._scene = self._sample_scene()
         self._exchange = 0
         self._done = False
@@ -666,7 +681,22 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
 
     # ----------------------------------------------------------------------- helpers
     def _sample_scene(self) -> Scene:
-        return sample_scene(self.np_random, self.n_objects)
+        return sample_scene(self.np_random, self.n_objects, self._split)
+
+    def _check_split(self, split: Any, n_objects: int, what: str) -> str:
+        """``split`` if this level draws its scenes by it and ``n_objects`` toys fit in it."""
+        check_choice(what, split, SPLITS)
+        if split != "all" and "split" not in self.task_params:
+            raise ValueError(
+                f"{what}={split!r}: {self.level} has no held-out split (its situations are not "
+                "toys on a table); use split='all'"
+            )
+        if n_objects > split_size(split):
+            raise ValueError(
+                f"{what}={split!r} holds {split_size(split)} distinct toys, fewer than the "
+                f"{n_objects} a scene of this env needs; lower n_objects or use another split"
+            )
+        return split
 
     def _observe(self, text: str) -> tuple[dict, bool]:
         ids, n, cut = self.tokenizer.encode_fixed(text, self.heard_length)

@@ -44,6 +44,7 @@ _LEVEL_ONLY = {
     "restrict_to_asked": ("Name",),
     "judge_frames": ("Name",),
     "reference": ("Chat",),
+    "split": ("Point", "Name", "Request"),
 }
 
 

@@ -75,7 +75,7 @@ class NameEnv(ParentBabyEnv):
     """
 
     level = "Name"
-    task_params = ("attributes",)
+    task_params = ("attributes", "split")
     episode_keys = (*ParentBabyEnv.episode_keys, "_attributes")
 
     def __init__(

@@ -74,13 +74,16 @@ class PointEnv(ParentBabyEnv):
     ``consistency_temperature=1.0``, ``progress_beta=0.1``, ``max_new_tokens=24``,
     ``render_mode=None | "ansi"``, ``invalid_action="not_understood" | "raise"`` (what an act
     outside the mask does, on levels that mask: see
-    :class:`~babyworld.envs.base.ParentBabyEnv`).
+    :class:`~babyworld.envs.base.ParentBabyEnv`), ``split="all" | "train" | "held_out"`` (which
+    toys scenes are drawn from: :func:`~babyworld.world.sample_scene`; a task's ``split`` overrides
+    it per episode, e.g. ``Task.make("Point", split="held_out")`` for toys training never showed).
 
     ## Version History
     - v0: initial version.
     """
 
     level = "Point"
+    task_params = ("split",)
 
     def _action_words(self) -> tuple[str, ...]:
         return tuple(f"sym{i}" for i in range(self.n_objects))

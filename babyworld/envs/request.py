@@ -65,6 +65,7 @@ class RequestEnv(UtteranceEnv):
     """
 
     level = "Request"
+    task_params = ("max_words", "split")
     parent_judges = False
 
     def _vocabulary(self) -> tuple[str, ...]:
