@@ -68,6 +68,23 @@ class TrainedBaby:
         self.n_actions = model.n_actions
         self.config, self.updates, self.step = config, updates, step
 
+    def level_for(self, task: Any) -> str:
+        """The level of the envs to play ``task`` on: a ladder baby plays a rung on the ladder."""
+        from babyworld.envs.ladder import LADDER_LEVELS
+
+        return "Ladder" if self.level == "Ladder" and task.level in LADDER_LEVELS else task.level
+
+    def check_fits(self, env: Any) -> None:
+        """Raise ``ValueError`` unless ``env`` (an env or vector env) fits this baby's spaces."""
+        env0 = env.envs[0] if hasattr(env, "envs") else env
+        space, n = env0.unwrapped.observation_space, int(env0.unwrapped.action_space.n)
+        if space != self.observation_space or n != self.n_actions:
+            raise ValueError(
+                f"this baby was trained on {self.level} ({self.n_actions} acts); "
+                f"{env0.unwrapped.level}'s observations or its {n} acts do not fit it: play it on "
+                f"{self.level}" + (" or one of its rungs" if self.level == "Ladder" else "")
+            )
+
     def predict(
         self,
         observation: dict[str, np.ndarray],

@@ -151,6 +151,35 @@ def eval_run(
     print(text)
 
 
+def play(
+    run: tyro.conf.Positional[Path],
+    parent: str | None = None,
+    you: bool = False,
+    level: str | None = None,
+    episodes: int = 1,
+    seed: int = 0,
+    sampled: bool = False,
+    pause: bool = True,
+) -> None:
+    """Watch a trained baby play its level with the parent, or be the parent yourself (--you).
+
+    Args:
+        run: the run directory (written by babyworld train).
+        parent: parent spec (default: the run's); with --you, the parent that judges.
+        you: type every line the parent says; the baby answers, the parent still judges.
+        level: a task to play, e.g. 'Name' (default: the run's first task).
+        episodes: episodes to play.
+        seed: episode j is reset with the held-out seed 2**32 + seed + j.
+        sampled: sample the baby's acts (default: its most probable act).
+        pause: wait for Enter after each exchange (--no-pause runs through; q quits).
+    """
+    from babyworld.experiments.play import format_success
+    from babyworld.experiments.play import play as run_play
+
+    success = run_play(run, parent, you, level, episodes, seed, sampled, pause)
+    print(format_success(success))
+
+
 def bench(cfg: Annotated[BenchConfig, tyro.conf.arg(name="")]) -> None:
     """Measure the parent, the envs and the trainer on this machine (writes bench.json, bench.md)."""
     from babyworld.experiments.bench import bench as run_bench
@@ -360,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
                     "parent-eval": parent_eval,
                     "train": train,
                     "eval": eval_run,
+                    "play": play,
                     "bench": bench,
                     "ablate": ablate,
                     "report": report,

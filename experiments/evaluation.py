@@ -283,7 +283,6 @@ def evaluate_run(
         sampled success and their per-episode values.
     """
     from babyworld.agents.trained import load
-    from babyworld.envs.ladder import LADDER_LEVELS
     from babyworld.experiments.train import build_curriculum
     from babyworld.parent import make_parent
     from babyworld.task import Task
@@ -296,23 +295,12 @@ def evaluate_run(
         if value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}")
     task = None if level is None else Task.parse(level)
-    env_level = cfg.envs_level
-    if task is not None and not (env_level == "Ladder" and task.level in LADDER_LEVELS):
-        env_level = task.level
+    env_level = cfg.envs_level if task is None else baby.level_for(task)
     spec = cfg.parent if parent is None else parent
     the_parent = make_parent(spec)
     envs = make_envs(env_level, min(width, n), the_parent, **cfg.env.env_kwargs())
     try:
-        env0 = envs.envs[0].unwrapped
-        if (
-            env0.observation_space != baby.observation_space
-            or env0.action_space.n != baby.n_actions
-        ):
-            raise ValueError(
-                f"{run} holds a baby of {baby.level} ({baby.n_actions} acts); {env_level}'s "
-                f"observations or its {env0.action_space.n} acts do not fit it: evaluate it on "
-                f"{baby.level}" + (" or one of its rungs" if baby.level == "Ladder" else "")
-            )
+        baby.check_fits(envs)
         tasks = [task] if task is not None else build_curriculum(cfg, the_parent).tasks
         tasks = tasks if split is None else on_split(tasks, split)
         sample_seed = cfg.seed if seed is None else seed

@@ -193,7 +193,7 @@ def test_eval_plays_one_rung_of_a_ladder_run(capsys, tmp_path):
     "argv, message",
     [
         (["--episodes", "0"], "--episodes must be >= 1, got 0"),
-        (["--level", "Name"], "holds a baby of Point .3 acts.; Name's observations or its 12"),
+        (["--level", "Name"], "trained on Point .3 acts.; Name's observations or its 12 acts"),
         (["--level", "Bogus"], "unknown level 'Bogus'"),
         (["--parent", "bogus"], "unknown parent spec 'bogus'"),
     ],
@@ -206,3 +206,72 @@ def test_eval_refuses_bad_input_and_writes_nothing(run, capsys, tmp_path, argv, 
     assert e.value.code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "eval.json").exists()
+
+
+def _spawn(*argv):
+    import sys
+
+    import pexpect
+
+    code = "from babyworld.experiments.cli import main; main()"
+    return pexpect.spawn(
+        sys.executable, ["-c", code, "play", *map(str, argv)], encoding="utf-8", timeout=120
+    )
+
+
+def test_play_in_a_terminal_watching(run):
+    import pexpect
+
+    child = _spawn(run)
+    child.expect(r"episode 1 of 1 · Point · scripted · greedy")
+    child.expect(r"parent: \S.*\r\n")
+    child.expect(r"baby:   sym\d \(points at the \w+ \w+\)")
+    child.expect(r"rewarded [✓✗]  truth [✓✗] \(wanted: \w+ \w+\)  task [+-]\d\.\d\d  consistency")
+    child.expect(r"q quit > ")
+    child.sendline("")  # the next exchange
+    child.expect(r"baby:   sym\d")
+    child.expect(r"q quit > ")
+    child.sendline("q")
+    child.expect(r"episode 1: \d of 2 exchanges right \(the verifier\)")
+    child.expect(r"played 1 episode\(s\): true success (0|0\.5|1)\.\d\d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_play_in_a_terminal_as_the_parent(run):
+    import pexpect
+
+    child = _spawn(run, "--you", "--no-pause")
+    child.expect(r"\[you, the parent: ask for this toy — object: (\w+ \w+)\]")
+    wanted = child.match.group(1)
+    child.expect(r"you say> ")
+    child.sendline(f"Where is the {wanted}?")
+    # the baby points; its parent (you) is asked to react, with what it was handed
+    child.expect(r"\[you, the parent: react to what the baby did — said: Where is the [\w ]+\?, "
+                 r"got: (\w+ \w+), verdict: (right|wrong)\]")  # fmt: skip
+    child.expect(r"you say> (Yes, well done!|No\.) ")
+    child.sendline("Thank you, little one.")
+    child.expect(r"you say> ")  # the next request
+    child.sendline("And now?")
+    child.expect(r"baby:   sym\d \(points at the \w+ \w+\)")
+    child.expect(r"parent: (Yes, well done!|No\.) Thank you, little one\.")
+    child.sendeof()  # input ends: the session stops cleanly
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["--level", "Name"], "trained on Point (3 acts); Name's observations or its 12 acts"),
+    ],
+)
+def test_play_refuses_bad_input(run, capsys, argv, message):
+    from babyworld.experiments.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["play", str(run), "--no-pause", *argv])
+    assert e.value.code == 2 and message in capsys.readouterr().err
