@@ -1,18 +1,25 @@
-"""Atomic, self-checking checkpoints: a SHA-256 digest of the payload is written with it.
+"""Atomic, self-checking checkpoints that PyTorch opens as they are.
 
-A checkpoint file is a one-line header (``babyworld-checkpoint format 2 sha256 <hex> bytes <n>``)
-followed by the ``torch.save`` payload. :func:`load_checkpoint` recomputes the digest before it
+A checkpoint (format 3) is a ``torch.save`` file that ``torch.load(path, weights_only=True)``
+reads without babyworld: a dict with ``format`` (3), ``config`` (the run's config as JSON text),
+``model`` (the student's ``state_dict``), ``step``, ``updates`` and ``resume`` (everything else the
+trainer needs to continue exactly, as a byte tensor that babyworld unpickles). The zip archive's
+comment holds a SHA-256 digest of the file's bytes (with an empty comment):
+``babyworld-checkpoint format 3 sha256 <hex>``. :func:`load_checkpoint` recomputes it before it
 unpickles anything, so a truncated, bit-flipped, edited or foreign file is refused with one
-message instead of being resumed. Every file is written to a temporary file in the same folder,
-fsynced, then renamed over the old one.
+message instead of being resumed. Format 2 (a one-line digest header before the ``torch.save``
+payload) and format 1 (no digest) are still read. Every file is written to a temporary file in the
+same folder, fsynced, then renamed over the old one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
+import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +27,16 @@ from typing import Any
 
 import torch
 
-FORMAT = 2
+FORMAT = 3
 #: The first bytes of every checkpoint of format 2.
 MAGIC = b"babyworld-checkpoint"
 _HEADER = re.compile(rb"^babyworld-checkpoint format (\d+) sha256 ([0-9a-f]{64}) bytes (\d+)\n")
-#: The first bytes of a ``torch.save`` zip file: format 1, written before digests (still read).
+#: The zip comment of format 3: the digest of the file with an empty comment.
+_COMMENT = re.compile(rb"babyworld-checkpoint format 3 sha256 ([0-9a-f]{64})")
+#: The first bytes of a ``torch.save`` zip file (formats 1 and 3).
 _LEGACY = b"PK\x03\x04"
+#: A zip archive's end-of-central-directory record: signature, 16 bytes, comment length.
+_EOCD, _EOCD_SIZE = b"PK\x05\x06", 22
 
 
 class CheckpointError(ValueError, RuntimeError):
@@ -60,14 +71,66 @@ def write_text_atomic(text: str, path: str | Path) -> None:
     _write_atomic(path, "w", lambda f: f.write(text))
 
 
+def _torch_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
 def save_checkpoint(path: str | Path, config: dict, trainer_state: dict) -> None:
     """Save a complete checkpoint (the run's config, the trainer's full state) with its digest."""
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "config": config, "trainer": trainer_state}, buf)
-    payload = buf.getvalue()
-    digest = hashlib.sha256(payload).hexdigest()
-    header = f"{MAGIC.decode()} format {FORMAT} sha256 {digest} bytes {len(payload)}\n".encode()
-    _write_atomic(path, "wb", lambda f: (f.write(header), f.write(payload)))
+    rest = {k: v for k, v in trainer_state.items() if k != "model"}
+    resume = torch.frombuffer(bytearray(_torch_bytes(rest)), dtype=torch.uint8)
+    archive = _torch_bytes(
+        {
+            "format": FORMAT,
+            "config": json.dumps(config, sort_keys=True),
+            "model": trainer_state["model"],
+            "step": int(trainer_state.get("global_step", 0)),
+            "updates": int(trainer_state.get("updates", 0)),
+            "resume": resume,
+        }
+    )
+    end = archive.rfind(_EOCD)
+    if end < 0 or end + _EOCD_SIZE != len(archive):  # torch writes no comment of its own
+        raise RuntimeError("torch.save wrote a zip archive babyworld cannot sign; report this")
+    comment = f"{MAGIC.decode()} format {FORMAT} sha256 {hashlib.sha256(archive).hexdigest()}"
+    signed = archive[: end + 20] + struct.pack("<H", len(comment)) + comment.encode()
+    _write_atomic(path, "wb", lambda f: f.write(signed))
+
+
+def _signed_archive(data: bytes) -> bytes | None:
+    """The archive of a format-3 file with its digest checked (None: the file is not format 3).
+
+    Raises:
+        ValueError: the file ends like format 3 but its digest does not match (the message).
+    """
+    end = data.rfind(_EOCD)
+    if end < 0 or end + _EOCD_SIZE > len(data):
+        return None
+    (length,) = struct.unpack("<H", data[end + 20 : end + 22])
+    match = _COMMENT.fullmatch(data[end + _EOCD_SIZE :])
+    if match is None:
+        if MAGIC in data[end + _EOCD_SIZE :] or end + _EOCD_SIZE + length != len(data):
+            raise ValueError("is corrupt (its digest line is damaged)")
+        return None  # an archive without babyworld's comment: format 1
+    if length != len(data) - end - _EOCD_SIZE:
+        raise ValueError("is corrupt (its digest line is damaged)")
+    archive = data[: end + 20] + b"\0\0"
+    if hashlib.sha256(archive).hexdigest() != match[1].decode():
+        raise ValueError("is corrupt (its SHA-256 digest does not match)")
+    return archive
+
+
+def _unsign(ckpt: Any) -> dict:
+    """A loaded format-3 dict in the form every caller reads: ``{format, config, trainer}``."""
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("resume"), torch.Tensor):
+        return ckpt
+    rest = torch.load(
+        io.BytesIO(ckpt["resume"].numpy().tobytes()), map_location="cpu", weights_only=False
+    )
+    trainer = {"model": ckpt["model"], **rest}
+    return {"format": ckpt["format"], "config": json.loads(ckpt["config"]), "trainer": trainer}
 
 
 #: Config fields that may change between the sessions of a run (where and how long it runs).
@@ -102,7 +165,7 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {path} cannot be read ({e}); {damaged}") from e
     if data.startswith(MAGIC):
         match = _HEADER.match(data[:200])
-        if match is None or int(match[1]) != FORMAT:
+        if match is None or int(match[1]) != 2:
             raise CheckpointError(
                 f"checkpoint {path} is corrupt (its header is damaged); {damaged}"
             )
@@ -116,19 +179,29 @@ def load_checkpoint(
             raise CheckpointError(
                 f"checkpoint {path} is corrupt (its SHA-256 digest does not match); {damaged}"
             )
-    elif data.startswith(_LEGACY):  # format 1 (no digest): what torch itself can check
-        payload = data
+        signed = False
+    elif data.startswith(_LEGACY):  # format 3 (signed), or 1 (no digest: what torch checks)
+        try:
+            archive = _signed_archive(data)
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint {path} {e}; {damaged}") from e
+        signed, payload = archive is not None, data if archive is None else archive
     else:
         raise CheckpointError(f"{path} is not a babyworld checkpoint; {damaged}")
-    try:
-        ckpt = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    try:  # format 3 opens as weights only; the resume state inside was checked by the digest
+        ckpt = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=signed)
+        ckpt = _unsign(ckpt) if signed else ckpt
     except Exception as e:  # torch raises several kinds for a truncated or damaged file
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(e).__name__}: {e}); {damaged}"
         ) from e
+    if not signed and isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt (its digest line is damaged); {damaged}"
+        )
     if (
         not isinstance(ckpt, dict)
-        or ckpt.get("format") not in (1, FORMAT)
+        or ckpt.get("format") not in (1, 2, FORMAT)
         or not isinstance(ckpt.get("trainer"), dict)
         or not isinstance(ckpt.get("config"), dict)
     ):

@@ -180,8 +180,63 @@ class TrainedBaby:
         return torch.as_tensor(mask)
 
 
+#: The student's weights in an exported directory (``babyworld export``), beside ``config.json``.
+EXPORTED = "model.safetensors"
+_EXPORT_FORMAT = "babyworld-student 1"
+
+
+def export(run: str | Path, out: str | Path) -> Path:
+    """Write the student of ``run`` to ``out``: ``model.safetensors`` and ``config.json``.
+
+    The weights are a plain safetensors file (any framework reads it); its metadata holds the
+    level, the env steps and updates it was trained for. :func:`load` reads the directory as it
+    reads a run. ``out`` must not exist or be empty: nothing is overwritten.
+
+    Raises:
+        FileExistsError: ``out`` holds files.
+        FileNotFoundError, CheckpointError: as :func:`load`.
+    """
+    from safetensors.torch import save_file
+
+    from babyworld.agents.checkpoint import write_text_atomic
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty directory; export to a new one")
+    baby = load(run)
+    weights = {k: v.detach().contiguous().clone() for k, v in baby.model.state_dict().items()}
+    meta = {
+        "format": _EXPORT_FORMAT,
+        "level": baby.level,
+        "step": str(baby.step),
+        "updates": str(baby.updates),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(out / EXPORTED), metadata=meta)
+    write_text_atomic(json.dumps(baby.config.to_dict(), indent=1) + "\n", out / "config.json")
+    return out
+
+
+def _read_export(path: Path) -> dict[str, Any]:
+    """The trainer-state view of an exported student: ``model``, ``updates``, ``global_step``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        model = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is damaged ({e}); export the run again") from e
+    if meta.get("format") != _EXPORT_FORMAT:
+        raise CheckpointError(f"{path} is not a babyworld student ({meta.get('format')!r})")
+    return {"model": model, "updates": int(meta["updates"]), "global_step": int(meta["step"])}
+
+
 def load(run: str | Path) -> TrainedBaby:
     """The student of a training run directory (``babyworld train --out RUN``) as a policy.
+
+    An exported directory (:func:`export`) loads the same way.
 
     Raises:
         FileNotFoundError: ``run`` is not a run directory (no ``config.json``).
@@ -198,7 +253,10 @@ def load(run: str | Path) -> TrainedBaby:
         )
     saved = json.loads((run / "config.json").read_text())
     cfg = TrainConfig.from_dict(TrainConfig.with_defaults(saved))
-    trainer = load_checkpoint(run / "checkpoint.pt")["trainer"]
+    if (run / EXPORTED).is_file() and not (run / "checkpoint.pt").exists():
+        trainer = _read_export(run / EXPORTED)
+    else:
+        trainer = load_checkpoint(run / "checkpoint.pt")["trainer"]
     if "model" not in trainer:
         raise CheckpointError(f"{run / 'checkpoint.pt'} holds no student")
     envs = make_envs(cfg.envs_level, 1, "scripted")  # the level's spaces; no parent is asked

@@ -180,6 +180,18 @@ def play(
     print(format_success(success))
 
 
+def export(run: tyro.conf.Positional[Path], out: tyro.conf.Positional[Path]) -> None:
+    """Write a trained baby as model.safetensors + config.json (babyworld.load reads the folder).
+
+    Args:
+        run: the run directory (written by babyworld train).
+        out: a new (or empty) directory to write.
+    """
+    from babyworld.agents.trained import export as run_export
+
+    print(f"exported: {run_export(run, out)}")
+
+
 def bench(cfg: Annotated[BenchConfig, tyro.conf.arg(name="")]) -> None:
     """Measure the parent, the envs and the trainer on this machine (writes bench.json, bench.md)."""
     from babyworld.experiments.bench import bench as run_bench
@@ -390,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
                     "train": train,
                     "eval": eval_run,
                     "play": play,
+                    "export": export,
                     "bench": bench,
                     "ablate": ablate,
                     "report": report,

@@ -56,10 +56,11 @@ def _part(tmp_path: Path, name: str = "part") -> Path:
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
-        (lambda b: b[:-99] + bytes([b[-99] ^ 4]) + b[-98:], r"SHA-256 digest does not match"),
-        (lambda b: b[:50] + b"x" + b[51:], r"is corrupt \(its header is damaged\)"),
-        (lambda b: b[: len(b) // 2], r"is truncated or corrupt \(\d+ bytes of payload"),
-        (lambda b: b + b"\0", "is truncated or corrupt"),
+        (lambda b: b[:-999] + bytes([b[-999] ^ 4]) + b[-998:], r"SHA-256 digest does not match"),
+        (lambda b: b[:50] + b"x" + b[51:], r"SHA-256 digest does not match"),
+        (lambda b: b[:-30] + b"x" + b[-29:], r"is corrupt \(its digest line is damaged\)"),
+        (lambda b: b[: len(b) // 2], r"is truncated or corrupt \(RuntimeError"),
+        (lambda b: b + b"\0", r"is corrupt \(its digest line is damaged\)"),
         (lambda b: b"not a checkpoint at all", "is not a babyworld checkpoint"),
     ],
 )
@@ -146,10 +147,40 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_directory(tmp_pa
     assert not (tmp_path / "gone").exists()
 
 
-def test_a_legacy_checkpoint_without_digest_still_resumes(tmp_path, reference):
+def _format_2(path: Path, ckpt: dict) -> None:
+    """What babyworld wrote before format 3: a digest header line, then the torch.save payload."""
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    torch.save({**ckpt, "format": 2}, buf)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    head = f"babyworld-checkpoint format 2 sha256 {digest} bytes {len(payload)}\n".encode()
+    path.write_bytes(head + payload)
+
+
+@pytest.mark.parametrize("older", [1, 2])
+def test_an_older_checkpoint_still_resumes(tmp_path, reference, older):
     run = _part(tmp_path)
     ckpt = load_checkpoint(run / "checkpoint.pt")
-    torch.save({**ckpt, "format": 1}, run / "checkpoint.pt")  # what older versions wrote
+    if older == 1:
+        torch.save({**ckpt, "format": 1}, run / "checkpoint.pt")  # no digest at all
+    else:
+        _format_2(run / "checkpoint.pt", ckpt)
+    assert load_checkpoint(run / "checkpoint.pt")["format"] == older
     train(TrainConfig(resume=run), progress=False)
     assert _same_model(run, reference)
-    assert (run / "checkpoint.pt").read_bytes().startswith(b"babyworld-checkpoint format 2")
+    assert load_checkpoint(run / "checkpoint.pt")["format"] == 3  # rewritten in the new format
+
+
+def test_a_checkpoint_opens_with_torch_alone(tmp_path):
+    import json
+
+    run = _part(tmp_path)
+    plain = torch.load(run / "checkpoint.pt", weights_only=True)  # no babyworld code involved
+    ours = load_checkpoint(run / "checkpoint.pt")
+    assert plain["format"] == 3 and json.loads(plain["config"]) == ours["config"]
+    assert plain["step"] == ours["trainer"]["global_step"] > 0
+    assert plain["model"].keys() == ours["trainer"]["model"].keys()
+    assert all(torch.equal(v, ours["trainer"]["model"][k]) for k, v in plain["model"].items())

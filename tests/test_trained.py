@@ -9,6 +9,7 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import babyworld
 from babyworld.agents.checkpoint import CheckpointError
@@ -275,3 +276,30 @@ def test_play_refuses_bad_input(run, capsys, argv, message):
     with pytest.raises(SystemExit) as e:
         main(["play", str(run), "--no-pause", *argv])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_export_writes_files_any_framework_reads_and_load_reads_them(run, tmp_path, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from babyworld.experiments.cli import main
+
+    main(["export", str(run), str(tmp_path / "baby")])
+    out = tmp_path / "baby"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    original, exported = babyworld.load(run), babyworld.load(out)
+    assert meta["level"] == "Point" and int(meta["step"]) == original.step == exported.step
+    weights = load_file(str(out / "model.safetensors"))  # no babyworld code needed to read them
+    for k, v in original.model.state_dict().items():
+        assert torch.equal(weights[k], v)
+    # the exported baby is the same policy: the run's last evaluation again
+    capsys.readouterr()
+    assert _eval(capsys, out)["greedy_success"] == _eval(capsys, run)["greedy_success"]
+    # nothing is overwritten; a damaged file is refused
+    with pytest.raises(FileExistsError, match="not an empty directory"):
+        babyworld.agents.trained.export(run, out)
+    (out / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="is damaged"):
+        babyworld.load(out)
