@@ -89,7 +89,7 @@ _TOP_KEYS = {
     "a whole number of updates of every label",
     "threads": "torch CPU threads (default 0: torch's default)",
     "ppo": "a table of --ppo.* overrides for every mode",
-    "env": "a table of --env.* settings for every mode (reward_weights, reward_source)",
+    "env": "a table of --env.* settings for every mode (reward_weights, reward_source, split)",
     "student": "a table of --student.* overrides for every mode",
     "modes": "a table of modes, one sub-table per mode (required)",
 }

@@ -15,7 +15,9 @@ per_seed.csv`` makes the same tables from it alone. Columns:
   joined by ``.``), empty where a run's summary lacks it;
 - ``language.<stage>.<key>``: every number of the summary's ``language`` block (the
   emergent-language measures of :mod:`babyworld.language` on the stage's last window of
-  exchanges), empty where a measure is undefined (``null``) or the summary lacks it.
+  exchanges), empty where a measure is undefined (``null``) or the summary lacks it;
+- ``held_out.greedy_success``, ``held_out.sampled_success``: for a run trained without the
+  held-out toys (``env.split = "train"``), its last evaluation on scenes of those toys alone.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ _INTS_OPTIONAL = ("parent_hits", "parent_computed_tokens")
 _TEXT = ("level", "label", "mode")
 SUPERVISION = "supervision."
 LANGUAGE = "language."
+HELD_OUT = "held_out."
 #: Prefixes of the optional columns a row may have (an empty cell is a missing value).
-OPTIONAL_PREFIXES = (SUPERVISION, LANGUAGE)
+OPTIONAL_PREFIXES = (HELD_OUT, SUPERVISION, LANGUAGE)
 
 
 class PerSeedError(ValueError):
@@ -86,7 +89,7 @@ def parent_columns(stats: Mapping[str, Any]) -> dict[str, int | None]:
 
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The fixed columns, then every ``supervision.*`` and ``language.*`` column any row has."""
+    """The fixed columns, then every optional column (:data:`OPTIONAL_PREFIXES`) a row has."""
     extra = [
         c
         for prefix in OPTIONAL_PREFIXES

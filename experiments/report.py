@@ -39,6 +39,7 @@ import numpy as np
 from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.experiments.ablate import PLAN
 from babyworld.experiments.per_seed import (
+    HELD_OUT,
     LANGUAGE,
     PER_SEED,
     SUPERVISION,
@@ -167,6 +168,9 @@ def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
         "minutes": float(s.get("minutes", math.nan)),
         **parent_columns(s["parent_stats"]),
     }
+    for kind in ("greedy", "sampled"):
+        if f"held_out_{kind}_success" in ev:
+            row[f"{HELD_OUT}{kind}_success"] = float(ev[f"held_out_{kind}_success"])
     for prefix, key in ((SUPERVISION, "supervision"), (LANGUAGE, "language")):
         block = s.get(key)
         if isinstance(block, Mapping):

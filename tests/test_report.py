@@ -383,3 +383,16 @@ def test_report_of_some_levels_while_others_run(tmp_path, capsys):
         main(["report", str(out), "--levels", "Chat", "--reps", "50"])
     assert e.value.code == 2
     assert "has no level 'Chat'; its levels are ['Point', 'Name']" in capsys.readouterr().err
+
+
+def test_a_run_trained_without_the_held_out_toys_reports_them_per_seed(tmp_path):
+    out = make_ablation(tmp_path / "abl")
+    _, runs = load_ablation(out)
+    runs[0].summary["eval"].update(held_out_greedy_success=0.75, held_out_sampled_success=0.5)
+    rows = [seed_row(r, BUDGET, 0.9) for r in runs]
+    assert rows[0]["held_out.greedy_success"] == 0.75
+    assert rows[0]["held_out.sampled_success"] == 0.5
+    assert "held_out.greedy_success" not in rows[1]
+    write_per_seed(tmp_path / "p.csv", rows)
+    back = read_per_seed(tmp_path / "p.csv")
+    assert back[0]["held_out.greedy_success"] == 0.75 and "held_out.greedy_success" not in back[1]
