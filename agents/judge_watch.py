@@ -7,7 +7,10 @@ reward model that Gao et al. (2023) measured against a gold one — or, as often
 stalls while the proxy climbs (the baby learns the judge's mistakes instead of the task).
 :class:`JudgeWatch` looks at the last ``window`` updates and raises the alarm when, from the
 window's first half to its second, the proxy rose by at least ``min_rise`` and the truth either
-fell by at least ``min_fall`` or rose by at least ``min_lag`` less than the proxy.
+fell by at least ``min_fall`` or rose by at least ``min_lag`` less than the proxy; or when, over
+the whole window, the proxy leads the truth by at least ``max_lead``: a standing lead, the baby
+keeps doing what the judge wrongly accepts (on Chat with the real parent one seed said "more"
+when the baby fell down, accepted, for tens of thousands of steps while neither curve moved).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class JudgeWatchConfig:
     """alarm if true success fell by at least this (while the proxy rose)"""
     min_lag: float = 0.1
     """alarm too if true success rose by at least this much less than the proxy (a stall)"""
+    max_lead: float = 0.1
+    """alarm too if the proxy leads true success by at least this over the whole window"""
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
@@ -44,7 +49,7 @@ class JudgeWatchConfig:
             raise ValueError(
                 f"watch.window must be even (two halves are compared), got {self.window}"
             )
-        for name in ("min_rise", "min_fall", "min_lag"):
+        for name in ("min_rise", "min_fall", "min_lag", "max_lead"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
                 raise ValueError(f"watch.{name} must be a number in (0, 1], got {v!r}")
@@ -56,12 +61,14 @@ def over_optimised(
     min_rise: float,
     min_fall: float,
     min_lag: float = math.inf,
+    max_lead: float = math.inf,
 ) -> bool:
     """Whether ``proxy`` rose while ``true`` fell or lagged, from the window's first half to its second.
 
     ``rise = mean(proxy[h:]) - mean(proxy[:h])``, ``fall = mean(true[:h]) - mean(true[h:])`` with
-    ``h = len // 2``, ``lag = rise + fall`` (how much less the truth rose than the proxy); the
-    answer is ``rise >= min_rise and (fall >= min_fall or lag >= min_lag)``.
+    ``h = len // 2``, ``lag = rise + fall`` (how much less the truth rose than the proxy),
+    ``lead = mean(proxy) - mean(true)``; the answer is ``lead >= max_lead or (rise >= min_rise
+    and (fall >= min_fall or lag >= min_lag))``.
 
     Args:
         proxy: per-update proxy success (the verdict the rewards read), oldest first.
@@ -69,6 +76,7 @@ def over_optimised(
         min_rise: least rise of the proxy that counts.
         min_fall: least fall of the truth that counts.
         min_lag: least lag of the truth behind the proxy that counts (``inf``: none).
+        max_lead: least standing lead of the proxy over the truth that counts (``inf``: none).
     """
     if len(proxy) != len(true) or len(proxy) < 2 or len(proxy) % 2:
         raise ValueError(
@@ -77,7 +85,8 @@ def over_optimised(
     h = len(proxy) // 2
     rise = sum(proxy[h:]) / h - sum(proxy[:h]) / h
     fall = sum(true[:h]) / h - sum(true[h:]) / h
-    return rise >= min_rise and (fall >= min_fall or rise + fall >= min_lag)
+    lead = (sum(proxy) - sum(true)) / len(proxy)
+    return lead >= max_lead or (rise >= min_rise and (fall >= min_fall or rise + fall >= min_lag))
 
 
 class JudgeWatch:
@@ -109,6 +118,7 @@ class JudgeWatch:
             self.cfg.min_rise,
             self.cfg.min_fall,
             self.cfg.min_lag,
+            self.cfg.max_lead,
         )
         if self.on:
             self.alerts += 1
@@ -120,7 +130,9 @@ class JudgeWatch:
                     f"judge alert at step {step}: over the last {self.cfg.window} updates proxy "
                     f"success went {_mean(self.proxy, 0, h):.2f} -> {_mean(self.proxy, h, None):.2f}"
                     f" while true success went {_mean(self.true, 0, h):.2f} -> "
-                    f"{_mean(self.true, h, None):.2f}: the baby may be gaming the parent's judge",
+                    f"{_mean(self.true, h, None):.2f} (the proxy leads by "
+                    f"{_mean(self.proxy, 0, None) - _mean(self.true, 0, None):.2f}): the baby may "
+                    "be gaming the parent's judge",
                     JudgeAlert,
                     stacklevel=2,
                 )

@@ -153,6 +153,14 @@ def test_a_stalled_truth_counts_too():
     assert not over_optimised([0.2, 0.2, 0.6, 0.6], [0.2, 0.2, 0.6, 0.6], 0.1, 0.05, 0.1)
 
 
+def test_a_standing_lead_counts_too():
+    # Chat, real parent, seed 1: both curves flat, the verdict about 0.12 above the truth
+    proxy, true = [0.84, 0.86, 0.85, 0.85], [0.72, 0.74, 0.73, 0.73]  # rise 0, lead 0.12
+    assert not over_optimised(proxy, true, 0.05, 0.05, 0.1)
+    assert over_optimised(proxy, true, 0.05, 0.05, 0.1, max_lead=0.1)
+    assert not over_optimised(proxy, true, 0.05, 0.05, 0.1, max_lead=0.13)
+
+
 def test_over_optimised_hand_computed():
     # proxy 0.2,0.3 -> 0.6,0.7: rise 0.4; true 0.5,0.5 -> 0.3,0.3: fall 0.2
     assert over_optimised([0.2, 0.3, 0.6, 0.7], [0.5, 0.5, 0.3, 0.3], 0.1, 0.1)
@@ -171,8 +179,9 @@ def test_watch_warns_once_when_it_turns_on_and_keeps_state():
         on = [watch.observe(p, t, step=100 * i) for i, (p, t) in enumerate(series)]
     assert on == [False, False, False, True, True]
     assert [w.category for w in caught] == [JudgeAlert]
-    assert "proxy success went 0.30 -> 0.65 while true success went 0.40 -> 0.15" in str(
-        caught[0].message
+    assert (
+        "proxy success went 0.30 -> 0.65 while true success went 0.40 -> 0.15 (the proxy leads"
+        in str(caught[0].message)
     )
     assert watch.alerts == 2 and watch.first_alert_step == 300
     assert watch.observe(float("nan"), 0.0, step=600)  # no episode ended: skipped
@@ -188,6 +197,7 @@ def test_watch_warns_once_when_it_turns_on_and_keeps_state():
         ({"window": 1}, r"watch.window must be an integer >= 2"),
         ({"min_rise": 0.0}, r"watch.min_rise must be a number in \(0, 1\]"),
         ({"min_fall": float("nan")}, r"watch.min_fall must be a number in \(0, 1\]"),
+        ({"max_lead": 0}, r"watch.max_lead must be a number in \(0, 1\]"),
     ],
 )
 def test_watch_config_refuses_bad_values(kwargs, message):
