@@ -368,7 +368,7 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
             "of updates of every label); threads (torch CPU "
             "threads (default 0: torch's default)); ppo (a table of --ppo.* overrides for every "
             "mode); env (a table of --env.* settings for every mode (reward_weights, "
-            "reward_source)); student (a table of --student.* overrides for every mode); modes "
+            "reward_source, split)); student (a table of --student.* overrides for every mode); modes "
             "(a table of "
             "modes, one sub-table per mode (required))",
         ),

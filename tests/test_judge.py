@@ -332,6 +332,7 @@ def test_train_learns_from_the_parent_alone_and_reports_both_successes(tmp_path)
         "reward_source": "parent",
         "consistency_temperature": None,
         "judge_frames": "view",
+        "split": "all",
     }
     assert TrainConfig.from_dict(saved).env == cfg.env
 

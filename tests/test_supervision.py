@@ -90,18 +90,22 @@ def test_each_mode_reports_its_accounting():
     assert got == {"episode_count": pytest.approx(2.030639 / 4, abs=1e-6)}
     sd = _trainer("self_distill")
     assert sd.learning.supervision(sd, FACTS) == {"response": 1.5}
-    # sdpo / sdft: the count (2.030639 / 4 bits per step) plus only what the reaction (at most
-    # H(pi) = 1.5) or the demonstration (log2 3 on Point) may add to it
-    count = 2.030639 / 4
-    sdpo = _trainer("sdpo")
-    got = sdpo.learning.supervision(sdpo, FACTS)
-    assert got["episode_count"] == pytest.approx(count, abs=1e-6)
-    assert got["response"] == pytest.approx(1.5 - count, abs=1e-6)
-    sdft = _trainer("sdft")
-    sdft.collect()  # the masks of a rollout: 3 allowed acts on Point
-    got = sdft.learning.supervision(sdft, FACTS)
-    assert got["demonstration"] == pytest.approx(math.log2(3) - count, abs=1e-6)
-    assert sum(got.values()) == pytest.approx(math.log2(3), abs=1e-6)
+    # grpo by exchange (the default): each exchange's verdict, H_b(0.5) = 1 bit per step; by
+    # episode: the count (2.030639 / 4 bits per step)
+    grpo = _trainer("grpo")
+    assert grpo.learning.supervision(grpo, FACTS) == {"verdict": 1.0}
+    # sdpo / sdft: GRPO's bits plus only what the reaction (at most H(pi) = 1.5) or the
+    # demonstration (log2 3 on Point) may add to them
+    for group_by, key, bits in (("exchange", "verdict", 1.0), ("episode", "episode_count", 2.030639 / 4)):  # fmt: skip
+        sdpo = _trainer("sdpo", group_by=group_by)
+        got = sdpo.learning.supervision(sdpo, FACTS)
+        assert got[key] == pytest.approx(bits, abs=1e-6)
+        assert got["response"] == pytest.approx(1.5 - bits, abs=1e-6)
+        sdft = _trainer("sdft", group_by=group_by)
+        sdft.collect()  # the masks of a rollout: 3 allowed acts on Point
+        got = sdft.learning.supervision(sdft, FACTS)
+        assert got["demonstration"] == pytest.approx(math.log2(3) - bits, abs=1e-6)
+        assert sum(got.values()) == pytest.approx(math.log2(3), abs=1e-6)
 
 
 def test_summary_block_counts_words_heard_apart():
