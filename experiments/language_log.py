@@ -167,6 +167,7 @@ class LanguageLog:
                         for k, v in zip(REWARD_NAMES, infos["reward_vector"][i], strict=True)
                     },
                     "success": bool(infos["true_success"][i]),
+                    "verdict": bool(infos["success"][i]),  # what the rewards read
                 }
             )
             ep["request"] = str(infos["parent_request"][i])

@@ -42,6 +42,7 @@ def _step(ends, finished=(), reset=None, **cols):
         "parent_feedback": ["", ""],
         "parent_request": ["", ""],
         "true_success": [False, False],
+        "success": [False, False],
         "reward_vector": [np.zeros(5), np.zeros(5)],
     }
     base.update(cols)
@@ -81,6 +82,7 @@ def test_word_budgets_and_dialogues_by_hand():
     [turn] = dialogue["turns"]
     assert turn["parent"] == "What do you want?" and turn["baby"] == "red ball"
     assert turn["reaction"] == "Here is the red ball." and turn["success"] is True
+    assert turn["verdict"] is False  # the verdict the rewards read is logged beside the truth
     assert log.sample(update=2, step=8) == []  # each dialogue is sampled once
     assert log.pairs["Request"][0] == (("red", "ball"), ("red", "ball"))
     assert log.measures()["Request"]["mean_length"] == 2.0
