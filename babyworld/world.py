@@ -92,18 +92,15 @@ def is_held_out(color: str, shape: str) -> bool:
 
 
 #: Toy indices ``k`` (colour ``k // 6``, shape ``k % 6``) of each split.
+_HELD_OUT_KINDS = tuple(
+    k
+    for k in range(len(COLORS) * len(SHAPES))
+    if is_held_out(COLORS[k // len(SHAPES)], SHAPES[k % len(SHAPES)])
+)
 _SPLIT_KINDS: dict[str, tuple[int, ...]] = {
     "all": tuple(range(len(COLORS) * len(SHAPES))),
-    "train": tuple(
-        k
-        for k in range(len(COLORS) * len(SHAPES))
-        if not is_held_out(COLORS[k // len(SHAPES)], SHAPES[k % len(SHAPES)])
-    ),
-    "held_out": tuple(
-        k
-        for k in range(len(COLORS) * len(SHAPES))
-        if is_held_out(COLORS[k // len(SHAPES)], SHAPES[k % len(SHAPES)])
-    ),
+    "train": tuple(k for k in range(len(COLORS) * len(SHAPES)) if k not in _HELD_OUT_KINDS),
+    "held_out": _HELD_OUT_KINDS,
 }
 
 

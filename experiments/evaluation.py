@@ -101,18 +101,32 @@ def on_split(tasks: Any, split: str = "held_out") -> list[Any]:
     return out
 
 
-def play_greedy_and_sampled(
-    model: Any, envs: Any, tasks: Any, episodes: int, seed: int, updates: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out episodes played greedily, then sampled; per-episode true success of each.
+def play_evaluation(
+    model: Any,
+    envs: Any,
+    tasks: Any,
+    episodes: int,
+    seed: int,
+    updates: int,
+    held_out: bool = False,
+) -> dict[str, np.ndarray]:
+    """The held-out episodes played greedily, then sampled: per-episode true success of each.
 
-    The sampled acts draw from a generator seeded with ``(seed, updates)`` alone, so the result
-    depends only on the weights, the run's seed and its update count.
+    Keyed by their :data:`EVAL_FIELDS` / :data:`HELD_OUT_FIELDS` names (``greedy_success``, ...;
+    with ``held_out`` also the same episodes on scenes of held-out toys alone). The sampled acts
+    draw from a generator seeded with ``(seed, updates)`` alone, so the result depends only on
+    the weights, the run's seed and its update count.
     """
-    greedy = play_episodes(model, envs, tasks, episodes, greedy=True)
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + updates) ^ _SAMPLE_SALT)
-    sampled = play_episodes(model, envs, tasks, episodes, greedy=False, generator=gen)
-    return greedy, sampled
+    out = {}
+    for prefix, played in (("", tasks), ("held_out_", on_split(tasks) if held_out else None)):
+        if played is None:
+            continue
+        gen = torch.Generator().manual_seed((seed * 1_000_003 + updates) ^ _SAMPLE_SALT)
+        out[f"{prefix}greedy_success"] = play_episodes(model, envs, played, episodes, greedy=True)
+        out[f"{prefix}sampled_success"] = play_episodes(
+            model, envs, played, episodes, greedy=False, generator=gen
+        )
+    return out
 
 
 class Evaluator:
@@ -162,20 +176,11 @@ class Evaluator:
         tasks = trainer.curriculum.tasks
         n = self.cfg.episodes
         before = dataclasses.asdict(self.parent.stats) if self.parent is not None else {}
-        greedy, sampled = play_greedy_and_sampled(
-            trainer.model, self.envs, tasks, n, self.seed, trainer.updates
+        played = play_evaluation(
+            trainer.model, self.envs, tasks, n, self.seed, trainer.updates, self.held_out
         )
-        row = {
-            "step": trainer.global_step,
-            "greedy_success": float(np.mean(greedy)),
-            "sampled_success": float(np.mean(sampled)),
-            "episodes": n,
-        }
-        if self.held_out:
-            unseen = play_greedy_and_sampled(
-                trainer.model, self.envs, on_split(tasks), n, self.seed, trainer.updates
-            )
-            row.update(zip(HELD_OUT_FIELDS, map(float, map(np.mean, unseen)), strict=True))
+        row = {"step": trainer.global_step, "episodes": n}
+        row.update({k: float(np.mean(v)) for k, v in played.items()})
         if self.parent is not None:
             for k, v in dataclasses.asdict(self.parent.stats).items():
                 self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]
@@ -262,7 +267,7 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """``babyworld eval RUN``: the saved student on the run's held-out episodes, or another's.
 
-    The same code as the run's own evaluation (:func:`play_greedy_and_sampled`), so with no
+    The same code as the run's own evaluation (:func:`play_evaluation`), so with no
     option it reproduces the run's last ``eval.csv`` row, greedy and sampled (and, for a run
     trained with ``--env.split train``, its ``held_out_*`` figures).
 
@@ -304,13 +309,8 @@ def evaluate_run(
         tasks = [task] if task is not None else build_curriculum(cfg, the_parent).tasks
         tasks = tasks if split is None else on_split(tasks, split)
         sample_seed = cfg.seed if seed is None else seed
-        played = {
-            "": play_greedy_and_sampled(baby.model, envs, tasks, n, sample_seed, baby.updates)
-        }
-        if split is None and cfg.env.split == "train":
-            played["held_out_"] = play_greedy_and_sampled(
-                baby.model, envs, on_split(tasks), n, sample_seed, baby.updates
-            )
+        held_out = split is None and cfg.env.split == "train"
+        played = play_evaluation(baby.model, envs, tasks, n, sample_seed, baby.updates, held_out)
     finally:
         envs.close()
     out: dict[str, Any] = {
@@ -321,10 +321,7 @@ def evaluate_run(
         "episodes": n,
         "seed": sample_seed,
     }
-    for prefix, (greedy, sampled) in played.items():
-        out[f"{prefix}greedy_success"] = float(np.mean(greedy))
-        out[f"{prefix}sampled_success"] = float(np.mean(sampled))
-    for prefix, (greedy, sampled) in played.items():
-        out[f"{prefix}greedy_per_episode"] = [round(float(x), 4) for x in greedy]
-        out[f"{prefix}sampled_per_episode"] = [round(float(x), 4) for x in sampled]
+    out.update({k: float(np.mean(v)) for k, v in played.items()})
+    for k, v in played.items():
+        out[k.replace("success", "per_episode")] = [round(float(x), 4) for x in v]
     return out
