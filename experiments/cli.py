@@ -141,13 +141,14 @@ def eval_run(
     """
     import json
 
+    from babyworld.agents.checkpoint import write_text_atomic
     from babyworld.experiments.evaluation import evaluate_run
 
     result = evaluate_run(run, level, parent, episodes, seed, num_envs, split)
     text = json.dumps(result, indent=1)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(text + "\n", out)
     print(text)
 
 
