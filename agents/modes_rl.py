@@ -20,8 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
     from babyworld.agents.ppo import PPOTrainer
 
-#: Index of the ``task`` component in the reward vector.
-TASK = REWARD_INDEX["task"]
 #: GRPO's default group size (``--modes.group-size`` unset).
 DEFAULT_GROUP = 4
 
@@ -54,7 +52,9 @@ class Baby(LearningMode):
         is a function of the episode's verdicts: it counts only when they are not heard.
         """
         w = trainer.weights
-        task, cons, prog = (bool(w[i] != 0) for i in (TASK, 1, 4))
+        task, cons, prog = (
+            bool(w[REWARD_INDEX[k]] != 0) for k in ("task", "consistency", "progress")
+        )
         verdict = supervision.verdict_bits(facts.p_right) * facts.exchanges_per_step
         out = {"verdict": verdict if task else 0.0}
         out["response"] = max(0.0, facts.policy_bits - out["verdict"]) if cons else 0.0
@@ -92,10 +92,10 @@ class SparsePPO(LearningMode):
         """See :meth:`LearningMode.shape_rewards`."""
         b = trainer.buf
         paid, self.carry = losses.sparse_episode_returns(
-            b["reward"][..., TASK], b["episode_end"], self.carry
+            b["reward"][..., REWARD_INDEX["task"]], b["episode_end"], self.carry
         )
         b["reward"].zero_()
-        b["reward"][..., TASK] = paid
+        b["reward"][..., REWARD_INDEX["task"]] = paid
 
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
         """One count of right exchanges per episode (``H(Binomial(E, p))``)."""
@@ -105,7 +105,7 @@ class SparsePPO(LearningMode):
     def advantage_weights(self, weights: torch.Tensor) -> torch.Tensor:
         """See :meth:`LearningMode.advantage_weights`."""
         only = torch.zeros_like(weights)
-        only[TASK] = 1.0
+        only[REWARD_INDEX["task"]] = 1.0
         return only
 
     def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
@@ -177,9 +177,9 @@ class GRPO(SparsePPO):
             super().shape_rewards(trainer)
             return
         r = trainer.buf["reward"]
-        task = r[..., TASK].clone()
+        task = r[..., REWARD_INDEX["task"]].clone()
         r.zero_()
-        r[..., TASK] = task
+        r[..., REWARD_INDEX["task"]] = task
 
     def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
         """Each exchange's verdict (by exchange), or one count per episode (by episode)."""
@@ -193,7 +193,7 @@ class GRPO(SparsePPO):
         """See :meth:`LearningMode.advantages`."""
         b = trainer.buf
         return losses.lockstep_group_advantages(
-            b["reward"][..., TASK],
+            b["reward"][..., REWARD_INDEX["task"]],
             b["episode_end"],
             trainer.envs.envs[0].unwrapped.exchanges,
             self.group_size_of(self.cfg),

@@ -34,7 +34,6 @@ from babyworld.rewards import REWARD_INDEX
 from babyworld.task import Task
 from babyworld.validation import check_config
 
-PRED, MDL, PROGRESS = (REWARD_INDEX[n] for n in ("predictability", "mdl", "progress"))
 #: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
 LOSS_KEYS = (
     "policy",
@@ -260,9 +259,9 @@ class PPOTrainer:
             facts += (exchange_end.sum(), right.sum(), ended.sum(), 0.0)
             facts[3] += float(supervision.act_response_bits(out.logits).mean())
             if self.cfg.curriculum_progress:  # the curriculum's change in capability, at the end
-                vectors[:, PROGRESS] = 0.0
+                vectors[:, REWARD_INDEX["progress"]] = 0.0
                 for f in res.finished:
-                    vectors[f.env, PROGRESS] = f.progress
+                    vectors[f.env, REWARD_INDEX["progress"]] = f.progress
             b["next_heard"][t] = torch.as_tensor(obs["heard"], dtype=torch.long)
             b["next_len"][t] = torch.as_tensor(obs["heard_len"], dtype=torch.long)
             b["next_percept"][t] = torch.as_tensor(obs["percept"], dtype=torch.float32)
@@ -303,9 +302,11 @@ class PPOTrainer:
                 err = losses.world_model_error(
                     wm_tok, b["next_heard"][t], b["next_len"][t], wm_per, b["next_percept"][t]
                 )
-                reward[:, PRED] = losses.student_predictability(err, self.vocab)
+                reward[:, REWARD_INDEX["predictability"]] = losses.student_predictability(
+                    err, self.vocab
+                )
                 kl = losses.kl_standard_normal(out.mu, out.logvar)
-                reward[:, MDL] = losses.student_mdl(kl, self.model.cfg.latent_dim)
+                reward[:, REWARD_INDEX["mdl"]] = losses.student_mdl(kl, self.model.cfg.latent_dim)
             b["reward"][t] = reward
             mode.end_step(self, t)
             b["episode_end"][t] = torch.as_tensor(ended, dtype=torch.float32)

@@ -3,6 +3,8 @@
 from babyworld.rewards import components
 from babyworld.rewards.estimators import AdaptiveCode, SuccessTracker, TokenPredictor
 from babyworld.rewards.vector import (
+    COMPONENTS,
+    Component,
     DEFAULT_WEIGHTS,
     REWARD_INDEX,
     REWARD_NAMES,
@@ -16,6 +18,8 @@ from babyworld.rewards.vector import (
 )
 
 __all__ = [
+    "COMPONENTS",
+    "Component",
     "DEFAULT_WEIGHTS",
     "REWARD_INDEX",
     "REWARD_NAMES",

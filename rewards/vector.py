@@ -4,22 +4,57 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+
+@dataclass(frozen=True)
+class Component:
+    """One component of the reward vector: the one place its facts are written.
+
+    ``low``/``high`` bound it (times ``progress_beta`` when ``per_beta``), ``weight`` is its
+    default weight in the scalar reward, ``computed_by`` says who computes it.
+    """
+
+    name: str
+    low: float
+    high: float
+    weight: float
+    computed_by: str
+    per_beta: bool = False
+
+
+#: The reward vector's components, in vector order. Everything else (names, positions, default
+#: weights, bounds) is derived from this table: add a component here and nowhere else.
+COMPONENTS: tuple[Component, ...] = (
+    Component("task", 0.0, 1.0, 1.0, "the env: the verdict on the act (verifier or parent)"),
+    Component("consistency", -1.0, 1.0, 0.1, "the env: the parent's judgement of the act"),
+    Component(
+        "predictability",
+        -1.0,
+        0.0,
+        0.05,
+        "the env's estimators, or the trainer's world model (student_rewards)",
+    ),
+    Component(
+        "mdl", -1.0, 0.0, 0.05, "the env's estimators, or the trainer's latent (student_rewards)"
+    ),
+    Component(
+        "progress",
+        -1.0,
+        1.0,
+        0.5,
+        "the env's success tracker, or the curriculum (curriculum_progress)",
+        per_beta=True,
+    ),
+)
 #: Order of the components in every reward vector.
-REWARD_NAMES: tuple[str, ...] = ("task", "consistency", "predictability", "mdl", "progress")
+REWARD_NAMES: tuple[str, ...] = tuple(c.name for c in COMPONENTS)
 #: Position of each component in the vector, by name (address components by name, never by number).
 REWARD_INDEX: dict[str, int] = {name: i for i, name in enumerate(REWARD_NAMES)}
-
 #: Default weights of the scalar reward ``w · r``: the task dominates, the dense signals shape.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "task": 1.0,
-    "consistency": 0.1,
-    "predictability": 0.05,
-    "mdl": 0.05,
-    "progress": 0.5,
-}
+DEFAULT_WEIGHTS: dict[str, float] = {c.name: c.weight for c in COMPONENTS}
 
 
 #: Where the verdict behind ``task`` (and ``progress`` and the curricula) comes from: the world's
@@ -82,8 +117,9 @@ MAX_WEIGHT_SUM = float(np.finfo(np.float32).max) / 2
 
 def reward_bounds(progress_beta: float) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of each component, in :data:`REWARD_NAMES` order."""
-    low = np.array([0.0, -1.0, -1.0, -1.0, -progress_beta], dtype=np.float32)
-    high = np.array([1.0, 1.0, 0.0, 0.0, progress_beta], dtype=np.float32)
+    scale = [progress_beta if c.per_beta else 1.0 for c in COMPONENTS]
+    low = np.array([c.low * k for c, k in zip(COMPONENTS, scale, strict=True)], np.float32)
+    high = np.array([c.high * k for c, k in zip(COMPONENTS, scale, strict=True)], np.float32)
     return low, high
 
 

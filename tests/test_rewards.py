@@ -406,6 +406,22 @@ def test_reward_names_order():
     assert set(DEFAULT_WEIGHTS) == set(REWARD_NAMES)
 
 
+def test_reward_facts_are_derived_from_one_table():
+    from babyworld.rewards import COMPONENTS, REWARD_INDEX
+
+    assert REWARD_NAMES == tuple(c.name for c in COMPONENTS)
+    assert [REWARD_INDEX[c.name] for c in COMPONENTS] == list(range(len(COMPONENTS)))
+    assert DEFAULT_WEIGHTS == {
+        "task": 1.0,
+        "consistency": 0.1,
+        "predictability": 0.05,
+        "mdl": 0.05,
+        "progress": 0.5,
+    }
+    assert [c.name for c in COMPONENTS if c.per_beta] == ["progress"]
+    assert all(c.computed_by for c in COMPONENTS)
+
+
 def test_resolve_weights_none_gives_defaults_in_order():
     w = resolve_weights(None)
     assert w.dtype == np.float32
