@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from babyworld.agents import losses
+from babyworld.envs.registration import rungs_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
     from babyworld.agents.ppo import PPOTrainer
-
-#: The levels on which the parent's distribution and the right act exist at every step.
-ONE_ACT_LEVELS = ("Point", "Name")
 
 
 @dataclass
@@ -119,12 +117,12 @@ class LearningMode:
 
     def attach(self, trainer: PPOTrainer) -> None:
         """Check the trainer's envs and sizes and build what the mode keeps (e.g. a teacher)."""
-        level = trainer.envs.envs[0].unwrapped.level
-        if self.needs_parent(self.cfg) and level not in ONE_ACT_LEVELS:
+        env0 = trainer.envs.envs[0].unwrapped
+        if self.needs_parent(self.cfg) and not getattr(env0, "one_act", False):
             raise ValueError(
                 f"mode {self.name!r} needs the parent's distribution or right act at every step, "
-                "which exist on one-act levels: train on Point or Name with the fixed curriculum "
-                f"(got {level!r})"
+                f"which exist on one-act levels: train on {rungs_text('one_act')} with the fixed "
+                f"curriculum (got {env0.level!r})"
             )
 
     def active(self, global_step: int) -> LearningMode:

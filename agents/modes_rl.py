@@ -8,12 +8,12 @@ import torch
 
 from babyworld.agents import losses, supervision
 from babyworld.agents.mode_base import (
-    ONE_ACT_LEVELS,
     LearningMode,
     MiniBatch,
     PolicyTerms,
     RolloutFacts,
 )
+from babyworld.envs.registration import rungs_text
 from babyworld.rewards import REWARD_INDEX
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,10 +157,10 @@ class GRPO(SparsePPO):
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)
         env0 = trainer.envs.envs[0].unwrapped
-        if env0.level not in ONE_ACT_LEVELS:
+        if not getattr(env0, "one_act", False):
             raise ValueError(
                 f"mode {self.name!r} (--modes.group-size > 1) needs fixed-length episodes: train "
-                f"on Point or Name with the fixed curriculum (got level {env0.level!r})"
+                f"on {rungs_text('one_act')} with the fixed curriculum (got level {env0.level!r})"
             )
         if trainer.cfg.rollout_steps % env0.exchanges:
             raise ValueError(

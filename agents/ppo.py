@@ -522,10 +522,9 @@ def make_envs(
     ``workers`` Ray actors (:class:`~babyworld.envs.ray_vector.RayVectorEnv`), each building its
     own parent from the spec string ``parent``.
     """
-    from babyworld.envs import LEVELS
+    from babyworld.envs import level_class
 
-    if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; choose one of {sorted(LEVELS)}")
+    level_class(level)  # ValueError naming the levels
     if ray is not None:
         from babyworld.envs.ray_vector import LOCAL, RayVectorEnv
 

@@ -18,17 +18,14 @@ A greedy act (``deterministic=True``) is the one the run's own held-out evaluati
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from babyworld.agents.checkpoint import CheckpointError, load_checkpoint
 from babyworld.agents.history import HistoryBuffer
-from babyworld.agents.student import Student, make_student
+from babyworld.agents.student import Student
 
 
 @dataclass
@@ -70,9 +67,9 @@ class TrainedBaby:
 
     def level_for(self, task: Any) -> str:
         """The level of the envs to play ``task`` on: a ladder baby plays a rung on the ladder."""
-        from babyworld.envs.ladder import LADDER_LEVELS
+        from babyworld.envs import rungs
 
-        return "Ladder" if self.level == "Ladder" and task.level in LADDER_LEVELS else task.level
+        return "Ladder" if self.level == "Ladder" and task.level in rungs() else task.level
 
     def check_fits(self, env: Any) -> None:
         """Raise ``ValueError`` unless ``env`` (an env or vector env) fits this baby's spaces."""
@@ -181,99 +178,3 @@ class TrainedBaby:
 
 
 #: The student's weights in an exported directory (``babyworld export``), beside ``config.json``.
-EXPORTED = "model.safetensors"
-_EXPORT_FORMAT = "babyworld-student 1"
-
-
-def export(run: str | Path, out: str | Path) -> Path:
-    """Write the student of ``run`` to ``out``: ``model.safetensors`` and ``config.json``.
-
-    The weights are a plain safetensors file (any framework reads it); its metadata holds the
-    level, the env steps and updates it was trained for. :func:`load` reads the directory as it
-    reads a run. ``out`` must not exist or be empty: nothing is overwritten.
-
-    Raises:
-        FileExistsError: ``out`` holds files.
-        FileNotFoundError, CheckpointError: as :func:`load`.
-    """
-    from safetensors.torch import save_file
-
-    from babyworld.agents.checkpoint import write_text_atomic
-
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} exists and is not an empty directory; export to a new one")
-    baby = load(run)
-    weights = {k: v.detach().contiguous().clone() for k, v in baby.model.state_dict().items()}
-    meta = {
-        "format": _EXPORT_FORMAT,
-        "level": baby.level,
-        "step": str(baby.step),
-        "updates": str(baby.updates),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out / EXPORTED), metadata=meta)
-    write_text_atomic(json.dumps(baby.config.to_dict(), indent=1) + "\n", out / "config.json")
-    return out
-
-
-def _read_export(path: Path) -> dict[str, Any]:
-    """The trainer-state view of an exported student: ``model``, ``updates``, ``global_step``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        model = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path} is damaged ({e}); export the run again") from e
-    if meta.get("format") != _EXPORT_FORMAT:
-        raise CheckpointError(f"{path} is not a babyworld student ({meta.get('format')!r})")
-    return {"model": model, "updates": int(meta["updates"]), "global_step": int(meta["step"])}
-
-
-def load(run: str | Path) -> TrainedBaby:
-    """The student of a training run directory (``babyworld train --out RUN``) as a policy.
-
-    An exported directory (:func:`export`) loads the same way.
-
-    Raises:
-        FileNotFoundError: ``run`` is not a run directory (no ``config.json``).
-        CheckpointError: its checkpoint is missing, damaged or not babyworld's.
-    """
-    from babyworld.agents.ppo import make_envs
-    from babyworld.experiments.config import TrainConfig
-
-    run = Path(run)
-    if not (run / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{run} is not a babyworld run directory (no config.json); pass the --out directory "
-            "of `babyworld train`"
-        )
-    saved = json.loads((run / "config.json").read_text())
-    cfg = TrainConfig.from_dict(TrainConfig.with_defaults(saved))
-    if (run / EXPORTED).is_file() and not (run / "checkpoint.pt").exists():
-        trainer = _read_export(run / EXPORTED)
-    else:
-        trainer = load_checkpoint(run / "checkpoint.pt")["trainer"]
-    if "model" not in trainer:
-        raise CheckpointError(f"{run / 'checkpoint.pt'} holds no student")
-    envs = make_envs(cfg.envs_level, 1, "scripted")  # the level's spaces; no parent is asked
-    try:
-        env0 = envs.envs[0].unwrapped
-        space = env0.observation_space
-        model = make_student(
-            cfg.student,
-            vocab_size=int(space["heard"].nvec[0]),
-            heard_length=space["heard"].shape[0],
-            percept_dim=space["percept"].shape[0],
-            n_actions=int(env0.action_space.n),
-            n_rewards=len(env0.reward_names),
-        )
-    finally:
-        envs.close()
-    model.load_state_dict(trainer["model"])
-    return TrainedBaby(
-        model, cfg.envs_level, space, cfg, int(trainer["updates"]), int(trainer["global_step"])
-    )

@@ -25,8 +25,8 @@ register_envs()
 
 
 def load(run):
-    """A trained run's student as a policy with ``predict`` (:func:`babyworld.agents.trained.load`)."""
-    from babyworld.agents.trained import load as _load
+    """A trained run's student as a policy with ``predict`` (:func:`babyworld.experiments.rundir.load`)."""
+    from babyworld.experiments.rundir import load as _load
 
     return _load(run)
 

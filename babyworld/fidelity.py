@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from babyworld.envs.chat import CHAT_REFERENCE
-from babyworld.envs.ladder import LADDER_LEVELS
+from babyworld.envs.registration import level_class
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import Parent
 from babyworld.world import COLORS, SHAPES
@@ -141,7 +141,7 @@ def measure_fidelity(
     texts: dict[str, list[str]] = {}
     n = min(batch, situations)
     kwargs = {} if level in ("Request", "Chat") else {"reward_source": "parent"}
-    envs = ParentBatchVectorEnv(LADDER_LEVELS[level], n, parent, **kwargs)
+    envs = ParentBatchVectorEnv(level_class(level), n, parent, **kwargs)
     for start in range(0, situations, n):
         _, infos = envs.reset(seed=seed + start)
         live = min(n, situations - start)

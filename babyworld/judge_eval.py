@@ -37,15 +37,13 @@ from typing import Any
 import numpy as np
 
 from babyworld.envs.chat import CHAT_WORDS, is_echo
-from babyworld.envs.ladder import LADDER_LEVELS
 from babyworld.envs.name import NameEnv
+from babyworld.envs.registration import level_class, rungs
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import Parent
 from babyworld.rewards import components
 from babyworld.world import WorldObject
 
-#: Levels the in-env evaluation measures.
-JUDGED_LEVELS = ("Point", "Name", "Request", "Chat")
 #: Two-word replies judged per Chat situation (besides every one-word reply).
 CHAT_PAIRS = 20
 
@@ -107,15 +105,15 @@ def evaluate_judge(
     Raises:
         ValueError: an unknown level or a non-positive count.
     """
-    if level not in JUDGED_LEVELS:
+    if level not in rungs():
         raise ValueError(
-            f"unknown level {level!r} for the in-env judge evaluation; choose from {JUDGED_LEVELS}"
+            f"unknown level {level!r} for the in-env judge evaluation; choose from {rungs()}"
         )
     if isinstance(situations, bool) or not isinstance(situations, int) or situations < 1:
         raise ValueError(f"situations must be a positive integer, got {situations!r}")
     t0 = time.perf_counter()
     n = min(batch, situations)
-    envs = ParentBatchVectorEnv(LADDER_LEVELS[level], n, parent, **(env_kwargs or {}))
+    envs = ParentBatchVectorEnv(level_class(level), n, parent, **(env_kwargs or {}))
     acc: dict[str, list[float]] = {"top1": [], "right": [], "wrong": [], "other": []}
     for start in range(0, situations, n):
         envs.reset(seed=seed + start)

@@ -27,7 +27,6 @@ from typing import Any
 from babyworld.experiments.ablation_config import (  # noqa: F401 (the harness's public names)
     ABLATION_LEVELS,
     DEFAULT_SEEDS,
-    LEVEL_FACTS,
     MAX_SEEDS,
     AblationConfig,
     ConfigError,

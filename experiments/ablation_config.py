@@ -53,6 +53,7 @@ from typing import Any
 from babyworld.agents.modes import ModeConfig, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.envs.registration import env_id, rungs
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.experiments.controls import (
     CONTROLS,
@@ -70,12 +71,24 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-ABLATION_LEVELS = ("Point", "Name")
-#: Per level: (actions, steps per episode). A test checks them against the envs.
-LEVEL_FACTS = {"Point": (3, 4), "Name": (12, 4)}
+#: The levels an ablation runs on: the one-act levels, where every mode is defined.
+ABLATION_LEVELS = rungs("one_act")
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 #: The most seeds an ablation may list (each seed is a run per level and mode).
 MAX_SEEDS = 10_000
+
+
+def episode_length(level: str) -> int:
+    """Steps per episode of ``level`` with its default settings (as an ablation runs it)."""
+    import gymnasium as gym
+
+    env = gym.make(env_id(level), parent="scripted")
+    try:
+        return int(env.unwrapped.exchanges)
+    finally:
+        env.close()
+
+
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {
     "out": "output directory (required)",
@@ -380,7 +393,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                         f"{num_envs} is not a multiple of modes.{spec.label}.modes.group_size "
                         f"{group} (GRPO groups of envs)",
                     )
-                episode = LEVEL_FACTS[level][1]
+                episode = episode_length(level)
                 if spec.ppo.rollout_steps % episode:
                     raise fail(
                         f"modes.{spec.label}.ppo.rollout_steps",

@@ -369,8 +369,9 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
     """Item 8: every parent path side by side, and its judge agreement with torch fp32."""
     import tempfile
 
+    from babyworld.envs import rungs
     from babyworld.experiments import measure as m
-    from babyworld.judge_eval import JUDGED_LEVELS, evaluate_judge
+    from babyworld.judge_eval import evaluate_judge
 
     figures: dict[str, Any] = {}
     situations = min(cfg.agreement_situations, 2) if cfg.quick else cfg.agreement_situations
@@ -378,7 +379,7 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
         reference: dict[str, list] = {}
         if situations:
             ref = _path_parent(cfg, REFERENCE, threads, Path(tmp), store=False)
-            for level in JUDGED_LEVELS:
+            for level in rungs():
                 reference[level] = []
                 evaluate_judge(ref, level, situations, cfg.seed, decisions=reference[level])
             del ref
@@ -399,7 +400,7 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
             if reference:
                 agree = items = 0
                 judge = _path_parent(cfg, spec, threads, Path(tmp), store=False)
-                for level in JUDGED_LEVELS:
+                for level in rungs():
                     mine: list = []
                     evaluate_judge(judge, level, situations, cfg.seed, decisions=mine)
                     items += len(mine)

@@ -13,12 +13,10 @@ import tyro
 from babyworld.agents.checkpoint import CheckpointError
 from babyworld.envs.ray_vector import LOCAL, RayWorkerError
 from babyworld.experiments.bench import BenchConfig
-from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.config import LEVEL_NAMES, Level, TrainConfig
 from babyworld.experiments.serve import ServeConfig
 from babyworld.parent import DEFAULT_PARENT
 from babyworld.parent.served import ParentServerError
-
-Level = Literal["Point", "Name"]
 
 
 def demo(
@@ -44,12 +42,7 @@ def demo(
 def parent_eval(
     parent: Annotated[str, tyro.conf.arg(aliases=["-p"])] = DEFAULT_PARENT,
     in_env: bool = False,
-    levels: tuple[Literal["Point", "Name", "Request", "Chat"], ...] = (
-        "Point",
-        "Name",
-        "Request",
-        "Chat",
-    ),
+    levels: tuple[Level, ...] = LEVEL_NAMES,
     situations: int = 500,
     seed: int = 0,
     json: Path | None = None,
@@ -142,7 +135,7 @@ def eval_run(
     import json
 
     from babyworld.agents.checkpoint import write_text_atomic
-    from babyworld.experiments.evaluation import evaluate_run
+    from babyworld.experiments.play import evaluate_run
 
     result = evaluate_run(run, level, parent, episodes, seed, num_envs, split)
     text = json.dumps(result, indent=1)
@@ -188,7 +181,7 @@ def export(run: tyro.conf.Positional[Path], out: tyro.conf.Positional[Path]) -> 
         run: the run directory (written by babyworld train).
         out: a new (or empty) directory to write.
     """
-    from babyworld.agents.trained import export as run_export
+    from babyworld.experiments.rundir import export as run_export
 
     print(f"exported: {run_export(run, out)}")
 

@@ -13,13 +13,16 @@ from babyworld.agents.modes import MODES, Mode, ModeConfig, check_mode, mode_cla
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.envs.name import JUDGE_FRAMES
+from babyworld.envs.registration import level_class, rungs, rungs_text
 from babyworld.experiments.evaluation import EvalConfig
 from babyworld.experiments.language_log import LanguageConfig, parse_milestones
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
 from babyworld.task import Task
 from babyworld.validation import check_config
 
-LEVEL_NAMES = ("Point", "Name", "Request", "Chat")
+#: The rungs a run trains on (``--level``), from the level table (a ``Literal`` for the command line).
+LEVEL_NAMES = rungs()
+Level = Literal[LEVEL_NAMES]  # type: ignore[valid-type]
 CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
 DEFAULT_STEPS = 40_000
 
@@ -53,10 +56,10 @@ class CurriculumConfig:
     def __post_init__(self) -> None:
         self.stages = tuple(self.stages)
         tasks = self.tasks()
-        unknown = sorted({t.level for t in tasks} - set(LEVEL_NAMES))
+        unknown = sorted({t.level for t in tasks} - set(rungs()))
         if unknown:
             raise ValueError(
-                f"curricula.stages names unknown levels {unknown}; levels are {LEVEL_NAMES}"
+                f"curricula.stages names unknown levels {unknown}; levels are {rungs()}"
             )
         if tasks:
             from babyworld.curricula.base import as_task_space
@@ -142,7 +145,7 @@ class EnvConfig:
 class TrainConfig:
     """``babyworld train``: train the from-scratch student on one level."""
 
-    level: Literal["Point", "Name", "Request", "Chat"] = "Point"
+    level: Level = "Point"
     """level to train on (with --curriculum fixed)"""
     curriculum: Literal["fixed", "ladder", "progress", "parent"] = "fixed"
     """'fixed' trains on --level; 'ladder', 'progress' and 'parent' run the ladder from Point
@@ -196,8 +199,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_config(self)
-        if self.level not in LEVEL_NAMES:
-            raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
+        if self.level not in rungs():
+            raise ValueError(f"unknown level {self.level!r}; choose one of {rungs()}")
+        level = level_class(self.level)
         if self.curriculum not in CURRICULUM_KINDS:
             raise ValueError(
                 f"unknown curriculum {self.curriculum!r}; choose one of {CURRICULUM_KINDS}"
@@ -210,27 +214,30 @@ class TrainConfig:
         check_mode(self.mode, self.modes, self.steps)
         parse_milestones(self.checkpoint_at_words)
         needs_parent = mode_class(self.mode).needs_parent(self.modes)
-        if needs_parent and (self.curriculum != "fixed" or self.level not in ("Point", "Name")):
+        fixed = self.curriculum == "fixed"
+        if needs_parent and not (fixed and level.one_act):
             raise ValueError(
                 f"mode {self.mode!r} needs the parent's distribution or right act at every step, "
-                "which exist on one-act levels: use --level Point or Name with --curriculum fixed"
+                f"which exist on one-act levels: use --level {rungs_text('one_act')} with "
+                "--curriculum fixed"
             )
-        if self.env.judge_frames != "view" and (self.curriculum != "fixed" or self.level != "Name"):
+        if self.env.judge_frames != "view" and not (fixed and level.takes("judge_frames")):
             raise ValueError(
                 f"--env.judge-frames {self.env.judge_frames} sets Name's judge: use it with "
                 "--level Name --curriculum fixed"
             )
-        if self.env.split != "all" and self.curriculum == "fixed" and self.level == "Chat":
+        if self.env.split != "all" and fixed and not level.takes("split"):
             raise ValueError(
-                "--env.split train holds toys out of training; Chat's situations are not toys "
-                "on a table and have no held-out split: drop --env.split on --level Chat"
+                f"--env.split train holds toys out of training; {self.level}'s situations are not "
+                f"toys on a table and have no held-out split: drop --env.split on --level "
+                f"{self.level}"
             )
         if self.env.reward_source == "parent":
-            if self.curriculum != "fixed" or self.level == "Request":
+            if not (fixed and level.parent_judges):
                 raise ValueError(
                     "--env.reward-source parent needs a level on which the parent judges every "
-                    "act: --level Point, Name or Chat with --curriculum fixed (the ladder's Request "
-                    "stage succeeds by a need only the world knows)"
+                    f"act: --level {rungs_text('parent_judges')} with --curriculum fixed (the "
+                    "ladder's Request stage succeeds by a need only the world knows)"
                 )
             if mode_class(self.mode).shows_right_act(self.modes):
                 raise ValueError(

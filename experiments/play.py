@@ -1,4 +1,6 @@
-"""``babyworld play RUN``: a trained baby plays its level in the terminal, watched or parented.
+"""A trained run at play: ``babyworld eval RUN`` measures it, ``babyworld play RUN`` shows it.
+
+``babyworld play`` plays the baby's level in the terminal, watched or parented.
 
 Watching, the parent (the run's, or ``--parent``) speaks, judges and reacts as in training; each
 exchange prints what the parent said, what the baby answered, how the parent reacted, its verdict
@@ -112,8 +114,8 @@ def play(
         ask: reads a line (``input``).
         show: prints a line (``print``).
     """
-    from babyworld.agents.trained import load
     from babyworld.envs import env_id
+    from babyworld.experiments.rundir import load
     from babyworld.experiments.train import build_curriculum
     from babyworld.parent import make_parent
     from babyworld.task import Task
@@ -175,3 +177,76 @@ def format_success(success: Sequence[float]) -> str:
     if not success:
         return "no exchange finished"
     return f"played {len(success)} episode(s): true success {np.mean(success):.2f}"
+
+
+def evaluate_run(
+    run: Path,
+    level: str | None = None,
+    parent: str | None = None,
+    episodes: int | None = None,
+    seed: int | None = None,
+    num_envs: int | None = None,
+    split: str | None = None,
+) -> dict[str, Any]:
+    """``babyworld eval RUN``: the saved student on the run's held-out episodes, or another's.
+
+    The same code as the run's own evaluation (:func:`play_evaluation`), so with no
+    option it reproduces the run's last ``eval.csv`` row, greedy and sampled (and, for a run
+    trained with ``--env.split train``, its ``held_out_*`` figures).
+
+    Args:
+        run: the run directory.
+        level: a task name (``"Name"``, ``"Request[max_words=2]"``) to play instead of the run's
+            tasks; a ladder run plays it on the ladder's envs. Its spaces must be the student's.
+        parent: a parent spec instead of the run's (e.g. the real parent for a baby raised by the
+            scripted one).
+        episodes: held-out episodes (default: the run's ``eval.episodes``), ``>= 1``.
+        seed: seeds the sampled acts (default: the run's seed, as its own evaluation).
+        num_envs: episodes played together (default: the run's ``eval.num_envs``).
+        split: play the scenes of this split (``all``, ``train``, ``held_out``) instead of the
+            run's, and nothing else.
+
+    Returns:
+        The JSON ``babyworld eval`` prints: the run, its step, what was played, greedy and
+        sampled success and their per-episode values.
+    """
+    from babyworld.agents.ppo import make_envs
+    from babyworld.experiments.evaluation import on_split, play_evaluation
+    from babyworld.experiments.rundir import load
+    from babyworld.experiments.train import build_curriculum
+    from babyworld.parent import make_parent
+    from babyworld.task import Task
+
+    baby = load(run)
+    cfg = baby.config
+    n = cfg.eval.episodes if episodes is None else episodes
+    width = cfg.eval.num_envs if num_envs is None else num_envs
+    for name, value in (("episodes", n), ("num-envs", width)):
+        if value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    task = None if level is None else Task.parse(level)
+    env_level = cfg.envs_level if task is None else baby.level_for(task)
+    spec = cfg.parent if parent is None else parent
+    the_parent = make_parent(spec)
+    envs = make_envs(env_level, min(width, n), the_parent, **cfg.env.env_kwargs())
+    try:
+        baby.check_fits(envs)
+        tasks = [task] if task is not None else build_curriculum(cfg, the_parent).tasks
+        tasks = tasks if split is None else on_split(tasks, split)
+        sample_seed = cfg.seed if seed is None else seed
+        held_out = split is None and cfg.env.split == "train"
+        played = play_evaluation(baby.model, envs, tasks, n, sample_seed, baby.updates, held_out)
+    finally:
+        envs.close()
+    out: dict[str, Any] = {
+        "run": str(run),
+        "step": baby.step,
+        "tasks": [t.name for t in tasks],
+        "parent": spec,
+        "episodes": n,
+        "seed": sample_seed,
+    }
+    out.update({k: float(np.mean(v)) for k, v in played.items()})
+    for k, v in played.items():
+        out[k.replace("success", "per_episode")] = [round(float(x), 4) for x in v]
+    return out

@@ -159,10 +159,10 @@ class ProbeConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
 
     def __post_init__(self) -> None:
-        from babyworld.experiments.config import LEVEL_NAMES
+        from babyworld.envs import rungs
 
-        if self.level not in LEVEL_NAMES:
-            raise ValueError(f"unknown level {self.level!r}; choose one of {LEVEL_NAMES}")
+        if self.level not in rungs():
+            raise ValueError(f"unknown level {self.level!r}; choose one of {rungs()}")
         if self.label not in LABELS:
             raise ValueError(f"unknown label {self.label!r}; choose one of {LABELS}")
         if self.samples < 10 or self.epochs < 1:

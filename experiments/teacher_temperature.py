@@ -53,13 +53,13 @@ def greedy_accuracy(judgements: Sequence[np.ndarray], right: Sequence[int]) -> f
 
 def measure(spec: str, level: str, situations: int, seed: int = 0, batch: int = 64) -> dict:
     """Judge ``situations`` first exchanges of ``level`` (seeds ``seed + i``) with parent ``spec``."""
-    from babyworld.envs.ladder import LADDER_LEVELS
+    from babyworld.envs import level_class
     from babyworld.envs.vector import ParentBatchVectorEnv
     from babyworld.parent import make_parent
 
     parent = make_parent(spec)
     n = min(batch, situations)
-    envs = ParentBatchVectorEnv(LADDER_LEVELS[level], n, parent)
+    envs = ParentBatchVectorEnv(level_class(level), n, parent)
     judgements, right = [], []
     for start in range(0, situations, n):
         envs.reset(seed=seed + start)

@@ -4,11 +4,11 @@ from babyworld.rewards import components
 from babyworld.rewards.estimators import AdaptiveCode, SuccessTracker, TokenPredictor
 from babyworld.rewards.vector import (
     COMPONENTS,
-    Component,
     DEFAULT_WEIGHTS,
     REWARD_INDEX,
     REWARD_NAMES,
     REWARD_SOURCES,
+    Component,
     check_reward_source,
     combine,
     format_weights,

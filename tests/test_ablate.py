@@ -13,7 +13,7 @@ import pytest
 
 from babyworld.experiments import controls
 from babyworld.experiments.ablate import (
-    LEVEL_FACTS,
+    ABLATION_LEVELS,
     ConfigError,
     load_config,
     parse_config,
@@ -22,6 +22,7 @@ from babyworld.experiments.ablate import (
     run_status,
     tomllib,
 )
+from babyworld.experiments.ablation_config import episode_length
 from babyworld.experiments.cli import main
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.experiments.controls import CONTROLS, registered_modes
@@ -535,18 +536,16 @@ def test_bootstrap_inputs_keep_seeds_every_level_has():
     np.testing.assert_array_equal(both["baby"], [[0.5, 0.1], [0.9, 0.3]])
 
 
-@pytest.mark.parametrize("level", sorted(LEVEL_FACTS))
-def test_level_facts_match_the_envs(level):
+@pytest.mark.parametrize("level", ABLATION_LEVELS)
+def test_episode_length_is_the_envs(level):
     env = gym.make(f"babyworld/{level}-v0", parent="scripted")
-    n_actions, episode = LEVEL_FACTS[level]
-    assert env.action_space.n == n_actions
     assert len(env.unwrapped.reward_names) == len(REWARD_NAMES) == 5
     env.reset(seed=0)
     steps, done = 0, False
     while not done:
         _, _, term, trunc, _ = env.step(0)
         steps, done = steps + 1, term or trunc
-    assert steps == episode
+    assert steps == episode_length(level) == 4
 
 
 def test_tables_and_formats():

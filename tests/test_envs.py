@@ -23,7 +23,7 @@ LEVEL_IDS = [env_id(level) for level in babyworld.LEVELS]
 #: Levels whose every action is allowed by default (Ladder-v0 masks the levels not played).
 UNMASKED_LEVELS = [level for level in babyworld.LEVELS if level != "Ladder"]
 #: Levels where one act is one exchange (Request and Chat speak several words per exchange).
-ONE_ACT_LEVELS = ["Point", "Name"]
+ONE_ACT_LEVELS = list(babyworld.envs.rungs("one_act"))
 
 #: Substrings of checker warnings that are acceptable. Empty on purpose: every registered id must
 #: pass Gymnasium's and SB3's ``check_env`` (and the passive checker of ``gym.make``) silently.

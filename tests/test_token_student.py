@@ -7,8 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from babyworld.agents.student import Student, StudentConfig, make_student
-from babyworld.agents.token_student import TokenStudent, pack_right
+from babyworld.agents.student import Student, StudentConfig, TokenStudent, make_student, pack_right
 from babyworld.experiments.config import TrainConfig
 
 TOK = StudentConfig(kind="tokens", d_model=32, n_heads=2, history=4, latent_dim=8)

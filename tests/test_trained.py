@@ -299,7 +299,7 @@ def test_export_writes_files_any_framework_reads_and_load_reads_them(run, tmp_pa
     assert _eval(capsys, out)["greedy_success"] == _eval(capsys, run)["greedy_success"]
     # nothing is overwritten; a damaged file is refused
     with pytest.raises(FileExistsError, match="not an empty directory"):
-        babyworld.agents.trained.export(run, out)
+        babyworld.experiments.rundir.export(run, out)
     (out / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="is damaged"):
         babyworld.load(out)

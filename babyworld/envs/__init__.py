@@ -2,15 +2,14 @@
 
 from babyworld.envs.base import InvalidActionError, Outcome, ParentBabyEnv
 from babyworld.envs.chat import ChatEnv
-from babyworld.envs.ladder import LADDER_LEVELS, LadderEnv
+from babyworld.envs.ladder import LadderEnv
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
-from babyworld.envs.registration import LEVELS, env_id, register_envs
+from babyworld.envs.registration import LEVELS, env_id, level_class, register_envs, rungs
 from babyworld.envs.request import RequestEnv
 from babyworld.envs.utterance import STOP, UtteranceEnv
 
 __all__ = [
-    "LADDER_LEVELS",
     "LEVELS",
     "STOP",
     "ChatEnv",
@@ -23,5 +22,7 @@ __all__ = [
     "ParentBabyEnv",
     "PointEnv",
     "env_id",
+    "level_class",
+    "rungs",
     "register_envs",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -172,6 +173,21 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     #: Whether the parent gives a verdict on every exchange, so that ``reward_source="parent"``
     #: can stand in for the world's verifier.
     parent_judges: ClassVar[bool] = True
+    #: Whether every step is one whole act, with a right act and the parent's distribution over
+    #: the acts (the levels on which distillation, SDPO and GRPO's fixed-length groups run).
+    one_act: ClassVar[bool] = True
+
+    @classmethod
+    def takes(cls, key: str) -> bool:
+        """Whether ``key`` is a keyword argument of this level (the ladder hands each its own).
+
+        A scene ``split`` only where the level draws scenes of toys (``"split" in task_params``).
+        """
+        chain = cls.__mro__[: cls.__mro__.index(ParentBabyEnv) + 1]
+        inits = [vars(c)["__init__"] for c in chain if "__init__" in vars(c)]
+        return any(key in inspect.signature(f).parameters for f in inits) and (
+            key != "split" or "split" in cls.task_params
+        )
 
     def __init__(
         self,

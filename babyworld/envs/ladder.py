@@ -21,31 +21,10 @@ from babyworld.envs.base import (
     check_action,
     check_invalid_action_mode,
 )
-from babyworld.envs.chat import ChatEnv
-from babyworld.envs.name import NameEnv
-from babyworld.envs.point import PointEnv
-from babyworld.envs.request import RequestEnv
+from babyworld.envs.registration import level_class, rungs
 from babyworld.parent import Parent, Prompt, resolve_parent
 from babyworld.task import Task, task_from_options
 from babyworld.validation import ValidationError, check_seed
-
-#: The rungs, in order.
-LADDER_LEVELS: dict[str, type[ParentBabyEnv]] = {
-    "Point": PointEnv,
-    "Name": NameEnv,
-    "Request": RequestEnv,
-    "Chat": ChatEnv,
-}
-#: Keyword arguments that only some levels take.
-_LEVEL_ONLY = {
-    "max_words": ("Request", "Chat"),
-    "distractors": ("Chat",),
-    "attributes": ("Name",),
-    "restrict_to_asked": ("Name",),
-    "judge_frames": ("Name",),
-    "reference": ("Chat",),
-    "split": ("Point", "Name", "Request"),
-}
 
 
 class LadderEnv(gym.Env[dict, np.int64]):
@@ -74,7 +53,7 @@ class LadderEnv(gym.Env[dict, np.int64]):
     The current level's, plus ``level``.
 
     ## Arguments
-    ``parent``, ``levels`` (a subset of ``Point, Name, Request, Chat``, in ladder order),
+    ``parent``, ``levels`` (a subset of the rungs, in ladder order; default: every rung),
     ``default_task`` (default: the first level with its defaults), ``render_mode``,
     ``invalid_action="not_understood" | "raise"``, and every keyword argument of the levels
     (passed to the levels that take it).
@@ -90,32 +69,34 @@ class LadderEnv(gym.Env[dict, np.int64]):
         self,
         parent: str | Parent = "smollm2",
         *,
-        levels: Sequence[str] = tuple(LADDER_LEVELS),
+        levels: Sequence[str] | None = None,
         default_task: Task | None = None,
         render_mode: str | None = None,
         invalid_action: str = "not_understood",
         **kwargs: Any,
     ) -> None:
+        every = rungs()
+        levels = every if levels is None else levels
         if isinstance(levels, str) or not isinstance(levels, Sequence):
-            raise ValidationError(
-                f"levels must be a sequence of {tuple(LADDER_LEVELS)}, got {levels!r}"
-            )
+            raise ValidationError(f"levels must be a sequence of {every}, got {levels!r}")
         levels = tuple(levels)
         if (
             not levels
-            or any(not isinstance(lv, str) or lv not in LADDER_LEVELS for lv in levels)
+            or any(not isinstance(lv, str) or lv not in every for lv in levels)
             or len(set(levels)) < len(levels)
         ):
-            raise ValueError(
-                f"levels must be distinct names of {tuple(LADDER_LEVELS)}, got {levels!r}"
-            )
+            raise ValueError(f"levels must be distinct names of {every}, got {levels!r}")
         self.invalid_action = check_invalid_action_mode(invalid_action)
         self.parent = resolve_parent(parent)
         self.render_mode = render_mode
+        unknown = sorted(k for k in kwargs if not any(level_class(lv).takes(k) for lv in every))
+        if unknown:
+            raise TypeError(f"LadderEnv got keyword arguments no level takes: {unknown}")
         self.subs: dict[str, ParentBabyEnv] = {}
         for lv in levels:
-            own = {k: v for k, v in kwargs.items() if lv in _LEVEL_ONLY.get(k, (lv,))}
-            self.subs[lv] = LADDER_LEVELS[lv](
+            cls = level_class(lv)
+            own = {k: v for k, v in kwargs.items() if cls.takes(k)}
+            self.subs[lv] = cls(
                 self.parent, render_mode=render_mode, invalid_action=invalid_action, **own
             )
         words: list[str] = []

@@ -152,15 +152,11 @@ class ShardWorker:
         env_kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         """Build the parent and the shard's envs; returns the attributes the driver copies."""
-        from babyworld.envs.registration import LEVELS
+        from babyworld.envs.registration import level_class
 
-        entry, defaults = LEVELS[level]
-        module, name = entry.split(":")
-        env_cls = getattr(importlib.import_module(module), name)
         self.env = _RecordingVectorEnv(
-            env_cls, num_envs, parent=parent, autoreset_mode=autoreset_mode,
-            **{**defaults, **env_kwargs},
-        )  # fmt: skip
+            level_class(level), num_envs, parent=parent, autoreset_mode=autoreset_mode, **env_kwargs
+        )
         env0 = self.env.envs[0]
         return {
             "static": {k: getattr(env0, k) for k in STATIC_ATTRS if hasattr(env0, k)},

@@ -31,6 +31,7 @@ class UtteranceEnv(ParentBabyEnv):
     """
 
     task_params = ("max_words",)
+    one_act = False  # an utterance takes several steps, its words judged together
     episode_keys = (*ParentBabyEnv.episode_keys, "_words", "_ended", "_max_words")
 
     def __init__(self, parent: Any = "smollm2", *, max_words: int = 3, **kwargs: Any) -> None:

