@@ -115,14 +115,24 @@ class LearningMode:
         """Whether the verifier's right act reaches the student's training (a demonstration)."""
         return False
 
+    def step_fields(
+        self, n_actions: int, heard_length: int
+    ) -> dict[str, tuple[tuple, torch.dtype]]:
+        """The extra per-step rollout fields the mode writes: name -> (shape per env, dtype).
+
+        The trainer allocates each as ``buf[name]`` ``[T, N, *shape]`` and flattens it into
+        ``flat[name]`` for the minibatches.
+        """
+        return {}
+
     def attach(self, trainer: PPOTrainer) -> None:
         """Check the trainer's envs and sizes and build what the mode keeps (e.g. a teacher)."""
-        env0 = trainer.envs.envs[0].unwrapped
-        if self.needs_parent(self.cfg) and not getattr(env0, "one_act", False):
+        level = trainer.level
+        if self.needs_parent(self.cfg) and not level.one_act:
             raise ValueError(
                 f"mode {self.name!r} needs the parent's distribution or right act at every step, "
                 f"which exist on one-act levels: train on {rungs_text('one_act')} with the fixed "
-                f"curriculum (got {env0.level!r})"
+                f"curriculum (got {level.level!r})"
             )
 
     def active(self, global_step: int) -> LearningMode:

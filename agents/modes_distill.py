@@ -35,6 +35,10 @@ class Distill(LearningMode):
     name = "distill"
     phase_id = 2
 
+    def step_fields(self, n_actions: int, heard_length: int) -> dict[str, tuple[tuple, Any]]:
+        """The parent's log-distribution over the acts, per step."""
+        return {"teacher": ((n_actions,), torch.float32)}
+
     @classmethod
     def needs_parent(cls, cfg: ModeConfig) -> bool:
         """See :meth:`LearningMode.needs_parent`."""
@@ -98,6 +102,10 @@ class SelfDistill(LearningMode):
     name = "self_distill"
     phase_id = 3
 
+    def step_fields(self, n_actions: int, heard_length: int) -> dict[str, tuple[tuple, Any]]:
+        """The teacher's input at each step: heard ids with the extra context, and their length."""
+        return {"sd_heard": ((heard_length,), torch.long), "sd_len": ((), torch.long)}
+
     def __init__(self, cfg: ModeConfig) -> None:
         super().__init__(cfg)
         self.teacher_model: torch.nn.Module | None = None
@@ -133,7 +141,7 @@ class SelfDistill(LearningMode):
     def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
         """See :meth:`LearningMode.before_act`."""
         if self.cfg.context == "demonstration":
-            self._right = [int(r) for r in trainer.envs.call("right_action")]
+            self._right = trainer.envs.right_actions().tolist()
         return None
 
     def after_env_step(
@@ -150,11 +158,11 @@ class SelfDistill(LearningMode):
         the student reads it (agents/student.py); a long extra text loses its start, never the
         request.
         """
-        env = trainer.envs.envs[i].unwrapped
+        level = trainer.level
         if self.cfg.context == "feedback":  # the parent's reaction to the act, alone
-            extra = env.tokenizer.encode(fb)
+            extra = level.tokenizer.encode(fb)
         else:  # a demonstration of the right act
-            extra = env.tokenizer.encode(f"the baby says {env.words[self._right[i]]}")
+            extra = level.tokenizer.encode(f"the baby says {level.words[self._right[i]]}")
         ids = ([int(x) for x in extra] + heard[:n].tolist())[-trainer.heard_length :]
         self._ids[i] = torch.zeros(trainer.heard_length, dtype=torch.long)
         self._ids[i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)

@@ -156,16 +156,16 @@ class GRPO(SparsePPO):
     def attach(self, trainer: PPOTrainer) -> None:
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)
-        env0 = trainer.envs.envs[0].unwrapped
-        if not getattr(env0, "one_act", False):
+        level = trainer.level
+        if not level.one_act:
             raise ValueError(
                 f"mode {self.name!r} (--modes.group-size > 1) needs fixed-length episodes: train "
-                f"on {rungs_text('one_act')} with the fixed curriculum (got level {env0.level!r})"
+                f"on {rungs_text('one_act')} with the fixed curriculum (got level {level.level!r})"
             )
-        if trainer.cfg.rollout_steps % env0.exchanges:
+        if trainer.cfg.rollout_steps % level.exchanges:
             raise ValueError(
                 f"--ppo.rollout-steps {trainer.cfg.rollout_steps} must be a multiple of the "
-                f"episode length {env0.exchanges} for group-relative advantages"
+                f"episode length {level.exchanges} for group-relative advantages"
             )
         g = self.group_size_of(self.cfg)
         if trainer.n % g:
@@ -195,7 +195,7 @@ class GRPO(SparsePPO):
         return losses.lockstep_group_advantages(
             b["reward"][..., REWARD_INDEX["task"]],
             b["episode_end"],
-            trainer.envs.envs[0].unwrapped.exchanges,
+            trainer.level.exchanges,
             self.group_size_of(self.cfg),
             per=self.cfg.group_by,
         )
@@ -260,6 +260,13 @@ class Switch(LearningMode):
     def active(self, global_step: int) -> LearningMode:
         """See :meth:`LearningMode.active`."""
         return self.before if global_step < self.cfg.switch_steps else self.after
+
+    def step_fields(self, n_actions: int, heard_length: int) -> dict[str, tuple[tuple, Any]]:
+        """See :meth:`LearningMode.step_fields` (both signals' fields)."""
+        return {
+            **self.before.step_fields(n_actions, heard_length),
+            **self.after.step_fields(n_actions, heard_length),
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """See :meth:`LearningMode.state_dict`."""

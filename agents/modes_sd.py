@@ -91,6 +91,14 @@ class SDPO(GRPO):
     phase_id = 6
     context = "peer"
 
+    def step_fields(self, n_actions: int, heard_length: int) -> dict[str, tuple[tuple, Any]]:
+        """The right act (demonstrations) and the hindsight input, per step."""
+        return {
+            "right": ((), torch.long),
+            "sd_heard": ((heard_length,), torch.long),
+            "sd_len": ((), torch.long),
+        }
+
     def __init__(self, cfg: ModeConfig) -> None:
         super().__init__(cfg)
         self.teacher_model: torch.nn.Module | None = None
@@ -115,7 +123,7 @@ class SDPO(GRPO):
 
     def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
         """Record the right acts (diagnostics, demonstrations)."""
-        right = [int(r) for r in trainer.envs.call("right_action")]
+        right = trainer.envs.right_actions().tolist()
         trainer.buf["right"][t] = torch.as_tensor(right)
         return None
 
@@ -128,12 +136,12 @@ class SDPO(GRPO):
         self._success = ended & np.asarray(infos["success"], dtype=bool)
 
     def _context(self, trainer: PPOTrainer, i: int, t: int, peer: int | None) -> str:
-        env = trainer.envs.envs[i].unwrapped
+        words = trainer.level.words
         b = trainer.buf
         if self.context == "demonstration":
-            return f"the baby says {env.words[int(b['right'][t, i])]}"
+            return f"the baby says {words[int(b['right'][t, i])]}"
         if peer is not None:
-            return f"the baby says {env.words[int(b['action'][t, peer])]}"
+            return f"the baby says {words[int(b['action'][t, peer])]}"
         return self._feedback[i]
 
     def end_step(self, trainer: PPOTrainer, t: int) -> None:
@@ -141,8 +149,8 @@ class SDPO(GRPO):
         b = trainer.buf
         peers = first_successful_peer(self._success, self.group_size_of(self.cfg))
         for i in range(trainer.n):
-            env = trainer.envs.envs[i].unwrapped
-            extra = [int(x) for x in env.tokenizer.encode(self._context(trainer, i, t, peers[i]))]
+            context = self._context(trainer, i, t, peers[i])
+            extra = [int(x) for x in trainer.level.tokenizer.encode(context)]
             n = int(b["window"].heard_len[t, i, -1])
             ids = (extra + b["window"].heard[t, i, -1, :n].tolist())[-trainer.heard_length :]
             b["sd_heard"][t, i] = 0

@@ -33,7 +33,7 @@ No pretrained weight anywhere: every parameter is initialised from torch's seede
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -239,6 +239,19 @@ class Student(nn.Module):
         hid = self.wm(z + self.wm_act(action))
         words = self.wm_words(hid).view(-1, self.heard_length, self.vocab_size)
         return words, self.wm_percept(hid)
+
+
+def student_for(cfg: StudentConfig, level: Any) -> Student:
+    """A fresh student sized for ``level`` (a :class:`~babyworld.envs.vector.LevelInfo`)."""
+    space = level.observation_space
+    return make_student(
+        cfg,
+        vocab_size=int(space["heard"].nvec[0]),
+        heard_length=space["heard"].shape[0],
+        percept_dim=space["percept"].shape[0],
+        n_actions=int(level.action_space.n),
+        n_rewards=len(level.reward_names),
+    )
 
 
 def make_student(

@@ -73,12 +73,14 @@ class TrainedBaby:
 
     def check_fits(self, env: Any) -> None:
         """Raise ``ValueError`` unless ``env`` (an env or vector env) fits this baby's spaces."""
-        env0 = env.envs[0] if hasattr(env, "envs") else env
-        space, n = env0.unwrapped.observation_space, int(env0.unwrapped.action_space.n)
+        from babyworld.envs.vector import LevelInfo
+
+        info = env.level_info if hasattr(env, "level_info") else LevelInfo.of(env)
+        space, n = info.observation_space, int(info.action_space.n)
         if space != self.observation_space or n != self.n_actions:
             raise ValueError(
                 f"this baby was trained on {self.level} ({self.n_actions} acts); "
-                f"{env0.unwrapped.level}'s observations or its {n} acts do not fit it: play it on "
+                f"{info.level}'s observations or its {n} acts do not fit it: play it on "
                 f"{self.level}" + (" or one of its rungs" if self.level == "Ladder" else "")
             )
 

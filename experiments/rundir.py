@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from babyworld.agents.checkpoint import CheckpointError, load_checkpoint, write_text_atomic
-from babyworld.agents.student import make_student
+from babyworld.agents.student import student_for
 from babyworld.agents.trained import TrainedBaby
 from babyworld.experiments.config import TrainConfig
 
@@ -254,16 +254,8 @@ def load(run: str | Path) -> TrainedBaby:
         raise CheckpointError(f"{run / 'checkpoint.pt'} holds no student")
     envs = make_envs(cfg.envs_level, 1, "scripted")  # the level's spaces; no parent is asked
     try:
-        env0 = envs.envs[0].unwrapped
-        space = env0.observation_space
-        model = make_student(
-            cfg.student,
-            vocab_size=int(space["heard"].nvec[0]),
-            heard_length=space["heard"].shape[0],
-            percept_dim=space["percept"].shape[0],
-            n_actions=int(env0.action_space.n),
-            n_rewards=len(env0.reward_names),
-        )
+        space = envs.level_info.observation_space
+        model = student_for(cfg.student, envs.level_info)
     finally:
         envs.close()
     model.load_state_dict(trainer["model"])

@@ -147,7 +147,7 @@ def _gap(t):
     """``sd/teacher_minus_student_right`` over the whole rollout, through the mode's own loss."""
     b = t.buf
     f = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
-    t.flat = {k: f(b[k]) for k in ("teacher", "sd_heard", "sd_len", "right")}
+    t.flat = {k: f(b[k]) for k in t.mode_fields}
     w = Window(*(f(x) for x in b["window"].as_tuple()))
     idx = torch.arange(f(b["action"]).shape[0])
     with torch.no_grad():

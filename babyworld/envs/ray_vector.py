@@ -17,7 +17,6 @@ warning names the worker and the envs it moved. Ray is imported only when this e
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import os
@@ -41,24 +40,6 @@ LOCAL = "local"
 INSTALL_HINT = "pip install 'babyworld[ray]' (or pip install 'ray>=2.40')"
 #: Seconds allowed to open a TCP connection to a cluster's address before giving up.
 CONNECT_TIMEOUT = 10.0
-#: Env attributes copied once from the workers (they never change during a run).
-STATIC_ATTRS = (
-    "level",
-    "reward_weights",
-    "reward_names",
-    "reward_space",
-    "observation_space",
-    "action_space",
-    "exchanges",
-    "n_objects",
-    "heard_length",
-    "max_new_tokens",
-    "vector_reward",
-    "words",
-    "tokenizer",
-    "metadata",
-)
-_CALLABLE = "<babyworld: callable attribute>"
 
 
 class RayWorkerError(RuntimeError):
@@ -151,15 +132,14 @@ class ShardWorker:
         autoreset_mode: str,
         env_kwargs: dict[str, Any],
     ) -> dict[str, Any]:
-        """Build the parent and the shard's envs; returns the attributes the driver copies."""
+        """Build the parent and the shard's envs; returns what the driver keeps of them."""
         from babyworld.envs.registration import level_class
 
         self.env = _RecordingVectorEnv(
             level_class(level), num_envs, parent=parent, autoreset_mode=autoreset_mode, **env_kwargs
         )
-        env0 = self.env.envs[0]
         return {
-            "static": {k: getattr(env0, k) for k in STATIC_ATTRS if hasattr(env0, k)},
+            "level_info": self.env.level_info,
             "single_observation_space": self.env.single_observation_space,
             "single_action_space": self.env.single_action_space,
             "parent": self.env.parent.label,
@@ -201,15 +181,6 @@ class ShardWorker:
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         """A method of the shard's vector env (``action_masks``, ``teacher_logprobs``, ``call``)."""
         return getattr(self.env, name)(*args, **kwargs)
-
-    def env_attr(self, i: int, name: str) -> Any:
-        """Attribute ``name`` of the shard's env ``i`` (a marker if it is a method)."""
-        value = getattr(self.env.envs[i], name)
-        return _CALLABLE if callable(value) else value
-
-    def env_call(self, i: int, name: str, args: tuple, kwargs: dict) -> Any:
-        """Call method ``name`` of the shard's env ``i``."""
-        return getattr(self.env.envs[i], name)(*args, **kwargs)
 
     def parent_stats(self) -> dict[str, float]:
         """The worker's parent counters (``ParentStats`` fields)."""
@@ -255,28 +226,6 @@ class _Worker:
 
     def describe(self) -> str:
         return f"worker {self.index} (pid {self.pid} on {self.node}, envs {self.start}-{self.stop - 1})"
-
-
-class RemoteEnv:
-    """Env ``index`` of a :class:`RayVectorEnv` as a learner sees ``envs.envs[index]``.
-
-    Attributes that never change (spaces, reward names and weights, words, tokenizer) are local
-    copies; any other attribute or method is read from the worker that holds the env.
-    """
-
-    def __init__(self, owner: RayVectorEnv, index: int, static: dict[str, Any]) -> None:
-        self.__dict__.update(static)
-        self._owner, self._index = owner, index
-
-    @property
-    def unwrapped(self) -> RemoteEnv:
-        """Itself (the worker's env has no wrappers)."""
-        return self
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_owner", "_index"):
-            raise AttributeError(name)
-        return self._owner._env_attr(self._index, name)
 
 
 class RayVectorEnv(VectorEnv):
@@ -350,15 +299,13 @@ class RayVectorEnv(VectorEnv):
         except BaseException:
             self.close()
             raise
-        self._static = infos[0]["static"]
+        self.level_info = infos[0]["level_info"]
         self.parent_label = infos[0]["parent"]
         self.single_observation_space = infos[0]["single_observation_space"]
         self.single_action_space = infos[0]["single_action_space"]
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self.reward_names = self._static["reward_names"]
-        self.reward_space = self._static["reward_space"]
-        self.envs = [RemoteEnv(self, i, self._static) for i in range(num_envs)]
+        self.reward_names = self.level_info.reward_names
         self._obs: dict | None = None
         self._seeds: list[int | None] = [None] * num_envs
         self._tasks: list[Task | None] = [None] * num_envs
@@ -562,7 +509,7 @@ class RayVectorEnv(VectorEnv):
 
     def _lost_step(self, w: _Worker) -> tuple[Any, ...]:
         n = w.stop - w.start
-        shape = (n, len(self.reward_names)) if self._static.get("vector_reward") else (n,)
+        shape = (n, len(self.reward_names)) if self.level_info.vector_reward else (n,)
         last = _rows(self._obs, w.envs)
         obs = last
         if self.autoreset_mode == AutoresetMode.SAME_STEP and w.fresh is not None:
@@ -611,6 +558,26 @@ class RayVectorEnv(VectorEnv):
         """Every env's teacher log-distribution, ``[N, A]`` (one batched parent call per worker)."""
         return np.concatenate(self._fan_out("teacher_logprobs"))
 
+    def right_actions(self) -> np.ndarray:
+        """``[N]`` the verifier's right act in every env now."""
+        return np.concatenate(self._fan_out("right_actions"))
+
+    def env_states(self) -> list[dict[str, Any]]:
+        """Every env's ``state_dict()``, in env order."""
+        return [s for part in self._fan_out("env_states") for s in part]
+
+    def load_env_states(self, states: Sequence[dict[str, Any]]) -> None:
+        """Restore :meth:`env_states` on every worker's shard."""
+        if len(states) != self.num_envs:
+            raise ValueError(f"got {len(states)} env states for {self.num_envs} envs")
+        refs = {
+            w.index: w.actor.call.remote("load_env_states", (list(states[w.envs]),), {})
+            for w in self.workers
+        }
+        _, failed = self._get(refs)
+        if failed:
+            raise RuntimeError(f"Ray workers {failed} were replaced while restoring; load again")
+
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call a method (or read an attribute) of every env, as ``SyncVectorEnv.call``."""
         return tuple(x for part in self._fan_out("call", name, *args, **kwargs) for x in part)
@@ -625,27 +592,6 @@ class RayVectorEnv(VectorEnv):
             for key, v in w.stats.items():
                 total[key] = total.get(key, 0) + v
         return total
-
-    def _worker_of(self, i: int) -> _Worker:
-        return next(w for w in self.workers if w.start <= i < w.stop)
-
-    def _env_attr(self, i: int, name: str) -> Any:
-        w = self._worker_of(i)
-        ref = w.actor.env_attr.remote(i - w.start, name)
-        value = self._one(w, ref)
-        if value == _CALLABLE:
-            return functools.partial(self._env_call, i, name)
-        return value
-
-    def _env_call(self, i: int, name: str, *args: Any, **kwargs: Any) -> Any:
-        w = self._worker_of(i)
-        return self._one(w, w.actor.env_call.remote(i - w.start, name, args, kwargs))
-
-    def _one(self, w: _Worker, ref: Any) -> Any:
-        out, failed = self._get({w.index: ref})
-        if failed:
-            raise RuntimeError(f"Ray {w.describe()} was replaced while answering; ask again")
-        return out[w.index]
 
     def close_extras(self, **kwargs: Any) -> None:
         """Stop the workers (and Ray, if this env started it)."""

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
@@ -29,6 +31,47 @@ from babyworld.parent import Parent, resolve_parent
 from babyworld.rewards import rows
 from babyworld.task import Task
 from babyworld.validation import ValidationError, check_int, check_seeds
+
+
+@dataclass(frozen=True, eq=False)
+class LevelInfo:
+    """What a learner may know of a vector env's envs: the same in every env, fixed for the run.
+
+    The trainer and the modes read this and the vector env's methods (``action_masks``,
+    ``teacher_logprobs``, ``right_actions``, ``env_states``), never an env itself.
+    """
+
+    level: str
+    one_act: bool
+    """one whole act per step, with a right act and the parent's distribution over the acts"""
+    exchanges: int
+    """exchanges per episode (0 where a level changes per episode, as on the ladder)"""
+    words: tuple[str, ...]
+    """the acts' words, by action id"""
+    tokenizer: Any
+    """the word ids the baby hears (``encode(text) -> ids``)"""
+    observation_space: spaces.Dict
+    action_space: spaces.Discrete
+    reward_names: tuple[str, ...]
+    reward_weights: np.ndarray
+    vector_reward: bool
+
+    @classmethod
+    def of(cls, env: Any) -> LevelInfo:
+        """The info of one env (any babyworld env, the ladder included)."""
+        u = env.unwrapped
+        return cls(
+            level=u.level,
+            one_act=bool(getattr(u, "one_act", False)),
+            exchanges=int(getattr(u, "exchanges", 0)),
+            words=tuple(u.words),
+            tokenizer=u.tokenizer,
+            observation_space=u.observation_space,
+            action_space=u.action_space,
+            reward_names=tuple(u.reward_names),
+            reward_weights=np.array(u.reward_weights, dtype=np.float32),
+            vector_reward=bool(getattr(u, "vector_reward", False)),
+        )
 
 
 class ParentBatchVectorEnv(VectorEnv):
@@ -74,6 +117,7 @@ class ParentBatchVectorEnv(VectorEnv):
         self.reward_names = first.reward_names
         self.reward_space = first.reward_space
         self.max_new_tokens = first.max_new_tokens
+        self.level_info = LevelInfo.of(first)
         self._obs: list[dict | None] = [None] * num_envs
         #: The estimators' counts of all envs as arrays (each env's estimators hold views of
         #: their rows), so one call per step computes every env's predictability and mdl.
@@ -290,6 +334,21 @@ class ParentBatchVectorEnv(VectorEnv):
     def action_masks(self) -> np.ndarray:
         """``[N, A]`` masks of the actions allowed now."""
         return np.stack([e.action_masks() for e in self.envs])
+
+    def right_actions(self) -> np.ndarray:
+        """``[N]`` the verifier's right act in every env now (one-act levels; demonstrations)."""
+        return np.array([e.right_action() for e in self.envs], dtype=np.int64)
+
+    def env_states(self) -> list[dict[str, Any]]:
+        """Every env's ``state_dict()`` (a checkpoint's envs)."""
+        return [e.state_dict() for e in self.envs]
+
+    def load_env_states(self, states: Sequence[dict[str, Any]]) -> None:
+        """Restore :meth:`env_states` (one state per env)."""
+        if len(states) != self.num_envs:
+            raise ValueError(f"got {len(states)} env states for {self.num_envs} envs")
+        for e, s in zip(self.envs, states, strict=True):
+            e.load_state_dict(s)
 
     def _batch_obs(self, obs: list[dict]) -> dict:
         out = create_empty_array(self.single_observation_space, self.num_envs)
