@@ -11,8 +11,8 @@ from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
 from babyworld.agents.student import StudentConfig
 from babyworld.envs import PointEnv
 from babyworld.envs.name import NameEnv
+from babyworld.experiments.callbacks import UpdateReport, Watch
 from babyworld.experiments.config import EnvConfig, TrainConfig
-from babyworld.experiments.train import watch_update
 from babyworld.judge_eval import evaluate_judge, pooled_auc, request_utterances
 from babyworld.parent.scripted import ScriptedParent
 from babyworld.rewards import REWARD_SOURCES, format_weights, parse_weights, resolve_weights
@@ -211,13 +211,14 @@ def _watched_run(parent, updates=16):
     ppo = PPOConfig(rollout_steps=32)
     trainer = PPOTrainer(envs, StudentConfig(), ppo, seed=0, total_steps=updates * 256)
     watch = JudgeWatch(JudgeWatchConfig(window=8))
+    callback = Watch(watch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(updates):
             step0 = trainer.global_step
             trainer.collect()
             trainer.update()
-            watch_update(watch, trainer, step0)
+            callback.on_update(trainer, UpdateReport(step0, trainer.global_step))
     envs.close()
     return trainer, watch, [w for w in caught if w.category is JudgeAlert]
 
