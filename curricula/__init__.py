@@ -13,6 +13,7 @@ without the ``curriculum/`` prefix). Four kinds, built by :func:`make_curriculum
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,24 +61,22 @@ def make_curriculum(
     """
     if kind not in CURRICULA:
         raise ValueError(f"unknown curriculum kind {kind!r}; choose one of {', '.join(CURRICULA)}")
-    if kind != "parent" and parent is not None:
+    cls = CURRICULA[kind]
+    asks = "parent" in inspect.signature(cls).parameters
+    if parent is not None and not asks:
         raise ValueError(f"the {kind!r} curriculum takes no parent; only 'parent' does")
-    task_space = DEFAULT_LADDER if tasks is None else tasks
-    if kind == "fixed":
+    if asks and parent is None:
+        raise ValueError(
+            f"the {kind!r} curriculum needs parent= (a spec such as 'smollm2' or a Parent instance)"
+        )
+    if cls is FixedCurriculum:  # one task, not a task space
         if tasks is None:
             return FixedCurriculum(kwargs.pop("task", DEFAULT_LADDER[0]), **kwargs)
         if isinstance(tasks, Task | str) or len(tasks) != 1:
             raise ValueError(f"the 'fixed' curriculum takes exactly one task, got tasks={tasks!r}")
         return FixedCurriculum(tasks[0], **kwargs)
-    if kind == "ladder":
-        return LadderCurriculum(task_space, **kwargs)
-    if kind == "progress":
-        return LearningProgressCurriculum(task_space, **kwargs)
-    if parent is None:
-        raise ValueError(
-            "the 'parent' curriculum needs parent= (a spec such as 'smollm2' or a Parent instance)"
-        )
-    return ParentDesignedCurriculum(task_space, parent, **kwargs)
+    task_space = DEFAULT_LADDER if tasks is None else tasks
+    return cls(task_space, parent, **kwargs) if asks else cls(task_space, **kwargs)
 
 
 __all__ = [

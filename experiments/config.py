@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from babyworld.agents.judge_watch import JudgeWatchConfig
 from babyworld.agents.modes import MODES, Mode, ModeConfig, check_mode, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.curricula import CURRICULA
 from babyworld.envs.name import JUDGE_FRAMES
 from babyworld.envs.registration import level_class, rungs, rungs_text
 from babyworld.experiments.evaluation import EvalConfig
@@ -23,7 +25,9 @@ from babyworld.validation import check_config
 #: The rungs a run trains on (``--level``), from the level table (a ``Literal`` for the command line).
 LEVEL_NAMES = rungs()
 Level = Literal[LEVEL_NAMES]  # type: ignore[valid-type]
-CURRICULUM_KINDS = ("fixed", "ladder", "progress", "parent")
+#: ``--curriculum`` choices: the curricula's registry (``CURRICULA``).
+CURRICULUM_KINDS = tuple(CURRICULA)
+CurriculumKind = Literal[CURRICULUM_KINDS]  # type: ignore[valid-type]
 DEFAULT_STEPS = 40_000
 
 
@@ -76,14 +80,13 @@ class CurriculumConfig:
         return levels.pop() if len(levels) == 1 else None
 
     def kwargs_for(self, kind: str) -> dict[str, Any]:
-        """The constructor arguments of curriculum ``kind`` (without the stages)."""
-        names = {
-            "fixed": ("beta",),
-            "ladder": ("threshold", "window", "retest_rate", "beta"),
-            "progress": ("fast", "slow", "epsilon", "beta"),
-            "parent": ("every", "retest_rate", "window", "beta"),
-        }[kind]
-        return {k: getattr(self, k) for k in names}
+        """The settings curriculum ``kind``'s constructor takes (without the stages)."""
+        takes = inspect.signature(CURRICULA[kind]).parameters
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name in takes and f.name != "stages"
+        }
 
 
 @dataclass
@@ -147,7 +150,7 @@ class TrainConfig:
 
     level: Level = "Point"
     """level to train on (with --curriculum fixed)"""
-    curriculum: Literal["fixed", "ladder", "progress", "parent"] = "fixed"
+    curriculum: CurriculumKind = "fixed"
     """'fixed' trains on --level; 'ladder', 'progress' and 'parent' run the ladder from Point
     upwards (babyworld/Ladder-v0), or through --curricula.stages, with that curriculum"""
     parent: str = "smollm2"

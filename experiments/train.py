@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -23,7 +24,7 @@ from babyworld.agents.checkpoint import (
 )
 from babyworld.agents.judge_watch import JudgeWatch
 from babyworld.agents.ppo import PPOTrainer, make_envs, success_rate
-from babyworld.curricula import Curriculum, make_curriculum
+from babyworld.curricula import CURRICULA, Curriculum, make_curriculum
 from babyworld.experiments.callbacks import (
     METRIC_FIELDS,
     Callback,
@@ -363,8 +364,8 @@ def build_curriculum(cfg: TrainConfig, parent) -> Curriculum:
     if cfg.curriculum == "fixed":
         return make_curriculum("fixed", tasks=[Task.make(cfg.level)], **kwargs)
     tasks = cfg.curricula.tasks() or None
-    if cfg.curriculum == "parent":
-        return make_curriculum("parent", tasks=tasks, parent=parent, **kwargs)
+    if "parent" in inspect.signature(CURRICULA[cfg.curriculum]).parameters:
+        kwargs["parent"] = parent
     return make_curriculum(cfg.curriculum, tasks=tasks, **kwargs)
 
 
