@@ -12,7 +12,7 @@ import tyro
 
 from babyworld.agents.checkpoint import CheckpointError
 from babyworld.envs.ray_vector import LOCAL, RayWorkerError
-from babyworld.experiments.bench import BenchConfig
+from babyworld.experiments.benchmarks.bench import BenchConfig
 from babyworld.experiments.config import LEVEL_NAMES, Level, TrainConfig
 from babyworld.experiments.serve import ServeConfig
 from babyworld.parent import DEFAULT_PARENT
@@ -188,7 +188,7 @@ def export(run: tyro.conf.Positional[Path], out: tyro.conf.Positional[Path]) -> 
 
 def bench(cfg: Annotated[BenchConfig, tyro.conf.arg(name="")]) -> None:
     """Measure the parent, the envs and the trainer on this machine (writes bench.json, bench.md)."""
-    from babyworld.experiments.bench import bench as run_bench
+    from babyworld.experiments.benchmarks.bench import bench as run_bench
 
     out = run_bench(cfg)
     print()
@@ -218,7 +218,7 @@ def ablate(
         dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
         progress: show the overall progress bar.
     """
-    from babyworld.experiments.ablate import (
+    from babyworld.experiments.ablation.ablate import (
         describe_plan,
         load_config,
         parse_shard,
@@ -269,7 +269,7 @@ def report(
         levels: report only these of the ablation's levels, e.g. while the others still run
             (default: all).
     """
-    from babyworld.experiments.report import write_report, write_report_from_csv
+    from babyworld.experiments.ablation.report import write_report, write_report_from_csv
 
     if threshold is not None and not 0 < threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {threshold}")

@@ -11,8 +11,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from babyworld.experiments import controls
-from babyworld.experiments.ablate import (
+from babyworld.experiments.ablation import controls
+from babyworld.experiments.ablation.ablate import (
     ABLATION_LEVELS,
     ConfigError,
     load_config,
@@ -22,11 +22,9 @@ from babyworld.experiments.ablate import (
     run_status,
     tomllib,
 )
-from babyworld.experiments.ablation_config import episode_length
-from babyworld.experiments.cli import main
-from babyworld.experiments.config import EnvConfig, TrainConfig
-from babyworld.experiments.controls import CONTROLS, registered_modes
-from babyworld.experiments.report import (
+from babyworld.experiments.ablation.ablation_config import episode_length
+from babyworld.experiments.ablation.controls import CONTROLS, registered_modes
+from babyworld.experiments.ablation.report import (
     ReportError,
     common_curve,
     read_rows,
@@ -34,8 +32,10 @@ from babyworld.experiments.report import (
     retention_values,
     write_report,
 )
-from babyworld.experiments.report_tables import format_ci, markdown_table
-from babyworld.experiments.stats import bootstrap_inputs
+from babyworld.experiments.ablation.report_tables import format_ci, markdown_table
+from babyworld.experiments.ablation.stats import bootstrap_inputs
+from babyworld.experiments.cli import main
+from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.experiments.train import run_parent_stats
 from babyworld.rewards import REWARD_NAMES
 
@@ -561,7 +561,7 @@ def test_tables_and_formats():
 
 
 def test_retention_table_when_runs_used_a_curriculum():
-    from babyworld.experiments.report import RunResult
+    from babyworld.experiments.ablation.report import RunResult
 
     def run(seed, value):
         log = {"stage": 2.0, "retention/Point": value}
@@ -576,7 +576,7 @@ def test_retention_table_when_runs_used_a_curriculum():
 
 
 def test_common_curve_aligns_runs_on_shared_evaluation_steps():
-    from babyworld.experiments.report import RunResult
+    from babyworld.experiments.ablation.report import RunResult
 
     def run(rows):
         return RunResult("Point", "baby", "baby", 0, Path("."), None, rows)
@@ -746,7 +746,7 @@ def test_a_budget_that_grows_resumes_each_run_from_its_checkpoint(tmp_path):
 
 
 def test_shards_split_the_runs_without_overlap():
-    from babyworld.experiments.ablate import parse_shard, shard_of
+    from babyworld.experiments.ablation.ablate import parse_shard, shard_of
 
     plan = plan_runs(load_config(SMOKE, out=Path("/nonexistent")))  # 8 runs
     a, b = shard_of(plan, 1, 2), shard_of(plan, 2, 2)

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from babyworld.experiments.bench import PATHS, BenchConfig, markdown, simd_level, targets
+from babyworld.experiments.benchmarks.bench import PATHS, BenchConfig, markdown, simd_level, targets
+from babyworld.experiments.benchmarks.measure import PROFILE_STAGES, TINY, tiny_parent
 from babyworld.experiments.cli import main
-from babyworld.experiments.measure import PROFILE_STAGES, TINY, tiny_parent
 
 KEYS = {
     "raw_tokens_per_s",
@@ -177,7 +177,7 @@ def test_bench_cli_reports_bad_input(tmp_path, capsys):
 def test_demo_section_runs_the_makefiles_demo_job():
     from pathlib import Path
 
-    from babyworld.experiments.bench_demo import DEMO_JOB, FIRST_UPDATE_STEPS
+    from babyworld.experiments.benchmarks.bench_demo import DEMO_JOB, FIRST_UPDATE_STEPS
 
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     train = next(line.split() for line in makefile.splitlines() if "babyworld train" in line)

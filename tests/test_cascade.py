@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from test_parent_unit import _tiny_lm
 
-from babyworld.experiments.measure import tiny_parent
+from babyworld.experiments.benchmarks.measure import tiny_parent
 from babyworld.parent.cascade import NAME, cascade_attention, install
 from babyworld.parent.hf import HFParent
 

@@ -64,7 +64,7 @@ def test_cleanrl_ppo_on_the_native_vector_env(tmp_path, env_id):
 
 
 def test_custom_parent_from_a_local_directory(tmp_path):
-    from babyworld.experiments.measure import tiny_parent
+    from babyworld.experiments.benchmarks.measure import tiny_parent
 
     tiny = tiny_parent()
     model_dir = tmp_path / "tiny-llm"

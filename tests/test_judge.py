@@ -339,7 +339,7 @@ def test_train_learns_from_the_parent_alone_and_reports_both_successes(tmp_path)
 
 
 def test_ablation_config_takes_env_settings_per_label(tmp_path):
-    from babyworld.experiments.ablate import ConfigError, parse_config
+    from babyworld.experiments.ablation.ablate import ConfigError, parse_config
 
     data = {
         "out": str(tmp_path / "abl"),

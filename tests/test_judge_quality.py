@@ -18,7 +18,7 @@ from babyworld.envs.chat import (
     reference_fits,
 )
 from babyworld.envs.name import NameEnv
-from babyworld.experiments import judge_sweep
+from babyworld.experiments.studies import judge_sweep
 from babyworld.judge_eval import evaluate_judge
 from babyworld.parent import make_parent
 from babyworld.parent.scripted import ScriptedParent

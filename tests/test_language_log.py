@@ -177,7 +177,7 @@ def test_transcript_command_prints_and_refuses_bad_input(tmp_path, capsys):
 
 
 def test_request_probe_names_the_toy_exactly_with_colour_and_shape():
-    from babyworld.experiments.request_probe import probe
+    from babyworld.experiments.studies.request_probe import probe
 
     out = probe(exchanges=40)
     # distinct toys: naming both attributes matches one candidate only (the scripted channel)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from babyworld.envs import prompts
-from babyworld.experiments.measure import tiny_ct2_parent, tiny_parent
+from babyworld.experiments.benchmarks.measure import tiny_ct2_parent, tiny_parent
 from babyworld.judge_eval import evaluate_judge, judge_agreement
 from babyworld.parent import make_parent
 from babyworld.parent.ct2 import CT2Error, CT2Parent, check_default, convert

@@ -155,7 +155,7 @@ def test_the_scripted_parent_judges_name_from_its_question_and_the_shown_toy(att
 
 
 def test_the_oracle_frame_is_a_control_of_a_name_run_never_an_ablation_default(tmp_path):
-    from babyworld.experiments.ablation_config import ConfigError, parse_config
+    from babyworld.experiments.ablation.ablation_config import ConfigError, parse_config
     from babyworld.experiments.config import EnvConfig, TrainConfig
 
     oracle = EnvConfig(judge_frames="answer_in_frame")

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babyworld.experiments import stats
-from babyworld.experiments.cli import main
-from babyworld.experiments.per_seed import PER_SEED, read_per_seed, write_per_seed
-from babyworld.experiments.report import (
+from babyworld.experiments.ablation import stats
+from babyworld.experiments.ablation.per_seed import PER_SEED, read_per_seed, write_per_seed
+from babyworld.experiments.ablation.report import (
     FROM_CSV,
     ReportError,
     format_steps_ci,
@@ -23,7 +22,7 @@ from babyworld.experiments.report import (
     write_report,
     write_report_from_csv,
 )
-from babyworld.experiments.stats import (
+from babyworld.experiments.ablation.stats import (
     bootstrap_indices,
     censored,
     censored_median,
@@ -34,6 +33,7 @@ from babyworld.experiments.stats import (
     percentile_interval,
     steps_to_threshold,
 )
+from babyworld.experiments.cli import main
 
 # --- pure statistics, by hand ------------------------------------------------------------------
 
@@ -352,7 +352,7 @@ def test_the_header_lists_what_each_label_changes():
 
     from babyworld.agents.modes import ModeConfig
     from babyworld.agents.ppo import PPOConfig
-    from babyworld.experiments.report import _settings
+    from babyworld.experiments.ablation.report import _settings
 
     spec = {
         "mode": "baby",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from babyworld.experiments.rss_bench import measure_level, table
+from babyworld.experiments.benchmarks.rss_bench import measure_level, table
 
 
 def test_measure_level_reports_rss_and_the_cache_against_its_budget():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from babyworld.agents.student import StudentConfig
-from babyworld.experiments.student_probe import ProbeConfig, collect, fit, labels
+from babyworld.experiments.studies.student_probe import ProbeConfig, collect, fit, labels
 from babyworld.world import PERCEPT_FEATURES
 
 SMALL = StudentConfig(d_model=16, n_heads=2, n_layers=1, latent_dim=8)

@@ -7,7 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from babyworld.experiments.teacher_temperature import greedy_accuracy, main, sampled_accuracy
+from babyworld.experiments.studies.teacher_temperature import (
+    greedy_accuracy,
+    main,
+    sampled_accuracy,
+)
 
 
 def test_sampled_and_greedy_accuracy_by_hand():

@@ -140,7 +140,7 @@ def test_unknown_student_kind_is_refused():
 
 
 def test_compare_table_and_bad_config():
-    from babyworld.experiments.student_compare import CompareConfig, table
+    from babyworld.experiments.studies.student_compare import CompareConfig, table
 
     rows = [
         {
@@ -182,7 +182,7 @@ def test_compare_table_and_bad_config():
 def test_compare_trains_a_level_through_its_stages(tmp_path):
     """--curricula.stages of one level: that level's runs use the ladder over them, others not."""
     from babyworld.experiments.config import CurriculumConfig, EnvConfig
-    from babyworld.experiments.student_compare import (
+    from babyworld.experiments.studies.student_compare import (
         CompareConfig,
         _config,
         _last_stage,

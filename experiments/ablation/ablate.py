@@ -1,6 +1,6 @@
 """``babyworld ablate CONFIG``: every (level, mode, seed) of an ablation as one ``train()`` run.
 
-The config is a TOML file; its format: :mod:`babyworld.experiments.ablation_config`.
+The config is a TOML file; its format: :mod:`babyworld.experiments.ablation.ablation_config`.
 
 Runs go to ``OUT/{level}/{label}/seed{n}``, one after another, in the config's order (levels,
 then seeds, then labels; ``--levels`` runs some levels only, e.g. one process per level). The
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from babyworld.experiments.ablation_config import (  # noqa: F401 (the harness's public names)
+from babyworld.experiments.ablation.ablation_config import (  # noqa: F401 (the harness's public names)
     ABLATION_LEVELS,
     DEFAULT_SEEDS,
     MAX_SEEDS,

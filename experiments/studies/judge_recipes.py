@@ -1,6 +1,6 @@
 """Every judge recipe tried for Point and Name, measured the same way (docs/teacher.md).
 
-``python -m babyworld.experiments.judge_recipes [--parent smollm2] [--out FILE]`` scores each
+``python -m babyworld.experiments.studies.judge_recipes [--parent smollm2] [--out FILE]`` scores each
 recipe's frames for every (request, toy) pair of Point and every (toy, attribute, word) case of
 Name with the parent, then reads the judge's decisions off those pairwise scores: on Point over
 3,000 scenes of 3 distinct toys drawn with a fixed seed, on Name over all 72 (toy, attribute)

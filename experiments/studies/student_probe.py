@@ -1,4 +1,4 @@
-"""Can a student kind learn a level's map at all? ``python -m babyworld.experiments.student_probe``.
+"""Can a student kind learn a level's map at all? ``python -m babyworld.experiments.studies.student_probe``.
 
 A supervised probe, no RL: it plays ``--samples`` steps of a level with random acts (scripted
 parent by default), keeps each step's history window as the trainer builds it
@@ -144,7 +144,7 @@ def fit(
 
 @dataclass
 class ProbeConfig:
-    """``python -m babyworld.experiments.student_probe``."""
+    """``python -m babyworld.experiments.studies.student_probe``."""
 
     level: str = "Point"
     label: str = "act"

@@ -1,4 +1,4 @@
-"""How much each kind of utterance succeeds on Request: ``python -m babyworld.experiments.request_probe``.
+"""How much each kind of utterance succeeds on Request: ``python -m babyworld.experiments.studies.request_probe``.
 
 Fixed policies (no learning) play ``--exchanges`` exchanges of ``babyworld/Request-v0`` with the
 given parent and print their true success: three random words, the wanted toy's colour then two

@@ -1,4 +1,4 @@
-"""The two students side by side: ``python -m babyworld.experiments.student_compare``.
+"""The two students side by side: ``python -m babyworld.experiments.studies.student_compare``.
 
 Trains ``--student.kind steps`` and ``--student.kind tokens`` with the same config (parent,
 seed, steps, PPO settings) on each level, one after the other in this process, and prints a

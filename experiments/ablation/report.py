@@ -1,6 +1,6 @@
 """``babyworld report OUT``: the tables, per-seed file and plots of an ablation made by ``ablate``.
 
-Writes ``OUT/report.md``, ``OUT/per_seed.csv`` (:mod:`babyworld.experiments.per_seed`: one row
+Writes ``OUT/report.md``, ``OUT/per_seed.csv`` (:mod:`babyworld.experiments.ablation.per_seed`: one row
 per finished run, everything the tables are made of) and two PNGs. ``babyworld report --from-csv
 per_seed.csv`` makes the same tables from the CSV alone. Per level, labels ranked by final greedy
 success:
@@ -11,7 +11,7 @@ success:
 - **reached**: seeds whose greedy success reached the threshold at an evaluation (``eval.csv``),
   out of the finished seeds; **steps to the threshold**: the median over seeds of the first such
   step, a seed that never got there counting as ``inf`` (censored, never averaged), with a
-  seeded percentile bootstrap CI (:mod:`babyworld.experiments.stats`).
+  seeded percentile bootstrap CI (:mod:`babyworld.experiments.ablation.stats`).
 - **parent requests, hits, tokens computed, minutes**: mean per run (``parent_stats``).
 - **supervision**: the mean over seeds of every number in the summaries' ``supervision`` block.
 - **language**, a second table per level: the mean over seeds of each emergent-language measure
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from babyworld.agents.checkpoint import write_text_atomic
-from babyworld.experiments.ablate import PLAN
-from babyworld.experiments.per_seed import (
+from babyworld.experiments.ablation.ablate import PLAN
+from babyworld.experiments.ablation.per_seed import (
     HELD_OUT,
     LANGUAGE,
     PER_SEED,
@@ -48,7 +48,7 @@ from babyworld.experiments.per_seed import (
     read_per_seed,
     write_per_seed,
 )
-from babyworld.experiments.report_tables import (
+from babyworld.experiments.ablation.report_tables import (
     ReportError,
     format_steps_ci,
     markdown_table,
@@ -56,7 +56,7 @@ from babyworld.experiments.report_tables import (
     table_section,
     tables,
 )
-from babyworld.experiments.stats import iqm_curve_with_ci, steps_to_threshold
+from babyworld.experiments.ablation.stats import iqm_curve_with_ci, steps_to_threshold
 
 __all__ = [
     "ReportError",
@@ -140,7 +140,7 @@ def load_ablation(out: Path) -> tuple[dict[str, Any], list[RunResult]]:
 
 
 def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
-    """The per-seed row of a finished run (:mod:`babyworld.experiments.per_seed`'s columns).
+    """The per-seed row of a finished run (:mod:`babyworld.experiments.ablation.per_seed`'s columns).
 
     Raises:
         ReportError: the run has no evaluation (``summary.json`` ``eval`` or ``eval.csv``).
@@ -283,7 +283,7 @@ def write_report_from_csv(
         ReportError: the CSV is missing or malformed, ``threshold`` differs from the one its
             steps were computed at, or intervals over fewer than 2 seeds.
     """
-    from babyworld.experiments.per_seed import PerSeedError
+    from babyworld.experiments.ablation.per_seed import PerSeedError
 
     try:
         rows = read_per_seed(csv_path)

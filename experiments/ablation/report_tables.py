@@ -1,6 +1,6 @@
 """The tables of an ablation report, made from per-seed rows alone.
 
-:func:`tables` turns the rows of ``per_seed.csv`` (:mod:`babyworld.experiments.per_seed`) into
+:func:`tables` turns the rows of ``per_seed.csv`` (:mod:`babyworld.experiments.ablation.per_seed`) into
 the report's Markdown: per level, labels ranked by the IQM of final greedy success with
 bootstrap intervals, steps to the threshold (censored median), parent costs, supervision, and the
 emergent-language table; then the aggregate over levels. Both ``babyworld report OUT`` and
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.experiments.per_seed import LANGUAGE, PER_SEED, SUPERVISION
-from babyworld.experiments.stats import (
+from babyworld.experiments.ablation.per_seed import LANGUAGE, PER_SEED, SUPERVISION
+from babyworld.experiments.ablation.stats import (
     bootstrap_inputs,
     censored,
     censored_median,

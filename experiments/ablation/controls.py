@@ -51,7 +51,7 @@ def group_size(mode: str, modes: Any) -> int:
 #: The distillation teacher's temperature in the ``distill`` control (``--env.consistency-
 #: temperature``), tuned: the temperature of the grid (1, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
 #: with the highest expected sampled accuracy of the teacher over both levels, measured with the
-#: real parent on 500 situations each (``python -m babyworld.experiments.teacher_temperature``,
+#: real parent on 500 situations each (``python -m babyworld.experiments.studies.teacher_temperature``,
 #: experiments/results/teacher_temperature_smollm2.json): Point 0.968 at T = 1, 0.9985 at 0.1
 #: (greedy 0.998); Name 0.949 at T = 1, 1.000 at 0.1 (greedy 1.000).
 DISTILL_TEMPERATURE = 0.1

@@ -7,7 +7,7 @@ teacher's *expected sampled accuracy*, ``mean_s softmax(j_s / T)[right_s]`` over
 moves it towards the teacher's greedy accuracy. This measures both for a grid of temperatures,
 so the ``distill`` control of an ablation can use a tuned one::
 
-    python -m babyworld.experiments.teacher_temperature --parent smollm2 --situations 500
+    python -m babyworld.experiments.studies.teacher_temperature --parent smollm2 --situations 500
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How wrong can a parent be and still teach? A judge-quality sweep with the scripted parent.
 
-``python -m babyworld.experiments.judge_sweep --out runs/judge_sweep`` trains ``baby`` on Name
+``python -m babyworld.experiments.studies.judge_sweep --out runs/judge_sweep`` trains ``baby`` on Name
 from the parent's verdict alone (``--env.reward-source parent``: the verifier is
 held out and only scores) with a scripted judge of known quality
 (:class:`~babyworld.parent.scripted.ScriptedParent`'s ``judge_error`` ε, the share of situations

@@ -17,7 +17,7 @@ Everything is measured in one run on one machine, so the ratios compare like wit
    decode, scoring, store, env Python);
 10. the answer store's hit rate on a second identical run (a temporary store);
 11. ``make demo``'s first update: its main job for 512 env steps in a fresh process with an empty
-    answer store, from process start (:mod:`babyworld.experiments.bench_demo`).
+    answer store, from process start (:mod:`babyworld.experiments.benchmarks.bench_demo`).
 
 ``--sections`` picks some of them (``llm`` = 1-3 and 6, ``scripted`` = 4-6, ``fresh`` = 7,
 ``paths`` = 8, ``profile`` = 9, ``store`` = 10, ``demo`` = 11).
@@ -275,7 +275,7 @@ def _run(cfg: BenchConfig, threads: int, log: Any) -> dict[str, Any]:
 
 def _llm_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, Any]:
     """Items 1-3 and 6 with the LLM parent: raw forward, the envs at N = 1, 8, 64, the cache."""
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
 
     parent = m.llm_parent(cfg.parent, cfg.quick, cache_size=0)
     label = parent.label
@@ -351,7 +351,7 @@ def _llm_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, Any]:
 
 def _path_parent(cfg: BenchConfig, spec: str, threads: int, tmp: Path, **kwargs: Any) -> Any:
     """A fresh parent of path ``spec`` (with --quick: the tiny stand-in run the same way)."""
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
     from babyworld.parent.factory import split_options
 
     base, options = split_options(spec)
@@ -370,7 +370,7 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
     import tempfile
 
     from babyworld.envs import rungs
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
     from babyworld.judge_eval import evaluate_judge
 
     figures: dict[str, Any] = {}
@@ -449,7 +449,7 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
 
 def _profile_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, Any]:
     """Item 9: where one env step's time goes with the default path (answer store off)."""
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
 
     out = {}
     for n, steps in sizes.profile_steps:
@@ -472,7 +472,7 @@ def _store_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, Any]
     """Item 10: a second identical run over the same (temporary) answer store."""
     import tempfile
 
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
 
     def factory(**kwargs: Any) -> Any:
         return m.llm_parent(cfg.parent, cfg.quick, **kwargs)
@@ -498,7 +498,7 @@ def _scripted_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, A
     import gymnasium as gym
 
     from babyworld.envs import env_id
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
 
     scripted = make_parent("scripted", shared=False)
     sps = m.single_env_steps(
@@ -540,7 +540,7 @@ def _scripted_rows(cfg: BenchConfig, sizes: Sizes, table: _Table) -> dict[str, A
 
 def _demo_rows(cfg: BenchConfig, threads: int, table: _Table) -> dict[str, Any]:
     """Item 11: ``make demo``'s first update, cold (the scripted parent with --quick)."""
-    from babyworld.experiments.bench_demo import FIRST_UPDATE_STEPS, demo_first_update
+    from babyworld.experiments.benchmarks.bench_demo import FIRST_UPDATE_STEPS, demo_first_update
 
     parent = "scripted" if cfg.quick else cfg.parent
     r = demo_first_update(parent, threads)
@@ -565,7 +565,7 @@ def _fresh_process_rows(
     cfg: BenchConfig, sizes: Sizes, threads: int, label: str, table: _Table
 ) -> dict[str, Any]:
     """Item 7: warm start and peak memory of the LLM parent with 64 envs, in a fresh process."""
-    from babyworld.experiments import measure as m
+    from babyworld.experiments.benchmarks import measure as m
 
     child = m.fresh_process(cfg.parent, cfg.quick, cfg.level, threads, cfg.seed, sizes.memory_steps)
     table.add(

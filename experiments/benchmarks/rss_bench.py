@@ -1,15 +1,15 @@
 """Memory over a long run: RSS of every level after warm-up and over the next N steps.
 
-``python -m babyworld.experiments.rss_bench`` runs each level in a fresh process (the native
+``python -m babyworld.experiments.benchmarks.rss_bench`` runs each level in a fresh process (the native
 vector env, random allowed acts, the scripted parent by default) for ``--warmup`` steps, then
 ``--steps`` more, and prints the resident set size (``VmRSS``) after warm-up, at the end and at its
 highest, with the parent's in-memory answer cache (entries and approximate bytes against its
 budget). A parent whose caches were bounded only by entries grew RSS 2.4x over 200,000 steps;
 with the byte budget RSS stays within a few percent once the cache is full::
 
-    python -m babyworld.experiments.rss_bench                       # every level, 20k + 200k steps
-    python -m babyworld.experiments.rss_bench --levels Chat --steps 20000
-    python -m babyworld.experiments.rss_bench --cache-bytes 0       # no cache: the floor
+    python -m babyworld.experiments.benchmarks.rss_bench                       # every level, 20k + 200k steps
+    python -m babyworld.experiments.benchmarks.rss_bench --levels Chat --steps 20000
+    python -m babyworld.experiments.benchmarks.rss_bench --cache-bytes 0       # no cache: the floor
 
 A figure, not a timed test: run it on a quiet machine and say which.
 """
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: see the module docstring."""
     from babyworld.envs.registration import LEVELS
 
-    ap = argparse.ArgumentParser(prog="python -m babyworld.experiments.rss_bench")
+    ap = argparse.ArgumentParser(prog="python -m babyworld.experiments.benchmarks.rss_bench")
     ap.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
     ap.add_argument("--warmup", type=int, default=20_000, help="env steps before the reference")
     ap.add_argument("--steps", type=int, default=200_000, help="env steps measured after it")

@@ -1,6 +1,6 @@
 """Every Chat judge recipe tried, measured against Chat's held-out reference (docs/teacher.md).
 
-``python -m babyworld.experiments.chat_recipes [--parent smollm2] [--situations 200] [--out F]``
+``python -m babyworld.experiments.studies.chat_recipes [--parent smollm2] [--situations 200] [--out F]``
 judges the same replies as ``babyworld parent-eval --in-env --levels Chat`` (every one-word reply
 and 20 two-word replies per situation, :func:`~babyworld.judge_eval.chat_replies`) in the same
 env situations (resets with seeds 0, 1, ...), with each frame recipe, each number of distractor

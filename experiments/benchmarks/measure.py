@@ -1,6 +1,6 @@
 """The measurements behind ``babyworld bench``: each one small, timed with ``perf_counter``.
 
-Each function returns plain numbers; :mod:`babyworld.experiments.bench` runs them in one process
+Each function returns plain numbers; :mod:`babyworld.experiments.benchmarks.bench` runs them in one process
 (plus one fresh process for warm start and peak memory) and writes the table.
 """
 
@@ -244,7 +244,7 @@ def trainer_samples(level: str, n: int, rollout: int, iters: int, seed: int) -> 
 
 _CHILD = (
     "import sys, time; t0 = time.perf_counter(); "
-    "from babyworld.experiments.measure import child; child(t0, sys.argv[1])"
+    "from babyworld.experiments.benchmarks.measure import child; child(t0, sys.argv[1])"
 )
 
 

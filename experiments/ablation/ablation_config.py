@@ -19,7 +19,7 @@ The format (see ``experiments/configs/``)::
     [student]                      # --student.* for every mode (optional; one architecture)
 
     [modes.baby]                   # a label: a named control or a mode (see
-                                   # experiments/controls.py: CONTROLS) ...
+                                   # experiments/ablation/controls.py: CONTROLS) ...
     [modes.task_per_act]           # ... a control: a mode plus --env/--ppo/--modes overrides
     [modes.hybrid]
     modes.switch_steps = 10240     # ... with --modes.*, --ppo.* and --env.* overrides of its own
@@ -54,8 +54,7 @@ from babyworld.agents.modes import ModeConfig, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
 from babyworld.envs.registration import env_id, rungs
-from babyworld.experiments.config import EnvConfig, TrainConfig
-from babyworld.experiments.controls import (
+from babyworld.experiments.ablation.controls import (
     CONTROLS,
     LabelError,
     group_size,
@@ -63,6 +62,7 @@ from babyworld.experiments.controls import (
     resolve,
     switching_modes,
 )
+from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.parent.factory import check_spec
 from babyworld.validation import LIMITS
 

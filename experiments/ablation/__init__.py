@@ -1,0 +1,1 @@
+"""The ablation harness: configs, runs, statistics and the report (``babyworld ablate``, ``babyworld report``)."""

@@ -1,0 +1,1 @@
+"""The benchmark (``babyworld bench``) and its measurements."""

@@ -1,0 +1,1 @@
+"""One-off studies behind the documentation's figures, each a ``python -m`` command."""
