@@ -21,6 +21,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.ppo import PPOTrainer
 
 
+@dataclass(frozen=True)
+class RunShape:
+    """What a mode's :meth:`LearningMode.check_run` reads of a run."""
+
+    level: str
+    one_act: bool
+    """the level has a right act and the parent's distribution at every step"""
+    episode: int
+    """steps per episode (0 where it varies)"""
+    num_envs: int
+    rollout_steps: int
+    total_steps: int | None
+
+
 @dataclass
 class MiniBatch:
     """One minibatch of the update, as a mode's policy loss sees it (B rows)."""
@@ -101,6 +115,21 @@ class LearningMode:
             )
 
     @classmethod
+    def check_run(cls, cfg: ModeConfig, run: RunShape) -> None:
+        """Refuse a run the mode cannot train: its settings, then the envs and budget of ``run``.
+
+        The one check of a run's shape, made by the trainer and, before anything starts, by the
+        ablation harness for every label and level.
+        """
+        cls.check(cfg, run.total_steps)
+        if cls.needs_parent(cfg) and not run.one_act:
+            raise ValueError(
+                f"mode {cls.name!r} needs the parent's distribution or right act at every step, "
+                f"which exist on one-act levels: train on {rungs_text('one_act')} with the fixed "
+                f"curriculum (got {run.level!r})"
+            )
+
+    @classmethod
     def group_size_of(cls, cfg: ModeConfig) -> int:
         """Envs per group replaying one task seed (1: no groups)."""
         return 1
@@ -126,14 +155,7 @@ class LearningMode:
         return {}
 
     def attach(self, trainer: PPOTrainer) -> None:
-        """Check the trainer's envs and sizes and build what the mode keeps (e.g. a teacher)."""
-        level = trainer.level
-        if self.needs_parent(self.cfg) and not level.one_act:
-            raise ValueError(
-                f"mode {self.name!r} needs the parent's distribution or right act at every step, "
-                f"which exist on one-act levels: train on {rungs_text('one_act')} with the fixed "
-                f"curriculum (got {level.level!r})"
-            )
+        """Build what the mode keeps (e.g. a teacher); the trainer has run :meth:`check_run`."""
 
     def active(self, global_step: int) -> LearningMode:
         """The signal in force for a rollout starting at ``global_step`` (itself by default)."""

@@ -12,6 +12,7 @@ from babyworld.agents.mode_base import (
     MiniBatch,
     PolicyTerms,
     RolloutFacts,
+    RunShape,
 )
 from babyworld.envs.registration import rungs_text
 from babyworld.rewards import REWARD_INDEX
@@ -153,23 +154,26 @@ class GRPO(SparsePPO):
                 f"needs --modes.group-size G >= 2 (default {DEFAULT_GROUP}), got {g}"
             )
 
-    def attach(self, trainer: PPOTrainer) -> None:
-        """See :meth:`LearningMode.attach`."""
-        super().attach(trainer)
-        level = trainer.level
-        if not level.one_act:
+    @classmethod
+    def check_run(cls, cfg: ModeConfig, run: RunShape) -> None:
+        """See :meth:`LearningMode.check_run`: groups of whole episodes of one-act levels."""
+        super().check_run(cfg, run)
+        if not run.one_act:
             raise ValueError(
-                f"mode {self.name!r} (--modes.group-size > 1) needs fixed-length episodes: train "
-                f"on {rungs_text('one_act')} with the fixed curriculum (got level {level.level!r})"
+                f"mode {cls.name!r} (--modes.group-size > 1) needs fixed-length episodes: train "
+                f"on {rungs_text('one_act')} with the fixed curriculum (got level {run.level!r})"
             )
-        if trainer.cfg.rollout_steps % level.exchanges:
+        if run.rollout_steps % run.episode:
             raise ValueError(
-                f"--ppo.rollout-steps {trainer.cfg.rollout_steps} must be a multiple of the "
-                f"episode length {level.exchanges} for group-relative advantages"
+                f"--ppo.rollout-steps {run.rollout_steps} must be a multiple of {run.level}'s "
+                f"episode length {run.episode} for group-relative advantages"
             )
-        g = self.group_size_of(self.cfg)
-        if trainer.n % g:
-            raise ValueError(f"num_envs {trainer.n} must be a multiple of group_size {g}")
+        g = cls.group_size_of(cfg)
+        if run.num_envs % g:
+            raise ValueError(
+                f"num_envs {run.num_envs} must be a multiple of --modes.group-size {g} (GRPO "
+                "groups of envs)"
+            )
 
     def shape_rewards(self, trainer: PPOTrainer) -> None:
         """Only the ``task`` component: per act (by exchange), or summed per episode."""
@@ -243,17 +247,22 @@ class Switch(LearningMode):
         """See :meth:`LearningMode.needs_parent`."""
         return cls.first.needs_parent(cfg)
 
+    @classmethod
+    def check_run(cls, cfg: ModeConfig, run: RunShape) -> None:
+        """See :meth:`LearningMode.check_run`: some whole rollouts of ``baby`` must be left."""
+        super().check_run(cfg, run)
+        per = run.num_envs * run.rollout_steps
+        first_baby = -(-cfg.switch_steps // per) * per
+        if run.total_steps is not None and first_baby >= run.total_steps:
+            raise ValueError(
+                f"--modes.switch-steps {cfg.switch_steps} rounds up to {first_baby} "
+                f"(whole rollouts of {per} steps), which leaves no 'baby' rollout in "
+                f"{run.total_steps} steps; lower it or raise --steps"
+            )
+
     def attach(self, trainer: PPOTrainer) -> None:
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)
-        per = trainer.n * trainer.cfg.rollout_steps
-        first_baby = -(-self.cfg.switch_steps // per) * per
-        if first_baby >= trainer.total_steps:
-            raise ValueError(
-                f"--modes.switch-steps {self.cfg.switch_steps} rounds up to {first_baby} "
-                f"(whole rollouts of {per} steps), which leaves no 'baby' rollout in "
-                f"{trainer.total_steps} steps; lower it or raise --steps"
-            )
         self.before.attach(trainer)
         self.after.attach(trainer)
 

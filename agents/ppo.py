@@ -24,7 +24,7 @@ from gymnasium.vector import AutoresetMode
 
 from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
-from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts
+from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts, RunShape
 from babyworld.agents.modes import ModeConfig, make_mode, resolve_mode
 from babyworld.agents.student import StudentConfig, student_for
 from babyworld.curricula import Curriculum, FixedCurriculum
@@ -130,7 +130,6 @@ class PPOTrainer:
         self.modes = modes or ModeConfig()
         self.mode = resolve_mode(mode, self.modes)
         self.learning: LearningMode = make_mode(self.mode, self.modes)
-        self.learning.check(self.modes, total_steps)
         if not hasattr(envs, "level_info"):
             raise TypeError(
                 "PPOTrainer needs a babyworld vector env (make_envs, or gym.make_vec of a "
@@ -161,7 +160,12 @@ class PPOTrainer:
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(self.level.level))
-        self.learning.attach(self)  # the mode's checks of the envs, and what it keeps
+        shape = RunShape(
+            self.level.level, self.level.one_act, self.level.exchanges, self.n,
+            ppo.rollout_steps, total_steps,
+        )  # fmt: skip
+        self.learning.check_run(self.modes, shape)
+        self.learning.attach(self)  # what the mode keeps (e.g. a teacher copy)
         self.bits: dict[str, float] = {}  # supervision bits by kind, summed over steps
         self.words_heard = 0.0  # parent tokens heard, summed over steps
         self.accounted_steps = 0

@@ -308,13 +308,13 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"modes": {"hybrid": {"modes": {"switch_steps": 1024}}}},
-            "c.toml: modes.hybrid.modes.switch_steps: 1024 leaves no steps of 'baby' in Point's "
-            "budget of 1024 steps; make it smaller than steps",
+            "c.toml: modes.hybrid: on Point (steps = 1024): --modes.switch-steps 1024 leaves no "
+            "steps of 'baby' in a run of 1024 steps; make it smaller than --steps",
         ),
         (
             {"modes": {"predict_first": {}}, "steps": 8192},
-            "c.toml: modes.predict_first.modes.switch_steps: 10000 leaves no steps of 'baby' in "
-            "Point's budget of 8192 steps; make it smaller than steps",
+            "c.toml: modes.predict_first: on Point (steps = 8192): --modes.switch-steps 10000 "
+            "leaves no steps of 'baby' in a run of 8192 steps; make it smaller than --steps",
         ),
         (
             {
@@ -322,8 +322,8 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
                 "steps": {"Point": 20480, "Name": 8192},
                 "modes": {"hybrid": {}},
             },
-            "c.toml: modes.hybrid.modes.switch_steps: 10000 leaves no steps of 'baby' in "
-            "Name's budget of 8192 steps; make it smaller than steps.Name",
+            "c.toml: modes.hybrid: on Name (steps.Name = 8192): --modes.switch-steps 10000 "
+            "leaves no steps of 'baby' in a run of 8192 steps; make it smaller than --steps",
         ),
         (
             {"levels": ["Point", "Name"], "steps": {"Point": 512}},
@@ -336,8 +336,8 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ({"steps": {"Point": 0}}, "c.toml: steps.Point: must be an integer >= 1, got 0"),
         (
             {"num_envs": 6, "steps": 768, "modes": {"sparse": {"modes": {"group_size": 4}}}},
-            "c.toml: num_envs: 6 is not a multiple of modes.sparse.modes.group_size 4 (GRPO "
-            "groups of envs)",
+            "c.toml: modes.sparse: on Point (steps = 768): num_envs 6 must be a multiple of "
+            "--modes.group-size 4 (GRPO groups of envs)",
         ),
         (
             {
@@ -351,12 +351,13 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
                     }
                 },
             },
-            "c.toml: modes.grpo.ppo.rollout_steps: 6 is not a multiple of Point's episode length 4 "
-            "(needed by modes.group_size > 1)",
+            "c.toml: modes.grpo: on Point (steps = 48): --ppo.rollout-steps 6 must be a multiple "
+            "of Point's episode length 4 for group-relative advantages",
         ),
         (
             {"modes": {"baby": {"modes": {"group_size": 2}}}},
-            "c.toml: modes.baby: --modes.group-size applies to the group modes (grpo, sdpo), not 'baby'",
+            "c.toml: modes.baby: on Point (steps = 1024): --modes.group-size applies to the group "
+            "modes (grpo, sdpo), not 'baby'",
         ),
         (
             {"seed": 1},
@@ -786,7 +787,7 @@ def test_an_ablation_runs_with_a_served_parent(tmp_path):
         config = tmp_path / "served.toml"
         smoke = SMOKE.read_text().replace('parent = "scripted"', f'parent = "{spec}"')
         smoke = smoke.replace('levels = ["Point", "Name"]', 'levels = ["Point"]')
-        smoke = smoke.replace("steps = 256", "steps = 32")  # one update of 4 envs x 8 steps
+        smoke = smoke.replace("steps = 256", "steps = 64")  # two updates of 4 envs x 8 steps
         smoke = smoke.replace("switch_steps = 128", "switch_steps = 16")
         config.write_text(smoke.replace("seeds = [0, 1]", "seeds = [0]"))
         cfg = load_config(config)
@@ -797,5 +798,5 @@ def test_an_ablation_runs_with_a_served_parent(tmp_path):
         server.close()
     assert [r.action for r in records] == ["trained"]
     summary = json.loads((out / "Point/baby/seed0/summary.json").read_text())
-    assert summary["steps"] == 32 and summary["parent_stats"]["tokens"] > 0
+    assert summary["steps"] == 64 and summary["parent_stats"]["tokens"] > 0
     assert server.requests  # the runs asked the served parent

@@ -279,12 +279,12 @@ def test_grpo_groups_replay_one_task_seed_and_advantages_are_group_relative():
 def test_grpo_refuses_what_it_cannot_group():
     with pytest.raises(ValueError, match="applies to the group modes .*, not 'baby'"):
         check_mode("baby", ModeConfig(group_size=2))
-    with pytest.raises(ValueError, match="num_envs 4 must be a multiple of group_size 3"):
+    with pytest.raises(ValueError, match="num_envs 4 must be a multiple of --modes.group-size 3"):
         _trainer("grpo", group_size=3)
     with pytest.raises(ValueError, match="needs fixed-length episodes"):
         _trainer("grpo", level="Request", group_size=2)
     envs = make_envs("Point", 4, "scripted")
-    with pytest.raises(ValueError, match="rollout-steps 6 must be a multiple of the episode"):
+    with pytest.raises(ValueError, match="rollout-steps 6 must be a multiple of Point's episode"):
         PPOTrainer(
             envs,
             SMALL,

@@ -50,17 +50,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from babyworld.agents.modes import ModeConfig, resolve_mode
+from babyworld.agents.mode_base import RunShape
+from babyworld.agents.modes import ModeConfig, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
-from babyworld.envs.registration import env_id, rungs
+from babyworld.envs.registration import env_id, level_class, rungs
 from babyworld.experiments.ablation.controls import (
     CONTROLS,
     LabelError,
-    group_size,
     registered_modes,
     resolve,
-    switching_modes,
 )
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.parent.factory import check_spec
@@ -385,27 +384,18 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
                     f"{spec.label!r} (num_envs x ppo.rollout_steps = {rollout} env steps per "
                     f"update): use a multiple of {rollout}, e.g. {max(1, every // rollout) * rollout}",
                 )
-            group = group_size(spec.mode, spec.modes)
-            if group > 1:
-                if num_envs % group:
-                    raise fail(
-                        "num_envs",
-                        f"{num_envs} is not a multiple of modes.{spec.label}.modes.group_size "
-                        f"{group} (GRPO groups of envs)",
-                    )
-                episode = episode_length(level)
-                if spec.ppo.rollout_steps % episode:
-                    raise fail(
-                        f"modes.{spec.label}.ppo.rollout_steps",
-                        f"{spec.ppo.rollout_steps} is not a multiple of {level}'s episode length "
-                        f"{episode} (needed by modes.group_size > 1)",
-                    )
-            if spec.mode in switching_modes() and spec.modes.switch_steps >= budget:
-                raise fail(
-                    f"modes.{spec.label}.modes.switch_steps",
-                    f"{spec.modes.switch_steps} leaves no steps of 'baby' in {level}'s budget of "
-                    f"{budget} steps; make it smaller than {where}",
-                )
+            shape = RunShape(
+                level,
+                level_class(level).one_act,
+                episode_length(level),
+                num_envs,
+                spec.ppo.rollout_steps,
+                budget,
+            )
+            try:  # the mode's own check of a run, as the trainer makes it
+                mode_class(spec.mode).check_run(spec.modes, shape)
+            except ValueError as e:
+                raise fail(f"modes.{spec.label}", f"on {level} ({where} = {budget}): {e}") from None
 
     cfg = AblationConfig(
         out=Path(out),

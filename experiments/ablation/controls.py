@@ -34,20 +34,6 @@ def legacy_modes() -> dict[str, str]:
     return dict(LEGACY)
 
 
-def switching_modes() -> tuple[str, ...]:
-    """Modes whose first ``modes.switch_steps`` env steps run another signal before ``baby``."""
-    from babyworld.agents.modes import MODES, mode_class
-
-    return tuple(m for m in MODES if hasattr(mode_class(m), "first"))
-
-
-def group_size(mode: str, modes: Any) -> int:
-    """Envs per group replaying one task seed for ``mode`` with ``--modes.*`` settings ``modes``."""
-    from babyworld.agents.modes import mode_class
-
-    return mode_class(mode).group_size_of(modes)
-
-
 #: The distillation teacher's temperature in the ``distill`` control (``--env.consistency-
 #: temperature``), tuned: the temperature of the grid (1, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
 #: with the highest expected sampled accuracy of the teacher over both levels, measured with the
