@@ -9,8 +9,9 @@ to do after an update. A new mode is one subclass registered in :mod:`babyworld.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 
 from babyworld.agents import losses
@@ -18,7 +19,39 @@ from babyworld.envs.registration import rungs_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
-    from babyworld.agents.ppo import PPOTrainer
+    from babyworld.agents.ppo import PPOConfig
+    from babyworld.agents.student import Student
+    from babyworld.envs.vector import LevelInfo
+
+
+class ModeContext(Protocol):
+    """What a mode's hooks read and write of the trainer, and nothing else.
+
+    The trainer passes itself through this door; a test holds the modes to it.
+    """
+
+    n: int
+    """envs"""
+    n_actions: int
+    heard_length: int
+    level: LevelInfo
+    """what is known of the envs (words, tokenizer, spaces, episode length)"""
+    cfg: PPOConfig
+    model: Student
+    weights: torch.Tensor
+    """the reward weights ``[R]``"""
+    buf: dict[str, Any]
+    """the rollout, ``[T, N, ...]`` per field (the mode's :meth:`LearningMode.step_fields` too)"""
+    flat: dict[str, torch.Tensor]
+    """the mode's fields flattened to ``[T * N, ...]`` for the minibatches"""
+
+    def right_actions(self) -> np.ndarray:
+        """The verifier's right act in every env now (one-act levels)."""
+        ...
+
+    def parent_logprobs(self) -> torch.Tensor:
+        """The parent's log-distribution over every env's acts, ``[N, A]``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -154,7 +187,7 @@ class LearningMode:
         """
         return {}
 
-    def attach(self, trainer: PPOTrainer) -> None:
+    def attach(self, trainer: ModeContext) -> None:
         """Build what the mode keeps (e.g. a teacher); the trainer has run :meth:`check_run`."""
 
     def active(self, global_step: int) -> LearningMode:
@@ -162,10 +195,10 @@ class LearningMode:
         return self
 
     # ------------------------------------------------------------------ collect
-    def begin_rollout(self, trainer: PPOTrainer) -> None:
+    def begin_rollout(self, trainer: ModeContext) -> None:
         """Called before a rollout's first step."""
 
-    def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
+    def before_act(self, trainer: ModeContext, t: int) -> torch.Tensor | None:
         """Called before step ``t`` acts; may return the parent's ``[N, A]`` log-distribution."""
         return None
 
@@ -176,17 +209,17 @@ class LearningMode:
         return logits
 
     def after_env_step(
-        self, trainer: PPOTrainer, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
+        self, trainer: ModeContext, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
     ) -> None:
         """Called after step ``t`` with what every env heard before acting.
 
         ``heard`` ``[N, L]`` ids and ``n`` ``[N]`` lengths; ``infos`` is the step's vector info.
         """
 
-    def end_step(self, trainer: PPOTrainer, t: int) -> None:
+    def end_step(self, trainer: ModeContext, t: int) -> None:
         """Called at the end of step ``t`` (rewards stored)."""
 
-    def shape_rewards(self, trainer: PPOTrainer) -> None:
+    def shape_rewards(self, trainer: ModeContext) -> None:
         """Rewrite the rollout's rewards ``trainer.buf["reward"]`` ``[T, N, R]`` in place."""
 
     # ------------------------------------------------------------------ update
@@ -195,18 +228,18 @@ class LearningMode:
         return weights
 
     def advantages(
-        self, trainer: PPOTrainer, adv_vec: torch.Tensor, weights: torch.Tensor
+        self, trainer: ModeContext, adv_vec: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
         """``[T, N]`` advantages from GAE's per-component ``[T, N, R]``."""
         return losses.combine_components(adv_vec, self.advantage_weights(weights))
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """The policy term of the loss on one minibatch (none by default)."""
         zero = torch.zeros(())
         kl = ((mb.logp_old - mb.logp).mean()).detach()
         return PolicyTerms(zero, zero, zero, kl, zero)
 
-    def after_update(self, trainer: PPOTrainer) -> None:
+    def after_update(self, trainer: ModeContext) -> None:
         """Called after every update."""
 
     def update_metrics(self) -> dict[str, float]:
@@ -214,7 +247,7 @@ class LearningMode:
         return {}
 
     # ------------------------------------------------------------------ accounting
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """Bits per step of external, action-dependent information driving the policy, by kind.
 
         See :mod:`babyworld.agents.supervision` for the definitions; a mode that learns from
@@ -243,7 +276,7 @@ def ema_update_(teacher: torch.nn.Module, student: torch.nn.Module, decay: float
 
 
 def teacher_divergence(
-    cfg: Any, trainer: PPOTrainer, mb: MiniBatch, teacher: torch.nn.Module, inputs: tuple
+    cfg: Any, trainer: ModeContext, mb: MiniBatch, teacher: torch.nn.Module, inputs: tuple
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Self-distillation's loss: the teacher's distribution against the student's.
 

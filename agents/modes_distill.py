@@ -12,6 +12,7 @@ from babyworld.agents.history import Window
 from babyworld.agents.mode_base import (
     LearningMode,
     MiniBatch,
+    ModeContext,
     PolicyTerms,
     RolloutFacts,
     ema_update_,
@@ -21,7 +22,6 @@ from babyworld.agents.modes_rl import Switch
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
-    from babyworld.agents.ppo import PPOTrainer
 
 
 class Distill(LearningMode):
@@ -49,7 +49,7 @@ class Distill(LearningMode):
         """Offline, the parent acts: those episodes are not the student's."""
         return not self.cfg.offline
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """The parent's distribution, ``KL(teacher || uniform)`` per step.
 
         Offline, one act sampled from it per step: counted by the same bound.
@@ -58,7 +58,7 @@ class Distill(LearningMode):
         bits = supervision.distribution_bits(b["teacher"].flatten(0, 1), b["mask"].flatten(0, 1))
         return {"distribution": float(bits.mean())}
 
-    def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
+    def before_act(self, trainer: ModeContext, t: int) -> torch.Tensor | None:
         """See :meth:`LearningMode.student_acts`."""
         """See :meth:`LearningMode.before_act`."""
         lp = trainer.parent_logprobs()
@@ -74,7 +74,7 @@ class Distill(LearningMode):
             return parent_lp
         return logits
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """See :meth:`LearningMode.policy_loss`."""
         if self.cfg.offline:  # maximum likelihood of the parent's sampled acts
             distill = -mb.logp.mean()
@@ -120,38 +120,38 @@ class SelfDistill(LearningMode):
         """With the demonstration context."""
         return cfg.context == "demonstration"
 
-    def attach(self, trainer: PPOTrainer) -> None:
+    def attach(self, trainer: ModeContext) -> None:
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)
         if self.cfg.teacher != "live":
             self.teacher_model = copy.deepcopy(trainer.model).requires_grad_(False).eval()
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """The parent's reaction to the act (at most ``H(pi)``), or the right act shown."""
         if self.cfg.context == "demonstration":
             mask = trainer.buf["mask"].flatten(0, 1)
             return {"demonstration": float(supervision.demonstration_bits(mask).mean())}
         return {"response": facts.policy_bits}
 
-    def begin_rollout(self, trainer: PPOTrainer) -> None:
+    def begin_rollout(self, trainer: ModeContext) -> None:
         """See :meth:`LearningMode.begin_rollout`."""
         self._ids = torch.zeros(trainer.n, trainer.heard_length, dtype=torch.long)
         self._len = torch.zeros(trainer.n, dtype=torch.long)
 
-    def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
+    def before_act(self, trainer: ModeContext, t: int) -> torch.Tensor | None:
         """See :meth:`LearningMode.before_act`."""
         if self.cfg.context == "demonstration":
-            self._right = trainer.envs.right_actions().tolist()
+            self._right = trainer.right_actions().tolist()
         return None
 
     def after_env_step(
-        self, trainer: PPOTrainer, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
+        self, trainer: ModeContext, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
     ) -> None:
         """See :meth:`LearningMode.after_env_step`."""
         for i in range(trainer.n):  # the teacher's extra text is tokenised per env
             self.teacher_input(trainer, i, heard[i], int(n[i]), infos["parent_feedback"][i])
 
-    def teacher_input(self, trainer: PPOTrainer, i: int, heard: torch.Tensor, n: int, fb: str):
+    def teacher_input(self, trainer: ModeContext, i: int, heard: torch.Tensor, n: int, fb: str):
         """What the teacher reads at env ``i``'s current step.
 
         The extra context comes *before* the current request, which stays right-aligned where
@@ -168,18 +168,18 @@ class SelfDistill(LearningMode):
         self._ids[i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
         self._len[i] = len(ids)
 
-    def end_step(self, trainer: PPOTrainer, t: int) -> None:
+    def end_step(self, trainer: ModeContext, t: int) -> None:
         """See :meth:`LearningMode.end_step`."""
         trainer.buf["sd_heard"][t], trainer.buf["sd_len"][t] = self._ids, self._len
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """See :meth:`LearningMode.policy_loss`."""
         distill = self.loss(trainer, mb)
         zero = torch.zeros(())
         kl = ((mb.logp_old - mb.logp).mean()).detach()
         return PolicyTerms(self.cfg.distill_coef * distill, zero, zero, kl, distill)
 
-    def loss(self, trainer: PPOTrainer, mb: MiniBatch) -> torch.Tensor:
+    def loss(self, trainer: ModeContext, mb: MiniBatch) -> torch.Tensor:
         """Divergence from the student-with-extra-context (not differentiated) to the student."""
         w: Window = mb.window
         heard, heard_len = w.heard.clone(), w.heard_len.clone()
@@ -191,7 +191,7 @@ class SelfDistill(LearningMode):
         )
         return loss
 
-    def after_update(self, trainer: PPOTrainer) -> None:
+    def after_update(self, trainer: ModeContext) -> None:
         """See :meth:`LearningMode.after_update`."""
         if self.teacher_model is not None and self.cfg.teacher == "ema":
             ema_update_(self.teacher_model, trainer.model, self.cfg.ema_decay)

@@ -10,6 +10,7 @@ from babyworld.agents import losses, supervision
 from babyworld.agents.mode_base import (
     LearningMode,
     MiniBatch,
+    ModeContext,
     PolicyTerms,
     RolloutFacts,
     RunShape,
@@ -19,13 +20,12 @@ from babyworld.rewards import REWARD_INDEX
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
-    from babyworld.agents.ppo import PPOTrainer
 
 #: GRPO's default group size (``--modes.group-size`` unset).
 DEFAULT_GROUP = 4
 
 
-def ppo_terms(trainer: PPOTrainer, mb: MiniBatch, normalise: bool) -> PolicyTerms:
+def ppo_terms(trainer: ModeContext, mb: MiniBatch, normalise: bool) -> PolicyTerms:
     """PPO's clipped surrogate minus the entropy bonus on one minibatch.
 
     With ``normalise`` the minibatch's advantages are standardised first (CleanRL's
@@ -45,7 +45,7 @@ class Baby(LearningMode):
     name = "baby"
     phase_id = 0
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """The task verdict, the consistency score beyond it, and ``progress`` once per episode.
 
         Every act-dependent signal of a step is a function of the act, so together they carry
@@ -63,7 +63,7 @@ class Baby(LearningMode):
         out["progress"] = count * facts.episodes_per_step if prog and not task else 0.0
         return out
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """See :meth:`LearningMode.policy_loss`."""
         return ppo_terms(trainer, mb, normalise=True)
 
@@ -84,12 +84,12 @@ class SparsePPO(LearningMode):
         super().__init__(cfg)
         self.carry: torch.Tensor | None = None  # task reward of episodes still running
 
-    def attach(self, trainer: PPOTrainer) -> None:
+    def attach(self, trainer: ModeContext) -> None:
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)
         self.carry = torch.zeros(trainer.n)
 
-    def shape_rewards(self, trainer: PPOTrainer) -> None:
+    def shape_rewards(self, trainer: ModeContext) -> None:
         """See :meth:`LearningMode.shape_rewards`."""
         b = trainer.buf
         paid, self.carry = losses.sparse_episode_returns(
@@ -98,7 +98,7 @@ class SparsePPO(LearningMode):
         b["reward"].zero_()
         b["reward"][..., REWARD_INDEX["task"]] = paid
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """One count of right exchanges per episode (``H(Binomial(E, p))``)."""
         count = supervision.episode_count_bits(facts.p_right, facts.exchanges_per_episode)
         return {"episode_count": count * facts.episodes_per_step}
@@ -109,7 +109,7 @@ class SparsePPO(LearningMode):
         only[REWARD_INDEX["task"]] = 1.0
         return only
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """See :meth:`LearningMode.policy_loss`."""
         return ppo_terms(trainer, mb, normalise=True)
 
@@ -175,7 +175,7 @@ class GRPO(SparsePPO):
                 "groups of envs)"
             )
 
-    def shape_rewards(self, trainer: PPOTrainer) -> None:
+    def shape_rewards(self, trainer: ModeContext) -> None:
         """Only the ``task`` component: per act (by exchange), or summed per episode."""
         if self.cfg.group_by == "episode":
             super().shape_rewards(trainer)
@@ -185,14 +185,14 @@ class GRPO(SparsePPO):
         r.zero_()
         r[..., REWARD_INDEX["task"]] = task
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """Each exchange's verdict (by exchange), or one count per episode (by episode)."""
         if self.cfg.group_by == "episode":
             return super().supervision(trainer, facts)
         return {"verdict": supervision.verdict_bits(facts.p_right) * facts.exchanges_per_step}
 
     def advantages(
-        self, trainer: PPOTrainer, adv_vec: torch.Tensor, weights: torch.Tensor
+        self, trainer: ModeContext, adv_vec: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
         """See :meth:`LearningMode.advantages`."""
         b = trainer.buf
@@ -204,7 +204,7 @@ class GRPO(SparsePPO):
             per=self.cfg.group_by,
         )
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """See :meth:`LearningMode.policy_loss`."""
         return ppo_terms(trainer, mb, normalise=False)
 
@@ -260,7 +260,7 @@ class Switch(LearningMode):
                 f"{run.total_steps} steps; lower it or raise --steps"
             )
 
-    def attach(self, trainer: PPOTrainer) -> None:
+    def attach(self, trainer: ModeContext) -> None:
         """See :meth:`LearningMode.attach`."""
         super().attach(trainer)
         self.before.attach(trainer)

@@ -35,6 +35,7 @@ from babyworld.agents import supervision
 from babyworld.agents.history import Window
 from babyworld.agents.mode_base import (
     MiniBatch,
+    ModeContext,
     PolicyTerms,
     RolloutFacts,
     ema_update_,
@@ -44,7 +45,6 @@ from babyworld.agents.modes_rl import GRPO, ppo_terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
-    from babyworld.agents.ppo import PPOTrainer
 
 
 def hindsight_window(
@@ -109,33 +109,33 @@ class SDPO(GRPO):
         """The right act (the diagnostics; SDFT's demonstration) exists on one-act levels."""
         return True
 
-    def attach(self, trainer: PPOTrainer) -> None:
+    def attach(self, trainer: ModeContext) -> None:
         """GRPO's checks; the teacher copy (unless live)."""
         super().attach(trainer)
         self.teacher_model = None
         if self.cfg.teacher != "live":
             self.teacher_model = copy.deepcopy(trainer.model).requires_grad_(False).eval()
 
-    def begin_rollout(self, trainer: PPOTrainer) -> None:
+    def begin_rollout(self, trainer: ModeContext) -> None:
         """Per-step scratch: feedback and verdicts of the envs."""
         self._feedback = [""] * trainer.n
         self._success = np.zeros(trainer.n, dtype=bool)
 
-    def before_act(self, trainer: PPOTrainer, t: int) -> torch.Tensor | None:
+    def before_act(self, trainer: ModeContext, t: int) -> torch.Tensor | None:
         """Record the right acts (diagnostics, demonstrations)."""
-        right = trainer.envs.right_actions().tolist()
+        right = trainer.right_actions().tolist()
         trainer.buf["right"][t] = torch.as_tensor(right)
         return None
 
     def after_env_step(
-        self, trainer: PPOTrainer, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
+        self, trainer: ModeContext, t: int, heard: torch.Tensor, n: torch.Tensor, infos: dict
     ) -> None:
         """Keep every env's reaction and verdict for :meth:`end_step`."""
         self._feedback = list(infos["parent_feedback"])
         ended = np.asarray(infos["exchange_end"], dtype=bool)
         self._success = ended & np.asarray(infos["success"], dtype=bool)
 
-    def _context(self, trainer: PPOTrainer, i: int, t: int, peer: int | None) -> str:
+    def _context(self, trainer: ModeContext, i: int, t: int, peer: int | None) -> str:
         words = trainer.level.words
         b = trainer.buf
         if self.context == "demonstration":
@@ -144,7 +144,7 @@ class SDPO(GRPO):
             return f"the baby says {words[int(b['action'][t, peer])]}"
         return self._feedback[i]
 
-    def end_step(self, trainer: PPOTrainer, t: int) -> None:
+    def end_step(self, trainer: ModeContext, t: int) -> None:
         """Build every env's hindsight input (context, then the request) into ``sd_*``."""
         b = trainer.buf
         peers = first_successful_peer(self._success, self.group_size_of(self.cfg))
@@ -157,7 +157,7 @@ class SDPO(GRPO):
             b["sd_heard"][t, i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
             b["sd_len"][t, i] = len(ids)
 
-    def policy_loss(self, trainer: PPOTrainer, mb: MiniBatch) -> PolicyTerms:
+    def policy_loss(self, trainer: ModeContext, mb: MiniBatch) -> PolicyTerms:
         """``(1 - w) * GRPO + w * D(teacher || student)``; records the diagnostics."""
         rl = ppo_terms(trainer, mb, normalise=False)
         f = trainer.flat
@@ -173,7 +173,7 @@ class SDPO(GRPO):
         w = self.cfg.distill_weight
         return PolicyTerms((1 - w) * rl.loss + w * sd, rl.pg, rl.clipfrac, rl.approx_kl, sd)
 
-    def after_update(self, trainer: PPOTrainer) -> None:
+    def after_update(self, trainer: ModeContext) -> None:
         """The EMA teacher's step."""
         if self.teacher_model is not None and self.cfg.teacher == "ema":
             ema_update_(self.teacher_model, trainer.model, self.cfg.ema_decay)
@@ -184,7 +184,7 @@ class SDPO(GRPO):
         self._diag = {}
         return out
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """GRPO's verdicts (or counts), plus what the parent's reaction may add to them.
 
         The reaction is a function of the act, so the step's act-dependent signals carry at most
@@ -222,7 +222,7 @@ class SDFT(SDPO):
         """The demonstration is the verifier's right act."""
         return True
 
-    def supervision(self, trainer: PPOTrainer, facts: RolloutFacts) -> dict[str, float]:
+    def supervision(self, trainer: ModeContext, facts: RolloutFacts) -> dict[str, float]:
         """GRPO's verdicts (or counts), plus what the demonstrated act may add to them.
 
         A step's right act is one of ``A`` allowed acts: everything heard about it, the count

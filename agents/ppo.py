@@ -149,9 +149,7 @@ class PPOTrainer:
         self.model = student_for(student, self.level)
         # foreach: one kernel per operation over all parameters (torch's default on CPU is a loop
         # over the tensors); the same arithmetic, bit for bit, ~1.3x faster per step here
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=ppo.lr, eps=1e-5, foreach=True
-        )
+        self.optimizer = torch.optim.Adam(self.model.parameters(), ppo.lr, eps=1e-5, foreach=True)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.global_step = 0
@@ -210,6 +208,10 @@ class PPOTrainer:
 
     def _masks(self) -> torch.Tensor:
         return torch.as_tensor(self.envs.action_masks(), dtype=torch.bool)
+
+    def right_actions(self) -> np.ndarray:
+        """The verifier's right act in every env now (``[N]``; one-act levels)."""
+        return self.envs.right_actions()
 
     def parent_logprobs(self) -> torch.Tensor:
         """The parent's log-distribution over every env's actions, ``[N, A]``."""

@@ -25,14 +25,14 @@ MAX_FUNCTION_LINES = 80
 #: written: an entry may shrink, never grow, and goes once it fits.
 OVERSIZE = {
     "babyworld/envs/base.py": 736,
-    "babyworld/envs/ray_vector.py": 711,
+    "babyworld/envs/ray_vector.py": 657,
     "agents/losses.py": 664,
     "experiments/benchmarks/bench.py": 662,
     "babyworld/parent/store.py": 643,
     "babyworld/parent/hf.py": 573,
-    "agents/ppo.py": 563,
-    "experiments/ablation/ablation_config.py": 524,
-    "experiments/ablation/ablation_config.py::parse_config": 193,
+    "agents/ppo.py": 562,
+    "experiments/ablation/ablation_config.py": 514,
+    "experiments/ablation/ablation_config.py::parse_config": 184,
     "experiments/ablation/report_tables.py::tables": 144,
     "agents/ppo.py::collect": 99,
     "agents/losses.py::distill_loss": 98,
@@ -180,3 +180,19 @@ def test_files_and_functions_stay_within_their_limits():
     )
     fits = sorted(set(OVERSIZE) - set(over))
     assert not fits, f"these fit their limit now: remove them from OVERSIZE: {fits}"
+
+
+def test_modes_touch_the_trainer_only_through_their_context():
+    from babyworld.agents.mode_base import ModeContext
+
+    door = set(ModeContext.__annotations__) | {
+        n for n in vars(ModeContext) if not n.startswith("_")
+    }
+    used = {}
+    for path in (ROOT / "agents").glob("mode*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "trainer":
+                used.setdefault(node.attr, path.name)
+    assert used, "no mode reads the trainer: the check reads the wrong files"
+    outside = {k: v for k, v in used.items() if k not in door}
+    assert not outside, f"modes reach past ModeContext: {outside}"
