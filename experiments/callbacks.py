@@ -349,6 +349,74 @@ class Evaluation(Callback):
         self.evaluator.close()
 
 
+class Retention(Callback):
+    """Each stage's greedy held-out success at every evaluation: what a ladder run keeps.
+
+    The evaluation's greedy episodes cycle through the curriculum's tasks (episode ``j`` plays
+    task ``j mod K``), so each task's share of them is its stage's score, at no extra cost.
+    ``retention.csv`` gets a row per stage and evaluation (``step, task, reached,
+    greedy_success, episodes, words_heard, words_produced``: ``reached`` 1 once the run has
+    played the stage, the words those heard and said so far), TensorBoard ``retention/<task>``,
+    the summary the last evaluation's scores and their mean; the run's end draws ``retention.png``.
+    """
+
+    key = "retention"
+    FIELDS = (
+        "step", "task", "reached", "greedy_success", "episodes", "words_heard", "words_produced"
+    )  # fmt: skip
+
+    def __init__(
+        self, evaluator: Evaluator, stages: Stages, lang: LanguageLog, path: Path, writer: Any,
+        step: int,
+    ) -> None:  # fmt: skip
+        self.evaluator, self.stages, self.lang, self.path = evaluator, stages, lang, path
+        self.writer, self.step = writer, step
+
+    def on_update(self, trainer: PPOTrainer, report: UpdateReport) -> None:
+        """After an evaluation of this update: a row per stage."""
+        last = self.evaluator.last
+        if last is None or last["step"] != report.step or len(last.get("per_task", ())) < 2:
+            return  # one stage: eval.csv says it all
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(self.FIELDS)
+            per = max(1, last["episodes"] // max(1, len(last["per_task"])))
+            for task, success in last["per_task"].items():
+                reached = int(task in self.stages.first)
+                heard, said = self.lang.words_heard, self.lang.words_produced
+                w.writerow([report.step, task, reached, f"{success:.4f}", per, heard, said])
+                self.writer.add_scalar(f"retention/{task}", success, report.step)
+
+    def state_dict(self) -> Any:
+        """See :meth:`Callback.state_dict`."""
+        return {"step": self.step}
+
+    def load_state_dict(self, state: Any) -> None:
+        """Cut ``retention.csv`` back to the checkpoint's step (its rows after are made again)."""
+        if not self.path.exists():
+            return
+        rows = list(csv.reader(self.path.open()))
+        keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
+        with self.path.open("w", newline="") as f:
+            csv.writer(f).writerows(keep)
+
+    def summary(self, trainer: PPOTrainer) -> dict[str, Any]:
+        """The last evaluation's score per stage and their mean."""
+        last = self.evaluator.last
+        if last is None or "per_task" not in last or len(last["per_task"]) < 2:
+            return {}
+        scores = last["per_task"]
+        return {
+            "retention": {
+                "step": last["step"],
+                **scores,
+                "mean": float(np.mean(list(scores.values()))),
+            }
+        }
+
+
 class ParentCounters(Callback):
     """The run's own parent counters (this session's use plus earlier sessions')."""
 

@@ -30,6 +30,7 @@ CKPT, CONFIG, METRICS, CURVE, SUMMARY = (
     "summary.json",
 )
 EVAL = "eval.csv"
+RETENTION = "retention.csv"
 
 
 def read_config(path: Path) -> TrainConfig:
@@ -106,7 +107,8 @@ def write_metrics(path: Path, rows: list[list[str]], fields: tuple[str, ...]) ->
 
 #: Files ``train()`` writes in a run directory (``*.tmp``: an atomic write a kill interrupted).
 TRAIN_FILES = re.compile(
-    r"^(config\.json|metrics\.csv|eval\.csv|curve\.png|summary\.json|checkpoint\.pt|"
+    r"^(config\.json|metrics\.csv|eval\.csv|retention\.csv|retention\.png|curve\.png|summary\.json|"
+    r"checkpoint\.pt|"
     r"transcripts\.jsonl|checkpoint_words_[0-9]+\.pt|events\.out\.tfevents\..*|.*\.tmp)$"
 )
 _STALE = re.compile(r"^(checkpoint\.pt|config\.json|metrics\.csv|summary\.json)\..+\.tmp$")

@@ -33,6 +33,7 @@ from babyworld.experiments.callbacks import (
     MetricsCSV,
     ParentCounters,
     ProgressBar,
+    Retention,
     Stages,
     TensorBoard,
     UpdateReport,
@@ -55,6 +56,7 @@ from babyworld.experiments.rundir import (
     CURVE,
     EVAL,
     METRICS,
+    RETENTION,
     SUMMARY,
     checked_metrics,
     exists_message,
@@ -225,13 +227,15 @@ def make_callbacks(
         cfg.eval, parts.eval_envs, cfg.seed, run / EVAL, parts.eval_parent,
         shared=parts.eval_parent is parts.parent, held_out=cfg.env.split == "train",
     )  # fmt: skip
+    stages = Stages(cfg.curriculum)
     out: list[Callback] = [
         Watch(JudgeWatch(cfg.watch)),
         tb,
-        Stages(cfg.curriculum),
+        stages,
         Language(lang, tb.writer, run),
         MetricsCSV(run / METRICS),
         Evaluation(evaluator, tb.writer, cfg.steps, trainer.global_step),
+        Retention(evaluator, stages, lang, run / RETENTION, tb.writer, trainer.global_step),
         ParentCounters(parts.parent, parts.envs, evaluator, parts.parent_start),
     ]
     return out + [ProgressBar(cfg.steps, trainer.global_step)] if progress else out
@@ -307,6 +311,8 @@ def train(
             remove_run(run)
     write_summary(cfg, run, trainer, parts, clock.seconds(), ends)
     plot_curve(run)
+    if (run / RETENTION).exists():
+        plot_retention(run / RETENTION)
     return run
 
 
@@ -406,6 +412,32 @@ def plot_curve(run: Path) -> Path:
     fig.savefig(run / CURVE, dpi=100)
     plt.close(fig)
     return run / CURVE
+
+
+def plot_retention(path: Path) -> Path:
+    """``retention.png`` beside ``retention.csv``: each stage's greedy success against env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(path.open()))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task]
+        ax.plot(
+            [int(r["step"]) for r in mine], [float(r["greedy_success"]) for r in mine], label=task
+        )
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("greedy held-out success")
+    ax.set_ylim(0, 1)
+    ax.set_title("retention: every stage at every evaluation")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    out = path.with_suffix(".png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
 
 
 def _hparam_table(cfg: TrainConfig) -> str:

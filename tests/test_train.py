@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -325,3 +326,42 @@ def test_tensorboard_logs_parent_latency_and_computed_tokens(tmp_path):
         "perf/steps_per_sec",
     } <= tags
     assert all(e.value > 0 for e in events.Scalars("parent/latency"))
+
+
+def test_a_ladder_run_records_every_stage_at_every_evaluation_and_resumes_them(tmp_path):
+    from babyworld.curricula import DEFAULT_LADDER
+    from babyworld.experiments.config import CurriculumConfig
+    from babyworld.experiments.evaluation import EvalConfig
+
+    def cfg(name):
+        return TrainConfig(
+            parent="scripted",
+            curriculum="ladder",
+            curricula=CurriculumConfig(threshold=0.05, window=4, retest_rate=0.2),
+            steps=6 * 8 * 4,
+            num_envs=4,
+            out=tmp_path / name,
+            checkpoint_every=1,
+            student=SMALL,
+            ppo=PPOConfig(rollout_steps=8, epochs=1),
+            eval=EvalConfig(every=2, episodes=10, num_envs=5),
+        )
+
+    full = train(cfg("full"), progress=False)
+    rows = list(csv.DictReader((full / "retention.csv").open()))
+    names = [t.name for t in DEFAULT_LADDER]
+    assert [(int(r["step"]), r["task"]) for r in rows] == [
+        (s, t) for s in (64, 128, 192) for t in names
+    ]  # every stage at each of the 3 evaluations (every 2 updates of 32 steps)
+    assert all(r["episodes"] == "2" for r in rows)  # 10 greedy episodes over 5 stages
+    first = [r["reached"] for r in rows[:5]]
+    assert first[0] == "1" and rows[-5]["reached"] == "1"  # Point is played from the start
+    summary = json.loads((full / "summary.json").read_text())
+    last = {r["task"]: float(r["greedy_success"]) for r in rows[-5:]}
+    assert summary["retention"]["mean"] == pytest.approx(np.mean(list(last.values())), abs=1e-4)
+    assert (full / "retention.png").is_file()
+    part = train(cfg("part"), progress=False, stop_after_updates=3)  # evaluated at 64 only
+    with (part / "retention.csv").open("a") as f:  # a row the checkpoint does not cover
+        f.write("999,Point,1,0.5,2,0,0\n")
+    resumed = train(TrainConfig(resume=part), progress=False)
+    assert (resumed / "retention.csv").read_text() == (full / "retention.csv").read_text()
