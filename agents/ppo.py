@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
 from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts, RunShape
 from babyworld.agents.modes import ModeConfig, make_mode, resolve_mode
+from babyworld.agents.retention import WeightAnchor
 from babyworld.agents.student import StudentConfig, student_for
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner, RunnerStep
@@ -85,6 +85,9 @@ class PPOConfig:
     """lambda_mdl: latent KL weight"""
     max_grad_norm: float = 0.5
     """gradient clipping"""
+    anchor_coef: float = 0.0
+    """weight of the L2 anchor to the student's weights at the curriculum's last promotion
+    (0: off; agents/retention.py)"""
     student_rewards: bool = True
     """fill predictability and mdl from the student's world model and latent KL"""
 
@@ -98,7 +101,7 @@ class PPOConfig:
         for name in ("lr", "clip"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ppo.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("ent_coef", "vf_coef", "wm_coef", "mdl_coef", "max_grad_norm"):
+        for name in ("ent_coef", "vf_coef", "wm_coef", "mdl_coef", "max_grad_norm", "anchor_coef"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ppo.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -155,6 +158,7 @@ class PPOTrainer:
         self.global_step = 0
         self.updates = 0
         self.episodes_total = 0
+        self.anchor = WeightAnchor()  # --ppo.anchor-coef: the weights of the last passed stage
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(self.level.level))
@@ -402,6 +406,7 @@ class PPOTrainer:
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
+        self.anchor.observe(self.model, int(self.curriculum.log().get("promotions", 0)))
         log: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         for _ in range(cfg.epochs):
             perm = torch.as_tensor(self.rng.permutation(size))
@@ -416,13 +421,7 @@ class PPOTrainer:
                     self,
                     MiniBatch(idx, out, w, mask[idx], act[idx], logp, logp_old[idx], ent, adv[idx]),
                 )
-                policy, pg, clipfrac, kl, distill = (
-                    terms.loss,
-                    terms.pg,
-                    terms.clipfrac,
-                    terms.approx_kl,
-                    terms.distill,
-                )
+                policy, pg, clipfrac, kl, distill = vars(terms).values()  # in field order
                 v_loss = losses.value_loss(out.values, ret[idx])
                 tok, per = self.model.predict_next(
                     out.mu, out.logvar, act[idx], sample=True, generator=self.gen
@@ -430,6 +429,8 @@ class PPOTrainer:
                 wm = losses.world_model_error(tok, nh[idx], nl[idx], per, np_[idx]).mean()
                 lkl = losses.kl_standard_normal(out.mu, out.logvar).mean()
                 loss = policy + cfg.vf_coef * v_loss + cfg.wm_coef * wm + cfg.mdl_coef * lkl
+                if cfg.anchor_coef:
+                    loss = loss + cfg.anchor_coef * self.anchor.penalty(self.model)
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -465,6 +466,7 @@ class PPOTrainer:
             "curriculum": self.curriculum.state_dict(),
             "runner": self.runner.state_dict(),
             "history": self.history.w.clone(),
+            "anchor": self.anchor.state_dict(),
             "mode": self.learning.state_dict(),
             "supervision": {
                 "bits": dict(self.bits),
@@ -491,6 +493,7 @@ class PPOTrainer:
         self.curriculum.load_state_dict(state["curriculum"])
         self.runner.load_state_dict(state["runner"])
         self.history.w = state["history"].clone()
+        self.anchor.load_state_dict(state.get("anchor", {}))
         self.learning.load_state_dict(state["mode"])
         sup = state.get("supervision", {})
         self.bits = dict(sup.get("bits", {}))
@@ -555,8 +558,3 @@ def success_rate(episodes: list[dict] | deque, last: int = 500, key: str = "succ
     """
     eps = list(episodes)[-last:]
     return float(np.mean([e.get(key, e["success"]) for e in eps])) if eps else math.nan
-
-
-def timer() -> float:
-    """Monotonic seconds (one place, so tests can reason about it)."""
-    return time.perf_counter()

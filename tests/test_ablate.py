@@ -384,7 +384,7 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         (
             {"modes": {"baby": {"ppo": {"learning_rate": 0.1}}}},
             "c.toml: modes.baby.ppo.learning_rate: unknown key; modes.baby.ppo takes "
-            "['anneal_lr', 'clip', 'curriculum_progress', 'ent_coef', 'epochs', "
+            "['anchor_coef', 'anneal_lr', 'clip', 'curriculum_progress', 'ent_coef', 'epochs', "
             "'exchange_horizon', 'gae_lambda', 'gamma', 'lr', 'max_grad_norm', 'mdl_coef', "
             "'minibatches', 'rollout_steps', 'student_rewards', 'vf_coef', 'wm_coef']",
         ),

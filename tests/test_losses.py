@@ -475,3 +475,39 @@ def test_explained_variance_hand_computed():
 
 def test_explained_variance_constant_target_is_nan():
     assert math.isnan(explained_variance(t([1.0, 2.0, 3.0]), t([4.0, 4.0, 4.0])))
+
+
+def test_weight_anchor_is_the_squared_distance_to_the_weights_at_the_last_promotion():
+    from babyworld.agents.retention import WeightAnchor
+
+    model = torch.nn.Linear(2, 1, bias=True)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        model.bias.fill_(0.5)
+    anchor = WeightAnchor()
+    assert float(anchor.penalty(model)) == 0.0  # no promotion yet: no anchor
+    anchor.observe(model, promotions=0)
+    assert anchor.theta is None
+    anchor.observe(model, promotions=1)  # the first stage passed: anchor here
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, 0.0]]))
+        model.bias.fill_(-0.5)
+    # (2-1)^2 + (0-2)^2 + (-0.5-0.5)^2 = 1 + 4 + 1
+    assert float(anchor.penalty(model)) == pytest.approx(6.0)
+    anchor.observe(model, promotions=1)  # no new promotion: the anchor stays
+    assert float(anchor.penalty(model)) == pytest.approx(6.0)
+    anchor.observe(model, promotions=2)
+    assert float(anchor.penalty(model)) == 0.0
+    again = WeightAnchor()
+    again.load_state_dict(anchor.state_dict())
+    assert again.promotions == 2 and float(again.penalty(model)) == 0.0
+    grad = torch.autograd.grad(anchor.penalty(model) + (model.bias**2).sum(), model.bias)[0]
+    assert float(grad) == pytest.approx(-1.0)  # d/db [(b - b*)^2 + b^2] at b = b* = -0.5
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan")])
+def test_anchor_coef_must_be_a_weight(bad):
+    from babyworld.agents.ppo import PPOConfig
+
+    with pytest.raises(ValueError, match="anchor_coef"):
+        PPOConfig(anchor_coef=bad)

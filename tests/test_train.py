@@ -246,7 +246,8 @@ def test_student_solves_point_with_the_scripted_parent(tmp_path):
     assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 40_000
 
 
-def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
+@pytest.mark.parametrize("anchor", [0.0, 1.0])
+def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor):
     from babyworld.experiments.config import CurriculumConfig
 
     def cfg(name):
@@ -259,7 +260,7 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
             out=tmp_path / name,
             checkpoint_every=100,
             student=SMALL,
-            ppo=PPOConfig(rollout_steps=8, epochs=1),
+            ppo=PPOConfig(rollout_steps=8, epochs=1, anchor_coef=anchor),
         )
 
     full = train(cfg("full"), progress=False)
@@ -277,6 +278,7 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path):
     # a random student's Point success (~1/3) passes the 0.05 threshold: the ladder climbs
     assert s_full["log"]["promotions"] >= 1
     assert list(s_full["tasks"])[:2] == ["Point", "Name[attributes=shape]"]
+    assert a["anchor"]["promotions"] == s_full["log"]["promotions"]  # anchored at each one
 
 
 def test_ladder_through_stages_of_one_level_runs_on_that_level(tmp_path):
