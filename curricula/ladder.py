@@ -37,11 +37,19 @@ class LadderCurriculum(Curriculum):
     ``retention/<task.name>``, so forgetting shows. Episodes of a later stage (only possible if the
     caller picked the task itself) move only the capability estimate.
 
+    Adaptive re-tests (``retest_gain`` g > 0): the re-tests follow the measured forgetting. With
+    ``d_k = max(0, threshold - m_k)`` the deficit of passed stage ``k`` (``m_k`` its retention
+    window's mean; 0 while it has no re-test yet) and ``F = mean_k d_k``, the re-test probability
+    is ``min(1, retest_rate + g F)`` and the stage re-tested is drawn with probability
+    ``(d_k + 1/K) / sum_j (d_j + 1/K)`` over the ``K`` passed stages (uniform when none is
+    forgotten). With g = 0 the re-tests are the fixed rate's, draw for draw.
+
     Args:
         stages: the ordered stages, easiest first (default :data:`DEFAULT_LADDER`).
         threshold: promotion threshold on the window mean, in ``(0, 1]``.
         window: episodes in the promotion (and retention) window, ``>= 1``.
         retest_rate: probability of a re-test of an earlier stage, in ``[0, 1]``.
+        retest_gain: how much the measured forgetting raises it, ``>= 0`` (0: fixed).
         beta: step size of the success estimate ``p <- p + beta (s - p)``, in ``(0, 1]``.
 
     Attributes:
@@ -59,12 +67,16 @@ class LadderCurriculum(Curriculum):
         threshold: float = 0.8,
         window: int = 100,
         retest_rate: float = 0.1,
+        retest_gain: float = 0.0,
         beta: float = 0.1,
     ) -> None:
         super().__init__(stages, beta=beta)
         self.threshold = check_fraction("threshold", threshold, open_low=True)
         self.window = check_count("window", window)
         self.retest_rate = check_fraction("retest_rate", retest_rate)
+        if not isinstance(retest_gain, int | float) or not retest_gain >= 0:  # NaN fails too
+            raise ValueError(f"retest_gain must be a number >= 0, got {retest_gain!r}")
+        self.retest_gain = float(retest_gain)
         self.stage = 0
         self.stage_episodes = 0
         self.retest_episodes = 0
@@ -82,8 +94,22 @@ class LadderCurriculum(Curriculum):
         """Mean success over the current stage's window (``None`` while it is empty)."""
         return math.fsum(self._window) / len(self._window) if self._window else None
 
+    def deficits(self) -> np.ndarray:
+        """``d_k = max(0, threshold - m_k)`` of each passed stage (0 before its first re-test)."""
+        means = self._retention.means()
+        return np.array(
+            [max(0.0, self.threshold - means.get(k, self.threshold)) for k in range(self.stage)]
+        )
+
     def _sample(self, rng: np.random.Generator) -> int:
-        return sample_with_retest(rng, self.stage, self.retest_rate)
+        if self.retest_gain == 0 or self.stage == 0:
+            return sample_with_retest(rng, self.stage, self.retest_rate)
+        d = self.deficits()
+        rate = min(1.0, self.retest_rate + self.retest_gain * float(d.mean()))
+        if rng.random() < rate:
+            weights = d + 1.0 / self.stage
+            return int(rng.choice(self.stage, p=weights / weights.sum()))
+        return self.stage
 
     def _observe(self, index: int, stats: EpisodeStats) -> None:
         if index < self.stage:
@@ -104,12 +130,15 @@ class LadderCurriculum(Curriculum):
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters (a saved state loads only with the same ones)."""
-        return {
+        out = {
             **super().config(),
             "threshold": self.threshold,
             "window": self.window,
             "retest_rate": self.retest_rate,
         }
+        if self.retest_gain:  # states saved before the adaptive re-tests load as fixed ones
+            out["retest_gain"] = self.retest_gain
+        return out
 
     def log(self) -> dict[str, float]:
         """Metrics of the ladder, on top of ``episodes`` and ``p/<task.name>``.

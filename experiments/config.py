@@ -41,6 +41,10 @@ class CurriculumConfig:
     """ladder / parent: episodes in the success window of a task"""
     retest_rate: float = 0.1
     """ladder / parent: probability that an episode re-tests an earlier stage (retention)"""
+    retest_gain: float = 0.0
+    """ladder: how much measured forgetting raises the re-test rate: min(1, retest_rate + gain x
+    the passed stages' mean deficit below the threshold), forgotten stages re-tested more (0:
+    fixed)"""
     beta: float = 0.1
     """every kind: step size of the per-task success EMA behind the progress reward"""
     epsilon: float = 0.2

@@ -523,3 +523,33 @@ def test_curriculum_config_stages():
     mixed = CurriculumConfig(stages=("Name", "Request"))
     assert TrainConfig(curriculum="progress", curricula=mixed).envs_level == "Ladder"
     assert TrainConfig(level="Name").envs_level == "Name"
+
+
+def test_adaptive_retests_follow_the_measured_forgetting():
+    c = LadderCurriculum(
+        [POINT, NAME_SHAPE, NAME_BOTH], threshold=0.8, window=1, retest_rate=0.1, retest_gain=2.0
+    )
+    feed(c, POINT, [1.0])  # passed: stage 1
+    feed(c, NAME_SHAPE, [1.0])  # passed: stage 2
+    feed(c, POINT, [0.3])  # a re-test: Point has fallen to 0.3
+    # deficits: Point 0.8 - 0.3 = 0.5, Name[shape] not re-tested yet 0; F = 0.25
+    np.testing.assert_allclose(c.deficits(), [0.5, 0.0])
+    # re-test rate 0.1 + 2 * 0.25 = 0.6; stage weights (0.5 + 1/2, 0 + 1/2) -> 2/3, 1/3
+    rng = np.random.default_rng(0)
+    draws = np.bincount([c.tasks.index(c.sample_task(rng)) for _ in range(30_000)])
+    np.testing.assert_allclose(draws / draws.sum(), [0.6 * 2 / 3, 0.6 / 3, 0.4], atol=0.01)
+    with pytest.raises(ValueError, match="retest_gain must be a number >= 0"):
+        LadderCurriculum([POINT, NAME_SHAPE], retest_gain=-1.0)
+    with pytest.raises(ValueError, match="retest_gain must be a number >= 0"):
+        LadderCurriculum([POINT, NAME_SHAPE], retest_gain=float("nan"))
+
+
+def test_without_gain_the_retests_are_the_fixed_rates_draw_for_draw():
+    a = LadderCurriculum([POINT, NAME_SHAPE, NAME_BOTH], window=1, retest_rate=0.3)
+    b = LadderCurriculum([POINT, NAME_SHAPE, NAME_BOTH], window=1, retest_rate=0.3, retest_gain=0)
+    for c in (a, b):
+        feed(c, POINT, [1.0])
+        feed(c, NAME_SHAPE, [1.0])
+    ra, rb = np.random.default_rng(1), np.random.default_rng(1)
+    assert [a.sample_task(ra) for _ in range(200)] == [b.sample_task(rb) for _ in range(200)]
+    assert "retest_gain" not in a.config()  # older saved states load as fixed re-tests
