@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import inspect
 import json
 import sys
@@ -68,7 +69,26 @@ from babyworld.experiments.rundir import (
     write_metrics,
 )
 from babyworld.parent import Parent, make_parent
+from babyworld.parent.served import ParentServerError
 from babyworld.task import Task
+
+#: Write errors that mean "no room": a full disk, a quota, a file size limit.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def resumable(e: Exception, run: Path) -> Exception | None:
+    """``e`` said with how to go on from the last checkpoint, or None.
+
+    For a run stopped by the machine, not by its config: no room to write, or the parent's
+    server gone after its retries.
+    """
+    go_on = f"the run's last checkpoint is intact: {{}} and continue with babyworld train --resume {run}"
+    if isinstance(e, OSError) and e.errno in NO_ROOM:
+        where = e.filename or f"a file of {run}"
+        return OSError(e.errno, f"{e.strerror} writing {where}; " + go_on.format("make room"))
+    if isinstance(e, ParentServerError):
+        return ParentServerError(f"{e}; " + go_on.format("once the server answers again"))
+    return None
 
 
 def resolve_resume(cli: TrainConfig) -> TrainConfig:
@@ -300,8 +320,10 @@ def train(
             if done == stop_after_updates:
                 break
         ends = {k: v for cb in callbacks for k, v in cb.summary(trainer).items()}
-    except Exception:
+    except Exception as e:
         failed_fresh = fresh and not (run / CKPT).exists()
+        if not failed_fresh and (hint := resumable(e, run)) is not None:
+            raise hint from e
         raise
     finally:
         for cb in callbacks:

@@ -25,9 +25,12 @@ class FakeServer:
         prompt_logprobs: answer vLLM's ``prompt_logprobs`` (False: ignore it, as plain OpenAI
             endpoints do).
         delay: seconds to sleep before answering a completion (to test timeouts).
+        port: the port (0: a free one), e.g. the port of a server that was killed.
     """
 
-    def __init__(self, model, tokenizer, name: str = "tiny", prompt_logprobs: bool = True):
+    def __init__(
+        self, model, tokenizer, name: str = "tiny", prompt_logprobs: bool = True, port: int = 0
+    ):
         self.model, self.tok, self.name = model, tokenizer, name
         self.prompt_logprobs = prompt_logprobs
         self.delay = 0.0
@@ -81,7 +84,7 @@ class FakeServer:
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()

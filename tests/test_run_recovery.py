@@ -184,3 +184,32 @@ def test_a_checkpoint_opens_with_torch_alone(tmp_path):
     assert plain["step"] == ours["trainer"]["global_step"] > 0
     assert plain["model"].keys() == ours["trainer"]["model"].keys()
     assert all(torch.equal(v, ours["trainer"]["model"][k]) for k, v in plain["model"].items())
+
+
+def test_a_full_disk_stops_the_run_with_its_last_checkpoint_intact(tmp_path, reference):
+    """A checkpoint write that runs out of room (here a file size limit, RLIMIT_FSIZE, as a full
+    disk does it with ENOSPC) ends the run with a message saying how to go on; the checkpoint
+    before it loads, and --resume once there is room ends where an uninterrupted run ends."""
+    import resource
+    import signal
+
+    run = tmp_path / "run"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def squeeze(step: int, success: float) -> None:
+        if step == 2 * 16:  # after the 2nd update's checkpoint: the 3rd cannot be written
+            size = (run / "checkpoint.pt").stat().st_size
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+    try:
+        hint = f"checkpoint is intact: make room and continue with babyworld train --resume {run}"
+        with pytest.raises(OSError, match=hint):
+            train(_cfg(run), progress=False, on_update=squeeze)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert load_checkpoint(run / "checkpoint.pt")["trainer"]["global_step"] == 2 * 16
+    assert not list(run.glob("*.tmp"))  # the half-written checkpoint is gone
+    resumed = train(TrainConfig(resume=run), progress=False)
+    assert _same_model(resumed, reference)

@@ -8,6 +8,7 @@ server is exercised in tests/test_served_vllm.py.
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -190,3 +191,58 @@ def test_serve_parent_bad_input(tmp_path, capsys, args, message):
         main(["serve-parent", "--model", str(model), *args])
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_server_killed_and_restarted_mid_run_is_waited_for(tiny, local):
+    """The served parent retries with backoff: a server that comes back within them is waited
+    for and the answers go on, equal to the in-process parent's."""
+    import threading
+
+    first = FakeServer(*tiny)
+    port = first.httpd.server_address[1]
+    served = OpenAIParent(first.url, "tiny", max_retries=6, timeout=10)
+    env = make_parent(f"openai:{first.url}#tiny", shared=False, max_retries=6, timeout=10)
+    assert served.score(["give me"], [" the ball"])
+    first.close()  # killed mid-run
+    later: list[FakeServer] = []
+    restart = threading.Timer(1.5, lambda: later.append(FakeServer(*tiny, port=port)))
+    restart.start()
+    try:
+        t0 = time.perf_counter()
+        got = served.score(["give me the"], [" red cup"])  # asked while the server is down
+        assert time.perf_counter() - t0 >= 1.0  # it waited for the server
+        np.testing.assert_allclose(got[0], local.score(["give me the"], [" red cup"])[0], atol=1e-4)
+        assert env.generate(["hello"])  # and so does a parent made from the spec
+    finally:
+        restart.cancel()
+        for s in later:
+            s.close()
+
+
+def test_a_run_whose_server_stays_down_stops_resumable(tiny, tmp_path):
+    """Past its retries a run stops with its last checkpoint and says how to go on; with the
+    server back, --resume ends the run."""
+    from babyworld.agents.ppo import PPOConfig
+    from babyworld.agents.student import StudentConfig
+    from babyworld.experiments.config import TrainConfig
+    from babyworld.experiments.train import train
+
+    first = FakeServer(*tiny)
+    port, run = first.httpd.server_address[1], tmp_path / "run"
+    cfg = TrainConfig(
+        parent=f"openai:{first.url}#tiny", steps=2 * 16, num_envs=2, out=run, checkpoint_every=1,
+        student=StudentConfig(d_model=16, n_heads=2, history=2, latent_dim=4, word_dim=4),
+        ppo=PPOConfig(rollout_steps=8, epochs=1),
+    )  # fmt: skip
+    kill = lambda step, success: first.close() if step == 16 else None  # noqa: E731
+    with pytest.raises(
+        ParentServerError,
+        match=f"once the server answers again and continue with babyworld train --resume {run}",
+    ):
+        train(cfg, progress=False, on_update=kill)
+    back = FakeServer(*tiny, port=port)
+    try:
+        done = train(TrainConfig(resume=run), progress=False)
+    finally:
+        back.close()
+    assert json.loads((done / "summary.json").read_text())["steps"] == 2 * 16

@@ -234,14 +234,18 @@ def _check_against_fresh_answers(path, n: int) -> int:
     return stored.stats.store_hits
 
 
-def test_two_processes_write_at_once(tmp_path):
+@pytest.mark.parametrize("writers", [2, 4])
+def test_processes_write_at_once(tmp_path, writers):
+    """N processes store overlapping answers together: no lost or wrong answer, no lock error
+    (``-W error::UserWarning`` turns a store warning into a failure of the writer)."""
     path = tmp_path / "answers.sqlite3"
-    procs = [_writer(path, 0, 3000, 100), _writer(path, 1500, 4500, 100)]
+    procs = [_writer(path, 1500 * k, 1500 * k + 3000, 100) for k in range(writers)]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert _check_against_fresh_answers(path, 4500) == 4500
+    n = 1500 * (writers - 1) + 3000
+    assert _check_against_fresh_answers(path, n) == n
 
 
 def test_a_writer_killed_mid_write_leaves_a_readable_correct_store(tmp_path):
@@ -314,6 +318,31 @@ def test_a_damaged_store_never_gives_a_wrong_answer(tmp_path):
         assert np.array_equal(g, w)
     assert all(issubclass(w.category, StoreWarning) for w in seen)
     assert seen  # the damage was noticed (a damaged page or a failed checksum)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite"])
+def test_a_store_damaged_while_a_parent_uses_it_never_gives_a_wrong_answer(tmp_path, damage):
+    path = tmp_path / "answers.sqlite3"
+    p = ScriptedParent(store=AnswerStore(path), cache_size=0)  # every answer read from the store
+    p.score(*_requests(2000))
+    p.score(*_requests(10))
+    assert p.stats.store_hits == 10  # it reads its answers back from the file
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    size = path.stat().st_size
+    with path.open("r+b") as f:  # under the open connection
+        if damage == "truncate":
+            f.truncate(size // 2)
+        else:
+            f.seek(4096)
+            f.write(np.random.default_rng(2).bytes(size - 4096))
+    ctx, cont = _requests(3000)  # 2000 answers it stored, 1000 new ones
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = p.score(ctx, cont)
+    want = ScriptedParent(store=False).score(ctx, cont)
+    for g, w in zip(got, want, strict=True):
+        assert np.array_equal(g, w)
+    assert all(issubclass(w.category, StoreWarning) for w in seen)
 
 
 def test_a_row_with_a_wrong_value_is_dropped_not_returned(tmp_path):
