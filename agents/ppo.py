@@ -19,7 +19,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode
 
 from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
@@ -29,7 +28,6 @@ from babyworld.agents.retention import WeightAnchor
 from babyworld.agents.student import StudentConfig, student_for
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner, RunnerStep
-from babyworld.envs import env_id
 from babyworld.envs.vector import LevelInfo
 from babyworld.rewards import REWARD_INDEX
 from babyworld.task import Task
@@ -506,48 +504,6 @@ class PPOTrainer:
         if len(state["envs"]) != self.n:
             raise ValueError(f"checkpoint has {len(state['envs'])} envs, this run {self.n}")
         self.envs.load_env_states(state["envs"])
-
-
-def make_envs(
-    level: str,
-    num_envs: int,
-    parent: Any,
-    *,
-    ray: str | None = None,
-    workers: int | None = None,
-    **env_kwargs: Any,
-) -> gym.vector.VectorEnv:
-    """The trainer's vector env: the native batched env (one parent call per phase for all N).
-
-    Its autoreset is disabled: the trainer's :class:`CurriculumRunner` resets ended envs with the
-    curriculum's next tasks. With ``ray`` (``"local"`` or a cluster address) the envs run on
-    ``workers`` Ray actors (:class:`~babyworld.envs.ray_vector.RayVectorEnv`), each building its
-    own parent from the spec string ``parent``.
-    """
-    from babyworld.envs import level_class
-
-    level_class(level)  # ValueError naming the levels
-    if ray is not None:
-        from babyworld.envs.ray_vector import LOCAL, RayVectorEnv
-
-        return RayVectorEnv(
-            level,
-            num_envs,
-            parent=parent,
-            workers=min(2, num_envs) if workers is None else workers,
-            autoreset_mode=AutoresetMode.DISABLED,
-            address=None if ray == LOCAL else ray,
-            **env_kwargs,
-        )
-    if workers is not None:
-        raise ValueError(f"workers={workers} needs ray (a Ray address, or 'local')")
-    return gym.make_vec(
-        env_id(level),
-        num_envs=num_envs,
-        parent=parent,
-        autoreset_mode=AutoresetMode.DISABLED,
-        **env_kwargs,
-    )
 
 
 def success_rate(episodes: list[dict] | deque, last: int = 500, key: str = "success") -> float:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from babyworld.agents.evaluate import play_episodes
-from babyworld.agents.ppo import PPOTrainer, make_envs
+from babyworld.agents.ppo import PPOTrainer
+from babyworld.envs import make_envs
 from babyworld.validation import check_config
 
 EVAL_FIELDS = ("step", "greedy_success", "sampled_success", "episodes")

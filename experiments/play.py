@@ -210,7 +210,7 @@ def evaluate_run(
         The JSON ``babyworld eval`` prints: the run, its step, what was played, greedy and
         sampled success and their per-episode values.
     """
-    from babyworld.agents.ppo import make_envs
+    from babyworld.envs import make_envs
     from babyworld.experiments.evaluation import on_split, play_evaluation
     from babyworld.experiments.rundir import load
     from babyworld.experiments.train import build_curriculum

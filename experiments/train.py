@@ -24,8 +24,9 @@ from babyworld.agents.checkpoint import (
     write_text_atomic,
 )
 from babyworld.agents.judge_watch import JudgeWatch
-from babyworld.agents.ppo import PPOTrainer, make_envs, success_rate
+from babyworld.agents.ppo import PPOTrainer, success_rate
 from babyworld.curricula import CURRICULA, Curriculum, make_curriculum
+from babyworld.envs import make_envs
 from babyworld.experiments.callbacks import (
     METRIC_FIELDS,
     Callback,

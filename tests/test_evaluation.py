@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from babyworld.agents.evaluate import EVAL_SEED_BASE, eval_seeds, play_episodes
-from babyworld.agents.ppo import PPOConfig, make_envs
+from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
+from babyworld.envs import make_envs
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.experiments.evaluation import EVAL_FIELDS, EvalConfig
 from babyworld.experiments.train import train

@@ -16,10 +16,10 @@ import pytest
 from babyworld.agents import modes
 from babyworld.agents.mode_base import LearningMode, MiniBatch, PolicyTerms
 from babyworld.agents.modes_rl import ppo_terms
-from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
 from babyworld.curricula import Curriculum
-from babyworld.envs import LEVELS, LadderEnv, env_id, register_envs, rungs
+from babyworld.envs import LEVELS, LadderEnv, env_id, make_envs, register_envs, rungs
 from babyworld.envs.point import PointEnv
 from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.experiments.config import TrainConfig

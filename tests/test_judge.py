@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from babyworld.agents.judge_watch import JudgeAlert, JudgeWatch, JudgeWatchConfig, over_optimised
-from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
-from babyworld.envs import PointEnv
+from babyworld.envs import PointEnv, make_envs
 from babyworld.envs.name import NameEnv
 from babyworld.experiments.callbacks import UpdateReport, Watch
 from babyworld.experiments.config import EnvConfig, TrainConfig

@@ -265,8 +265,9 @@ def test_chat_with_real_parent_judges_fitting_answers_above_foreign_ones(llm_par
 )
 def test_every_mode_trains_with_the_real_parent(llm_parent, level, mode, modes):
     from babyworld.agents.modes import ModeConfig
-    from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+    from babyworld.agents.ppo import PPOConfig, PPOTrainer
     from babyworld.agents.student import StudentConfig
+    from babyworld.envs import make_envs
 
     small = StudentConfig(d_model=16, n_heads=2, history=2, latent_dim=4, word_dim=4)
     envs = make_envs(level, 2, llm_parent)

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.xdist_group("ray")
 import ray  # noqa: E402
 
 from babyworld.agents.checkpoint import load_checkpoint  # noqa: E402
-from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs  # noqa: E402
+from babyworld.agents.ppo import PPOConfig, PPOTrainer  # noqa: E402
 from babyworld.agents.student import StudentConfig  # noqa: E402
+from babyworld.envs import make_envs  # noqa: E402
 from babyworld.envs.ray_vector import RayVectorEnv, connect, import_ray  # noqa: E402
 from babyworld.experiments.cli import _ray_flag, main  # noqa: E402
 from babyworld.experiments.config import TrainConfig  # noqa: E402

@@ -13,8 +13,9 @@ from babyworld.agents.history import Window
 from babyworld.agents.mode_base import MiniBatch
 from babyworld.agents.modes import ModeConfig
 from babyworld.agents.modes_sd import first_successful_peer, hindsight_window
-from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
+from babyworld.envs import make_envs
 from babyworld.experiments.config import TrainConfig
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)

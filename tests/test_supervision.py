@@ -11,8 +11,9 @@ import torch
 from babyworld.agents import supervision as sv
 from babyworld.agents.mode_base import RolloutFacts
 from babyworld.agents.modes import ModeConfig
-from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
+from babyworld.envs import make_envs
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 

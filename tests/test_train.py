@@ -11,8 +11,9 @@ import torch
 
 from babyworld.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from babyworld.agents.history import HistoryBuffer
-from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import Student, StudentConfig
+from babyworld.envs import make_envs
 from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.train import train
 

@@ -228,8 +228,9 @@ def minigrid_steps(steps: int, seed: int) -> float | None:
 
 def trainer_samples(level: str, n: int, rollout: int, iters: int, seed: int) -> float:
     """Samples/s of ``PPOTrainer`` (collect + update, default student) with the scripted parent."""
-    from babyworld.agents.ppo import PPOConfig, PPOTrainer, make_envs
+    from babyworld.agents.ppo import PPOConfig, PPOTrainer
     from babyworld.agents.student import StudentConfig
+    from babyworld.envs import make_envs
 
     envs = make_envs(level, n, make_parent("scripted", shared=False))
     trainer = PPOTrainer(envs, StudentConfig(), PPOConfig(rollout_steps=rollout), seed, 10**9)
