@@ -24,7 +24,7 @@ from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
 from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts, RunShape
 from babyworld.agents.modes import ModeConfig, make_mode, resolve_mode
-from babyworld.agents.retention import WeightAnchor
+from babyworld.agents.retention import Keep
 from babyworld.agents.student import StudentConfig, student_for
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner, RunnerStep
@@ -35,15 +35,8 @@ from babyworld.validation import check_config
 
 #: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
 LOSS_KEYS = (
-    "policy",
-    "value",
-    "entropy",
-    "approx_kl",
-    "clipfrac",
-    "world_model",
-    "latent_kl",
-    "distill",
-)
+    "policy", "value", "entropy", "approx_kl", "clipfrac", "world_model", "latent_kl", "distill"
+)  # fmt: skip
 
 
 @dataclass
@@ -86,6 +79,9 @@ class PPOConfig:
     anchor_coef: float = 0.0
     """weight of the L2 anchor to the student's weights at the curriculum's last promotion
     (0: off; agents/retention.py)"""
+    recall_coef: float = 0.0
+    """weight of the self-distillation to the student of the last promotion on the steps of
+    stages passed by then (0: off; agents/retention.py)"""
     student_rewards: bool = True
     """fill predictability and mdl from the student's world model and latent KL"""
 
@@ -99,7 +95,8 @@ class PPOConfig:
         for name in ("lr", "clip"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ppo.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("ent_coef", "vf_coef", "wm_coef", "mdl_coef", "max_grad_norm", "anchor_coef"):
+        coefs = ("ent_coef", "vf_coef", "wm_coef", "mdl_coef", "anchor_coef", "recall_coef")
+        for name in (*coefs, "max_grad_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ppo.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -156,7 +153,7 @@ class PPOTrainer:
         self.global_step = 0
         self.updates = 0
         self.episodes_total = 0
-        self.anchor = WeightAnchor()  # --ppo.anchor-coef: the weights of the last passed stage
+        self.keep = Keep(ppo.anchor_coef, ppo.recall_coef)  # the last passed stage's student
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(self.level.level))
@@ -207,6 +204,8 @@ class PPOTrainer:
         self.mode_fields = self.learning.step_fields(self.n_actions, self.heard_length)
         for name, (shape, dtype) in self.mode_fields.items():
             self.buf[name] = torch.zeros(t, n, *shape, dtype=dtype)
+        if self.cfg.recall_coef:  # each step's task index in the curriculum (StageRecall's)
+            self.buf["task"] = torch.zeros(t, n, dtype=torch.long)
 
     def _masks(self) -> torch.Tensor:
         return torch.as_tensor(self.envs.action_masks(), dtype=torch.bool)
@@ -244,12 +243,11 @@ class PPOTrainer:
             action, logp = self._behaviour(out.logits, mask, parent_lp)
             for dst, src in zip(b["window"].as_tuple(), win.as_tuple(), strict=True):
                 dst[t] = src
-            b["mask"][t], b["action"][t], b["logp"][t], b["value"][t] = (
-                mask,
-                action,
-                logp,
-                out.values,
-            )
+            for key, value in (("mask", mask), ("action", action), ("logp", logp)):
+                b[key][t] = value
+            b["value"][t] = out.values
+            if "task" in b:  # the task of each env's episode, as an index
+                b["task"][t] = torch.as_tensor(self.runner.task_indices())
             res = self.runner.step(action.numpy())
             for listen in self.listeners:
                 listen(res, self.global_step + self.n * (t + 1))
@@ -404,7 +402,8 @@ class PPOTrainer:
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
-        self.anchor.observe(self.model, int(self.curriculum.log().get("promotions", 0)))
+        self.keep.observe(self.model, self.curriculum.log())
+        task = flat(b["task"]) if "task" in b else None
         log: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         for _ in range(cfg.epochs):
             perm = torch.as_tensor(self.rng.permutation(size))
@@ -427,8 +426,8 @@ class PPOTrainer:
                 wm = losses.world_model_error(tok, nh[idx], nl[idx], per, np_[idx]).mean()
                 lkl = losses.kl_standard_normal(out.mu, out.logvar).mean()
                 loss = policy + cfg.vf_coef * v_loss + cfg.wm_coef * wm + cfg.mdl_coef * lkl
-                if cfg.anchor_coef:
-                    loss = loss + cfg.anchor_coef * self.anchor.penalty(self.model)
+                kept = self.keep.loss(self.model, out, w.as_tuple(), mask[idx], task, idx)
+                loss = loss if kept is None else loss + kept
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -464,7 +463,7 @@ class PPOTrainer:
             "curriculum": self.curriculum.state_dict(),
             "runner": self.runner.state_dict(),
             "history": self.history.w.clone(),
-            "anchor": self.anchor.state_dict(),
+            "keep": self.keep.state_dict(),
             "mode": self.learning.state_dict(),
             "supervision": {
                 "bits": dict(self.bits),
@@ -491,7 +490,7 @@ class PPOTrainer:
         self.curriculum.load_state_dict(state["curriculum"])
         self.runner.load_state_dict(state["runner"])
         self.history.w = state["history"].clone()
-        self.anchor.load_state_dict(state.get("anchor", {}))
+        self.keep.load_state_dict(state.get("keep", {}), self.model)
         self.learning.load_state_dict(state["mode"])
         sup = state.get("supervision", {})
         self.bits = dict(sup.get("bits", {}))

@@ -210,6 +210,10 @@ class CurriculumRunner:
                 self._seeds[i] = int(self.rng.integers(2**31 - 1))
         self.history.append((i, self.tasks[i].name))
 
+    def task_indices(self) -> np.ndarray:
+        """``[N]`` the index in the curriculum's task space of each env's current task."""
+        return np.array([self.curriculum.tasks.index(t) for t in self.tasks], dtype=np.int64)
+
     def state_dict(self) -> dict[str, Any]:
         """The runner's generator, current tasks and per-episode counters (not the curriculum)."""
         return {

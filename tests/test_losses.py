@@ -485,7 +485,7 @@ def test_weight_anchor_is_the_squared_distance_to_the_weights_at_the_last_promot
         model.weight.copy_(torch.tensor([[1.0, 2.0]]))
         model.bias.fill_(0.5)
     anchor = WeightAnchor()
-    assert float(anchor.penalty(model)) == 0.0  # no promotion yet: no anchor
+    assert float(anchor.penalty(model).detach()) == 0.0  # no promotion yet: no anchor
     anchor.observe(model, promotions=0)
     assert anchor.theta is None
     anchor.observe(model, promotions=1)  # the first stage passed: anchor here
@@ -493,14 +493,14 @@ def test_weight_anchor_is_the_squared_distance_to_the_weights_at_the_last_promot
         model.weight.copy_(torch.tensor([[2.0, 0.0]]))
         model.bias.fill_(-0.5)
     # (2-1)^2 + (0-2)^2 + (-0.5-0.5)^2 = 1 + 4 + 1
-    assert float(anchor.penalty(model)) == pytest.approx(6.0)
+    assert float(anchor.penalty(model).detach()) == pytest.approx(6.0)
     anchor.observe(model, promotions=1)  # no new promotion: the anchor stays
-    assert float(anchor.penalty(model)) == pytest.approx(6.0)
+    assert float(anchor.penalty(model).detach()) == pytest.approx(6.0)
     anchor.observe(model, promotions=2)
-    assert float(anchor.penalty(model)) == 0.0
+    assert float(anchor.penalty(model).detach()) == 0.0
     again = WeightAnchor()
     again.load_state_dict(anchor.state_dict())
-    assert again.promotions == 2 and float(again.penalty(model)) == 0.0
+    assert again.promotions == 2 and float(again.penalty(model).detach()) == 0.0
     grad = torch.autograd.grad(anchor.penalty(model) + (model.bias**2).sum(), model.bias)[0]
     assert float(grad) == pytest.approx(-1.0)  # d/db [(b - b*)^2 + b^2] at b = b* = -0.5
 
@@ -511,3 +511,51 @@ def test_anchor_coef_must_be_a_weight(bad):
 
     with pytest.raises(ValueError, match="anchor_coef"):
         PPOConfig(anchor_coef=bad)
+
+
+def test_stage_recall_is_the_kl_from_the_frozen_student_on_passed_stages_only():
+    from types import SimpleNamespace
+
+    from babyworld.agents.losses import forward_kl
+    from babyworld.agents.retention import StageRecall
+
+    class Logits(torch.nn.Module):  # logits = x @ W: a student whose output is easy to hand-check
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]]))
+
+        def forward(self, x, mask):
+            return SimpleNamespace(logits=x @ self.w)
+
+    model, recall = Logits(), StageRecall()
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
+    task = torch.tensor([0, 0, 2])  # rows 0 and 1 play stage 0, row 2 the current stage 2
+    assert (
+        float(recall.loss(model(x, mask).logits, (x,), mask, task).detach()) == 0.0
+    )  # none frozen yet
+    recall.observe(model, promotions=2, stage=2)  # stages 0 and 1 passed
+    assert (
+        float(recall.loss(model(x, mask).logits, (x,), mask, task).detach()) == 0.0
+    )  # itself: KL 0
+    with torch.no_grad():
+        model.w.add_(torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    new = model(x, mask).logits
+    old = torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]])  # the frozen rows' logits by hand
+    old_lp = torch.log_softmax(old.masked_fill(~mask[:2], -torch.inf), -1)
+    want = forward_kl(new[:2], old_lp, mask[:2]).mean().detach()
+    assert float(recall.loss(new, (x,), mask, task).detach()) == pytest.approx(float(want))
+    assert float(want) > 0
+    assert (
+        float(recall.loss(new, (x,), mask, torch.tensor([2, 2, 2])).detach()) == 0.0
+    )  # no old stage
+    again = StageRecall()
+    again.load_state_dict(recall.state_dict(), model)
+    assert float(again.loss(new, (x,), mask, task).detach()) == pytest.approx(float(want))
+
+
+def test_recall_coef_must_be_a_weight():
+    from babyworld.agents.ppo import PPOConfig
+
+    with pytest.raises(ValueError, match="recall_coef"):
+        PPOConfig(recall_coef=-1.0)

@@ -247,8 +247,8 @@ def test_student_solves_point_with_the_scripted_parent(tmp_path):
     assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 40_000
 
 
-@pytest.mark.parametrize("anchor", [0.0, 1.0])
-def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor):
+@pytest.mark.parametrize(("anchor", "recall"), [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor, recall):
     from babyworld.experiments.config import CurriculumConfig
 
     def cfg(name):
@@ -261,7 +261,7 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor
             out=tmp_path / name,
             checkpoint_every=100,
             student=SMALL,
-            ppo=PPOConfig(rollout_steps=8, epochs=1, anchor_coef=anchor),
+            ppo=PPOConfig(rollout_steps=8, epochs=1, anchor_coef=anchor, recall_coef=recall),
         )
 
     full = train(cfg("full"), progress=False)
@@ -279,7 +279,9 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor
     # a random student's Point success (~1/3) passes the 0.05 threshold: the ladder climbs
     assert s_full["log"]["promotions"] >= 1
     assert list(s_full["tasks"])[:2] == ["Point", "Name[attributes=shape]"]
-    assert a["anchor"]["promotions"] == s_full["log"]["promotions"]  # anchored at each one
+    kept = {"anchor": anchor, "recall": recall}
+    for name, on in kept.items():  # the student kept at each promotion, by the mechanisms on
+        assert a["keep"][name]["promotions"] == (s_full["log"]["promotions"] if on else 0)
 
 
 def test_ladder_through_stages_of_one_level_runs_on_that_level(tmp_path):
