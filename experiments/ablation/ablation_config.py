@@ -89,17 +89,20 @@ def episode_length(level: str) -> int:
 
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: The keys an ablation takes as they are from ``babyworld train`` (its defaults are train's).
+_TRAIN_KEYS = ("parent", "num_envs", "checkpoint_every", "threads")
+_DEFAULTS = {k: getattr(TrainConfig(), k) for k in _TRAIN_KEYS}
 _TOP_KEYS = {
     "out": "output directory (required)",
-    "parent": "parent spec (default 'smollm2')",
+    "parent": f"parent spec (default {_DEFAULTS['parent']!r})",
     "levels": f"levels, a list of {ABLATION_LEVELS} (required)",
     "seeds": "a list of seeds or a count (default 5: seeds 0-4)",
     "steps": "env steps of every run, or a table of them by level (required)",
-    "num_envs": "envs per run (default 8)",
-    "checkpoint_every": "updates between checkpoints (default 20)",
+    "num_envs": f"envs per run (default {_DEFAULTS['num_envs']})",
+    "checkpoint_every": f"updates between checkpoints (default {_DEFAULTS['checkpoint_every']})",
     "eval_every": "env steps between evaluations, or a table of them by level (default: train's); "
     "a whole number of updates of every label",
-    "threads": "torch CPU threads (default 0: torch's default)",
+    "threads": f"torch CPU threads (default {_DEFAULTS['threads']}: torch's default)",
     "ppo": "a table of --ppo.* overrides for every mode",
     "env": "a table of --env.* settings for every mode (reward_weights, reward_source, split)",
     "student": "a table of --student.* overrides for every mode",
@@ -258,7 +261,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
     out = _typed(data["out"], str, "out", fail)
     if not out:
         raise fail("out", "must be a directory path, got ''")
-    parent = _typed(data.get("parent", "smollm2"), str, "parent", fail)
+    parent = _typed(data.get("parent", _DEFAULTS["parent"]), str, "parent", fail)
     try:
         check_spec(parent)  # every spec `babyworld train --parent` takes
     except ValueError as e:
@@ -285,12 +288,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
         if ("eval_every" in data)
         else None
     )
-    for key, default, low in (
-        ("num_envs", 8, 1),
-        ("checkpoint_every", 20, 1),
-        ("threads", 0, 0),
-    ):
-        value = _typed(data.get(key, default), int, key, fail)
+    for key, low in (("num_envs", 1), ("checkpoint_every", 1), ("threads", 0)):
+        value = _typed(data.get(key, _DEFAULTS[key]), int, key, fail)
         if value < low:
             raise fail(key, f"must be an integer >= {low}, got {value}")
         ints[key] = value
