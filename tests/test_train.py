@@ -370,3 +370,20 @@ def test_a_ladder_run_records_every_stage_at_every_evaluation_and_resumes_them(t
         f.write("999,Point,1,0.5,2,0,0\n")
     resumed = train(TrainConfig(resume=part), progress=False)
     assert (resumed / "retention.csv").read_text() == (full / "retention.csv").read_text()
+
+
+def test_the_keep_ladder_study_runs_its_mechanisms_and_reports(tmp_path):
+    from babyworld.experiments.studies import keep_ladder
+
+    out = tmp_path / "keep"
+    with pytest.raises(ValueError, match=r"unknown mechanisms \['ewc'\]"):
+        keep_ladder.main(["--out", str(out), "--mechanisms", "ewc"])
+    assert not out.exists()
+    args = ["--out", str(out), "--mechanisms", "retest", "recall", "--seeds", "1"]
+    keep_ladder.main([*args, "--steps", "512"])
+    table = list(csv.DictReader((out / "per_seed.csv").open()))
+    assert [(r["mechanism"], r["seed"]) for r in table] == [("retest", "0"), ("recall", "0")]
+    stages = [k for k in table[0] if k.startswith("stage:")]
+    assert len(stages) == 5  # every stage of the default ladder scored at the end
+    assert float(table[0]["min"]) == min(float(table[0][k]) for k in stages)
+    assert "| recall | 1 |" in (out / "keep.md").read_text()

@@ -1,0 +1,135 @@
+"""Which mechanism keeps the ladder? Every stage's held-out score at the end, by mechanism.
+
+``python -m babyworld.experiments.studies.keep_ladder --out runs/keep_ladder`` trains the default
+ladder (``--curriculum ladder``, the scripted parent) once per mechanism against forgetting and
+seed, each run ``babyworld train`` in ``OUT/<mechanism>/seed<s>``; a finished run is skipped and
+an interrupted one resumed, so the command is rerun to continue. The mechanisms
+(docs/curricula.md): ``retest``, the ladder's fixed 10% re-tests (the default, the control);
+``adaptive``, re-tests that follow the measured forgetting (``--curricula.retest-gain``);
+``anchor``, an L2 anchor to the last promotion's weights (``--ppo.anchor-coef``); ``recall``, the
+last promotion's student as a teacher on the re-tests (``--ppo.recall-coef``). Their settings are
+first guesses, not tuned. ``--report`` (also run at the end) writes ``per_seed.csv`` (each stage's
+final greedy held-out score, from the run's ``retention`` summary, their mean and minimum) and
+``keep.md`` (mean over seeds, per mechanism).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from babyworld.agents.checkpoint import write_text_atomic
+
+#: mechanism -> (--curricula.* settings, --ppo.* settings)
+MECHANISMS: dict[str, tuple[dict, dict]] = {
+    "retest": ({}, {}),
+    "adaptive": ({"retest_gain": 2.0}, {}),
+    "anchor": ({}, {"anchor_coef": 1e-3}),
+    "recall": ({}, {"recall_coef": 1.0}),
+}
+
+
+def run_one(out: Path, mechanism: str, seed: int, steps: int) -> Path:
+    """Train (or resume, or skip when finished) one seed of one mechanism; returns its folder."""
+    from babyworld.agents.ppo import PPOConfig
+    from babyworld.experiments.config import CurriculumConfig, TrainConfig
+    from babyworld.experiments.train import train
+
+    run = out / mechanism / f"seed{seed}"
+    if (run / "summary.json").exists():
+        return run
+    if (run / "checkpoint.pt").exists():
+        return train(TrainConfig(resume=run, steps=steps), progress=False)
+    curricula, ppo = MECHANISMS[mechanism]
+    cfg = TrainConfig(
+        parent="scripted",
+        curriculum="ladder",
+        seed=seed,
+        steps=steps,
+        out=run,
+        threads=1,
+        curricula=CurriculumConfig(**curricula),
+        ppo=PPOConfig(**ppo),
+    )
+    return train(cfg, progress=False)
+
+
+def rows(out: Path) -> list[dict]:
+    """One row per finished run under ``out``: each stage's final score, their mean and min."""
+    found = []
+    for summary in sorted(out.glob("*/seed*/summary.json")):
+        s = json.loads(summary.read_text())
+        stages = {k: v for k, v in (s.get("retention") or {}).items() if k not in ("step", "mean")}
+        if not stages:
+            continue
+        scores = np.array(list(stages.values()))
+        found.append(
+            {
+                "mechanism": summary.parent.parent.name,
+                "seed": int(summary.parent.name.removeprefix("seed")),
+                "steps": s["steps"],
+                **{f"stage:{k}": round(v, 4) for k, v in stages.items()},
+                "mean": round(float(scores.mean()), 4),
+                "min": round(float(scores.min()), 4),
+            }
+        )
+    return sorted(found, key=lambda r: (list(MECHANISMS).index(r["mechanism"]), r["seed"]))
+
+
+def report(out: Path) -> str:
+    """Write ``per_seed.csv`` and ``keep.md`` in ``out``; returns the table."""
+    table = rows(out)
+    if not table:
+        raise ValueError(f"no finished run under {out}: run the study first")
+    fields = list(dict.fromkeys(k for r in table for k in r))
+    with open(out / "per_seed.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(table)
+    lines = [
+        "| mechanism | seeds | mean over the stages, mean [min, max] | weakest stage, mean |",
+        "|---|---|---|---|",
+    ]
+    for m in dict.fromkeys(r["mechanism"] for r in table):
+        mine = [r for r in table if r["mechanism"] == m]
+        g = np.array([r["mean"] for r in mine])
+        weakest = np.mean([r["min"] for r in mine])
+        lines.append(
+            f"| {m} | {len(mine)} | {g.mean():.3f} [{g.min():.3f}, {g.max():.3f}] | {weakest:.3f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(text, out / "keep.md")
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/keep_ladder"))
+    ap.add_argument("--mechanisms", nargs="+", default=list(MECHANISMS))
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per mechanism")
+    ap.add_argument("--steps", type=int, default=163_840)
+    ap.add_argument("--shard", default="1/1", help="K/N: run every N-th run from the K-th")
+    ap.add_argument("--report", action="store_true", help="only write the report")
+    args = ap.parse_args(argv)
+    unknown = [m for m in args.mechanisms if m not in MECHANISMS]
+    if unknown:
+        raise ValueError(f"unknown mechanisms {unknown}; choose from {list(MECHANISMS)}")
+    if args.seeds < 1 or args.steps < 1:
+        raise ValueError(f"--seeds and --steps must be positive, got {args.seeds}, {args.steps}")
+    k, _, n = args.shard.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise ValueError(f"--shard reads K/N with 1 <= K <= N, got {args.shard!r}")
+    if not args.report:
+        todo = [(m, s) for s in range(args.seeds) for m in args.mechanisms]  # seed-major
+        for m, s in todo[int(k) - 1 :: int(n)]:
+            print(f"{m} seed {s}: {run_one(args.out, m, s, args.steps)}")
+    print(report(args.out))
+
+
+if __name__ == "__main__":
+    main()
