@@ -57,15 +57,14 @@ def test_wheel_maps_the_folders_into_the_package(tmp_path):
     assert "project.license" not in build.stdout + build.stderr  # an SPDX string, no warning
     (wheel,) = tmp_path.glob("babyworld-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for path in (
-        "babyworld/rewards/components.py",
-        "babyworld/agents/baselines.py",
-        "babyworld/curricula/__init__.py",
-        "babyworld/experiments/cli.py",
-        "babyworld/probes.json",
-        "babyworld/envs/point.py",
-    ):
-        assert path in names, path
+    mapped = {"agents": "babyworld/agents", "rewards": "babyworld/rewards"}
+    mapped |= {"curricula": "babyworld/curricula", "experiments": "babyworld/experiments"}
+    mapped |= {"babyworld": "babyworld"}
+    for folder, inside in mapped.items():  # every module, subpackages included (a package list)
+        for src in (ROOT / folder).rglob("*.py"):
+            path = f"{inside}/{src.relative_to(ROOT / folder).as_posix()}"
+            assert path in names, f"{path} is not in the wheel: add its package to pyproject.toml"
+    assert "babyworld/probes.json" in names
     assert not any(
         n.split("/")[0] in {"rewards", "agents", "curricula", "tests", "examples"} for n in names
     )
