@@ -60,10 +60,10 @@ def test_wheel_maps_the_folders_into_the_package(tmp_path):
     mapped = {"agents": "babyworld/agents", "rewards": "babyworld/rewards"}
     mapped |= {"curricula": "babyworld/curricula", "experiments": "babyworld/experiments"}
     mapped |= {"babyworld": "babyworld"}
-    for folder, inside in mapped.items():  # every module, subpackages included (a package list)
+    for folder, inside in mapped.items():  # every module, subpackages included
         for src in (ROOT / folder).rglob("*.py"):
             path = f"{inside}/{src.relative_to(ROOT / folder).as_posix()}"
-            assert path in names, f"{path} is not in the wheel: add its package to pyproject.toml"
+            assert path in names, f"{path} is not in the wheel: list its package in pyproject.toml"
     assert "babyworld/probes.json" in names
     assert not any(
         n.split("/")[0] in {"rewards", "agents", "curricula", "tests", "examples"} for n in names
