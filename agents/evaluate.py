@@ -84,7 +84,8 @@ def play_episodes(
     exchanges = np.zeros(n, dtype=np.int64)
     result = np.full(episodes, np.nan)
     while np.isnan(result).any():
-        mask = torch.as_tensor(envs.action_masks(), dtype=torch.bool)
+        masks = envs.action_masks() if hasattr(envs, "action_masks") else envs.call("action_masks")
+        mask = torch.as_tensor(np.stack(masks), dtype=torch.bool)
         logits = model(*hist.w.as_tuple(), mask).logits
         if greedy:
             action = logits.argmax(-1)

@@ -75,7 +75,8 @@ class TrainedBaby:
         """Raise ``ValueError`` unless ``env`` (an env or vector env) fits this baby's spaces."""
         from babyworld.envs.vector import LevelInfo
 
-        info = env.level_info if hasattr(env, "level_info") else LevelInfo.of(env)
+        one = env.envs[0] if hasattr(env, "envs") else env  # a Gymnasium vector env, or an env
+        info = env.level_info if hasattr(env, "level_info") else LevelInfo.of(one)
         space, n = info.observation_space, int(info.action_space.n)
         if space != self.observation_space or n != self.n_actions:
             raise ValueError(

@@ -76,7 +76,7 @@ def make_curriculum(
             raise ValueError(f"the 'fixed' curriculum takes exactly one task, got tasks={tasks!r}")
         return FixedCurriculum(tasks[0], **kwargs)
     task_space = DEFAULT_LADDER if tasks is None else tasks
-    return cls(task_space, parent, **kwargs) if asks else cls(task_space, **kwargs)
+    return cls(task_space, parent=parent, **kwargs) if asks else cls(task_space, **kwargs)
 
 
 __all__ = [

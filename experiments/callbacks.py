@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from babyworld.agents.checkpoint import CheckpointError
 from babyworld.agents.judge_watch import JudgeWatch
 from babyworld.agents.ppo import LOSS_KEYS, PPOTrainer, success_rate
 from babyworld.experiments.evaluation import Evaluator
@@ -382,32 +383,35 @@ class Retention(Callback):
             w = csv.writer(f)
             if new:
                 w.writerow(self.FIELDS)
-            per = max(1, last["episodes"] // max(1, len(last["per_task"])))
-            for task, success in last["per_task"].items():
+            heard, said = self.lang.words_heard, self.lang.words_produced
+            for task, (success, n) in last["per_task"].items():
                 reached = int(task in self.stages.first)
-                heard, said = self.lang.words_heard, self.lang.words_produced
-                w.writerow([report.step, task, reached, f"{success:.4f}", per, heard, said])
+                w.writerow([report.step, task, reached, f"{success:.4f}", n, heard, said])
                 self.writer.add_scalar(f"retention/{task}", success, report.step)
 
-    def state_dict(self) -> Any:
-        """See :meth:`Callback.state_dict`."""
-        return {"step": self.step}
-
     def load_state_dict(self, state: Any) -> None:
-        """Cut ``retention.csv`` back to the checkpoint's step (its rows after are made again)."""
+        """On resume: cut ``retention.csv`` back to the checkpoint's step.
+
+        The file is the state: its rows after the checkpoint are made again.
+        """
         if not self.path.exists():
             return
         rows = list(csv.reader(self.path.open()))
-        keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
+        try:
+            keep = [r for r in rows[1:] if int(r[0]) <= self.step]
+        except (ValueError, IndexError) as e:
+            raise CheckpointError(
+                f"{self.path} is damaged ({e}); delete it (the next evaluations write it again)"
+            ) from e
         with self.path.open("w", newline="") as f:
-            csv.writer(f).writerows(keep)
+            csv.writer(f).writerows([list(self.FIELDS), *keep])
 
     def summary(self, trainer: PPOTrainer) -> dict[str, Any]:
         """The last evaluation's score per stage and their mean."""
         last = self.evaluator.last
         if last is None or "per_task" not in last or len(last["per_task"]) < 2:
             return {}
-        scores = last["per_task"]
+        scores = {task: score for task, (score, _) in last["per_task"].items()}
         return {
             "retention": {
                 "step": last["step"],

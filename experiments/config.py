@@ -252,6 +252,11 @@ class TrainConfig:
                     "--env.reward-source parent holds out; use sdpo, or self_distill with "
                     "--modes.context feedback"
                 )
+        if (self.ppo.anchor_coef or self.ppo.recall_coef) and self.curriculum != "ladder":
+            raise ValueError(
+                "--ppo.anchor-coef and --ppo.recall-coef keep the student of the ladder's last "
+                "promotion: use them with --curriculum ladder"
+            )
         if self.curricula.stages and self.curriculum == "fixed":
             raise ValueError(
                 "--curricula.stages sets the tasks of a ladder, progress or parent curriculum; "

@@ -183,9 +183,8 @@ class Evaluator:
         row = {"step": trainer.global_step, "episodes": n}
         row.update({k: float(np.mean(v)) for k, v in played.items()})
         greedy = played["greedy_success"]  # episode j played tasks[j % K]
-        row["per_task"] = {
-            t.name: float(np.mean(greedy[i :: len(tasks)])) for i, t in enumerate(tasks[:n])
-        }
+        per = {t.name: greedy[i :: len(tasks)] for i, t in enumerate(tasks[:n])}
+        row["per_task"] = {k: (float(np.mean(v)), len(v)) for k, v in per.items()}
         if self.parent is not None:
             for k, v in dataclasses.asdict(self.parent.stats).items():
                 self.parent_use[k] = self.parent_use.get(k, 0) + v - before[k]

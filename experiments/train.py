@@ -289,19 +289,18 @@ def train(
             f"babyworld: {run} has no checkpoint yet: the run starts again from step 0",
             file=sys.stderr,
         )
-    fresh = not run.exists()
-    prepare_dir(cfg, run, ckpt, rows, trainer.updates)
-    callbacks = make_callbacks(cfg, run, parts, ckpt is not None, progress)
-    lang = next(cb.lang for cb in callbacks if isinstance(cb, Language))
-    if ckpt is None:
-        lang.start(trainer.reset_infos)
-    for cb in callbacks if ckpt is not None else ():
-        if cb.key is not None:
-            cb.load_state_dict(saved.get(cb.key))
+    fresh, callbacks = not run.exists(), []
     milestones = parse_milestones(cfg.checkpoint_at_words)
-    clock = RunClock(float(saved.get("seconds", 0.0)))
-    done, failed_fresh = 0, False
+    clock, done = RunClock(float(saved.get("seconds", 0.0))), 0
     try:
+        prepare_dir(cfg, run, ckpt, rows, trainer.updates)
+        callbacks = make_callbacks(cfg, run, parts, ckpt is not None, progress)
+        lang = next(cb.lang for cb in callbacks if isinstance(cb, Language))
+        if ckpt is None:
+            lang.start(trainer.reset_infos)
+        for cb in callbacks if ckpt is not None else ():
+            if cb.key is not None:
+                cb.load_state_dict(saved.get(cb.key))
         while trainer.global_step < cfg.steps:
             report = clock.update(trainer, parts)
             for cb in callbacks:
@@ -321,22 +320,35 @@ def train(
             if done == stop_after_updates:
                 break
         ends = {k: v for cb in callbacks for k, v in cb.summary(trainer).items()}
-    except Exception as e:
-        failed_fresh = fresh and not (run / CKPT).exists()
-        if not failed_fresh and (hint := resumable(e, run)) is not None:
+    except BaseException as e:
+        close_all(parts, callbacks, quiet=True)  # a close that fails too must not hide ``e``
+        if isinstance(e, Exception) and fresh and not (run / CKPT).exists():
+            remove_run(run)  # nothing to resume: leave no directory behind
+        elif isinstance(e, Exception) and (hint := resumable(e, run)) is not None:
             raise hint from e
         raise
-    finally:
-        for cb in callbacks:
-            cb.close()
-        parts.envs.close()
-        if failed_fresh:  # nothing to resume: leave no directory behind
-            remove_run(run)
+    close_all(parts, callbacks)
     write_summary(cfg, run, trainer, parts, clock.seconds(), ends)
     plot_curve(run)
     if (run / RETENTION).exists():
         plot_retention(run / RETENTION)
     return run
+
+
+def close_all(parts: RunParts, callbacks: list[Callback], quiet: bool = False) -> None:
+    """Close the envs first (Ray workers must not outlive a run), then every callback.
+
+    Each is closed whatever the others do; the first error is raised unless ``quiet`` (the run
+    already failed: its own error is the one to report).
+    """
+    errors = []
+    for close in (parts.close, *(cb.close for cb in callbacks)):
+        try:
+            close()
+        except Exception as e:  # noqa: PERF203 - each close must run
+            errors.append(e)
+    if errors and not quiet:
+        raise errors[0]
 
 
 class RunClock:

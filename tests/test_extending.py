@@ -160,3 +160,18 @@ def test_a_curriculum_is_one_class():
     )
     trainer.collect()
     assert {e["task"] for e in trainer.episodes} == {t.name for t in tasks}
+
+
+def test_a_curriculum_that_takes_the_parent_gets_it_by_name(monkeypatch):
+    from babyworld import curricula
+
+    class Asks(Alternate):
+        def __init__(self, tasks, beta=0.1, parent=None):
+            super().__init__(tasks)
+            self.asked_beta, self.parent = beta, parent
+
+    monkeypatch.setitem(curricula.CURRICULA, "asks", Asks)
+    made = curricula.make_curriculum("asks", tasks=[Task.make("Point")], parent="scripted")
+    assert (made.parent, made.asked_beta) == ("scripted", 0.1)
+    with pytest.raises(ValueError, match="the 'asks' curriculum needs parent="):
+        curricula.make_curriculum("asks", tasks=[Task.make("Point")])

@@ -559,3 +559,13 @@ def test_recall_coef_must_be_a_weight():
 
     with pytest.raises(ValueError, match="recall_coef"):
         PPOConfig(recall_coef=-1.0)
+
+
+def test_keeping_the_last_promotion_needs_the_ladder():
+    from babyworld.agents.ppo import PPOConfig
+    from babyworld.experiments.config import TrainConfig
+
+    for ppo in (PPOConfig(anchor_coef=1.0), PPOConfig(recall_coef=1.0)):
+        with pytest.raises(ValueError, match="use them with --curriculum ladder"):
+            TrainConfig(parent="scripted", ppo=ppo)
+        TrainConfig(parent="scripted", ppo=ppo, curriculum="ladder")

@@ -186,10 +186,13 @@ def test_a_checkpoint_opens_with_torch_alone(tmp_path):
     assert all(torch.equal(v, ours["trainer"]["model"][k]) for k, v in plain["model"].items())
 
 
-def test_a_full_disk_stops_the_run_with_its_last_checkpoint_intact(tmp_path, reference):
-    """A checkpoint write that runs out of room (here a file size limit, RLIMIT_FSIZE, as a full
-    disk does it with ENOSPC) ends the run with a message saying how to go on; the checkpoint
-    before it loads, and --resume once there is room ends where an uninterrupted run ends."""
+@pytest.mark.parametrize("room", ["half a checkpoint", "nothing"])
+def test_a_full_disk_stops_the_run_with_its_last_checkpoint_intact(tmp_path, reference, room):
+    """Writes that run out of room (here a file size limit, RLIMIT_FSIZE, as a full disk does it
+    with ENOSPC) end the run with a message saying how to go on, even when closing its files
+    fails too; the checkpoint before loads, and --resume once there is room ends where an
+    uninterrupted run ends. With room for half a checkpoint, the checkpoint's write is what
+    fails; with none, the metrics and TensorBoard's files fail first."""
     import resource
     import signal
 
@@ -198,8 +201,8 @@ def test_a_full_disk_stops_the_run_with_its_last_checkpoint_intact(tmp_path, ref
 
     def squeeze(step: int, success: float) -> None:
         if step == 2 * 16:  # after the 2nd update's checkpoint: the 3rd cannot be written
-            size = (run / "checkpoint.pt").stat().st_size
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+            size = (run / "checkpoint.pt").stat().st_size // 2 if room != "nothing" else 1
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
 
     old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
     try:

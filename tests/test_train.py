@@ -366,6 +366,14 @@ def test_a_ladder_run_records_every_stage_at_every_evaluation_and_resumes_them(t
     assert summary["retention"]["mean"] == pytest.approx(np.mean(list(last.values())), abs=1e-4)
     assert (full / "retention.png").is_file()
     part = train(cfg("part"), progress=False, stop_after_updates=3)  # evaluated at 64 only
+    (part / "retention.csv").with_name("saved.csv").write_bytes(
+        (part / "retention.csv").read_bytes()
+    )
+    with (part / "retention.csv").open("a") as f:  # damaged: refused before any training
+        f.write("12x,Point\n")
+    with pytest.raises(CheckpointError, match="retention.csv is damaged"):
+        train(TrainConfig(resume=part), progress=False)
+    (part / "saved.csv").replace(part / "retention.csv")
     with (part / "retention.csv").open("a") as f:  # a row the checkpoint does not cover
         f.write("999,Point,1,0.5,2,0,0\n")
     resumed = train(TrainConfig(resume=part), progress=False)

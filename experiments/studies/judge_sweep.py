@@ -52,7 +52,7 @@ def run_cell(out: Path, error: float, bias: float, seed: int, steps: int) -> Pat
     run = cell_dir(out, error, bias) / f"seed{seed}"
     if (run / "summary.json").exists():
         return run
-    if (run / "checkpoint.pt").exists():
+    if (run / "config.json").exists():  # interrupted (before its first checkpoint: from step 0)
         return train(TrainConfig(resume=run, steps=steps), progress=False)
     cfg = TrainConfig(
         level="Name",  # the scripted judge's error and bias act on a shown toy

@@ -42,7 +42,7 @@ def run_one(out: Path, mechanism: str, seed: int, steps: int) -> Path:
     run = out / mechanism / f"seed{seed}"
     if (run / "summary.json").exists():
         return run
-    if (run / "checkpoint.pt").exists():
+    if (run / "config.json").exists():  # interrupted (before its first checkpoint: from step 0)
         return train(TrainConfig(resume=run, steps=steps), progress=False)
     curricula, ppo = MECHANISMS[mechanism]
     cfg = TrainConfig(
