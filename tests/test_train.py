@@ -247,22 +247,29 @@ def test_student_solves_point_with_the_scripted_parent(tmp_path):
     assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 40_000
 
 
-@pytest.mark.parametrize(("anchor", "recall"), [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
-def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor, recall):
+def _ladder(out, **kw) -> TrainConfig:
+    """A 6-update scripted ladder run that climbs (a random student passes threshold 0.05)."""
     from babyworld.experiments.config import CurriculumConfig
 
+    kw.setdefault("ppo", PPOConfig(rollout_steps=8, epochs=1))
+    kw.setdefault("checkpoint_every", 100)
+    return TrainConfig(
+        parent="scripted",
+        curriculum="ladder",
+        curricula=CurriculumConfig(threshold=0.05, window=4, retest_rate=0.2),
+        steps=6 * 8 * 4,
+        num_envs=4,
+        out=out,
+        student=SMALL,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(("anchor", "recall"), [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor, recall):
     def cfg(name):
-        return TrainConfig(
-            parent="scripted",
-            curriculum="ladder",
-            curricula=CurriculumConfig(threshold=0.05, window=4, retest_rate=0.2),
-            steps=6 * 8 * 4,
-            num_envs=4,
-            out=tmp_path / name,
-            checkpoint_every=100,
-            student=SMALL,
-            ppo=PPOConfig(rollout_steps=8, epochs=1, anchor_coef=anchor, recall_coef=recall),
-        )
+        ppo = PPOConfig(rollout_steps=8, epochs=1, anchor_coef=anchor, recall_coef=recall)
+        return _ladder(tmp_path / name, ppo=ppo)
 
     full = train(cfg("full"), progress=False)
     part = train(cfg("part"), progress=False, stop_after_updates=3)
@@ -335,22 +342,11 @@ def test_tensorboard_logs_parent_latency_and_computed_tokens(tmp_path):
 
 def test_a_ladder_run_records_every_stage_at_every_evaluation_and_resumes_them(tmp_path):
     from babyworld.curricula import DEFAULT_LADDER
-    from babyworld.experiments.config import CurriculumConfig
     from babyworld.experiments.evaluation import EvalConfig
 
     def cfg(name):
-        return TrainConfig(
-            parent="scripted",
-            curriculum="ladder",
-            curricula=CurriculumConfig(threshold=0.05, window=4, retest_rate=0.2),
-            steps=6 * 8 * 4,
-            num_envs=4,
-            out=tmp_path / name,
-            checkpoint_every=1,
-            student=SMALL,
-            ppo=PPOConfig(rollout_steps=8, epochs=1),
-            eval=EvalConfig(every=2, episodes=10, num_envs=5),
-        )
+        evals = EvalConfig(every=2, episodes=10, num_envs=5)
+        return _ladder(tmp_path / name, checkpoint_every=1, eval=evals)
 
     full = train(cfg("full"), progress=False)
     rows = list(csv.DictReader((full / "retention.csv").open()))
