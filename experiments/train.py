@@ -351,6 +351,20 @@ def close_all(parts: RunParts, callbacks: list[Callback], quiet: bool = False) -
         raise errors[0]
 
 
+def train_or_resume(cfg: TrainConfig) -> Path:
+    """Bring the run in ``cfg.out`` to ``cfg.steps`` (a study's runs).
+
+    A run at its budget is skipped, an interrupted one resumed (from step 0 if it stopped before
+    its first checkpoint), a new one started.
+    """
+    run = Path(cfg.out)  # type: ignore[arg-type]
+    if (run / SUMMARY).exists() and json.loads((run / SUMMARY).read_text())["steps"] >= cfg.steps:
+        return run
+    if (run / CONFIG).exists():
+        return train(TrainConfig(resume=run, steps=cfg.steps), progress=False)
+    return train(cfg, progress=False)
+
+
 class RunClock:
     """Runs one update and reports it: env steps, the run's seconds over sessions, steps/s."""
 

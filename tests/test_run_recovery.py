@@ -11,7 +11,7 @@ from babyworld.agents.checkpoint import CheckpointError, load_checkpoint
 from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
 from babyworld.experiments.config import TrainConfig
-from babyworld.experiments.train import train
+from babyworld.experiments.train import train, train_or_resume
 
 SMALL = StudentConfig(d_model=16, n_heads=2, history=2, latent_dim=4, word_dim=4, reader_hidden=16)
 STEPS = 4 * 16  # 4 updates of 2 envs x 8 steps
@@ -125,6 +125,18 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_in_place(tmp_path, re
     train(TrainConfig(resume=run), progress=False)
     assert _same_model(run, reference) and _metrics(run) == _metrics(reference)
     assert not list(run.glob("*.tmp"))
+
+
+def test_a_study_brings_any_state_of_a_run_to_its_end(tmp_path, reference):
+    """train_or_resume (the studies' runs): fresh, stopped before its first checkpoint, or done."""
+    fresh = train_or_resume(_cfg(tmp_path / "fresh"))
+    assert _same_model(fresh, reference)
+    early = _part(tmp_path)
+    (early / "checkpoint.pt").unlink()
+    assert _same_model(train_or_resume(_cfg(early)), reference)
+    mtime = (fresh / "summary.json").stat().st_mtime
+    train_or_resume(_cfg(fresh))  # finished: skipped
+    assert (fresh / "summary.json").stat().st_mtime == mtime
 
 
 def test_a_run_killed_before_its_config_starts_again_with_out(tmp_path, reference):

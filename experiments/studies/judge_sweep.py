@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from babyworld.agents.checkpoint import write_text_atomic
+from babyworld.experiments.ablation.ablate import parse_shard, shard_of
 
 ERRORS = (0.0, 0.1, 0.2, 0.3, 0.4)
 BIASES = (0.0, 0.2, 0.4)
@@ -47,23 +48,18 @@ def cell_dir(out: Path, error: float, bias: float) -> Path:
 def run_cell(out: Path, error: float, bias: float, seed: int, steps: int) -> Path:
     """Train (or resume, or skip when finished) one seed of one cell; returns its run folder."""
     from babyworld.experiments.config import EnvConfig, TrainConfig
-    from babyworld.experiments.train import train
+    from babyworld.experiments.train import train_or_resume
 
-    run = cell_dir(out, error, bias) / f"seed{seed}"
-    if (run / "summary.json").exists():
-        return run
-    if (run / "config.json").exists():  # interrupted (before its first checkpoint: from step 0)
-        return train(TrainConfig(resume=run, steps=steps), progress=False)
     cfg = TrainConfig(
         level="Name",  # the scripted judge's error and bias act on a shown toy
         parent=f"scripted?judge_error={error:g}&judge_bias={bias:g}",
         seed=seed,
         steps=steps,
-        out=run,
+        out=cell_dir(out, error, bias) / f"seed{seed}",
         threads=1,
         env=EnvConfig(reward_source="parent"),
     )
-    return train(cfg, progress=False)
+    return train_or_resume(cfg)
 
 
 def rows(out: Path) -> list[dict]:
@@ -166,13 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     errors, biases = check_values("errors", args.errors), check_values("biases", args.biases)
     if args.seeds < 1 or args.steps < 1:
         raise ValueError(f"--seeds and --steps must be positive, got {args.seeds}, {args.steps}")
-    k, _, n = args.shard.partition("/")
-    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
-        raise ValueError(f"--shard reads K/N with 1 <= K <= N, got {args.shard!r}")
+    k, n = parse_shard(args.shard)
     if not args.report:
         # seed-major: every cell has a first seed before any has a second (a partial sweep is a grid)
         todo = [(e, b, s) for s in range(args.seeds) for e in errors for b in biases]
-        for e, b, s in todo[int(k) - 1 :: int(n)]:
+        for e, b, s in shard_of(todo, k, n):
             print(f"ε={e:g} b={b:g} seed {s}: {run_cell(args.out, e, b, s, args.steps)}")
     print(report(args.out, args.judges))
 

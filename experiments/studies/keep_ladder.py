@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from babyworld.agents.checkpoint import write_text_atomic
+from babyworld.experiments.ablation.ablate import parse_shard, shard_of
 
 #: mechanism -> (--curricula.* settings, --ppo.* settings)
 MECHANISMS: dict[str, tuple[dict, dict]] = {
@@ -37,25 +38,20 @@ def run_one(out: Path, mechanism: str, seed: int, steps: int) -> Path:
     """Train (or resume, or skip when finished) one seed of one mechanism; returns its folder."""
     from babyworld.agents.ppo import PPOConfig
     from babyworld.experiments.config import CurriculumConfig, TrainConfig
-    from babyworld.experiments.train import train
+    from babyworld.experiments.train import train_or_resume
 
-    run = out / mechanism / f"seed{seed}"
-    if (run / "summary.json").exists():
-        return run
-    if (run / "config.json").exists():  # interrupted (before its first checkpoint: from step 0)
-        return train(TrainConfig(resume=run, steps=steps), progress=False)
     curricula, ppo = MECHANISMS[mechanism]
     cfg = TrainConfig(
         parent="scripted",
         curriculum="ladder",
         seed=seed,
         steps=steps,
-        out=run,
+        out=out / mechanism / f"seed{seed}",
         threads=1,
         curricula=CurriculumConfig(**curricula),
         ppo=PPOConfig(**ppo),
     )
-    return train(cfg, progress=False)
+    return train_or_resume(cfg)
 
 
 def rows(out: Path) -> list[dict]:
@@ -121,12 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"unknown mechanisms {unknown}; choose from {list(MECHANISMS)}")
     if args.seeds < 1 or args.steps < 1:
         raise ValueError(f"--seeds and --steps must be positive, got {args.seeds}, {args.steps}")
-    k, _, n = args.shard.partition("/")
-    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
-        raise ValueError(f"--shard reads K/N with 1 <= K <= N, got {args.shard!r}")
+    k, n = parse_shard(args.shard)
     if not args.report:
         todo = [(m, s) for s in range(args.seeds) for m in args.mechanisms]  # seed-major
-        for m, s in todo[int(k) - 1 :: int(n)]:
+        for m, s in shard_of(todo, k, n):
             print(f"{m} seed {s}: {run_one(args.out, m, s, args.steps)}")
     print(report(args.out))
 
