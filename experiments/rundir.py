@@ -10,14 +10,21 @@ out as a plain safetensors file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from babyworld.agents.checkpoint import CheckpointError, load_checkpoint, write_text_atomic
+from babyworld.agents.checkpoint import (
+    RUN_ONLY,
+    CheckpointError,
+    load_checkpoint,
+    write_text_atomic,
+)
 from babyworld.agents.student import student_for
 from babyworld.agents.trained import TrainedBaby
 from babyworld.experiments.config import TrainConfig
@@ -112,6 +119,49 @@ TRAIN_FILES = re.compile(
     r"transcripts\.jsonl|checkpoint_words_[0-9]+\.pt|events\.out\.tfevents\..*|.*\.tmp)$"
 )
 _STALE = re.compile(r"^(checkpoint\.pt|config\.json|metrics\.csv|summary\.json)\..+\.tmp$")
+
+
+def resolve_resume(cli: TrainConfig) -> TrainConfig:
+    """The config of a resumed run: the saved one, with ``--steps`` from the command line.
+
+    Raises:
+        FileNotFoundError: the directory or its config is missing.
+        ValueError: a flag given on the command line contradicts the saved config.
+    """
+    run = Path(cli.resume)  # type: ignore[arg-type]
+    if not (run / CONFIG).is_file():
+        if run.is_dir() and only_stale(run):
+            raise FileNotFoundError(
+                f"cannot resume: {run} holds no {CONFIG}, so the run was stopped before it began; "
+                f"start it again in place with babyworld train --out {run} and its flags"
+            )
+        raise FileNotFoundError(f"cannot resume: {run / CONFIG} does not exist")
+    saved = read_config(run / CONFIG)
+    defaults = TrainConfig()
+    clashes = [
+        f"--{f.name.replace('_', '-')} {getattr(cli, f.name)!r} (run has {getattr(saved, f.name)!r})"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in RUN_ONLY
+        and getattr(cli, f.name) != getattr(defaults, f.name)
+        and getattr(cli, f.name) != getattr(saved, f.name)
+    ]
+    if clashes:
+        raise ValueError(
+            f"run {run} was made with another config: {'; '.join(clashes)}. Drop those flags to "
+            "continue it, or start a new run without --resume"
+        )
+    steps = cli.steps if cli.steps is not None else saved.steps
+    return dataclasses.replace(
+        saved, steps=steps, resume=run, out=run, ray=cli.ray, workers=cli.workers
+    )
+
+
+def run_dir_for(cfg: TrainConfig) -> Path:
+    """``runs/{level}__{mode}__{seed}__{time}`` unless ``--out`` says otherwise."""
+    if cfg.out is not None:
+        return Path(cfg.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.run_level}__{cfg.mode}__{cfg.seed}__{stamp}"
 
 
 def only_train_files(run: Path) -> bool:

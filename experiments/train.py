@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import errno
 import inspect
 import json
@@ -17,7 +16,6 @@ from typing import Any
 import torch
 
 from babyworld.agents.checkpoint import (
-    RUN_ONLY,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
@@ -64,9 +62,10 @@ from babyworld.experiments.rundir import (
     exists_message,
     only_stale,
     only_train_files,
-    read_config,
     remove_run,
     remove_stale,
+    resolve_resume,
+    run_dir_for,
     write_metrics,
 )
 from babyworld.parent import Parent, make_parent
@@ -90,49 +89,6 @@ def resumable(e: Exception, run: Path) -> Exception | None:
     if isinstance(e, ParentServerError):
         return ParentServerError(f"{e}; " + go_on.format("once the server answers again"))
     return None
-
-
-def resolve_resume(cli: TrainConfig) -> TrainConfig:
-    """The config of a resumed run: the saved one, with ``--steps`` from the command line.
-
-    Raises:
-        FileNotFoundError: the directory or its config is missing.
-        ValueError: a flag given on the command line contradicts the saved config.
-    """
-    run = Path(cli.resume)  # type: ignore[arg-type]
-    if not (run / CONFIG).is_file():
-        if run.is_dir() and only_stale(run):
-            raise FileNotFoundError(
-                f"cannot resume: {run} holds no {CONFIG}, so the run was stopped before it began; "
-                f"start it again in place with babyworld train --out {run} and its flags"
-            )
-        raise FileNotFoundError(f"cannot resume: {run / CONFIG} does not exist")
-    saved = read_config(run / CONFIG)
-    defaults = TrainConfig()
-    clashes = [
-        f"--{f.name.replace('_', '-')} {getattr(cli, f.name)!r} (run has {getattr(saved, f.name)!r})"
-        for f in dataclasses.fields(TrainConfig)
-        if f.name not in RUN_ONLY
-        and getattr(cli, f.name) != getattr(defaults, f.name)
-        and getattr(cli, f.name) != getattr(saved, f.name)
-    ]
-    if clashes:
-        raise ValueError(
-            f"run {run} was made with another config: {'; '.join(clashes)}. Drop those flags to "
-            "continue it, or start a new run without --resume"
-        )
-    steps = cli.steps if cli.steps is not None else saved.steps
-    return dataclasses.replace(
-        saved, steps=steps, resume=run, out=run, ray=cli.ray, workers=cli.workers
-    )
-
-
-def run_dir_for(cfg: TrainConfig) -> Path:
-    """``runs/{level}__{mode}__{seed}__{time}`` unless ``--out`` says otherwise."""
-    if cfg.out is not None:
-        return Path(cfg.out)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.run_level}__{cfg.mode}__{cfg.seed}__{stamp}"
 
 
 def open_run(cfg: TrainConfig) -> tuple[TrainConfig, Path, dict | None, list | None]:

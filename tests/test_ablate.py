@@ -681,7 +681,7 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     for run in plan_runs(cfg):
         assert run.status == "done"
         summary = json.loads((run.path / "summary.json").read_text())
-        assert summary["steps"] == 256 and summary["parent_stats"]["tokens"] > 0
+        assert summary["steps"] == 256 and summary["parent_stats"]["requests"] > 0
         steps = [int(r["step"]) for r in read_rows(run.path / "metrics.csv")]
         assert steps == list(range(32, 257, 32)), run.path
     plan = json.loads((out / "ablation.json").read_text())
