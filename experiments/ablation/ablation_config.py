@@ -91,7 +91,7 @@ def episode_length(level: str) -> int:
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: The keys an ablation takes as they are from ``babyworld train`` (its defaults are train's).
 _TRAIN_KEYS = ("parent", "num_envs", "checkpoint_every", "threads")
-_DEFAULTS = {k: getattr(TrainConfig(), k) for k in _TRAIN_KEYS}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in _TRAIN_KEYS}
 _TOP_KEYS = {
     "out": "output directory (required)",
     "parent": f"parent spec (default {_DEFAULTS['parent']!r})",
