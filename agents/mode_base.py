@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from babyworld.agents.modes import ModeConfig
     from babyworld.agents.ppo import PPOConfig
     from babyworld.agents.student import Student
-    from babyworld.envs.vector import LevelInfo
+    from babyworld.vector.local import LevelInfo
 
 
 class ModeContext(Protocol):

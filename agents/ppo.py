@@ -28,10 +28,10 @@ from babyworld.agents.retention import Keep
 from babyworld.agents.student import StudentConfig, student_for
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner, RunnerStep
-from babyworld.envs.vector import LevelInfo
 from babyworld.rewards import REWARD_INDEX
 from babyworld.task import Task
 from babyworld.validation import check_config
+from babyworld.vector.local import LevelInfo
 
 #: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
 LOSS_KEYS = (

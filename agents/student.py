@@ -242,7 +242,7 @@ class Student(nn.Module):
 
 
 def student_for(cfg: StudentConfig, level: Any) -> Student:
-    """A fresh student sized for ``level`` (a :class:`~babyworld.envs.vector.LevelInfo`)."""
+    """A fresh student sized for ``level`` (a :class:`~babyworld.vector.local.LevelInfo`)."""
     space = level.observation_space
     return make_student(
         cfg,

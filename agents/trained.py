@@ -73,7 +73,7 @@ class TrainedBaby:
 
     def check_fits(self, env: Any) -> None:
         """Raise ``ValueError`` unless ``env`` (an env or vector env) fits this baby's spaces."""
-        from babyworld.envs.vector import LevelInfo
+        from babyworld.vector.local import LevelInfo
 
         one = env.envs[0] if hasattr(env, "envs") else env  # a Gymnasium vector env, or an env
         info = env.level_info if hasattr(env, "level_info") else LevelInfo.of(one)

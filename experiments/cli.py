@@ -11,12 +11,13 @@ from typing import Annotated, Literal
 import tyro
 
 from babyworld.agents.checkpoint import CheckpointError
-from babyworld.envs.ray_vector import LOCAL, RayWorkerError
 from babyworld.experiments.benchmarks.bench import BenchConfig
 from babyworld.experiments.config import LEVEL_NAMES, Level, TrainConfig
 from babyworld.experiments.serve import ServeConfig
 from babyworld.parent import DEFAULT_PARENT
 from babyworld.parent.served import ParentServerError
+from babyworld.vector.cluster import LOCAL
+from babyworld.vector.distributed import RayWorkerError
 
 
 def demo(

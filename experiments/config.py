@@ -275,7 +275,7 @@ class TrainConfig:
                 "--ray ADDRESS, or drop --workers to train in this process"
             )
         if self.ray is not None:
-            from babyworld.envs.ray_vector import check_workers
+            from babyworld.vector.distributed import check_workers
 
             if self.workers is None:
                 self.workers = min(2, self.num_envs)

@@ -25,8 +25,8 @@ import torch
 
 from babyworld.agents.evaluate import play_episodes
 from babyworld.agents.ppo import PPOTrainer
-from babyworld.envs import make_envs
 from babyworld.validation import check_config
+from babyworld.vector import make_envs
 
 EVAL_FIELDS = ("step", "greedy_success", "sampled_success", "episodes")
 #: Added to ``eval.csv`` and the summary when the run trained without the held-out toys.

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.envs.chat import ChatEnv
-from babyworld.fidelity import check_measures, measure_fidelity
-from babyworld.judge_eval import evaluate_judge, judge_agreement
 from babyworld.parent import make_parent
-from babyworld.probes import evaluate
+from babyworld.parent.fidelity import check_measures, measure_fidelity
+from babyworld.parent.judge_eval import evaluate_judge, judge_agreement
+from babyworld.parent.probes import evaluate
 
 
 def run_judge_eval(
@@ -125,7 +125,7 @@ def run_agreement(
     """Judge the same env situations with ``spec`` and the reference ``against``; print a table.
 
     The reference is loaded as given (say ``smollm2?dtype=float32`` for the torch fp32
-    reference). Returns one :class:`~babyworld.judge_eval.Agreement` dict per level.
+    reference). Returns one :class:`~babyworld.parent.judge_eval.Agreement` dict per level.
     """
     if situations < 1:
         raise ValueError(f"--situations must be a positive integer, got {situations}")

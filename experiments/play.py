@@ -210,12 +210,12 @@ def evaluate_run(
         The JSON ``babyworld eval`` prints: the run, its step, what was played, greedy and
         sampled success and their per-episode values.
     """
-    from babyworld.envs import make_envs
     from babyworld.experiments.evaluation import on_split, play_evaluation
     from babyworld.experiments.rundir import load
     from babyworld.experiments.train import build_curriculum
     from babyworld.parent import make_parent
     from babyworld.task import Task
+    from babyworld.vector import make_envs
 
     baby = load(run)
     cfg = baby.config

@@ -288,7 +288,7 @@ def load(run: str | Path) -> TrainedBaby:
         FileNotFoundError: ``run`` is not a run directory (no ``config.json``).
         CheckpointError: its checkpoint is missing, damaged or not babyworld's.
     """
-    from babyworld.envs import make_envs
+    from babyworld.vector import make_envs
 
     run = Path(run)
     if not (run / "config.json").is_file():

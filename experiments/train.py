@@ -24,7 +24,6 @@ from babyworld.agents.checkpoint import (
 from babyworld.agents.judge_watch import JudgeWatch
 from babyworld.agents.ppo import PPOTrainer, success_rate
 from babyworld.curricula import CURRICULA, Curriculum, make_curriculum
-from babyworld.envs import make_envs
 from babyworld.experiments.callbacks import (
     METRIC_FIELDS,
     Callback,
@@ -71,6 +70,7 @@ from babyworld.experiments.rundir import (
 from babyworld.parent import Parent, make_parent
 from babyworld.parent.served import ParentServerError
 from babyworld.task import Task
+from babyworld.vector import make_envs
 
 #: Write errors that mean "no room": a full disk, a quota, a file size limit.
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

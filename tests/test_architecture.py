@@ -25,7 +25,7 @@ MAX_FUNCTION_LINES = 80
 #: written: an entry may shrink, never grow, and goes once it fits.
 OVERSIZE = {
     "babyworld/envs/base.py": 736,
-    "babyworld/envs/ray_vector.py": 657,
+    "babyworld/vector/distributed.py": 581,
     "agents/losses.py": 664,
     "experiments/benchmarks/bench.py": 662,
     "babyworld/parent/store.py": 643,

@@ -14,12 +14,12 @@ import torch
 from babyworld.agents.evaluate import EVAL_SEED_BASE, eval_seeds, play_episodes
 from babyworld.agents.ppo import PPOConfig
 from babyworld.agents.student import StudentConfig
-from babyworld.envs import make_envs
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.experiments.evaluation import EVAL_FIELDS, EvalConfig
 from babyworld.experiments.train import train
 from babyworld.task import Task
 from babyworld.validation import SEED_LIMIT
+from babyworld.vector import make_envs
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 

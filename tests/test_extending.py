@@ -19,14 +19,14 @@ from babyworld.agents.modes_rl import ppo_terms
 from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
 from babyworld.curricula import Curriculum
-from babyworld.envs import LEVELS, LadderEnv, env_id, make_envs, register_envs, rungs
+from babyworld.envs import LEVELS, LadderEnv, env_id, register_envs, rungs
 from babyworld.envs.point import PointEnv
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.train import train
 from babyworld.parent import Parent
 from babyworld.rewards import REWARD_INDEX
 from babyworld.task import Task
+from babyworld.vector import ParentBatchVectorEnv, make_envs
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from babyworld.fidelity import (
+from babyworld.parent.fidelity import (
     MEASURES,
     about_situation,
     check_measures,

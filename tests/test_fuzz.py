@@ -36,7 +36,6 @@ from babyworld.envs.ladder import LadderEnv
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
 from babyworld.envs.request import RequestEnv
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.experiments.cli import main
 from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.rundir import checked_metrics, read_config
@@ -45,6 +44,7 @@ from babyworld.parent import make_parent
 from babyworld.rewards import REWARD_NAMES
 from babyworld.rewards.vector import MAX_WEIGHT_SUM
 from babyworld.text import WordTokenizer
+from babyworld.vector.local import ParentBatchVectorEnv
 
 N_INPUTS = int(os.environ.get("BABYWORLD_FUZZ_INPUTS", "3000"))
 PARENT = make_parent("scripted")

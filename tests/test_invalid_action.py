@@ -12,7 +12,7 @@ import pytest
 from babyworld import InvalidActionError, Task, env_id
 from babyworld.envs import STOP
 from babyworld.envs.ladder import LadderEnv
-from babyworld.envs.vector import ParentBatchVectorEnv
+from babyworld.vector.local import ParentBatchVectorEnv
 from babyworld.world import COLORS, SHAPES
 
 PARENT = "scripted"

@@ -9,13 +9,14 @@ import pytest
 from babyworld.agents.judge_watch import JudgeAlert, JudgeWatch, JudgeWatchConfig, over_optimised
 from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
-from babyworld.envs import PointEnv, make_envs
+from babyworld.envs import PointEnv
 from babyworld.envs.name import NameEnv
 from babyworld.experiments.callbacks import UpdateReport, Watch
 from babyworld.experiments.config import EnvConfig, TrainConfig
-from babyworld.judge_eval import evaluate_judge, pooled_auc, request_utterances
+from babyworld.parent.judge_eval import evaluate_judge, pooled_auc, request_utterances
 from babyworld.parent.scripted import ScriptedParent
 from babyworld.rewards import REWARD_SOURCES, format_weights, parse_weights, resolve_weights
+from babyworld.vector import make_envs
 
 
 class ContraryParent(ScriptedParent):

@@ -19,8 +19,8 @@ from babyworld.envs.chat import (
 )
 from babyworld.envs.name import NameEnv
 from babyworld.experiments.studies import judge_sweep
-from babyworld.judge_eval import evaluate_judge
 from babyworld.parent import make_parent
+from babyworld.parent.judge_eval import evaluate_judge
 from babyworld.parent.scripted import ScriptedParent
 from babyworld.rewards import components
 from babyworld.validation import ValidationError

@@ -304,7 +304,7 @@ def test_request_and_chat_pass_both_checkers_without_warnings(level):
 
 
 def test_native_vector_env_takes_one_task_per_env_and_partial_resets():
-    from babyworld.envs.vector import ParentBatchVectorEnv
+    from babyworld.vector.local import ParentBatchVectorEnv
 
     parent = make_parent("scripted", shared=False)
     envs = ParentBatchVectorEnv(

@@ -13,7 +13,7 @@ from babyworld import env_id, make_parent
 from babyworld.envs import prompts
 from babyworld.parent import smollm2
 from babyworld.parent.hf import HFParent, best_cpu_dtype
-from babyworld.probes import evaluate
+from babyworld.parent.probes import evaluate
 from babyworld.world import COLORS, SHAPES, WorldObject
 
 pytestmark = pytest.mark.llm
@@ -267,7 +267,7 @@ def test_every_mode_trains_with_the_real_parent(llm_parent, level, mode, modes):
     from babyworld.agents.modes import ModeConfig
     from babyworld.agents.ppo import PPOConfig, PPOTrainer
     from babyworld.agents.student import StudentConfig
-    from babyworld.envs import make_envs
+    from babyworld.vector import make_envs
 
     small = StudentConfig(d_model=16, n_heads=2, history=2, latent_dim=4, word_dim=4)
     envs = make_envs(level, 2, llm_parent)

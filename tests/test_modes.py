@@ -13,8 +13,8 @@ import torch
 from babyworld.agents.modes import ModeConfig, check_mode, phase
 from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
-from babyworld.envs import make_envs
 from babyworld.experiments.config import TrainConfig
+from babyworld.vector import make_envs
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 PPO = PPOConfig(rollout_steps=8, epochs=2)

@@ -64,7 +64,7 @@ def test_wheel_maps_the_folders_into_the_package(tmp_path):
         for src in (ROOT / folder).rglob("*.py"):
             path = f"{inside}/{src.relative_to(ROOT / folder).as_posix()}"
             assert path in names, f"{path} is not in the wheel: list its package in pyproject.toml"
-    assert "babyworld/probes.json" in names
+    assert "babyworld/parent/probes.json" in names
     assert not any(
         n.split("/")[0] in {"rewards", "agents", "curricula", "tests", "examples"} for n in names
     )

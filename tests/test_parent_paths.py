@@ -14,10 +14,10 @@ import pytest
 
 from babyworld.envs import prompts
 from babyworld.experiments.benchmarks.measure import tiny_ct2_parent, tiny_parent
-from babyworld.judge_eval import evaluate_judge, judge_agreement
 from babyworld.parent import make_parent
 from babyworld.parent.ct2 import CT2Error, CT2Parent, check_default, convert
 from babyworld.parent.factory import check_spec, split_options
+from babyworld.parent.judge_eval import evaluate_judge, judge_agreement
 from babyworld.world import WorldObject
 
 pytest.importorskip("ctranslate2")

@@ -24,13 +24,14 @@ import ray  # noqa: E402
 from babyworld.agents.checkpoint import load_checkpoint  # noqa: E402
 from babyworld.agents.ppo import PPOConfig, PPOTrainer  # noqa: E402
 from babyworld.agents.student import StudentConfig  # noqa: E402
-from babyworld.envs import make_envs  # noqa: E402
-from babyworld.envs.ray_vector import RayVectorEnv, connect, import_ray  # noqa: E402
 from babyworld.experiments.cli import _ray_flag, main  # noqa: E402
 from babyworld.experiments.config import TrainConfig  # noqa: E402
 from babyworld.experiments.evaluation import EvalConfig  # noqa: E402
 from babyworld.experiments.train import train  # noqa: E402
 from babyworld.task import Task  # noqa: E402
+from babyworld.vector import make_envs  # noqa: E402
+from babyworld.vector.cluster import connect, import_ray  # noqa: E402
+from babyworld.vector.distributed import RayVectorEnv  # noqa: E402
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 
@@ -170,7 +171,7 @@ def test_dead_worker_is_replaced_and_the_run_continues(caplog):
         old = envs.workers[1]
         old_pid, last_obs = old.pid, {k: v[2:].copy() for k, v in envs._obs.items()}
         _kill(old)
-        caplog.set_level(logging.WARNING, logger="babyworld.envs.ray_vector")
+        caplog.set_level(logging.WARNING, logger="babyworld.vector.distributed")
         masks = envs.action_masks()  # finds the dead worker and re-hosts its envs
         [warning] = [r.getMessage() for r in caplog.records]
         assert warning.startswith(f"Ray worker 1 (pid {old_pid} on ")

@@ -11,8 +11,8 @@ import torch
 from babyworld.agents.history import HistoryBuffer
 from babyworld.envs.infos import batch_infos
 from babyworld.envs.point import PointEnv
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.rewards import AdaptiveCode, TokenPredictor, components, rows
+from babyworld.vector.local import ParentBatchVectorEnv
 
 
 def test_sum_rows_by_hand_and_in_numpys_order():

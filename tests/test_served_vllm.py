@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from babyworld.envs import prompts
-from babyworld.probes import evaluate
+from babyworld.parent.probes import evaluate
 from babyworld.world import COLORS, SHAPES, WorldObject
 
 pytestmark = pytest.mark.llm

@@ -13,7 +13,7 @@ from babyworld.agents.mode_base import RolloutFacts
 from babyworld.agents.modes import ModeConfig
 from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import StudentConfig
-from babyworld.envs import make_envs
+from babyworld.vector import make_envs
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 

@@ -67,7 +67,7 @@ def test_teacher_respects_the_action_mask():
 
 def test_vector_env_batches_the_teacher_and_matches_single_envs():
     parent = make_parent("scripted", shared=False)
-    from babyworld.envs.vector import ParentBatchVectorEnv
+    from babyworld.vector.local import ParentBatchVectorEnv
 
     envs = ParentBatchVectorEnv(babyworld.NameEnv, 3, parent)
     envs.reset(seed=5)

@@ -13,9 +13,9 @@ from babyworld.agents.checkpoint import CheckpointError, load_checkpoint, save_c
 from babyworld.agents.history import HistoryBuffer
 from babyworld.agents.ppo import PPOConfig, PPOTrainer
 from babyworld.agents.student import Student, StudentConfig
-from babyworld.envs import make_envs
 from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.train import train
+from babyworld.vector import make_envs
 
 SMALL = StudentConfig(d_model=32, n_heads=2, history=4, latent_dim=8, word_dim=8, reader_hidden=32)
 

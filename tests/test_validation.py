@@ -18,12 +18,12 @@ from babyworld.envs.ladder import LadderEnv
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
 from babyworld.envs.request import RequestEnv
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.experiments.cli import main
 from babyworld.experiments.config import TrainConfig
 from babyworld.parent import make_parent
 from babyworld.rewards import resolve_weights
 from babyworld.validation import check_bool, check_float, check_int, check_seeds
+from babyworld.vector.local import ParentBatchVectorEnv
 
 PARENT = make_parent("scripted")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import babyworld
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import make_parent
+from babyworld.vector.local import ParentBatchVectorEnv
 
 SAME_STEP = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
 

@@ -3,7 +3,6 @@
 from babyworld.envs.base import InvalidActionError, Outcome, ParentBabyEnv
 from babyworld.envs.chat import ChatEnv
 from babyworld.envs.ladder import LadderEnv
-from babyworld.envs.make import make_envs
 from babyworld.envs.name import NameEnv
 from babyworld.envs.point import PointEnv
 from babyworld.envs.registration import LEVELS, env_id, level_class, register_envs, rungs
@@ -24,7 +23,6 @@ __all__ = [
     "PointEnv",
     "env_id",
     "level_class",
-    "make_envs",
     "rungs",
     "register_envs",
 ]

@@ -57,7 +57,7 @@ def rungs_text(fact: str | None = None) -> str:
 
 def _vector_creator(level: str, num_envs: int, **kwargs: Any) -> Any:
     """Build the native batched vector env of a level (``gym.make_vec``'s default for our ids)."""
-    from babyworld.envs.vector import ParentBatchVectorEnv
+    from babyworld.vector.local import ParentBatchVectorEnv
 
     return ParentBatchVectorEnv(level_class(level), num_envs, **kwargs)
 

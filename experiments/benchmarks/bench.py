@@ -371,7 +371,7 @@ def _path_rows(cfg: BenchConfig, sizes: Sizes, threads: int, table: _Table) -> d
 
     from babyworld.envs import rungs
     from babyworld.experiments.benchmarks import measure as m
-    from babyworld.judge_eval import evaluate_judge
+    from babyworld.parent.judge_eval import evaluate_judge
 
     figures: dict[str, Any] = {}
     situations = min(cfg.agreement_situations, 2) if cfg.quick else cfg.agreement_situations

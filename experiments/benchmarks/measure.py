@@ -230,7 +230,7 @@ def trainer_samples(level: str, n: int, rollout: int, iters: int, seed: int) -> 
     """Samples/s of ``PPOTrainer`` (collect + update, default student) with the scripted parent."""
     from babyworld.agents.ppo import PPOConfig, PPOTrainer
     from babyworld.agents.student import StudentConfig
-    from babyworld.envs import make_envs
+    from babyworld.vector import make_envs
 
     envs = make_envs(level, n, make_parent("scripted", shared=False))
     trainer = PPOTrainer(envs, StudentConfig(), PPOConfig(rollout_steps=rollout), seed, 10**9)

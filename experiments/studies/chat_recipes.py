@@ -2,7 +2,7 @@
 
 ``python -m babyworld.experiments.studies.chat_recipes [--parent smollm2] [--situations 200] [--out F]``
 judges the same replies as ``babyworld parent-eval --in-env --levels Chat`` (every one-word reply
-and 20 two-word replies per situation, :func:`~babyworld.judge_eval.chat_replies`) in the same
+and 20 two-word replies per situation, :func:`~babyworld.parent.judge_eval.chat_replies`) in the same
 env situations (resets with seeds 0, 1, ...), with each frame recipe, each number of distractor
 lines and each verdict rule, and compares the parent's verdict with the reference's
 (:func:`~babyworld.envs.chat.reference_fits`): share of replies accepted, precision, recall,
@@ -22,10 +22,10 @@ import numpy as np
 from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.envs import prompts
 from babyworld.envs.chat import ChatEnv, is_echo, reference_fits
-from babyworld.envs.vector import ParentBatchVectorEnv
-from babyworld.judge_eval import chat_replies
 from babyworld.parent import Parent, make_parent
+from babyworld.parent.judge_eval import chat_replies
 from babyworld.rewards import components
+from babyworld.vector.local import ParentBatchVectorEnv
 
 _OLD = 'Mom says: "{line}" The baby answers:'
 _SCRIPT = prompts.CHAT_CONTEXT.split("Situation: {situation}")[0]

@@ -23,8 +23,8 @@ import numpy as np
 
 from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.envs import prompts
-from babyworld.judge_eval import pooled_auc
 from babyworld.parent import Parent, make_parent
+from babyworld.parent.judge_eval import pooled_auc
 from babyworld.rewards import components
 from babyworld.world import ATTRIBUTES, COLORS, SHAPES, NameTask, Scene, WorldObject
 

@@ -54,8 +54,8 @@ def greedy_accuracy(judgements: Sequence[np.ndarray], right: Sequence[int]) -> f
 def measure(spec: str, level: str, situations: int, seed: int = 0, batch: int = 64) -> dict:
     """Judge ``situations`` first exchanges of ``level`` (seeds ``seed + i``) with parent ``spec``."""
     from babyworld.envs import level_class
-    from babyworld.envs.vector import ParentBatchVectorEnv
     from babyworld.parent import make_parent
+    from babyworld.vector.local import ParentBatchVectorEnv
 
     parent = make_parent(spec)
     n = min(batch, situations)

@@ -41,8 +41,8 @@ import numpy as np
 
 from babyworld.envs.chat import CHAT_REFERENCE
 from babyworld.envs.registration import level_class
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import Parent
+from babyworld.vector.local import ParentBatchVectorEnv
 from babyworld.world import COLORS, SHAPES
 
 #: Levels and the measures each has.

@@ -1,7 +1,7 @@
 """Rollout workers as Ray actors: a vector env whose envs live in K worker processes.
 
 :class:`RayVectorEnv` splits the run's N envs into K contiguous shards; each shard is one Ray actor
-(:class:`ShardWorker`) holding a native :class:`~babyworld.envs.vector.ParentBatchVectorEnv` and
+(:class:`ShardWorker`) holding a native :class:`~babyworld.vector.local.ParentBatchVectorEnv` and
 its own parent built from the run's parent spec. ``reset`` and ``step`` go out to every actor at
 once and their results come back concatenated in env order, with the same infos (reward vectors
 included), the same per-env seeds (env ``i`` gets ``seed + i``) and the same reset options
@@ -29,92 +29,16 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.task import Task
 from babyworld.validation import ValidationError, check_float, check_int, check_seeds
+from babyworld.vector.cluster import connect, import_ray
+from babyworld.vector.local import ParentBatchVectorEnv
 
 log = logging.getLogger(__name__)
-
-#: ``--ray local`` (or ``--ray`` alone): start a Ray cluster on this machine.
-LOCAL = "local"
-INSTALL_HINT = "pip install 'babyworld[ray]' (or pip install 'ray>=2.40')"
-#: Seconds allowed to open a TCP connection to a cluster's address before giving up.
-CONNECT_TIMEOUT = 10.0
 
 
 class RayWorkerError(RuntimeError):
     """Ray rollout workers could not be started or replaced."""
-
-
-def import_ray() -> Any:
-    """The ``ray`` module, or an ``ImportError`` that says how to install it."""
-    try:
-        return importlib.import_module("ray")
-    except ImportError as e:
-        raise ImportError(f"distributed rollouts (--ray) need Ray: {INSTALL_HINT}") from e
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    """``(host, port)`` of ``host:port``, ``ray://host:port`` or ``host`` (Ray's port 6379)."""
-    rest = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = rest.rpartition(":")
-    if not host:
-        return rest, 10001 if address.startswith("ray://") else 6379
-    if not port.isdigit():
-        raise ValueError(f"Ray address {address!r} must be HOST:PORT (e.g. 10.0.0.5:6379)")
-    return host.strip("[]"), int(port)
-
-
-def probe(address: str) -> None:
-    """``ConnectionError`` unless a TCP connection to ``address`` opens within a bounded time."""
-    host, port = _host_port(address)
-    try:
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
-    except OSError as e:
-        raise ConnectionError(
-            f"no Ray cluster answers at {address!r} ({host}:{port}: {e}; gave up after at most "
-            f"{CONNECT_TIMEOUT:.0f} s). Start one there with 'ray start --head --port {port}' "
-            "(and 'ray start --address HEAD:PORT' on the other machines), check the address and "
-            "the firewall, or pass --ray alone for a local cluster on this machine"
-        ) from e
-
-
-def connect(address: str | None = None) -> bool:
-    """Connect to the Ray cluster at ``address``, or start a local one (``None`` or ``"local"``).
-
-    A local cluster uses this machine's CPUs, no dashboard and quiet logging. An address is first
-    probed with a bounded TCP connect (Ray's own client retries for minutes when nothing answers).
-    Nothing happens if Ray is already initialised in this process.
-
-    Returns:
-        Whether this call started or connected Ray (the caller then shuts it down).
-
-    Raises:
-        ImportError: Ray is not installed.
-        ConnectionError: nothing answers at ``address``, or Ray refused to connect.
-    """
-    ray = import_ray()
-    local = address is None or address == LOCAL
-    if not local and address != "auto":
-        probe(address)
-    if ray.is_initialized():
-        return False
-    if local:
-        ray.init(
-            num_cpus=os.cpu_count() or 1,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-        )
-        return True
-    try:
-        ray.init(address=address, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ConnectionError(
-            f"could not connect to the Ray cluster at {address!r}: {e}. Check that the cluster "
-            "runs the same Ray and Python versions as this machine, or use --ray alone for a "
-            "local cluster"
-        ) from e
-    return True
 
 
 class ShardWorker:

@@ -23,12 +23,13 @@ def make_envs(
 
     Its autoreset is disabled: the trainer's :class:`CurriculumRunner` resets ended envs with the
     curriculum's next tasks. With ``ray`` (``"local"`` or a cluster address) the envs run on
-    ``workers`` Ray actors (:class:`~babyworld.envs.ray_vector.RayVectorEnv`), each building its
+    ``workers`` Ray actors (:class:`~babyworld.vector.distributed.RayVectorEnv`), each building its
     own parent from the spec string ``parent``.
     """
     level_class(level)  # ValueError naming the levels
     if ray is not None:
-        from babyworld.envs.ray_vector import LOCAL, RayVectorEnv
+        from babyworld.vector.cluster import LOCAL
+        from babyworld.vector.distributed import RayVectorEnv
 
         return RayVectorEnv(
             level,

@@ -39,9 +39,9 @@ import numpy as np
 from babyworld.envs.chat import CHAT_WORDS, is_echo
 from babyworld.envs.name import NameEnv
 from babyworld.envs.registration import level_class, rungs
-from babyworld.envs.vector import ParentBatchVectorEnv
 from babyworld.parent import Parent
 from babyworld.rewards import components
+from babyworld.vector.local import ParentBatchVectorEnv
 from babyworld.world import WorldObject
 
 #: Two-word replies judged per Chat situation (besides every one-word reply).

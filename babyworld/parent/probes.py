@@ -46,7 +46,7 @@ class ProbeResult:
 
 def load_probes() -> dict:
     """The shipped probe set."""
-    return json.loads(resources.files("babyworld").joinpath("probes.json").read_text())
+    return json.loads(resources.files("babyworld.parent").joinpath("probes.json").read_text())
 
 
 def _obj(name: str) -> WorldObject:
