@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import tyro
 
 from babyworld.agents.checkpoint import CheckpointError
+from babyworld.experiments.ablation.cluster import ClusterError
 from babyworld.experiments.benchmarks.bench import BenchConfig
 from babyworld.experiments.config import LEVEL_NAMES, Level, TrainConfig
 from babyworld.experiments.serve import ServeConfig
@@ -205,6 +206,7 @@ def ablate(
     shard: str | None = None,
     dry_run: bool = False,
     progress: bool = True,
+    ray: str | None = None,
 ) -> None:
     """Run every (level, mode, seed) of an ablation config, resumably (see docs/ablation.md).
 
@@ -218,6 +220,11 @@ def ablate(
             processes ('--shard 1/2', '--shard 2/2') share the runs without running one twice.
         dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
         progress: show the overall progress bar.
+        ray: run the runs as Ray tasks, as many at once as the cluster's CPUs allow, each asking
+            for the config's threads (1 if unset); '--ray' alone starts a Ray cluster on this
+            machine, '--ray ADDRESS' joins a running one (HOST:PORT, ray://HOST:PORT or auto;
+            every node must see the out directory at the same path). A run lost with its node is
+            started again elsewhere and resumes from its checkpoint.
     """
     from babyworld.experiments.ablation.ablate import (
         describe_plan,
@@ -237,7 +244,9 @@ def ablate(
         return
     if max_runs is not None and max_runs < 1:
         raise ValueError(f"--max-runs must be >= 1, got {max_runs}")
-    records = run_ablation(cfg, progress=progress, max_runs=max_runs, levels=levels, shard=parts)
+    records = run_ablation(
+        cfg, progress=progress, max_runs=max_runs, levels=levels, shard=parts, ray=ray
+    )
     counts = {a: sum(r.action == a for r in records) for a in ("trained", "resumed", "skipped")}
     print(", ".join(f"{n} {a}" for a, n in counts.items()) + f" of {len(plan)} runs")
     print(f"report:  babyworld report {cfg.out}")
@@ -351,8 +360,8 @@ def transcript(
 
 
 def _ray_flag(argv: list[str]) -> list[str]:
-    """``train --ray`` without an address means a local cluster: ``--ray local``."""
-    if not argv or argv[0] != "train":
+    """``train --ray`` / ``ablate --ray`` without an address mean a local cluster: ``--ray local``."""
+    if not argv or argv[0] not in ("train", "ablate"):
         return argv
     out = []
     for i, arg in enumerate(argv):
@@ -417,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
         CheckpointError,
         ParentServerError,
         RayWorkerError,
+        ClusterError,
     ) as e:
         print(f"babyworld: error: {e}", file=sys.stderr)
         raise SystemExit(2) from e

@@ -7,7 +7,8 @@ then seeds, then labels; ``--levels`` runs some levels only, e.g. one process pe
 harness is resumable: a run whose ``summary.json`` reports the budget is skipped, a run with a
 checkpoint is resumed from it (also when the budget grew), a run directory interrupted before
 its first checkpoint is started again. ``OUT/ablation.json`` records the config and the runs for
-``babyworld report``. Every bad field fails before any run starts, with a message naming it.
+``babyworld report``. With ``--ray`` the runs are Ray tasks on a cluster instead, as many at once
+as its CPUs allow (:mod:`~babyworld.experiments.ablation.cluster`). Every bad field fails before any run starts, with a message naming it.
 
 Runs share the parent's answers through its persistent answer store (:mod:`babyworld.parent.store`;
 with any process on the machine), and each run's ``summary.json`` counts its own cost: the
@@ -188,8 +189,9 @@ def run_ablation(
     levels: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
     on_update: Callable[[PlannedRun, int, float], None] | None = None,
+    ray: str | None = None,
 ) -> list[RunRecord]:
-    """Run (or continue) every run of the ablation, one after another.
+    """Run (or continue) every run of the ablation: one after another, or on a Ray cluster.
 
     Args:
         cfg: the validated config.
@@ -203,6 +205,9 @@ def run_ablation(
             without ever running the same one (:func:`shard_of`).
         on_update: called after every update of a run with the run, its env steps and its
             success over the last 100 episodes.
+        ray: run the runs as Ray tasks on this cluster (``"local"``: a cluster started on this
+            machine; else its address), all at once as its CPUs allow
+            (:mod:`~babyworld.experiments.ablation.cluster`); ``on_update`` is then not called.
 
     Returns:
         What was done with each run visited, in order.
@@ -212,11 +217,13 @@ def run_ablation(
             before any run starts).
         FileNotFoundError / OSError: the parent's model is missing (raised before anything is
             written).
+        ImportError / ConnectionError: ``ray`` is given and Ray is missing or nothing answers at
+            the address (raised before anything is written).
+        ClusterError: a run failed on the cluster (the others stopped; rerun to resume).
     """
-    from babyworld.experiments.train import train
     from babyworld.parent import make_parent
 
-    plan = plan_runs(cfg)
+    full = plan = plan_runs(cfg)
     if levels is not None:
         unknown = sorted(set(levels) - set(cfg.levels))
         if unknown or not levels:
@@ -225,45 +232,64 @@ def run_ablation(
                 f"{list(cfg.levels)}; name one or more of them"
             )
     make_parent(cfg.parent)  # a missing model fails here, before anything is written
-    records: list[RunRecord] = []
-    write_plan(cfg, plan)
     if levels is not None:
         plan = [r for r in plan if r.level in levels]
     if shard is not None:
         plan = shard_of(plan, *shard)
-    bar = _AblationProgress(len(plan), sum(r.status == "done" for r in plan), progress)
-    trained = 0
+    todo = [r for r in plan if r.status != "done"][:max_runs]
+    if ray is not None:
+        from babyworld.experiments.ablation.cluster import check_cluster, run_on_ray
+
+        check_cluster(ray)
+    write_plan(cfg, full)
+    records = {r.path: RunRecord(r.level, r.label, r.seed, r.path, "skipped") for r in plan}
+    bar = _AblationProgress(len(plan), len(plan) - len(todo), progress)
     try:
-        for run in plan:
-            if run.status == "done":
-                records.append(RunRecord(run.level, run.label, run.seed, run.path, "skipped"))
-                continue
-            if max_runs is not None and trained >= max_runs:
-                break
-            if run.status == "stale":
-                for p in run.path.iterdir():
-                    p.unlink()
-                run.path.rmdir()
-            budget = cfg.steps[run.level]
-            bar.start_run(f"{run.level}/{run.label}/seed{run.seed}", budget)
+        if ray is not None and todo:
+            for run, action in run_on_ray(todo, train_run, ray, cfg.threads or 1):
+                records[run.path] = RunRecord(run.level, run.label, run.seed, run.path, action)
+                bar.end_run(one_line(run.path, action))
+        for run in [] if ray is not None else todo:
+            bar.start_run(f"{run.level}/{run.label}/seed{run.seed}", cfg.steps[run.level])
 
             def hook(step: int, success: float, run: PlannedRun = run) -> None:
                 bar.step(step, success)
                 if on_update is not None:
                     on_update(run, step, success)
 
-            if run.status == "partial":
-                train(TrainConfig(resume=run.path, steps=budget), progress=False, on_update=hook)
-                action = "resumed"
-            else:
-                train(run.config, progress=False, on_update=hook)
-                action = "trained"
-            trained += 1
-            records.append(RunRecord(run.level, run.label, run.seed, run.path, action))
-            bar.end_run(_one_line(run.path, action))
+            action = train_run(run.config, hook)
+            records[run.path] = RunRecord(run.level, run.label, run.seed, run.path, action)
+            bar.end_run(one_line(run.path, action))
     finally:
         bar.close()
-    return records
+    done = {r.path for r in todo} | {r.path for r in plan if r.status == "done"}
+    return [records[r.path] for r in plan if r.path in done]
+
+
+def train_run(config: TrainConfig, on_update: Callable[[int, float], None] | None = None) -> str:
+    """Bring one run of an ablation to its budget, deciding from its directory as it is now.
+
+    A finished run is left (``"skipped"``), a run with a checkpoint resumes from it
+    (``"resumed"``), a directory interrupted before its first checkpoint is removed and the run
+    trained from scratch, as is a new one (``"trained"``). Deciding here, not when the plan was
+    made, lets a run started again (by Ray, after its node died) resume what its first attempt
+    saved.
+    """
+    from babyworld.experiments.train import train
+
+    path = Path(config.out)  # type: ignore[arg-type]
+    status = run_status(path, config)
+    if status == "done":
+        return "skipped"
+    if status == "stale":
+        for p in path.iterdir():
+            p.unlink()
+        path.rmdir()
+    if status == "partial":
+        train(TrainConfig(resume=path, steps=config.steps), progress=False, on_update=on_update)
+        return "resumed"
+    train(config, progress=False, on_update=on_update)
+    return "trained"
 
 
 def shard_of(plan: Sequence[PlannedRun], k: int, n: int) -> list[PlannedRun]:
@@ -291,7 +317,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
-def _one_line(path: Path, action: str) -> str:
+def one_line(path: Path, action: str) -> str:
+    """What was done with a run, its budget, time, success and parent cost, in one line."""
     s = json.loads((path / "summary.json").read_text())
     p = s["parent_stats"]
     hits = p["cache_hits"] + p.get("store_hits", 0)
