@@ -191,6 +191,60 @@ def check_config(obj: Any, prefix: str = "") -> None:
         _check_hint(name, value, hint)
 
 
+def build_config(cls: type, table: Any, where: str = "") -> Any:
+    """``cls`` built from a table of its fields: a TOML table, or a saved ``config.json``.
+
+    Nested config dataclasses are built from nested tables, a ``-`` in a key reads as ``_`` (the
+    command line's spelling), a string as a path and an integer as a float where the field is one. Types and ranges are
+    the class's own checks (:func:`check_config` in its ``__post_init__``): one schema for the
+    command line, ablation configs and saved runs.
+
+    Raises:
+        ValidationError: an unknown key (the message lists the keys), a key given twice, a value
+            that is not a table where one is expected, or the class's own error; each message
+            starts with the field's dotted name under ``where``.
+    """
+    name = where or cls.__name__
+    if not isinstance(table, Mapping):
+        raise ValidationError(f"{name}: must be a table, got {table!r}")
+    hints, kwargs = _hints(cls), {}
+    for key, value in table.items():
+        field, at = key.replace("-", "_"), f"{where}.{key}" if where else key
+        if field not in hints:
+            raise ValidationError(f"{at}: unknown key; {name} takes {sorted(hints)}")
+        if field in kwargs:
+            raise ValidationError(f"{at}: given twice (with '_' and with '-')")
+        kind = _without_none(hints[field])
+        if dataclasses.is_dataclass(kind):
+            value = build_config(kind, value, at)
+        elif kind is Path and isinstance(value, str):
+            value = Path(value)
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # as the command line reads it: lr = 1 is 1.0
+        kwargs[field] = value
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        if not where:
+            raise
+        head, _, rest = str(e).partition(" ")  # "ppo.lr must be ..." names the field from its class
+        leaf = where.rsplit(".", 1)[-1]
+        text = (
+            f"{where}{head[len(leaf) :]}: {rest}"
+            if head.startswith(f"{leaf}.")
+            else f"{where}: {e}"
+        )
+        raise ValidationError(text) from e
+
+
+def _without_none(hint: Any) -> Any:
+    """``X`` of ``X | None`` (else ``hint``)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return hint
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     """Field annotations, resolved; a field whose annotation cannot be resolved is not checked."""
@@ -261,6 +315,7 @@ __all__ = [
     "ValidationError",
     "check_bool",
     "check_choice",
+    "build_config",
     "check_config",
     "check_float",
     "check_int",

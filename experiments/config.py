@@ -18,9 +18,10 @@ from babyworld.envs.name import JUDGE_FRAMES
 from babyworld.envs.registration import level_class, rungs, rungs_text
 from babyworld.experiments.evaluation import EvalConfig
 from babyworld.experiments.language_log import LanguageConfig, parse_milestones
+from babyworld.parent.factory import check_spec
 from babyworld.rewards import check_reward_source, format_weights, parse_weights
 from babyworld.task import Task
-from babyworld.validation import check_config
+from babyworld.validation import build_config, check_config
 
 #: The rungs a run trains on (``--level``), from the level table (a ``Literal`` for the command line).
 LEVEL_NAMES = rungs()
@@ -62,6 +63,7 @@ class CurriculumConfig:
     action space), else babyworld/Ladder-v0"""
 
     def __post_init__(self) -> None:
+        check_config(self, "curricula")
         self.stages = tuple(self.stages)
         tasks = self.tasks()
         unknown = sorted({t.level for t in tasks} - set(rungs()))
@@ -119,6 +121,7 @@ class EnvConfig:
     reported beside the others as held_out_*); Point, Name, Request and ladder runs"""
 
     def __post_init__(self) -> None:
+        check_config(self, "env")
         check_reward_source(self.reward_source)
         if self.split not in ("all", "train"):
             raise ValueError(
@@ -220,6 +223,7 @@ class TrainConfig:
         self.mode = resolve_mode(self.mode, self.modes)  # type: ignore[assignment]
         check_mode(self.mode, self.modes, self.steps)
         parse_milestones(self.checkpoint_at_words)
+        check_spec(self.parent)  # its form: unknown kinds, bad URLs (nothing is loaded)
         needs_parent = mode_class(self.mode).needs_parent(self.modes)
         fixed = self.curriculum == "fixed"
         if needs_parent and not (fixed and level.one_act):
@@ -307,29 +311,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (any table of settings; missing ones at their defaults).
+
+        Two settings whose default changed as they were added keep what older runs ran with: a
+        GRPO, SDPO or SDFT run saved without ``modes.group_by`` grouped whole episodes, a fixed
+        Name run saved without ``env.judge_frames`` had the answer in its judge's frame.
+        """
         d = dict(d)
-        d["student"] = StudentConfig(**d["student"])
-        d["ppo"] = PPOConfig(**d["ppo"])
-        d["curricula"] = CurriculumConfig(**d.get("curricula", {}))
-        modes = dict(d.get("modes", {}))
+        modes, env = dict(d.get("modes", {})), dict(d.get("env", {}))
         if "group_by" not in modes and d.get("mode") in ("grpo", "sdpo", "sdft", "sparse"):
-            modes["group_by"] = "episode"  # what a group mode made before the setting ran with
-        d["modes"] = ModeConfig(**modes)
-        env = dict(d.get("env", {}))
-        if (
-            "judge_frames" not in env
-            and d.get("level") == "Name"
-            and d.get("curriculum") == "fixed"
-        ):
-            env["judge_frames"] = "answer_in_frame"  # what a Name run made before the view ran with
-        d["env"] = EnvConfig(**env)
-        d["watch"] = JudgeWatchConfig(**d.get("watch", {}))
-        d["eval"] = EvalConfig(**d.get("eval", {}))
-        d["lang"] = LanguageConfig(**d.get("lang", {}))
-        for k in ("out", "resume", "init_from"):
-            d[k] = None if d.get(k) is None else Path(d[k])
-        return cls(**d)
+            d["modes"] = {**modes, "group_by": "episode"}
+        if "judge_frames" not in env and (d.get("level"), d.get("curriculum")) == ("Name", "fixed"):
+            d["env"] = {**env, "judge_frames": "answer_in_frame"}
+        return build_config(cls, d)
 
     @classmethod
     def with_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:

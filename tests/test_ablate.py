@@ -116,7 +116,7 @@ def test_defaults_and_variants():
             ppo={"lr": 0.001, "epochs": 2},
         )
     )
-    assert cfg.seeds == (0, 1, 2, 3, 4) and cfg.num_envs == 8 and cfg.checkpoint_every == 20
+    assert cfg.seeds == (0, 1, 2, 3, 4) and cfg.num_envs == 8 and cfg.base.checkpoint_every == 20
     baby, off, hyb = cfg.modes
     assert off.mode == "distill" and off.modes.offline and baby.ppo.lr == 0.001
     assert hyb.modes.switch_steps == 512 and hyb.ppo.lr == 1.0 and hyb.ppo.epochs == 2
@@ -282,11 +282,11 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"modes": {"distill": {"env": {"consistency_temperature": "cold"}}}},
-            "c.toml: modes.distill.env.consistency_temperature: must be a number, got 'cold'",
+            "c.toml: modes.distill.env.consistency_temperature: must be a finite number, got 'cold'",
         ),
         (
             {"modes": {"distill": {"env": {"consistency_temperature": 0}}}},
-            "c.toml: modes.distill.env: env.consistency_temperature must be a finite number > 0, "
+            "c.toml: modes.distill.env.consistency_temperature: must be a finite number > 0, "
             "got 0.0",
         ),
         (
@@ -300,11 +300,11 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ({"seeds": [0, 0]}, "c.toml: seeds: a seed is listed twice: [0, 0]"),
         (
             {"modes": {"distill": {"modes": {"alpha": 1.5}}}},
-            "c.toml: modes.distill.modes: modes.alpha must be in [0, 1], got 1.5",
+            "c.toml: modes.distill.modes.alpha: must be in [0, 1], got 1.5",
         ),
         (
             {"modes": {"distill": {"modes": {"alpha": -0.1}}}},
-            "c.toml: modes.distill.modes: modes.alpha must be in [0, 1], got -0.1",
+            "c.toml: modes.distill.modes.alpha: must be in [0, 1], got -0.1",
         ),
         (
             {"modes": {"hybrid": {"modes": {"switch_steps": 1024}}}},
@@ -361,18 +361,14 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"seed": 1},
-            "c.toml: seed: unknown key; the keys are: out (output directory (required)); parent "
-            "(parent spec (default 'smollm2')); levels (levels, a list of ('Point', 'Name') "
-            "(required)); seeds (a list of seeds or a count (default 5: seeds 0-4)); steps (env "
-            "steps of every run, or a table of them by level (required)); num_envs (envs per run (default 8)); "
-            "checkpoint_every (updates between checkpoints (default 20)); eval_every (env steps "
-            "between evaluations, or a table of them by level (default: train's); a whole number "
-            "of updates of every label); threads (torch CPU "
-            "threads (default 0: torch's default)); ppo (a table of --ppo.* overrides for every "
-            "mode); env (a table of --env.* settings for every mode (reward_weights, "
-            "reward_source, split)); student (a table of --student.* overrides for every mode); modes "
-            "(a table of "
-            "modes, one sub-table per mode (required))",
+            "c.toml: seed: unknown key; an ablation config takes out (output directory "
+            "(required)); levels (levels, a list of ('Point', 'Name') (required)); seeds (a list "
+            "of seeds or a count (default 5: seeds 0-4)); steps (env steps of every run, or a "
+            "table of them by level (required)); eval_every (env steps between evaluations, or a "
+            "table of them by level (default: train's); a whole number of updates of every "
+            "label); modes (a table of labels, one sub-table per label (required)); and the "
+            "settings of babyworld train every run shares: parent, num_envs, init_from, "
+            "checkpoint_every, threads, checkpoint_at_words, env, lang, student, ppo, watch",
         ),
         (
             {"modes": {"baby": {"lr": 0.1}}},
@@ -395,7 +391,7 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"modes": {"distill": {"modes": {"alpha": "half"}}}},
-            "c.toml: modes.distill.modes.alpha: must be a number, got 'half'",
+            "c.toml: modes.distill.modes.alpha: must be a finite number, got 'half'",
         ),
         ({"steps": "1000"}, "c.toml: steps: must be an integer, got '1000'"),
         ({"steps": 0}, "c.toml: steps: must be an integer >= 1, got 0"),
@@ -411,19 +407,19 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"parent": "gpt"},
-            "c.toml: parent: unknown parent spec 'gpt'; use one of 'smollm2' (default), "
+            "c.toml: unknown parent spec 'gpt'; use one of 'smollm2' (default), "
             "'hf:<hub id or local dir>', 'openai:<base url>#<model name>' (a served parent), "
             "'ct2' (the default parent run by CTranslate2), 'ct2:<converted dir>', 'scripted'; "
             "options after '?', e.g. 'smollm2?dtype=float32'",
         ),
         (
             {"parent": "openai:http://127.0.0.1:8000/v1"},
-            "c.toml: parent: bad served-parent spec 'openai:http://127.0.0.1:8000/v1': write "
+            "c.toml: bad served-parent spec 'openai:http://127.0.0.1:8000/v1': write "
             "'openai:<base url>#<model name>', e.g. 'openai:http://127.0.0.1:8000/v1#smollm2' "
             "(the URL ends where the OpenAI API starts, usually /v1; the name is the server's "
             "--served-model-name)",
         ),
-        ({"ppo": {"lr": -1}}, "c.toml: ppo: ppo.lr must be > 0, got -1.0"),
+        ({"ppo": {"lr": -1}}, "c.toml: ppo.lr: must be > 0, got -1.0"),
         (
             {"modes": {"a/b": {}}},
             "c.toml: modes.a/b: a label must be letters, digits, '_', '-' or '.' (it names a "
@@ -471,7 +467,7 @@ def test_cli_refuses_a_bad_config_before_anything_runs(tmp_path, capsys):
         main(["ablate", str(path), "--out", str(out), "--no-progress"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert f"{path}: modes.baby.modes: modes.alpha must be in [0, 1], got 2.0" in err
+    assert f"{path}: modes.baby.modes.alpha: must be in [0, 1], got 2.0" in err
     assert not out.exists()
 
 
@@ -800,3 +796,15 @@ def test_an_ablation_runs_with_a_served_parent(tmp_path):
     summary = json.loads((out / "Point/baby/seed0/summary.json").read_text())
     assert summary["steps"] == 64 and summary["parent_stats"]["tokens"] > 0
     assert server.requests  # the runs asked the served parent
+
+
+def test_any_train_setting_is_shared_by_every_run_and_per_run_ones_are_refused():
+    cfg = parse_config(_base(checkpoint_at_words="100,200", watch={"max-lead": 0.2}, threads=1))
+    run = cfg.train_config("Point", cfg.modes[0], 0)
+    assert run.checkpoint_at_words == "100,200" and run.watch.max_lead == 0.2 and run.threads == 1
+    assert cfg.to_dict()["watch"]["max_lead"] == 0.2
+    for key in ("mode", "seed", "curriculum", "resume"):  # the ablation sets these per run
+        with pytest.raises(ConfigError, match=rf"^c.toml: {key}: unknown key; an ablation config"):
+            parse_config(_base(**{key: "x"}), source="c.toml")
+    with pytest.raises(ConfigError, match=r"^c.toml: watch.max_leed: unknown key; watch takes"):
+        parse_config(_base(watch={"max_leed": 0.2}), source="c.toml")

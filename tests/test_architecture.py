@@ -31,8 +31,6 @@ OVERSIZE = {
     "babyworld/parent/store.py": 643,
     "babyworld/parent/hf.py": 573,
     "agents/ppo.py": 516,
-    "experiments/ablation/ablation_config.py": 514,
-    "experiments/ablation/ablation_config.py::parse_config": 184,
     "experiments/ablation/report_tables.py::tables": 144,
     "agents/ppo.py::collect": 99,
     "agents/losses.py::distill_loss": 98,

@@ -6,6 +6,7 @@ import io
 import math
 import pickle
 from contextlib import redirect_stderr
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,3 +202,30 @@ def test_a_boolean_task_setting_is_refused_rather_than_taken_as_one(params):
     with pytest.raises(ValidationError, match="is a boolean; no level takes a boolean"):
         Task.make("Request", **params)
     assert Task.make("Request", max_words=1).kwargs == {"max_words": 1}
+
+
+def test_build_config_reads_tables_as_the_command_line_does():
+    from babyworld.experiments.config import TrainConfig
+    from babyworld.validation import build_config
+
+    cfg = build_config(
+        TrainConfig,
+        {"parent": "scripted", "out": "runs/x", "ppo": {"lr": 1, "rollout-steps": 16}},
+    )
+    assert cfg.out == Path("runs/x") and cfg.ppo.rollout_steps == 16
+    assert cfg.ppo.lr == 1.0 and isinstance(cfg.ppo.lr, float)  # an integer read as a float
+    cases = [
+        (
+            {"ppo": {"learnin_rate": 1}},
+            r"^ppo.learnin_rate: unknown key; ppo takes \['anchor_coef'",
+        ),
+        ({"ppo": {"lr": 1, "lr ": 2}}, r"^ppo.lr : unknown key"),
+        ({"ppo": {"rollout_steps": 8, "rollout-steps": 8}}, r"^ppo.rollout-steps: given twice"),
+        ({"ppo": 3}, r"^ppo: must be a table, got 3$"),
+        ({"ppo": {"lr": -1}}, r"^ppo.lr: must be > 0, got -1.0$"),
+        ({"ppo": {"lr": "fast"}}, r"^ppo.lr: must be a finite number, got 'fast'$"),
+        ({"colour": 1}, r"^colour: unknown key; TrainConfig takes \["),
+    ]
+    for table, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            build_config(TrainConfig, {"parent": "scripted", **table})

@@ -32,7 +32,6 @@ from babyworld.experiments.ablation.ablation_config import (  # noqa: F401 (the 
     AblationConfig,
     ConfigError,
     ModeSpec,
-    eval_kwargs,
     load_config,
     parse_config,
     run_dir,

@@ -9,7 +9,8 @@ The format (see ``experiments/configs/``)::
     seeds = [0, 1, 2, 3, 4]        # or a count: seeds = 5 means 0..4 (default: 5)
     steps = 40960                  # env steps of every run: the same budget for every mode
                                    # (or per level: steps = { Point = 40960, Name = 163840 })
-    num_envs = 8
+    num_envs = 8                   # any other key: a `babyworld train` setting every run
+                                   # shares (parent, threads, checkpoint_every, init_from, ...)
     eval_every = 5120              # env steps between evaluations (or a table by level); a
                                    # whole number of updates of every label (default: train's)
 
@@ -36,7 +37,9 @@ A label that names a control is that control; ``mode = "<mode>"`` names a bare m
 stack: the config's ``[ppo]`` and ``[env]``, then the control's, then the label's own. An unknown
 mode or control fails before anything runs, listing the modes and the controls.
 
-Every bad field fails before any run starts, with a message naming it.
+The shared settings are validated by :class:`TrainConfig` itself and each label's runs by its
+mode's own check, as ``babyworld train`` validates a run: one schema. Every bad field fails before
+any run starts, with a message naming it.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ from typing import Any
 from babyworld.agents.mode_base import RunShape
 from babyworld.agents.modes import ModeConfig, mode_class, resolve_mode
 from babyworld.agents.ppo import PPOConfig
-from babyworld.agents.student import StudentConfig
 from babyworld.envs.registration import env_id, level_class, rungs
 from babyworld.experiments.ablation.controls import (
     CONTROLS,
@@ -62,8 +64,7 @@ from babyworld.experiments.ablation.controls import (
     resolve,
 )
 from babyworld.experiments.config import EnvConfig, TrainConfig
-from babyworld.parent.factory import check_spec
-from babyworld.validation import LIMITS
+from babyworld.validation import LIMITS, build_config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,26 +90,27 @@ def episode_length(level: str) -> int:
 
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-#: The keys an ablation takes as they are from ``babyworld train`` (its defaults are train's).
-_TRAIN_KEYS = ("parent", "num_envs", "checkpoint_every", "threads")
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in _TRAIN_KEYS}
-_TOP_KEYS = {
+#: The keys of an ablation config of its own; every other key is a setting of ``babyworld train``
+#: (a :class:`TrainConfig` field) that every run shares.
+_OWN_KEYS = {
     "out": "output directory (required)",
-    "parent": f"parent spec (default {_DEFAULTS['parent']!r})",
     "levels": f"levels, a list of {ABLATION_LEVELS} (required)",
     "seeds": "a list of seeds or a count (default 5: seeds 0-4)",
     "steps": "env steps of every run, or a table of them by level (required)",
-    "num_envs": f"envs per run (default {_DEFAULTS['num_envs']})",
-    "checkpoint_every": f"updates between checkpoints (default {_DEFAULTS['checkpoint_every']})",
     "eval_every": "env steps between evaluations, or a table of them by level (default: train's); "
     "a whole number of updates of every label",
-    "threads": f"torch CPU threads (default {_DEFAULTS['threads']}: torch's default)",
-    "ppo": "a table of --ppo.* overrides for every mode",
-    "env": "a table of --env.* settings for every mode (reward_weights, reward_source, split)",
-    "student": "a table of --student.* overrides for every mode",
-    "modes": "a table of modes, one sub-table per mode (required)",
+    "modes": "a table of labels, one sub-table per label (required)",
 }
-_MODE_KEYS = ("mode", "control", "levels", "modes", "ppo", "env")
+#: TrainConfig fields the ablation sets for each run (or that mean nothing in one).
+_PER_RUN = (
+    "level", "curriculum", "curricula", "mode", "seed", "steps", "out", "resume", "modes", "eval",
+    "ray", "workers",
+)  # fmt: skip
+#: The TrainConfig settings an ablation config takes, shared by every run.
+SHARED = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in _PER_RUN)
+#: The overrides a label takes (``--modes.*``, ``--ppo.*``, ``--env.*``), over the shared ones.
+_LABEL_TABLES = ("modes", "ppo", "env")
+_TABLE_CLASSES = {"modes": ModeConfig, "ppo": PPOConfig, "env": EnvConfig}
 #: Keys of older configs that are read and ignored (with a warning saying why).
 _RETIRED_KEYS = {
     "fresh_parent_cache": (
@@ -124,7 +126,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModeSpec:
-    """One mode of an ablation: a label (its directory name), the mode and its settings."""
+    """One label of an ablation: its name (a directory name), its mode and its settings."""
 
     label: str
     mode: str
@@ -148,62 +150,61 @@ class AblationConfig:
     modes: tuple[ModeSpec, ...]
     seeds: tuple[int, ...]
     steps: dict[str, int]
-    """env steps of every run of a level (the same for every mode)"""
-    parent: str = "smollm2"
-    num_envs: int = 8
-    checkpoint_every: int = 20
-    threads: int = 0
-    student: StudentConfig = field(default_factory=StudentConfig)
+    """env steps of every run of a level (the same for every label)"""
+    base: TrainConfig = field(default_factory=lambda: TrainConfig(parent="scripted"))
+    """the settings every run shares (the config's ``babyworld train`` settings)"""
     eval_every: dict[str, int] | None = None
     """env steps between evaluations per level (``None``: train's default interval)"""
     source: str = ""
     """the config file it was read from (for the report's reproduce line)"""
 
+    @property
+    def parent(self) -> str:
+        """The parent spec of every run."""
+        return self.base.parent
+
+    @property
+    def num_envs(self) -> int:
+        """Envs per run."""
+        return self.base.num_envs
+
+    @property
+    def threads(self) -> int:
+        """Torch CPU threads per run (0: torch's default)."""
+        return self.base.threads
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the form ``ablation.json`` records)."""
-        d = dataclasses.asdict(self)
-        d["out"] = str(self.out)
-        d["modes"] = [dataclasses.asdict(m) for m in self.modes]
-        return d
+        shared = {k: v for k, v in self.base.to_dict().items() if k in SHARED}
+        return {
+            "out": str(self.out),
+            "levels": list(self.levels),
+            "modes": [dataclasses.asdict(m) for m in self.modes],
+            "seeds": list(self.seeds),
+            "steps": dict(self.steps),
+            "eval_every": self.eval_every,
+            "source": self.source,
+            **shared,
+        }
 
     def train_config(self, level: str, spec: ModeSpec, seed: int) -> TrainConfig:
         """The ``train()`` config of one run (its directory: :func:`run_dir`)."""
         extra = {}
         if self.eval_every is not None:
-            update = self.num_envs * spec.ppo.rollout_steps
-            extra = eval_kwargs(self.eval_every[level] // update)
-        return TrainConfig(
+            every = self.eval_every[level] // (self.num_envs * spec.ppo.rollout_steps)
+            extra["eval"] = dataclasses.replace(self.base.eval, every=every)
+        return dataclasses.replace(
+            self.base,
             level=level,
-            parent=self.parent,
-            mode=spec.mode,  # type: ignore[arg-type]
+            mode=spec.mode,
             seed=seed,
             steps=self.steps[level],
-            num_envs=self.num_envs,
             out=run_dir(self.out, level, spec.label, seed),
-            checkpoint_every=self.checkpoint_every,
-            threads=self.threads,
-            student=self.student,
             ppo=spec.ppo,
             modes=spec.modes,
             env=spec.env,
             **extra,
         )
-
-
-def eval_kwargs(every: int) -> dict[str, Any]:
-    """``TrainConfig`` keywords that evaluate every ``every`` updates (``eval.every``).
-
-    Raises:
-        ConfigError: this babyworld's ``train`` has no evaluation protocol (``TrainConfig.eval``).
-    """
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    factory = fields["eval"].default_factory if "eval" in fields else None
-    if not callable(factory):
-        raise ConfigError(
-            "eval_every: this babyworld's train has no evaluation protocol (TrainConfig.eval); "
-            "remove eval_every, or update babyworld"
-        )
-    return {"eval": dataclasses.replace(factory(), every=every)}
 
 
 def run_dir(out: Path, level: str, label: str, seed: int) -> Path:
@@ -239,35 +240,174 @@ def load_config(path: str | Path, out: str | Path | None = None) -> AblationConf
 def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationConfig:
     """Validate a config already read into a dict (the TOML file's tables as dicts).
 
+    The ablation's own keys are checked here; the ``babyworld train`` settings by
+    :class:`TrainConfig` itself (:func:`~babyworld.validation.build_config`), and each label's
+    runs by its mode's own check (``check_run``), as ``train`` checks them.
+
     Raises:
         ConfigError: a missing, unknown or bad field; the message starts with ``source`` and
             names the field.
     """
 
     def fail(where: str, problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {where}: {problem}")
+        return ConfigError(f"{source}: {where}: {problem}" if where else f"{source}: {problem}")
 
     for key, why in _RETIRED_KEYS.items():
         if key in data:
             warnings.warn(f"{source}: {key} {why}", UserWarning, stacklevel=3)
-    unknown = [k for k in data if k not in _TOP_KEYS and k not in _RETIRED_KEYS]
-    if unknown:
-        allowed = "; ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items())
-        raise fail(unknown[0], f"unknown key; the keys are: {allowed}")
+    for key in data:
+        if key not in _OWN_KEYS and key not in SHARED and key not in _RETIRED_KEYS:
+            own = "; ".join(f"{k} ({v})" for k, v in _OWN_KEYS.items())
+            raise fail(
+                key,
+                f"unknown key; an ablation config takes {own}; and the settings of babyworld "
+                f"train every run shares: {', '.join(SHARED)}",
+            )
     for key in ("out", "levels", "steps", "modes"):
         if key not in data:
-            raise fail(key, f"missing ({_TOP_KEYS[key]})")
-
+            raise fail(key, f"missing ({_OWN_KEYS[key]})")
     out = _typed(data["out"], str, "out", fail)
     if not out:
         raise fail("out", "must be a directory path, got ''")
-    parent = _typed(data.get("parent", _DEFAULTS["parent"]), str, "parent", fail)
-    try:
-        check_spec(parent)  # every spec `babyworld train --parent` takes
-    except ValueError as e:
-        raise fail("parent", str(e)) from None
+    levels = _parse_levels(data["levels"], fail)
+    seeds = _parse_seeds(data.get("seeds", len(DEFAULT_SEEDS)), fail)
+    steps = _parse_steps(data["steps"], levels, fail)
+    eval_every = None
+    if "eval_every" in data:
+        eval_every = _parse_steps(data["eval_every"], levels, fail, "eval_every")
+    shared = {k: v for k, v in data.items() if k in SHARED}
+    base = _train(dict(shared, level=levels[0]), source)
+    env = shared.get("env", {})
+    if isinstance(env, Mapping) and env.get("judge_frames", "view") != "view":
+        raise fail(
+            "env.judge_frames",
+            f"{env['judge_frames']!r} would make the oracle frame (the answer in the judge's "
+            "frame) every label's default; it is a control: set it in one label, e.g. "
+            '[modes.oracle_judge] mode = "baby", env.judge_frames = "answer_in_frame"',
+        )
+    table = _typed(data["modes"], dict, "modes", fail)
+    if not table:
+        raise fail(
+            "modes",
+            "needs at least one label, e.g. [modes.baby]; the modes are "
+            f"{registered_modes()}; the controls are {tuple(CONTROLS)}",
+        )
+    specs = tuple(_label(label, entry, base, levels, fail) for label, entry in table.items())
+    cfg = AblationConfig(Path(out), levels, specs, seeds, steps, base, eval_every, source)
+    for level in levels:
+        for spec in specs:
+            if spec.runs_on(level):
+                _check_runs(cfg, level, spec, data, fail)
+    return cfg
 
-    levels = _typed(data["levels"], list, "levels", fail)
+
+def _train(table: Mapping[str, Any], source: str) -> TrainConfig:
+    """``TrainConfig`` from a table of its settings, its errors prefixed with ``source``."""
+    try:
+        return build_config(TrainConfig, table)
+    except ValueError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _label(
+    label: str,
+    entry: Any,
+    base: TrainConfig,
+    levels: tuple[str, ...],
+    fail: Callable[[str, str], ConfigError],
+) -> ModeSpec:
+    """One label: its mode and its settings over the shared ones (its control's, then its own)."""
+    where = f"modes.{label}"
+    if not _LABEL.match(label):
+        raise fail(where, "a label must be letters, digits, '_', '-' or '.' (it names a directory)")
+    entry = _typed(entry, dict, where, fail)
+    extra = [k for k in entry if k not in ("mode", "control", "levels", *_LABEL_TABLES)]
+    if extra:
+        raise fail(
+            f"{where}.{extra[0]}",
+            "unknown key; a label takes 'mode' (a bare mode) or 'control' (a named control; "
+            "default: the label's own name), 'levels' (the levels it runs on; default: all), "
+            "'modes' (--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* "
+            "settings)",
+        )
+    for key in ("mode", "control"):
+        if key in entry:
+            _typed(entry[key], str, f"{where}.{key}", fail)
+    try:
+        mode, *over = resolve(label, entry)
+    except LabelError as e:
+        key = next((k for k in ("control", "mode") if k in entry), None)
+        raise fail(f"{where}.{key}" if key else where, str(e)) from None
+    built = {}
+    for name, control in zip(_LABEL_TABLES, over, strict=True):
+        mine = _typed(entry.get(name, {}), dict, f"{where}.{name}", fail)
+        shared = {} if name == "modes" else dataclasses.asdict(getattr(base, name))
+        table = {**shared, **control, **{k.replace("-", "_"): v for k, v in mine.items()}}
+        try:  # an unknown key can only be the label's own: the others were checked
+            built[name] = build_config(_TABLE_CLASSES[name], table, f"{where}.{name}")
+        except ValueError as e:
+            raise fail("", str(e)) from None
+    mode = resolve_mode(mode, built["modes"])  # an older config's 'sparse'
+    mine_levels = None
+    if "levels" in entry:
+        mine_levels = _typed(entry["levels"], list, f"{where}.levels", fail)
+        wrong = [lv for lv in mine_levels if lv not in levels]
+        if wrong or not mine_levels or len(set(mine_levels)) != len(mine_levels):
+            raise fail(
+                f"{where}.levels",
+                f"must list some of the ablation's levels {list(levels)} once each, got {mine_levels}",
+            )
+        mine_levels = tuple(lv for lv in levels if lv in mine_levels)  # the ablation's order
+    return ModeSpec(label, mode, built["modes"], built["ppo"], built["env"], mine_levels)
+
+
+def _check_runs(
+    cfg: AblationConfig,
+    level: str,
+    spec: ModeSpec,
+    data: Mapping[str, Any],
+    fail: Callable[[str, str], ConfigError],
+) -> None:
+    """A label's runs on a level: whole rollouts and updates, the mode's and train's own checks."""
+    where = "steps" if isinstance(data["steps"], int) else f"steps.{level}"
+    budget, rollout = cfg.steps[level], cfg.num_envs * spec.ppo.rollout_steps
+    if budget % rollout:
+        raise fail(
+            where,
+            f"{budget} is not a whole number of rollouts for mode {spec.label!r} "
+            f"(num_envs x ppo.rollout_steps = {rollout}); runs would be rounded up to "
+            f"{-(-budget // rollout) * rollout} steps and budgets would differ: use a "
+            f"multiple of {rollout}",
+        )
+    if cfg.eval_every is not None and cfg.eval_every[level] % rollout:
+        every = cfg.eval_every[level]
+        raise fail(
+            "eval_every" if isinstance(data["eval_every"], int) else f"eval_every.{level}",
+            f"{every} env steps is not a whole number of updates for label "
+            f"{spec.label!r} (num_envs x ppo.rollout_steps = {rollout} env steps per "
+            f"update): use a multiple of {rollout}, e.g. {max(1, every // rollout) * rollout}",
+        )
+    shape = RunShape(
+        level, level_class(level).one_act, episode_length(level), cfg.num_envs,
+        spec.ppo.rollout_steps, budget,
+    )  # fmt: skip
+    try:  # the mode's own check of a run, as the trainer makes it; then train's
+        mode_class(spec.mode).check_run(spec.modes, shape)
+        cfg.train_config(level, spec, cfg.seeds[0])
+    except ValueError as e:
+        raise fail(f"modes.{spec.label}", f"on {level} ({where} = {budget}): {e}") from None
+
+
+def _typed(value: Any, kind: type, where: str, fail: Callable[[str, str], ConfigError]) -> Any:
+    """``value`` if it is a ``kind`` (a bool is not an int)."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    names = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+    raise fail(where, f"must be {names[kind]}, got {value!r}")
+
+
+def _parse_levels(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[str, ...]:
+    levels = _typed(value, list, "levels", fail)
     if not levels:
         raise fail("levels", f"needs at least one level of {ABLATION_LEVELS}")
     for lv in levels:
@@ -279,154 +419,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
             )
     if len(set(levels)) != len(levels):
         raise fail("levels", f"a level is listed twice: {levels}")
-
-    seeds = _parse_seeds(data.get("seeds", len(DEFAULT_SEEDS)), fail)
-    ints = {}
-    steps = _parse_steps(data["steps"], levels, fail)
-    eval_every = (
-        _parse_steps(data["eval_every"], levels, fail, "eval_every")
-        if ("eval_every" in data)
-        else None
-    )
-    for key, low in (("num_envs", 1), ("checkpoint_every", 1), ("threads", 0)):
-        value = _typed(data.get(key, _DEFAULTS[key]), int, key, fail)
-        if value < low:
-            raise fail(key, f"must be an integer >= {low}, got {value}")
-        ints[key] = value
-
-    shared_ppo = _typed(data.get("ppo", {}), dict, "ppo", fail)
-    student = _build(
-        StudentConfig, _typed(data.get("student", {}), dict, "student", fail), "student", fail
-    )
-    _build(PPOConfig, shared_ppo, "ppo", fail)  # its own errors first
-    shared_env = _typed(data.get("env", {}), dict, "env", fail)
-    _build(EnvConfig, shared_env, "env", fail)
-    if shared_env.get("judge_frames", "view") != "view":
-        raise fail(
-            "env.judge_frames",
-            f"{shared_env['judge_frames']!r} would make the oracle frame (the answer in the judge's "
-            "frame) every label's default; it is a control: set it in one label, e.g. "
-            '[modes.oracle_judge] mode = "baby", env.judge_frames = "answer_in_frame"',
-        )
-
-    table = _typed(data["modes"], dict, "modes", fail)
-    if not table:
-        raise fail(
-            "modes",
-            "needs at least one label, e.g. [modes.baby]; the modes are "
-            f"{registered_modes()}; the controls are {tuple(CONTROLS)}",
-        )
-    specs = []
-    for label, entry in table.items():
-        where = f"modes.{label}"
-        if not _LABEL.match(label):
-            raise fail(
-                where, "a label must be letters, digits, '_', '-' or '.' (it names a directory)"
-            )
-        entry = _typed(entry, dict, where, fail)
-        extra = [k for k in entry if k not in _MODE_KEYS]
-        if extra:
-            raise fail(
-                f"{where}.{extra[0]}",
-                "unknown key; a label takes 'mode' (a bare mode) or 'control' (a named control; "
-                "default: the label's own name), 'levels' (the levels it runs on; default: all), "
-                "'modes' (--modes.* overrides), 'ppo' (--ppo.* overrides) and 'env' (--env.* "
-                "settings)",
-            )
-        for key in ("mode", "control"):
-            if key in entry:
-                _typed(entry[key], str, f"{where}.{key}", fail)
-        for key in ("modes", "ppo", "env"):
-            _typed(entry.get(key, {}), dict, f"{where}.{key}", fail)
-        try:
-            mode, modes_over, ppo_over, env_over = resolve(label, entry)
-        except LabelError as e:
-            key = "control" if "control" in entry else "mode"
-            raise fail(f"{where}.{key}" if key in entry else where, str(e)) from None
-        mode_cfg = _build(ModeConfig, modes_over, f"{where}.modes", fail)
-        mode = resolve_mode(mode, mode_cfg)  # an older config's 'sparse'
-        ppo = _build(PPOConfig, {**_normalise(shared_ppo), **ppo_over}, f"{where}.ppo", fail)
-        env = _build(EnvConfig, {**_normalise(shared_env), **env_over}, f"{where}.env", fail)
-        mine = None
-        if "levels" in entry:
-            mine = _typed(entry["levels"], list, f"{where}.levels", fail)
-            wrong = [lv for lv in mine if lv not in levels]
-            if wrong or not mine or len(set(mine)) != len(mine):
-                raise fail(
-                    f"{where}.levels",
-                    f"must list some of the ablation's levels {levels} once each, got {mine}",
-                )
-            mine = tuple(lv for lv in levels if lv in mine)  # the ablation's order
-        specs.append(ModeSpec(label, mode, mode_cfg, ppo, env, mine))
-
-    num_envs = ints["num_envs"]
-    for level in levels:
-        where = "steps" if isinstance(data["steps"], int) else f"steps.{level}"
-        budget = steps[level]
-        for spec in specs:
-            if not spec.runs_on(level):
-                continue
-            rollout = num_envs * spec.ppo.rollout_steps
-            if budget % rollout:
-                raise fail(
-                    where,
-                    f"{budget} is not a whole number of rollouts for mode {spec.label!r} "
-                    f"(num_envs x ppo.rollout_steps = {rollout}); runs would be rounded up to "
-                    f"{-(-budget // rollout) * rollout} steps and budgets would differ: use a "
-                    f"multiple of {rollout}",
-                )
-            if eval_every is not None and eval_every[level] % rollout:
-                every = eval_every[level]
-                raise fail(
-                    "eval_every" if isinstance(data["eval_every"], int) else f"eval_every.{level}",
-                    f"{every} env steps is not a whole number of updates for label "
-                    f"{spec.label!r} (num_envs x ppo.rollout_steps = {rollout} env steps per "
-                    f"update): use a multiple of {rollout}, e.g. {max(1, every // rollout) * rollout}",
-                )
-            shape = RunShape(
-                level,
-                level_class(level).one_act,
-                episode_length(level),
-                num_envs,
-                spec.ppo.rollout_steps,
-                budget,
-            )
-            try:  # the mode's own check of a run, as the trainer makes it
-                mode_class(spec.mode).check_run(spec.modes, shape)
-            except ValueError as e:
-                raise fail(f"modes.{spec.label}", f"on {level} ({where} = {budget}): {e}") from None
-
-    cfg = AblationConfig(
-        out=Path(out),
-        levels=tuple(levels),
-        modes=tuple(specs),
-        seeds=seeds,
-        steps=steps,
-        parent=parent,
-        num_envs=num_envs,
-        checkpoint_every=ints["checkpoint_every"],
-        threads=ints["threads"],
-        student=student,
-        eval_every=eval_every,
-        source=source,
-    )
-    for spec in specs:  # whatever TrainConfig itself checks, before anything runs
-        try:
-            cfg.train_config((spec.levels or levels)[0], spec, seeds[0])
-        except ValueError as e:
-            raise fail(f"modes.{spec.label}", str(e)) from e
-    return cfg
-
-
-def _typed(value: Any, kind: type, where: str, fail: Callable[[str, str], ConfigError]) -> Any:
-    """``value`` if it is a ``kind`` (an int is a float; a bool is not an int)."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    names.update({list: "a list", dict: "a table"})
-    raise fail(where, f"must be {names.get(kind, kind.__name__)}, got {value!r}")
+    return tuple(levels)
 
 
 def _parse_seeds(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[int, ...]:
@@ -473,41 +466,3 @@ def _parse_steps(
             raise fail(where, f"must be an integer >= 1, got {v}")
         out[lv] = v
     return out
-
-
-def _normalise(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Accept the command line's spelling too: ``switch-steps`` is ``switch_steps``."""
-    return {k.replace("-", "_"): v for k, v in overrides.items()}
-
-
-def _build(
-    cls: type, overrides: Mapping[str, Any], where: str, fail: Callable[[str, str], ConfigError]
-) -> Any:
-    """``cls(**overrides)`` with unknown keys, wrong types and the class's own checks reported."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in overrides.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            raise fail(f"{where}.{key}", f"unknown key; {where} takes {sorted(fields)}")
-        if name in kwargs:
-            raise fail(f"{where}.{key}", "given twice (with '_' and with '-')")
-        default = fields[name].default
-        expected = _optional_kind(cls, name) if default is None else type(default)
-        kwargs[name] = _typed(value, expected, f"{where}.{key}", fail)
-    try:
-        return cls(**kwargs)
-    except ValueError as e:
-        raise fail(where, str(e)) from e
-
-
-def _optional_kind(cls: type, name: str) -> type:
-    """The type of an optional field ``X | None`` of ``cls`` (``str`` if it cannot be read)."""
-    import typing
-
-    try:
-        hint = typing.get_type_hints(cls)[name]
-    except Exception:  # an annotation that does not resolve here
-        return str
-    kinds = [a for a in typing.get_args(hint) if a is not type(None)]
-    return kinds[0] if len(kinds) == 1 and kinds[0] in (int, float, bool) else str
