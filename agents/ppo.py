@@ -13,7 +13,6 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -24,81 +23,19 @@ from babyworld.agents import losses, supervision
 from babyworld.agents.history import HistoryBuffer, Window
 from babyworld.agents.mode_base import LearningMode, MiniBatch, RolloutFacts, RunShape
 from babyworld.agents.modes import ModeConfig, make_mode, resolve_mode
-from babyworld.agents.retention import Keep
+from babyworld.agents.ppo_config import PPOConfig
+from babyworld.agents.retention import Keep, StageReplay
 from babyworld.agents.student import StudentConfig, student_for
 from babyworld.curricula import Curriculum, FixedCurriculum
 from babyworld.curricula.runner import CurriculumRunner, RunnerStep
 from babyworld.rewards import REWARD_INDEX
 from babyworld.task import Task
-from babyworld.validation import check_config
 from babyworld.vector.local import LevelInfo
 
 #: Losses and diagnostics :meth:`PPOTrainer.update` returns (logged under ``losses/``).
 LOSS_KEYS = (
     "policy", "value", "entropy", "approx_kl", "clipfrac", "world_model", "latent_kl", "distill"
 )  # fmt: skip
-
-
-@dataclass
-class PPOConfig:
-    """PPO and auxiliary-loss hyperparameters."""
-
-    rollout_steps: int = 64
-    """env steps per env between updates (T)"""
-    lr: float = 2e-3
-    """Adam learning rate"""
-    anneal_lr: bool = False
-    """linearly anneal the learning rate to 0 at the run's total steps"""
-    gamma: float = 0.99
-    """discount inside an exchange (the words of an utterance share its outcome); with
-    exchange_horizon, one-act levels (Point, Name) are unaffected by it"""
-    exchange_horizon: bool = True
-    """end GAE at the end of every exchange: each exchange is a fresh draw, so an act's
-    consequences end with its exchange (on Point and Name this equals gamma = 0)"""
-    curriculum_progress: bool = True
-    """fill the progress component from the curriculum's own tracker: its change in capability
-    of the episode's task, given at the episode's last step (0 at other steps)"""
-    gae_lambda: float = 0.95
-    """GAE lambda"""
-    epochs: int = 4
-    """optimisation epochs per rollout"""
-    minibatches: int = 8
-    """minibatches per epoch"""
-    clip: float = 0.2
-    """PPO clip range"""
-    ent_coef: float = 0.01
-    """entropy bonus"""
-    vf_coef: float = 0.5
-    """value loss weight"""
-    wm_coef: float = 0.1
-    """lambda_wm: world-model loss weight"""
-    mdl_coef: float = 0.001
-    """lambda_mdl: latent KL weight"""
-    max_grad_norm: float = 0.5
-    """gradient clipping"""
-    anchor_coef: float = 0.0
-    """weight of the L2 anchor to the student's weights at the curriculum's last promotion
-    (0: off; agents/retention.py)"""
-    recall_coef: float = 0.0
-    """weight of the self-distillation to the student of the last promotion on the steps of
-    stages passed by then (0: off; agents/retention.py)"""
-    student_rewards: bool = True
-    """fill predictability and mdl from the student's world model and latent KL"""
-
-    def __post_init__(self) -> None:
-        check_config(self, "ppo")
-        for name in ("rollout_steps", "epochs", "minibatches"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ppo.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise ValueError("ppo.gamma must be in [0, 1] and ppo.gae_lambda in [0, 1]")
-        for name in ("lr", "clip"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"ppo.{name} must be > 0, got {getattr(self, name)}")
-        coefs = ("ent_coef", "vf_coef", "wm_coef", "mdl_coef", "anchor_coef", "recall_coef")
-        for name in (*coefs, "max_grad_norm"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"ppo.{name} must be >= 0, got {getattr(self, name)}")
 
 
 class PPOTrainer:
@@ -153,7 +90,7 @@ class PPOTrainer:
         self.global_step = 0
         self.updates = 0
         self.episodes_total = 0
-        self.keep = Keep(ppo.anchor_coef, ppo.recall_coef)  # the last passed stage's student
+        self.keep = Keep(ppo)  # the last passed stage's student, or its steps
         self.episodes: deque[dict] = deque(maxlen=500)
         self._ep_return = np.zeros(self.n)
         self.curriculum = curriculum or FixedCurriculum(Task.make(self.level.level))
@@ -204,8 +141,10 @@ class PPOTrainer:
         self.mode_fields = self.learning.step_fields(self.n_actions, self.heard_length)
         for name, (shape, dtype) in self.mode_fields.items():
             self.buf[name] = torch.zeros(t, n, *shape, dtype=dtype)
-        if self.cfg.recall_coef:  # each step's task index in the curriculum (StageRecall's)
+        if self.keep.needs_task:  # each step's task index in the curriculum
             self.buf["task"] = torch.zeros(t, n, dtype=torch.long)
+        if self.cfg.replay_coef:  # the policy each step was acted with (StageReplay's)
+            self.buf["policy"] = torch.zeros(t, n, self.n_actions)
 
     def _masks(self) -> torch.Tensor:
         return torch.as_tensor(self.envs.action_masks(), dtype=torch.bool)
@@ -246,6 +185,8 @@ class PPOTrainer:
             for key, value in (("mask", mask), ("action", action), ("logp", logp)):
                 b[key][t] = value
             b["value"][t] = out.values
+            if "policy" in b:
+                b["policy"][t] = torch.log_softmax(out.logits.masked_fill(~mask, -torch.inf), -1)
             if "task" in b:  # the task of each env's episode, as an index
                 b["task"][t] = torch.as_tensor(self.runner.task_indices())
             res = self.runner.step(action.numpy())
@@ -276,25 +217,7 @@ class PPOTrainer:
                 m = torch.ones(1, self.n_actions, dtype=torch.bool)
                 b["next_value"][t, i] = self.model(*fin.as_tuple(), m).values[0]
             self.history.push_rows(~ended, obs, action)
-            for f in res.finished:
-                # Success figures are the student's own: episodes acted by the parent (offline
-                # distill) or by the uniform policy (predict) are not counted.
-                if mode.student_acts:
-                    self.episodes.append(
-                        {
-                            "return": self._ep_return[f.env],
-                            "success": f.true_success,  # the world's verifier: held out
-                            "proxy_success": f.stats.success,  # the verdict the rewards read
-                            "length": f.stats.steps,
-                            "task": f.task.name,
-                            "step": self.global_step + self.n * (t + 1),
-                        }
-                    )
-                self._ep_return[f.env] = 0.0
-                self.episodes_total += 1
-            self.history.start_rows(
-                np.array([f.env for f in res.finished], dtype=np.int64), res.next_obs
-            )
+            self._finished(res, mode.student_acts, self.global_step + self.n * (t + 1))
             stats["env_reward"] += vectors.mean(0)
             reward = torch.as_tensor(vectors)
             if self.cfg.student_rewards:
@@ -326,6 +249,30 @@ class PPOTrainer:
         self.global_step += self.n * self.cfg.rollout_steps
         stats["env_reward"] /= self.cfg.rollout_steps
         return stats
+
+    def _finished(self, res: Any, student_acts: bool, step: int) -> None:
+        """Record the episodes that ended in a step and start the next ones' windows.
+
+        Success figures are the student's own: episodes acted by the parent (offline distill)
+        or by the uniform policy (predict) are not counted.
+        """
+        for f in res.finished:
+            if student_acts:
+                self.episodes.append(
+                    {
+                        "return": self._ep_return[f.env],
+                        "success": f.true_success,  # the world's verifier: held out
+                        "proxy_success": f.stats.success,  # the verdict the rewards read
+                        "length": f.stats.steps,
+                        "task": f.task.name,
+                        "step": step,
+                    }
+                )
+            self._ep_return[f.env] = 0.0
+            self.episodes_total += 1
+        self.history.start_rows(
+            np.array([f.env for f in res.finished], dtype=np.int64), res.next_obs
+        )
 
     def warm_start(self, model_state: dict[str, Any]) -> None:
         """Start from trained student weights (``--init-from``); the mode keeps copies of them.
@@ -402,8 +349,12 @@ class PPOTrainer:
         size = act.shape[0]
         mb = max(1, size // cfg.minibatches)
         self.model.train()
-        self.keep.observe(self.model, self.curriculum.log())
         task = flat(b["task"]) if "task" in b else None
+        kept = None
+        if "policy" in b:
+            fields = [*win.as_tuple(), mask, flat(b["policy"])]
+            kept = dict(zip(StageReplay.FIELDS, fields, strict=True))
+        self.keep.observe(self.model, self.curriculum.log(), kept, task)
         log: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         for _ in range(cfg.epochs):
             perm = torch.as_tensor(self.rng.permutation(size))
@@ -426,7 +377,7 @@ class PPOTrainer:
                 wm = losses.world_model_error(tok, nh[idx], nl[idx], per, np_[idx]).mean()
                 lkl = losses.kl_standard_normal(out.mu, out.logvar).mean()
                 loss = policy + cfg.vf_coef * v_loss + cfg.wm_coef * wm + cfg.mdl_coef * lkl
-                kept = self.keep.loss(self.model, out, w.as_tuple(), mask[idx], task, idx)
+                kept = self.keep.loss(self.model, out, w.as_tuple(), mask[idx], task, idx, self.rng)
                 loss = loss if kept is None else loss + kept
                 self.optimizer.zero_grad()
                 loss.backward()

@@ -1,6 +1,6 @@
-"""Keeping earlier stages: the student as it was at the end of the last passed stage.
+"""Keeping earlier stages: the student of the last passed stage, or each stage's last steps.
 
-Both mechanisms read ``θ*``, the student's parameters when the curriculum last promoted it (the
+Two mechanisms read ``θ*``, the student's parameters when the curriculum last promoted it (the
 end of the last passed stage; before the first promotion there is none and both terms are 0):
 
 - ``--ppo.anchor-coef λ`` (:class:`WeightAnchor`) adds ``λ · Σ_i (θ_i − θ*_i)²`` to every
@@ -10,13 +10,25 @@ end of the last passed stage; before the first promotion there is none and both 
   over the minibatch's steps ``s`` of stages passed by then (the ladder's re-tests) and the
   allowed acts: self-distillation to the old self on the old stages' own situations, on-policy
   (SDFT's recipe for learning without forgetting).
+
+A third keeps steps rather than a student:
+
+- ``--ppo.replay-coef λ`` (:class:`StageReplay`) keeps, while a stage is the current one, its last
+  ``--ppo.replay-size`` steps as the student acted on them (the window, the allowed acts and the
+  policy then, ``π_b(·|s)``); once the stage is passed they are frozen, and every minibatch adds
+  ``λ · mean_s KL(π_b(·|s) ‖ π_θ(·|s))`` over ``ceil(f · B)`` steps drawn uniformly from the
+  frozen stages (``f``: ``--ppo.replay-fraction``, ``B``: the minibatch size): replay with
+  behavioural cloning of the policy that passed each stage (CLEAR, Rolnick et al. 2019, without
+  its value-cloning and V-trace terms), at every update, whatever the re-test rate.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from babyworld.agents.losses import forward_kl
@@ -100,26 +112,100 @@ class StageRecall:
             self.teacher.load_state_dict(state["teacher"])
 
 
+class StageReplay:
+    """The last steps of each stage, frozen once it is passed, replayed with their policy then."""
+
+    FIELDS = ("heard", "heard_len", "percept", "prev_action", "valid", "mask", "policy")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.stage = 0
+        """the current stage when last observed (the rings of stages below it are frozen)"""
+        self.rings: dict[int, dict[str, torch.Tensor]] = {}
+        self._pool: dict[str, torch.Tensor] | None = None  # the frozen rings, concatenated
+
+    def add(self, steps: dict[str, torch.Tensor], task: torch.Tensor) -> None:
+        """Keep the rollout's steps of the stages not yet passed (re-tests of old ones are not).
+
+        Args:
+            steps: ``[R, ...]`` per field of :data:`FIELDS` (the window's five, the allowed acts,
+                the log-policy over them).
+            task: ``[R]`` each step's task index.
+        """
+        for k in sorted(set(task.tolist())):
+            if k < self.stage:
+                continue
+            rows = task == k
+            old = self.rings.get(k)
+            self.rings[k] = {
+                f: (v[rows] if old is None else torch.cat([old[f], v[rows]]))[-self.size :]
+                for f, v in steps.items()
+            }
+
+    def observe(self, stage: int) -> None:
+        """The curriculum's current stage (before an update, after :meth:`add`)."""
+        if stage != self.stage:
+            self.stage, self._pool = stage, None
+
+    def loss(self, model: torch.nn.Module, rows: int, rng: np.random.Generator) -> torch.Tensor:
+        """``mean KL(π_b ‖ π_θ)`` over ``rows`` steps drawn from the frozen stages (0: none yet)."""
+        if self._pool is None:
+            frozen = [r for k, r in sorted(self.rings.items()) if k < self.stage]
+            self._pool = (
+                {f: torch.cat([r[f] for r in frozen]) for f in self.FIELDS} if frozen else {}
+            )
+        pool = self._pool
+        if not pool:
+            return torch.zeros(())
+        idx = torch.as_tensor(rng.integers(0, len(pool["mask"]), rows))
+        window = [pool[f][idx] for f in self.FIELDS[:5]]
+        mask = pool["mask"][idx]
+        logits = model(*window, mask).logits
+        return forward_kl(logits, pool["policy"][idx], mask).mean()
+
+    def state_dict(self) -> dict[str, Any]:
+        """For checkpoints (the rings' tensors)."""
+        return {"stage": self.stage, "rings": self.rings}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (an empty state: nothing kept yet)."""
+        self.stage = int(state.get("stage", 0))
+        self.rings, self._pool = dict(state.get("rings", {})), None
+
+
 class Keep:
-    """A run's mechanisms against forgetting (``--ppo.anchor-coef``, ``--ppo.recall-coef``)."""
+    """A run's mechanisms against forgetting (``--ppo.anchor-coef``, ``recall-coef``, ``replay-coef``)."""
 
-    def __init__(self, anchor_coef: float, recall_coef: float) -> None:
-        self.anchor_coef, self.recall_coef = anchor_coef, recall_coef
+    def __init__(self, cfg: Any) -> None:
+        """``cfg``: the run's :class:`~babyworld.agents.ppo.PPOConfig` (its coefficients)."""
+        self.cfg = cfg
         self.anchor, self.recall = WeightAnchor(), StageRecall()
+        self.replay = StageReplay(cfg.replay_size)
 
-    def observe(self, model: torch.nn.Module, log: dict[str, float]) -> None:
-        """Before an update: the curriculum's ``promotions`` and ``stage`` (its ``log()``)."""
-        promotions = int(log.get("promotions", 0))
-        if self.anchor_coef:
+    @property
+    def needs_task(self) -> bool:
+        """Whether a term reads each step's task index."""
+        return bool(self.cfg.recall_coef or self.cfg.replay_coef)
+
+    def observe(
+        self, model: torch.nn.Module, log: dict[str, float],
+        steps: dict[str, torch.Tensor] | None = None, task: torch.Tensor | None = None,
+    ) -> None:  # fmt: skip
+        """Before an update: the curriculum's ``log()`` and the rollout's ``steps`` (replay's)."""
+        promotions, stage = int(log.get("promotions", 0)), int(log.get("stage", 0))
+        if self.cfg.anchor_coef:
             self.anchor.observe(model, promotions)
-        if self.recall_coef:
-            self.recall.observe(model, promotions, int(log.get("stage", 0)))
+        if self.cfg.recall_coef:
+            self.recall.observe(model, promotions, stage)
+        if self.cfg.replay_coef and steps is not None and task is not None:
+            self.replay.add(steps, task)
+            self.replay.observe(stage)
 
     def loss(
         self, model: torch.nn.Module, out: Any, window: tuple, mask: torch.Tensor,
-        task: torch.Tensor | None, idx: torch.Tensor,
+        task: torch.Tensor | None, idx: torch.Tensor, rng: np.random.Generator,
     ) -> torch.Tensor | None:  # fmt: skip
-        """The weighted terms of minibatch ``idx`` of the rollout (None when both are off).
+        """The weighted terms of minibatch ``idx`` of the rollout (None when all are off).
 
         Args:
             model: the student.
@@ -128,19 +214,28 @@ class Keep:
             mask: ``[B, A]`` its allowed acts.
             task: ``[T * N]`` every step's task index (None when no term reads it).
             idx: ``[B]`` the minibatch's rows of the rollout.
+            rng: draws the replayed steps.
         """
-        terms = []
-        if self.anchor_coef:
-            terms.append(self.anchor_coef * self.anchor.penalty(model))
-        if self.recall_coef and task is not None:
-            terms.append(self.recall_coef * self.recall.loss(out.logits, window, mask, task[idx]))
+        cfg, terms = self.cfg, []
+        if cfg.anchor_coef:
+            terms.append(cfg.anchor_coef * self.anchor.penalty(model))
+        if cfg.recall_coef and task is not None:
+            terms.append(cfg.recall_coef * self.recall.loss(out.logits, window, mask, task[idx]))
+        if cfg.replay_coef:
+            rows = math.ceil(cfg.replay_fraction * len(idx))
+            terms.append(cfg.replay_coef * self.replay.loss(model, rows, rng))
         return torch.stack(terms).sum() if terms else None
 
     def state_dict(self) -> dict[str, Any]:
         """For checkpoints."""
-        return {"anchor": self.anchor.state_dict(), "recall": self.recall.state_dict()}
+        return {
+            "anchor": self.anchor.state_dict(),
+            "recall": self.recall.state_dict(),
+            "replay": self.replay.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any], model: torch.nn.Module) -> None:
         """Restore :meth:`state_dict` (an empty state: nothing kept yet)."""
         self.anchor.load_state_dict(state.get("anchor", {}))
         self.recall.load_state_dict(state.get("recall", {}), model)
+        self.replay.load_state_dict(state.get("replay", {}))

@@ -256,10 +256,11 @@ class TrainConfig:
                     "--env.reward-source parent holds out; use sdpo, or self_distill with "
                     "--modes.context feedback"
                 )
-        if (self.ppo.anchor_coef or self.ppo.recall_coef) and self.curriculum != "ladder":
+        keeps = (self.ppo.anchor_coef, self.ppo.recall_coef, self.ppo.replay_coef)
+        if any(keeps) and self.curriculum != "ladder":
             raise ValueError(
-                "--ppo.anchor-coef and --ppo.recall-coef keep the student of the ladder's last "
-                "promotion: use them with --curriculum ladder"
+                "--ppo.anchor-coef, --ppo.recall-coef and --ppo.replay-coef keep what the student "
+                "had at the ladder's promotions: use them with --curriculum ladder"
             )
         if self.curricula.stages and self.curriculum == "fixed":
             raise ValueError(

@@ -565,7 +565,77 @@ def test_keeping_the_last_promotion_needs_the_ladder():
     from babyworld.agents.ppo import PPOConfig
     from babyworld.experiments.config import TrainConfig
 
-    for ppo in (PPOConfig(anchor_coef=1.0), PPOConfig(recall_coef=1.0)):
+    for ppo in (PPOConfig(anchor_coef=1.0), PPOConfig(recall_coef=1.0), PPOConfig(replay_coef=1.0)):
         with pytest.raises(ValueError, match="use them with --curriculum ladder"):
             TrainConfig(parent="scripted", ppo=ppo)
         TrainConfig(parent="scripted", ppo=ppo, curriculum="ladder")
+
+
+def test_stage_replay_keeps_each_stages_last_steps_and_clones_their_policy_once_passed():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from babyworld.agents.losses import forward_kl
+    from babyworld.agents.retention import StageReplay
+
+    class Logits(torch.nn.Module):  # logits = percept @ W; the other inputs are ignored
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]]))
+
+        def forward(self, heard, heard_len, percept, prev_action, valid, mask):
+            return SimpleNamespace(logits=percept @ self.w)
+
+    def steps(percept, mask, model):
+        n = len(percept)
+        logits = model(None, None, percept, None, None, mask).logits
+        policy = torch.log_softmax(logits.masked_fill(~mask, -torch.inf), -1).detach()
+        return dict(
+            heard=torch.zeros(n, 2, dtype=torch.long), heard_len=torch.ones(n, dtype=torch.long),
+            percept=percept, prev_action=torch.zeros(n, dtype=torch.long),
+            valid=torch.ones(n, dtype=torch.bool), mask=mask, policy=policy,
+        )  # fmt: skip
+
+    model, replay = Logits(), StageReplay(size=2)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    replay.add(steps(x, mask, model), torch.tensor([0, 0, 0]))  # three steps of stage 0
+    assert len(replay.rings[0]["mask"]) == 2  # its last two: rows 1 and 2
+    assert torch.equal(replay.rings[0]["percept"], x[1:])
+    assert float(replay.loss(model, 4, rng())) == 0.0  # stage 0 is not passed yet
+    replay.observe(1)  # promoted: stage 0's steps are frozen
+    replay.add(steps(x, mask, model), torch.tensor([0, 1, 1]))  # a re-test of 0 is not kept
+    assert torch.equal(replay.rings[0]["percept"], x[1:]) and len(replay.rings[1]["mask"]) == 2
+    assert float(replay.loss(model, 4, rng()).detach()) == 0.0  # the same policy: KL 0
+    with torch.no_grad():
+        model.w.add_(torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    idx = torch.as_tensor(np.random.default_rng(0).integers(0, 2, 4))  # rows of stage 0 only
+    old = torch.tensor([[0.5, 0.5, 0.0], [1.5, 0.5, -1.0]])  # x[1:] @ W before, by hand
+    old_lp = torch.log_softmax(old.masked_fill(~mask[1:], -torch.inf), -1)[idx]
+    new = x[1:][idx] @ model.w
+    want = forward_kl(new, old_lp, mask[1:][idx]).mean().detach()
+    got = replay.loss(model, 4, rng())
+    assert got.requires_grad and float(got.detach()) == pytest.approx(float(want))
+    assert float(want) > 0
+    again = StageReplay(size=2)
+    again.load_state_dict(replay.state_dict())
+    assert float(again.loss(model, 4, rng()).detach()) == pytest.approx(float(want))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("replay_coef", -1.0, "replay_coef"),
+        ("replay_fraction", 0.0, r"ppo.replay_fraction must be in \(0, 1\]"),
+        ("replay_fraction", 1.5, r"ppo.replay_fraction must be in \(0, 1\]"),
+        ("replay_fraction", float("nan"), "replay_fraction"),
+        ("replay_size", 0, "ppo.replay_size must be >= 1 step, got 0"),
+    ],
+)
+def test_replay_settings_are_checked(field, value, message):
+    from babyworld.agents.ppo import PPOConfig
+
+    with pytest.raises(ValueError, match=message):
+        PPOConfig(**{field: value})

@@ -265,10 +265,14 @@ def _ladder(out, **kw) -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize(("anchor", "recall"), [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
-def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor, recall):
+@pytest.mark.parametrize(
+    ("anchor", "recall", "replay"), [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0, 0, 1.0)]
+)
+def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor, recall, replay):
     def cfg(name):
-        ppo = PPOConfig(rollout_steps=8, epochs=1, anchor_coef=anchor, recall_coef=recall)
+        ppo = PPOConfig(
+            rollout_steps=8, epochs=1, anchor_coef=anchor, recall_coef=recall, replay_coef=replay
+        )
         return _ladder(tmp_path / name, ppo=ppo)
 
     full = train(cfg("full"), progress=False)
@@ -289,6 +293,14 @@ def test_ladder_curriculum_run_promotes_and_resumes_identically(tmp_path, anchor
     kept = {"anchor": anchor, "recall": recall}
     for name, on in kept.items():  # the student kept at each promotion, by the mechanisms on
         assert a["keep"][name]["promotions"] == (s_full["log"]["promotions"] if on else 0)
+    rings = a["keep"]["replay"]["rings"]  # the steps of each stage, while it was the current one
+    assert sorted(rings) == (list(range(int(s_full["log"]["stage"]) + 1)) if replay else [])
+    if replay:
+        assert a["keep"]["replay"]["stage"] == int(s_full["log"]["stage"])
+        assert all(
+            len(r["mask"]) <= 2048 and r["policy"].shape[1] == r["mask"].shape[1]
+            for r in rings.values()
+        )
 
 
 def test_ladder_through_stages_of_one_level_runs_on_that_level(tmp_path):

@@ -7,7 +7,8 @@ an interrupted one resumed, so the command is rerun to continue. The mechanisms
 (docs/curricula.md): ``retest``, the ladder's fixed 10% re-tests (the default, the control);
 ``adaptive``, re-tests that follow the measured forgetting (``--curricula.retest-gain``);
 ``anchor``, an L2 anchor to the last promotion's weights (``--ppo.anchor-coef``); ``recall``, the
-last promotion's student as a teacher on the re-tests (``--ppo.recall-coef``). Their settings are
+last promotion's student as a teacher on the re-tests (``--ppo.recall-coef``); ``replay``, each
+passed stage's last steps replayed with the policy that passed it (``--ppo.replay-coef``). Their settings are
 first guesses, not tuned. ``--report`` (also run at the end) writes ``per_seed.csv`` (each stage's
 final greedy held-out score, from the run's ``retention`` summary, their mean and minimum) and
 ``keep.md`` (mean over seeds, per mechanism).
@@ -31,6 +32,7 @@ MECHANISMS: dict[str, tuple[dict, dict]] = {
     "adaptive": ({"retest_gain": 2.0}, {}),
     "anchor": ({}, {"anchor_coef": 1e-3}),
     "recall": ({}, {"recall_coef": 1.0}),
+    "replay": ({}, {"replay_coef": 1.0}),
 }
 
 
