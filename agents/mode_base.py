@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import torch
 
-from babyworld.agents import losses
+from babyworld.agents import divergences, losses
 from babyworld.envs.registration import rungs_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -295,7 +295,7 @@ def teacher_divergence(
     """
     with torch.no_grad():
         t_lp = torch.log_softmax(teacher(*inputs, mb.mask).logits, -1)
-    loss = losses.distill_loss(
+    loss = divergences.distill_loss(
         mb.out.logits,
         t_lp,
         cfg.divergence,

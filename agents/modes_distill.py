@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from babyworld.agents import losses, supervision
+from babyworld.agents import divergences, supervision
 from babyworld.agents.history import Window
 from babyworld.agents.mode_base import (
     LearningMode,
@@ -79,7 +79,7 @@ class Distill(LearningMode):
         if self.cfg.offline:  # maximum likelihood of the parent's sampled acts
             distill = -mb.logp.mean()
         else:
-            distill = losses.distill_loss(
+            distill = divergences.distill_loss(
                 mb.out.logits,
                 trainer.flat["teacher"][mb.idx],
                 self.cfg.divergence,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from babyworld.agents.losses import forward_kl
+from babyworld.agents.divergences import forward_kl
 
 
 class WeightAnchor:

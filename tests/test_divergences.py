@@ -10,13 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from babyworld.agents.divergences import distill_loss, forward_kl, generalized_jsd, reverse_kl
 from babyworld.agents.losses import (
-    distill_loss,
-    forward_kl,
-    generalized_jsd,
     group_relative_advantages,
     mask_logits,
-    reverse_kl,
     sparse_episode_returns,
     supervision_bits,
 )

@@ -516,7 +516,7 @@ def test_anchor_coef_must_be_a_weight(bad):
 def test_stage_recall_is_the_kl_from_the_frozen_student_on_passed_stages_only():
     from types import SimpleNamespace
 
-    from babyworld.agents.losses import forward_kl
+    from babyworld.agents.divergences import forward_kl
     from babyworld.agents.retention import StageRecall
 
     class Logits(torch.nn.Module):  # logits = x @ W: a student whose output is easy to hand-check
@@ -576,7 +576,7 @@ def test_stage_replay_keeps_each_stages_last_steps_and_clones_their_policy_once_
 
     import numpy as np
 
-    from babyworld.agents.losses import forward_kl
+    from babyworld.agents.divergences import forward_kl
     from babyworld.agents.retention import StageReplay
 
     class Logits(torch.nn.Module):  # logits = percept @ W; the other inputs are ignored
