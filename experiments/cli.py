@@ -12,7 +12,7 @@ import tyro
 
 from babyworld.agents.checkpoint import CheckpointError
 from babyworld.experiments.ablation.cluster import ClusterError
-from babyworld.experiments.benchmarks.bench import BenchConfig
+from babyworld.experiments.benchmarks.config import BenchConfig
 from babyworld.experiments.config import LEVEL_NAMES, Level, TrainConfig
 from babyworld.experiments.serve import ServeConfig
 from babyworld.parent import DEFAULT_PARENT

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from babyworld.experiments.benchmarks.bench import PATHS, BenchConfig, markdown, simd_level, targets
+from babyworld.experiments.benchmarks.bench import markdown, simd_level, targets
+from babyworld.experiments.benchmarks.config import PATHS, BenchConfig
 from babyworld.experiments.benchmarks.measure import PROFILE_STAGES, TINY, tiny_parent
 from babyworld.experiments.cli import main
 
