@@ -28,7 +28,6 @@ OVERSIZE = {
     "babyworld/vector/distributed.py": 581,
     "babyworld/parent/store.py": 643,
     "babyworld/parent/hf.py": 573,
-    "experiments/ablation/report_tables.py::tables": 144,
     "agents/ppo.py::collect": 82,
     "agents/divergences.py::distill_loss": 98,
     "experiments/ablation/ablate.py::run_ablation": 84,

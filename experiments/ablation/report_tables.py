@@ -109,132 +109,141 @@ def tables(
     if not rows:
         raise ReportError("no finished run to report")
     check_seeds(rows, intervals)
-    threshold = rows[0]["threshold"]
     levels, labels = _order(rows, "level"), _order(rows, "label")
-    sup_keys = sorted({k for r in rows for k in r if k.startswith(SUPERVISION)})
-    t = f"{threshold:g}"
-    headers = [
-        "rank",
-        "label",
-        "mode",
-        "seeds",
-        "final greedy success, IQM" + (" [95% CI]" if intervals else ""),
-        "final sampled success, IQM" + (" [95% CI]" if intervals else ""),
-        f"reached {t}",
-        f"steps to {t}, median" + (" [95% CI]" if intervals else ""),
-        "parent requests",
-        "parent hits",
-        "parent tokens computed",
-        "minutes",
-        *[f"supervision: {k[len(SUPERVISION) :]}" for k in sup_keys],
-    ]
     lines: list[str] = [TABLES_START, ""]
     ci: dict[str, dict[str, tuple[float, float, float]]] = {}
+    stats = _Stats(reps, seed, intervals)
+    sup_keys = sorted({k for r in rows for k in r if k.startswith(SUPERVISION)})  # every level's
+    for level in levels:
+        mine = [r for r in rows if r["level"] == level]
+        section, ci[level] = _level_section(mine, level, labels, sup_keys, stats)
+        lines += section
+    if len(levels) > 1:
+        section, agg = _all_levels_section(rows, levels, labels, stats)
+        lines += section
+        if agg:
+            ci["all levels"] = agg
+    lines += [TABLES_END, ""]
+    return lines, ci
 
-    def scores(key: str, level: str) -> dict[str, np.ndarray]:
+
+class _Stats:
+    """How the report summarises seeds: an IQM with a bootstrap CI, or the IQM alone."""
+
+    def __init__(self, reps: int, seed: int, intervals: bool) -> None:
+        self.reps, self.seed, self.intervals = reps, seed, intervals
+        self.ci = " [95% CI]" if intervals else ""
+
+    def iqms(self, scores: dict[str, np.ndarray]) -> dict[str, tuple[float, float, float]]:
+        """``label -> (iqm, low, high)`` (``low = high = iqm`` without intervals)."""
+        if self.intervals:
+            return iqm_with_ci(scores, self.reps, self.seed)
+        return {k: (iqm(v),) * 3 for k, v in scores.items()}
+
+    def cell(self, point: float, low: float, high: float) -> str:
+        """An IQM, with its interval when there are intervals."""
+        return format_ci(point, low, high) if self.intervals else f"{point:.2f}"
+
+    def steps(self, steps: list[float | None]) -> str:
+        """Median steps to the threshold (censored), with its interval."""
+        if self.intervals:
+            boot = percentile_bootstrap(censored(steps), reps=self.reps, seed=self.seed)
+            return format_steps_ci(*boot)
+        return format_steps(censored_median(steps))
+
+
+def _level_section(
+    rows: Sequence[Mapping[str, Any]],
+    level: str,
+    labels: list[str],
+    sup_keys: list[str],
+    stats: _Stats,
+) -> tuple[list[str], dict[str, tuple[float, float, float]]]:
+    """One level's table (labels ranked by IQM final greedy success) and its greedy IQMs."""
+    t = f"{rows[0]['threshold']:g}"
+    headers = [
+        "rank", "label", "mode", "seeds",
+        f"final greedy success, IQM{stats.ci}", f"final sampled success, IQM{stats.ci}",
+        f"reached {t}", f"steps to {t}, median{stats.ci}",
+        "parent requests", "parent hits", "parent tokens computed", "minutes",
+        *[f"supervision: {k[len(SUPERVISION) :]}" for k in sup_keys],
+    ]  # fmt: skip
+
+    def scores(key: str) -> dict[str, np.ndarray]:
         finals = {
-            lb: {
-                level: {r["seed"]: r[key] for r in rows if r["level"] == level and r["label"] == lb}
-            }
-            for lb in labels
+            lb: {level: {r["seed"]: r[key] for r in rows if r["label"] == lb}} for lb in labels
         }
         return bootstrap_inputs(finals, [level])
 
-    for level in levels:
-        greedy, sampled = (
-            scores("final_greedy_success", level),
-            scores("final_sampled_success", level),
-        )
-        if intervals:
-            g_ci, s_ci = iqm_with_ci(greedy, reps, seed), iqm_with_ci(sampled, reps, seed)
-        else:
-            g_ci = {k: (iqm(v),) * 3 for k, v in greedy.items()}
-            s_ci = {k: (iqm(v),) * 3 for k, v in sampled.items()}
-        ci[level] = g_ci
-        ranked = sorted(g_ci, key=lambda lb: (-g_ci[lb][0], labels.index(lb)))
-        table = []
-        for rank, label in enumerate(ranked, start=1):
-            mine = [r for r in rows if r["level"] == level and r["label"] == label]
-            steps = [r["steps_to_threshold"] for r in mine]
-            if intervals:
-                steps_cell = format_steps_ci(
-                    *percentile_bootstrap(censored(steps), reps=reps, seed=seed)
-                )
-            else:
-                steps_cell = format_steps(censored_median(steps))
-            fmt = format_ci if intervals else (lambda p, lo, hi: f"{p:.2f}")
-            table.append(
-                [
-                    rank,
-                    label,
-                    mine[0]["mode"],
-                    len(mine),
-                    fmt(*g_ci[label]),
-                    fmt(*s_ci[label]),
-                    f"{sum(v is not None for v in steps)}/{len(mine)}",
-                    steps_cell,
-                    _mean([r["parent_requests"] for r in mine], ",.0f"),
-                    _mean([r["parent_hits"] for r in mine], ",.0f"),
-                    _mean([r["parent_computed_tokens"] for r in mine], ",.0f"),
-                    _mean([r["minutes"] for r in mine], ".2f"),
-                    *[_mean([r.get(k) for r in mine], ".3g") for k in sup_keys],
-                ]
-            )
-        budgets = sorted({r["budget"] for r in rows if r["level"] == level})
-        lines += [
-            f"## {level}",
-            "",
-            f"Budget {', '.join(f'{b:,}' for b in budgets)} env steps per run.",
-            "",
-            markdown_table(headers, table),
-            "",
-            *language_table([r for r in rows if r["level"] == level], ranked),
-        ]
-    if len(levels) > 1:
-        finals = {
-            lb: {
-                lv: {
-                    r["seed"]: r["final_greedy_success"]
-                    for r in rows
-                    if r["level"] == lv and r["label"] == lb
-                }
-                for lv in levels
-            }
-            for lb in labels
-        }
-        both = {
-            k: v
-            for k, v in bootstrap_inputs(finals, levels).items()
-            if len(v) >= 2 or not intervals
-        }
-        if both:
-            agg = (
-                iqm_with_ci(both, reps, seed)
-                if intervals
-                else {k: (iqm(v),) * 3 for k, v in both.items()}
-            )
-            ci["all levels"] = agg
-            ranked = sorted(agg, key=lambda lb: (-agg[lb][0], labels.index(lb)))
-            fmt = format_ci if intervals else (lambda p, lo, hi: f"{p:.2f}")
-            lines += [
-                "## All levels",
-                "",
-                f"Final greedy success, IQM over seeds × levels ({', '.join(levels)}), seeds "
-                "resampled within each level; only seeds that finished on every level.",
-                "",
-                markdown_table(
-                    [
-                        "rank",
-                        "label",
-                        "seeds",
-                        "final greedy success, IQM" + (" [95% CI]" if intervals else ""),
-                    ],
-                    [[i, lb, len(both[lb]), fmt(*agg[lb])] for i, lb in enumerate(ranked, start=1)],
-                ),
-                "",
+    g_ci = stats.iqms(scores("final_greedy_success"))
+    s_ci = stats.iqms(scores("final_sampled_success"))
+    ranked = sorted(g_ci, key=lambda lb: (-g_ci[lb][0], labels.index(lb)))
+    table = []
+    for rank, label in enumerate(ranked, start=1):
+        mine = [r for r in rows if r["label"] == label]
+        steps = [r["steps_to_threshold"] for r in mine]
+        table.append(
+            [
+                rank, label, mine[0]["mode"], len(mine),
+                stats.cell(*g_ci[label]), stats.cell(*s_ci[label]),
+                f"{sum(v is not None for v in steps)}/{len(mine)}", stats.steps(steps),
+                _mean([r["parent_requests"] for r in mine], ",.0f"),
+                _mean([r["parent_hits"] for r in mine], ",.0f"),
+                _mean([r["parent_computed_tokens"] for r in mine], ",.0f"),
+                _mean([r["minutes"] for r in mine], ".2f"),
+                *[_mean([r.get(k) for r in mine], ".3g") for k in sup_keys],
             ]
-    lines += [TABLES_END, ""]
-    return lines, ci
+        )  # fmt: skip
+    budgets = sorted({r["budget"] for r in rows})
+    lines = [
+        f"## {level}",
+        "",
+        f"Budget {', '.join(f'{b:,}' for b in budgets)} env steps per run.",
+        "",
+        markdown_table(headers, table),
+        "",
+        *language_table(rows, ranked),
+    ]
+    return lines, g_ci
+
+
+def _all_levels_section(
+    rows: Sequence[Mapping[str, Any]], levels: list[str], labels: list[str], stats: _Stats
+) -> tuple[list[str], dict[str, tuple[float, float, float]]]:
+    """IQM final greedy success over seeds x levels (only seeds that finished every level)."""
+    finals = {
+        lb: {
+            lv: {
+                r["seed"]: r["final_greedy_success"]
+                for r in rows
+                if r["level"] == lv and r["label"] == lb
+            }
+            for lv in levels
+        }
+        for lb in labels
+    }
+    both = {
+        k: v
+        for k, v in bootstrap_inputs(finals, levels).items()
+        if len(v) >= 2 or not stats.intervals
+    }
+    if not both:
+        return [], {}
+    agg = stats.iqms(both)
+    ranked = sorted(agg, key=lambda lb: (-agg[lb][0], labels.index(lb)))
+    lines = [
+        "## All levels",
+        "",
+        f"Final greedy success, IQM over seeds × levels ({', '.join(levels)}), seeds "
+        "resampled within each level; only seeds that finished on every level.",
+        "",
+        markdown_table(
+            ["rank", "label", "seeds", f"final greedy success, IQM{stats.ci}"],
+            [[i, lb, len(both[lb]), stats.cell(*agg[lb])] for i, lb in enumerate(ranked, start=1)],
+        ),
+        "",
+    ]
+    return lines, agg
 
 
 def language_table(rows: Sequence[Mapping[str, Any]], ranked: Sequence[str]) -> list[str]:
