@@ -30,7 +30,6 @@ OVERSIZE = {
     "babyworld/parent/hf.py": 573,
     "agents/ppo.py::collect": 82,
     "agents/divergences.py::distill_loss": 98,
-    "experiments/ablation/ablate.py::run_ablation": 84,
     "experiments/play.py::play": 83,
     "agents/checkpoint.py::load_checkpoint": 82,
     "babyworld/parent/hf.py::__init__": 81,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,24 +245,34 @@ def run_ablation(
     bar = _AblationProgress(len(plan), len(plan) - len(todo), progress)
     try:
         if ray is not None and todo:
-            for run, action in run_on_ray(todo, train_run, ray, cfg.threads or 1):
-                records[run.path] = RunRecord(run.level, run.label, run.seed, run.path, action)
-                bar.end_run(one_line(run.path, action))
-        for run in [] if ray is not None else todo:
-            bar.start_run(f"{run.level}/{run.label}/seed{run.seed}", cfg.steps[run.level])
-
-            def hook(step: int, success: float, run: PlannedRun = run) -> None:
-                bar.step(step, success)
-                if on_update is not None:
-                    on_update(run, step, success)
-
-            action = train_run(run.config, hook)
+            runs = run_on_ray(todo, train_run, ray, cfg.threads or 1)
+        else:
+            runs = _train_here(todo, cfg.steps, bar, on_update)
+        for run, action in runs:
             records[run.path] = RunRecord(run.level, run.label, run.seed, run.path, action)
             bar.end_run(one_line(run.path, action))
     finally:
         bar.close()
     done = {r.path for r in todo} | {r.path for r in plan if r.status == "done"}
     return [records[r.path] for r in plan if r.path in done]
+
+
+def _train_here(
+    todo: Sequence[PlannedRun],
+    steps: Mapping[str, int],
+    bar: _AblationProgress,
+    on_update: Callable[[PlannedRun, int, float], None] | None,
+) -> Iterator[tuple[PlannedRun, str]]:
+    """Train ``todo`` one after another in this process; yield each run and what was done."""
+    for run in todo:
+        bar.start_run(f"{run.level}/{run.label}/seed{run.seed}", steps[run.level])
+
+        def hook(step: int, success: float, run: PlannedRun = run) -> None:
+            bar.step(step, success)
+            if on_update is not None:
+                on_update(run, step, success)
+
+        yield run, train_run(run.config, hook)
 
 
 def train_run(config: TrainConfig, on_update: Callable[[int, float], None] | None = None) -> str:
