@@ -30,7 +30,7 @@ from babyworld.experiments.ablation.ablate import (  # noqa: E402
     run_ablation,
 )
 from babyworld.experiments.ablation.cluster import ClusterError  # noqa: E402
-from babyworld.experiments.cli import main  # noqa: E402
+from babyworld.experiments.cli import _ray_flag, main  # noqa: E402
 
 
 def _config(out, steps=1536, **over):
@@ -107,6 +107,8 @@ def test_a_node_killed_mid_ablation_loses_nothing_and_results_equal_local(tmp_pa
 
 
 def test_bad_clusters_are_refused_before_anything_is_written(tmp_path, capsys):
+    assert _ray_flag(["ablate", "c.toml", "--ray"]) == ["ablate", "c.toml", "--ray", "local"]
+    assert _ray_flag(["ablate", "c.toml", "--ray", "--no-progress"])[3] == "local"
     cfg = _config(tmp_path / "abl")
     with pytest.raises(ConnectionError, match="no Ray cluster answers at '127.0.0.1:9'"):
         run_ablation(cfg, progress=False, ray="127.0.0.1:9")
