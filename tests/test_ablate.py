@@ -91,6 +91,9 @@ def test_committed_configs_are_valid():
     assert smoke.parent == "scripted" and len(smoke.modes) == 2 and smoke.seeds == (0, 1)
     assert max(smoke.steps.values()) <= 500
     assert len(plan_runs(dataclasses.replace(smoke, out=Path("/nonexistent")))) == 8
+    words = load_config(CONFIGS / "words_channel.toml")  # docs/teacher.md's controls
+    assert words.parent == "scripted" and all(m.env.reward_source == "parent" for m in words.modes)
+    assert len(plan_runs(dataclasses.replace(words, out=Path("/nonexistent")))) == 50
 
 
 def _base(**over):

@@ -11,7 +11,10 @@ last promotion's student as a teacher on the re-tests (``--ppo.recall-coef``); `
 passed stage's last steps replayed with the policy that passed it (``--ppo.replay-coef``). Their settings are
 first guesses, not tuned. ``--report`` (also run at the end) writes ``per_seed.csv`` (each stage's
 final greedy held-out score, from the run's ``retention`` summary, their mean and minimum) and
-``keep.md`` (mean over seeds, per mechanism).
+``keep.md`` (mean over seeds, per mechanism). ``--cost`` measures each mechanism's time per update
+on its own finished seed-0 run, resumed (in a copy) for 10 more updates, in the order of the
+mechanisms and then reversed, and writes ``cost.md`` (the median seconds per update of each pass,
+and the ratio of their mean to ``retest``'s): run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -104,6 +107,39 @@ def report(out: Path) -> str:
     return text
 
 
+def cost(out: Path, mechanisms: list[str], updates: int = 10) -> str:
+    """Seconds per update of each mechanism (see the module docstring); writes ``cost.md``."""
+    import shutil
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+
+    passes: dict[str, list[float]] = {m: [] for m in mechanisms}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, m in enumerate(mechanisms + mechanisms[::-1]):
+            run = Path(tmp) / f"{m}_{i}"
+            shutil.copytree(out / m / "seed0", run)
+            summary = json.loads((run / "summary.json").read_text())
+            before = len((run / "metrics.csv").read_text().splitlines())
+            steps = summary["steps"] + updates * 512  # 8 envs x 64-step rollouts
+            cmd = [str(Path(sys.executable).parent / "babyworld"), "train", "--resume", str(run)]
+            subprocess.run([*cmd, "--steps", str(steps)], check=True, capture_output=True)
+            with open(run / "metrics.csv") as f:
+                seconds = [float(r["seconds"]) for r in csv.DictReader(f)][before - 2 :]
+            passes[m].append(statistics.median(np.diff(seconds).tolist()))
+    base = statistics.mean(passes[mechanisms[0]])
+    lines = [
+        f"| mechanism | seconds per update (pass 1, pass 2) | ratio to {mechanisms[0]} |",
+        "|---|---|---|",
+    ]
+    for m, v in passes.items():
+        lines.append(f"| {m} | {v[0]:.3f}, {v[1]:.3f} | {statistics.mean(v) / base:.2f} |")
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(text, out / "cost.md")
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -113,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=163_840)
     ap.add_argument("--shard", default="1/1", help="K/N: run every N-th run from the K-th")
     ap.add_argument("--report", action="store_true", help="only write the report")
+    ap.add_argument("--cost", action="store_true", help="only measure the time per update")
     args = ap.parse_args(argv)
     unknown = [m for m in args.mechanisms if m not in MECHANISMS]
     if unknown:
@@ -120,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.seeds < 1 or args.steps < 1:
         raise ValueError(f"--seeds and --steps must be positive, got {args.seeds}, {args.steps}")
     k, n = parse_shard(args.shard)
+    if args.cost:
+        print(cost(args.out, args.mechanisms))
+        return
     if not args.report:
         todo = [(m, s) for s in range(args.seeds) for m in args.mechanisms]  # seed-major
         for m, s in shard_of(todo, k, n):
