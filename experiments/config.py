@@ -319,6 +319,9 @@ class TrainConfig:
         Name run saved without ``env.judge_frames`` had the answer in its judge's frame.
         """
         d = dict(d)
+        missing = [k for k in ("student", "ppo") if not isinstance(d.get(k), dict)]
+        if missing:  # every run ever saved has both: without them the file is damaged
+            raise ValueError(f"the saved config has no {missing[0]} table")
         modes, env = dict(d.get("modes", {})), dict(d.get("env", {}))
         if "group_by" not in modes and d.get("mode") in ("grpo", "sdpo", "sdft", "sparse"):
             d["modes"] = {**modes, "group_by": "episode"}

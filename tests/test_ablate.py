@@ -385,7 +385,8 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
             "c.toml: modes.baby.ppo.learning_rate: unknown key; modes.baby.ppo takes "
             "['anchor_coef', 'anneal_lr', 'clip', 'curriculum_progress', 'ent_coef', 'epochs', "
             "'exchange_horizon', 'gae_lambda', 'gamma', 'lr', 'max_grad_norm', 'mdl_coef', "
-            "'minibatches', 'recall_coef', 'rollout_steps', 'student_rewards', 'vf_coef', 'wm_coef']",
+            "'minibatches', 'recall_coef', 'replay_coef', 'replay_fraction', 'replay_size', "
+            "'rollout_steps', 'student_rewards', 'vf_coef', 'wm_coef']",
         ),
         (
             {"student": {"width": 3}},
