@@ -57,7 +57,16 @@ def test_every_page_is_in_the_nav():
     pages = {p.relative_to(ROOT / "docs").as_posix() for p in DOCS}
     pages |= {
         f"experiments/results/{p}.md"
-        for p in ("headline/report", "headline_v2/report", "bench", "judge_sweep/sweep")
+        for p in (
+            "headline/report",
+            "headline_v2/report",
+            "bench",
+            "judge_sweep/sweep",
+            "keep_ladder/keep",
+            "keep_ladder/cost",
+            "words_channel/report",
+            "words_channel/by_truth",
+        )  # fmt: skip
     }
     assert pages == set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
 
