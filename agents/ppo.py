@@ -350,11 +350,11 @@ class PPOTrainer:
         mb = max(1, size // cfg.minibatches)
         self.model.train()
         task = flat(b["task"]) if "task" in b else None
-        kept = None
+        replayable = None  # this rollout's steps, as replay keeps them
         if "policy" in b:
             fields = [*win.as_tuple(), mask, flat(b["policy"])]
-            kept = dict(zip(StageReplay.FIELDS, fields, strict=True))
-        self.keep.observe(self.model, self.curriculum.log(), kept, task)
+            replayable = dict(zip(StageReplay.FIELDS, fields, strict=True))
+        self.keep.observe(self.model, self.curriculum.log(), replayable, task)
         log: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         for _ in range(cfg.epochs):
             perm = torch.as_tensor(self.rng.permutation(size))

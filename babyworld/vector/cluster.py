@@ -53,6 +53,19 @@ def probe(address: str) -> None:
         ) from e
 
 
+def check_address(address: str | None) -> Any:
+    """The ``ray`` module, after a bounded probe of ``address`` (none for a local cluster or ``auto``).
+
+    Raises:
+        ImportError: Ray is not installed (the message says how to install it).
+        ConnectionError: nothing answers at ``address``.
+    """
+    ray = import_ray()
+    if address not in (None, LOCAL, "auto"):
+        probe(address)
+    return ray
+
+
 def connect(address: str | None = None) -> bool:
     """Connect to the Ray cluster at ``address``, or start a local one (``None`` or ``"local"``).
 
@@ -67,10 +80,8 @@ def connect(address: str | None = None) -> bool:
         ImportError: Ray is not installed.
         ConnectionError: nothing answers at ``address``, or Ray refused to connect.
     """
-    ray = import_ray()
+    ray = check_address(address)
     local = address is None or address == LOCAL
-    if not local and address != "auto":
-        probe(address)
     if ray.is_initialized():
         return False
     if local:

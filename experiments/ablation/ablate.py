@@ -237,9 +237,10 @@ def run_ablation(
         plan = shard_of(plan, *shard)
     todo = [r for r in plan if r.status != "done"][:max_runs]
     if ray is not None:
-        from babyworld.experiments.ablation.cluster import check_cluster, run_on_ray
+        from babyworld.experiments.ablation.cluster import run_on_ray
+        from babyworld.vector.cluster import check_address
 
-        check_cluster(ray)
+        check_address(ray)  # before anything is written
     write_plan(cfg, full)
     records = {r.path: RunRecord(r.level, r.label, r.seed, r.path, "skipped") for r in plan}
     bar = _AblationProgress(len(plan), len(plan) - len(todo), progress)

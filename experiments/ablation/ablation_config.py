@@ -333,16 +333,17 @@ def _label(
     for key in ("mode", "control"):
         if key in entry:
             _typed(entry[key], str, f"{where}.{key}", fail)
+    for key in _LABEL_TABLES:
+        _typed(entry.get(key, {}), dict, f"{where}.{key}", fail)
     try:
         mode, *over = resolve(label, entry)
     except LabelError as e:
         key = next((k for k in ("control", "mode") if k in entry), None)
         raise fail(f"{where}.{key}" if key else where, str(e)) from None
     built = {}
-    for name, control in zip(_LABEL_TABLES, over, strict=True):
-        mine = _typed(entry.get(name, {}), dict, f"{where}.{name}", fail)
+    for name, own in zip(_LABEL_TABLES, over, strict=True):  # the control's, then the label's
         shared = {} if name == "modes" else dataclasses.asdict(getattr(base, name))
-        table = {**shared, **control, **{k.replace("-", "_"): v for k, v in mine.items()}}
+        table = {**shared, **own}
         try:  # an unknown key can only be the label's own: the others were checked
             built[name] = build_config(_TABLE_CLASSES[name], table, f"{where}.{name}")
         except ValueError as e:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from babyworld.vector.cluster import LOCAL, connect, import_ray
+from babyworld.vector.cluster import connect, import_ray
 
 if TYPE_CHECKING:  # pragma: no cover
     from babyworld.experiments.ablation.ablate import PlannedRun
@@ -37,20 +37,6 @@ MAX_RETRIES = 3
 
 class ClusterError(RuntimeError):
     """A run of the ablation failed on the cluster; the message names it and says how to resume."""
-
-
-def check_cluster(address: str) -> None:
-    """Ray importable and, for an address, something answering there (before anything is written).
-
-    Raises:
-        ImportError: Ray is not installed (the message says how to install it).
-        ConnectionError: nothing answers at ``address`` within a bounded time.
-    """
-    import_ray()
-    if address not in (LOCAL, "auto"):
-        from babyworld.vector.cluster import probe
-
-        probe(address)
 
 
 def run_on_ray(

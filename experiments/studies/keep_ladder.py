@@ -122,7 +122,8 @@ def cost(out: Path, mechanisms: list[str], updates: int = 10) -> str:
             shutil.copytree(out / m / "seed0", run)
             summary = json.loads((run / "summary.json").read_text())
             before = len((run / "metrics.csv").read_text().splitlines())
-            steps = summary["steps"] + updates * 512  # 8 envs x 64-step rollouts
+            config = json.loads((run / "config.json").read_text())
+            steps = summary["steps"] + updates * config["num_envs"] * config["ppo"]["rollout_steps"]
             cmd = [str(Path(sys.executable).parent / "babyworld"), "train", "--resume", str(run)]
             subprocess.run([*cmd, "--steps", str(steps)], check=True, capture_output=True)
             with open(run / "metrics.csv") as f:
