@@ -30,6 +30,9 @@ Level = Literal[LEVEL_NAMES]  # type: ignore[valid-type]
 CURRICULUM_KINDS = tuple(CURRICULA)
 CurriculumKind = Literal[CURRICULUM_KINDS]  # type: ignore[valid-type]
 DEFAULT_STEPS = 40_000
+#: the key of a run's ``config.json`` that says how its parent computed (``Parent.runtime``) on the
+#: machine that last started it; not a setting, so reading the config back drops it
+RUNTIME_KEY = "parent_runtime"
 
 
 @dataclass
@@ -319,6 +322,7 @@ class TrainConfig:
         Name run saved without ``env.judge_frames`` had the answer in its judge's frame.
         """
         d = dict(d)
+        d.pop(RUNTIME_KEY, None)  # a fact of the machine the run last started on, not a setting
         missing = [k for k in ("student", "ppo") if not isinstance(d.get(k), dict)]
         if missing:  # every run ever saved has both: without them the file is damaged
             raise ValueError(f"the saved config has no {missing[0]} table")

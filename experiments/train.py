@@ -40,7 +40,7 @@ from babyworld.experiments.callbacks import (
     parent_counters,
     run_parent_stats,
 )
-from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.config import RUNTIME_KEY, TrainConfig
 from babyworld.experiments.evaluation import Evaluator, make_eval_envs
 from babyworld.experiments.language_log import (
     TRANSCRIPTS,
@@ -179,13 +179,22 @@ def build_run(cfg: TrainConfig, ckpt: dict | None, run: Path) -> RunParts:
     return parts
 
 
-def prepare_dir(cfg: TrainConfig, run: Path, ckpt: dict | None, rows: list | None, updates: int):
-    """Create (or clear for a restart) the run directory; cut its logs back to the checkpoint."""
+def prepare_dir(
+    cfg: TrainConfig, run: Path, ckpt: dict | None, rows: list | None, parts: RunParts
+) -> None:
+    """Create (or clear for a restart) the run directory; cut its logs back to the checkpoint.
+
+    ``config.json`` is the config plus how the parent computes here (:data:`RUNTIME_KEY`; with
+    --ray the envs' parents run in the workers and only this process's parent, if any, is named).
+    """
     run.mkdir(parents=True, exist_ok=True)  # an existing one is resumed or restarted in place
     remove_stale(run, restart=ckpt is None)
     if ckpt is not None:
-        trim_transcripts(run / TRANSCRIPTS, updates)
-    write_text_atomic(json.dumps(cfg.to_dict(), indent=2) + "\n", run / CONFIG)
+        trim_transcripts(run / TRANSCRIPTS, parts.trainer.updates)
+    saved = cfg.to_dict()
+    if parts.parent is not None:
+        saved[RUNTIME_KEY] = parts.parent.runtime
+    write_text_atomic(json.dumps(saved, indent=2) + "\n", run / CONFIG)
     if rows is not None:
         write_metrics(run / METRICS, rows, METRIC_FIELDS)
 
@@ -245,11 +254,13 @@ def train(
             f"babyworld: {run} has no checkpoint yet: the run starts again from step 0",
             file=sys.stderr,
         )
+    if progress and parts.parent is not None:
+        print(f"babyworld: parent {parts.parent.label}: {parts.parent.runtime}", file=sys.stderr)
     fresh, callbacks = not run.exists(), []
     milestones = parse_milestones(cfg.checkpoint_at_words)
     clock, done = RunClock(float(saved.get("seconds", 0.0))), 0
     try:
-        prepare_dir(cfg, run, ckpt, rows, trainer.updates)
+        prepare_dir(cfg, run, ckpt, rows, parts)
         callbacks = make_callbacks(cfg, run, parts, ckpt is not None, progress)
         lang = next(cb.lang for cb in callbacks if isinstance(cb, Language))
         if ckpt is None:

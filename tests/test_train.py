@@ -147,6 +147,10 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert a["global_step"] == b["global_step"] == 128 and a["updates"] == b["updates"] == 4
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
+    # config.json says how the parent computed (not a setting: the resume above read it back)
+    saved = json.loads((resumed / "config.json").read_text())
+    assert saved["parent_runtime"] == "scripted rules (not an LLM)"
+    assert "parent_runtime" not in TrainConfig.from_dict(saved).to_dict()
     rows = (resumed / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["32", "64", "96", "128"]
     assert (resumed / "curve.png").stat().st_size > 1000

@@ -267,6 +267,14 @@ class Parent(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
 
+    @property
+    def runtime(self) -> str:
+        """How this parent computes on this machine: engine, dtype and why.
+
+        A run prints it at its start and keeps it in its ``config.json``.
+        """
+        return type(self).__name__
+
     def _clock(self, stage: str, since: float) -> float:
         """Add the seconds since ``since`` to ``self.timings[stage]``; return the time now."""
         now = time.perf_counter()

@@ -267,6 +267,11 @@ class CT2Parent(Parent):
                 f"--copy_files tokenizer.json does), or {_TORCH_HINT}"
             )
 
+    @property
+    def runtime(self) -> str:
+        """CTranslate2 and its compute type."""
+        return f"CTranslate2 {self.compute_type} on cpu"
+
     def _store_description(self) -> dict[str, Any]:
         import ctranslate2
 

@@ -129,6 +129,11 @@ class ScriptedParent(Parent):
             return {right, other} if right != other else {right}
         return {right}
 
+    @property
+    def runtime(self) -> str:
+        """Rules, not a model."""
+        return "scripted rules (not an LLM)"
+
     def _store_description(self) -> dict[str, Any]:
         templates = json.dumps([TEMPLATES, _VERDICT], sort_keys=True).encode()
         return {

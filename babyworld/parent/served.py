@@ -136,6 +136,11 @@ class OpenAIParent(Parent):
     def __repr__(self) -> str:
         return f"OpenAIParent({self.base_url!r}, {self.model!r})"
 
+    @property
+    def runtime(self) -> str:
+        """The server and the model it serves."""
+        return f"served: {self.model!r} at {self.base_url}"
+
     def _store_description(self) -> dict[str, Any]:
         return {"engine": "served", "base_url": self.base_url, "model": self.model}
 

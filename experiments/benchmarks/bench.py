@@ -42,7 +42,7 @@ from babyworld.experiments.benchmarks import sections
 from babyworld.experiments.benchmarks.config import FULL, QUICK, TARGETS, BenchConfig, Table
 
 
-def simd_level(flags: set[str]) -> str:
+def simd_level(flags: set[str] | frozenset[str]) -> str:
     """The widest x86 vector extension among the CPU's ``flags``: what the parent's speed hangs on."""
     return next(
         (name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags),
@@ -54,14 +54,12 @@ def machine() -> dict[str, Any]:
     """CPU model, cores, memory, torch threads and versions of this machine."""
     import torch
 
+    from babyworld.parent.hf import cpu_flags, native_bf16
+
     cpu = platform.processor() or platform.machine()
-    flags: set[str] = set()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), cpu)
     except OSError:
         pass
     try:
@@ -72,8 +70,8 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gb": round(mem, 1),
-        "simd": simd_level(flags),
-        "bf16_matmul": bool(flags & {"avx512_bf16", "amx_bf16"}),
+        "simd": simd_level(cpu_flags()),
+        "bf16_matmul": native_bf16(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),

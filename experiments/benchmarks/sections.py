@@ -15,7 +15,7 @@ def llm_rows(cfg: BenchConfig, sizes: Sizes, table: Table) -> dict[str, Any]:
 
     parent = m.llm_parent(cfg.parent, cfg.quick, cache_size=0)
     label = parent.label
-    dtype = str(getattr(parent, "dtype", "")).removeprefix("torch.")
+    dtype = parent.runtime
     raw = [m.raw_forward(parent, b, n, sizes.raw_repeats) for b, n in sizes.raw_shapes]
     for r in raw:
         shape = f"batch {r['batch']} x {r['length']} tokens"
