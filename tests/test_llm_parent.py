@@ -12,7 +12,8 @@ import torch
 from babyworld import env_id, make_parent
 from babyworld.envs import prompts
 from babyworld.parent import smollm2
-from babyworld.parent.hf import HFParent, best_cpu_dtype
+from babyworld.parent.cpu import best_cpu_dtype
+from babyworld.parent.hf import HFParent
 from babyworld.parent.probes import evaluate
 from babyworld.world import COLORS, SHAPES, WorldObject
 

@@ -686,24 +686,24 @@ def test_shorten_repeats_cuts_word_loops(text, expected):
 def test_the_dtype_follows_the_cpu_and_a_slow_forced_one_is_said(monkeypatch, flags, auto):
     """auto: bf16 only with native bf16 products; a half-precision dtype forced without native
     products is kept, with a warning naming the flags it lacks (never a silent slowdown)."""
-    from babyworld.parent import hf
+    from babyworld.parent import cpu
 
-    monkeypatch.setattr(hf, "cpu_flags", lambda: frozenset(flags))
-    assert hf.resolve_dtype("auto", "cpu") == hf.best_cpu_dtype() == auto
-    assert hf.resolve_dtype("auto", "cuda") == torch.bfloat16
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+    assert cpu.resolve_dtype("auto", "cpu") == cpu.best_cpu_dtype() == auto
+    assert cpu.resolve_dtype("auto", "cuda") == torch.bfloat16
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert hf.resolve_dtype("float32", "cpu") == torch.float32
-        assert hf.resolve_dtype("bfloat16", "cuda") == torch.bfloat16
+        assert cpu.resolve_dtype("float32", "cpu") == torch.float32
+        assert cpu.resolve_dtype("bfloat16", "cuda") == torch.bfloat16
         if auto == torch.bfloat16:
-            assert hf.resolve_dtype("bfloat16", "cpu") == torch.bfloat16
+            assert cpu.resolve_dtype("bfloat16", "cpu") == torch.bfloat16
     with pytest.warns(UserWarning, match=r"float16 has no native .*amx_fp16, avx512_fp16"):
-        assert hf.resolve_dtype(torch.float16, "cpu") == torch.float16
+        assert cpu.resolve_dtype(torch.float16, "cpu") == torch.float16
     if auto == torch.float32:
         with pytest.warns(UserWarning, match=r"bfloat16 has no native .*dtype='auto'"):
-            assert hf.resolve_dtype("bfloat16", "cpu") == torch.bfloat16
+            assert cpu.resolve_dtype("bfloat16", "cpu") == torch.bfloat16
     with pytest.raises(ValueError, match="unknown dtype 'int4'; use one of auto, bfloat16"):
-        hf.resolve_dtype("int4", "cpu")
+        cpu.resolve_dtype("int4", "cpu")
     model, tok = _tiny_lm()
     parent = HFParent(model, tokenizer=tok, store=False)
     native = "native" if auto == torch.bfloat16 else "no native"

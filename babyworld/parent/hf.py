@@ -8,7 +8,6 @@ import hashlib
 import inspect
 import json
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,72 +19,9 @@ from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
 from babyworld.parent.cascade import NAME as CASCADE
 from babyworld.parent.cascade import install as install_cascade
 from babyworld.parent.cascade import register as register_cascade
+from babyworld.parent.cpu import native_bf16, resolve_dtype
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
 from babyworld.validation import ValidationError
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """This machine's x86 feature flags (``/proc/cpuinfo``; empty where it cannot be read)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    line = next((x for x in text.splitlines() if x.startswith("flags")), "flags:")
-    return frozenset(line.split(":", 1)[1].split())
-
-
-#: the CPU flags that give each half-precision dtype native matrix products
-NATIVE_FLAGS = {
-    torch.bfloat16: frozenset({"avx512_bf16", "amx_bf16"}),
-    torch.float16: frozenset({"avx512_fp16", "amx_fp16"}),
-}
-
-
-def native_bf16(flags: frozenset[str] | None = None) -> bool:
-    """Whether the CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX)."""
-    return bool((cpu_flags() if flags is None else flags) & NATIVE_FLAGS[torch.bfloat16])
-
-
-def best_cpu_dtype() -> torch.dtype:
-    """``bfloat16`` when the CPU has native bf16 matmul (AVX512-BF16 or AMX), else ``float32``.
-
-    No int8 path replaces float32 where bf16 is not native: measured on an AVX2 machine, torch's
-    dynamic int8 agreed with float32 on 0.904 of in-env judge decisions (the bar is 0.99) and
-    its answers depend on the other prompts of the batch; CTranslate2 int8 passes the bar but was
-    slower there (docs/performance.md, "The dtype on each CPU").
-    """
-    return torch.bfloat16 if native_bf16() else torch.float32
-
-
-#: a forced half-precision dtype without native support: how much slower it ran than float32
-_EMULATED = (
-    "on this CPU {dtype} has no native matrix products (none of the flags {flags}): they are "
-    "emulated, and ran 1.2-9x slower than float32 on an AVX2 machine (docs/performance.md); "
-    "pass dtype='auto' (float32 here) unless you need {dtype}'s answers"
-)
-
-
-def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
-    """Map ``"auto" | "bfloat16" | "float16" | "float32"`` to a torch dtype for ``device``.
-
-    A half-precision dtype forced on a CPU without native support is kept, with a warning that
-    says how much slower it runs (never a silent slowdown).
-    """
-    if isinstance(dtype, torch.dtype):
-        resolved = dtype
-    elif dtype == "auto":
-        return best_cpu_dtype() if device == "cpu" else torch.bfloat16
-    else:
-        table = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-        if dtype not in table:
-            raise ValueError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(table)}")
-        resolved = table[dtype]
-    needs = NATIVE_FLAGS.get(resolved)
-    if device == "cpu" and needs is not None and not cpu_flags() & needs:
-        name, flags = str(resolved).removeprefix("torch."), ", ".join(sorted(needs))
-        warnings.warn(_EMULATED.format(dtype=name, flags=flags), UserWarning, stacklevel=3)
-    return resolved
 
 
 class _FirstTokenClock:
@@ -176,12 +112,10 @@ class HFParent(Parent):
             raise ValueError(f"decode must be 'generate' or 'loop', got {decode!r}")
         if attention not in ("cascade", "expand"):
             raise ValueError(f"attention must be 'cascade' or 'expand', got {attention!r}")
-        self.decode = decode
+        self.decode, self.max_batch, self._auto = decode, max_batch, dtype == "auto"
         self._stops: torch.Tensor | None = None
         self.device = torch.device(device)
         self.dtype = resolve_dtype(dtype, self.device.type)
-        self._auto = dtype == "auto"
-        self.max_batch = max_batch
         if isinstance(model_or_path, torch.nn.Module):
             if tokenizer is None:
                 raise ValueError("pass tokenizer= together with a model object")

@@ -54,7 +54,7 @@ def machine() -> dict[str, Any]:
     """CPU model, cores, memory, torch threads and versions of this machine."""
     import torch
 
-    from babyworld.parent.hf import cpu_flags, native_bf16
+    from babyworld.parent.cpu import cpu_flags, native_bf16
 
     cpu = platform.processor() or platform.machine()
     try:
