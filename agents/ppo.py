@@ -309,15 +309,21 @@ class PPOTrainer:
     def supervision_summary(self) -> dict[str, Any]:
         """Bits per step of external, action-dependent supervision, by kind and in total.
 
+        ``measured_bits_per_step`` sums the measured kinds; ``bound_bits_per_step`` the kinds
+        counted by an upper bound (:data:`~babyworld.agents.supervision.BOUND_KINDS`), kept apart.
         See :mod:`babyworld.agents.supervision`; ``words_heard`` (parent tokens heard per step,
         the world model's channel) is a separate column, not bits.
         """
         n = max(1, self.accounted_steps)
         kinds = {k: v / n for k, v in sorted(self.bits.items())}
+        bound = sum(v for k, v in kinds.items() if k in supervision.BOUND_KINDS)
         return {
-            "bits_per_step": sum(kinds.values()),
+            "measured_bits_per_step": sum(kinds.values()) - bound,
+            "bound_bits_per_step": bound,
             "bits_by_kind": kinds,
-            "bits_total": sum(self.bits.values()),
+            "measured_bits_total": sum(
+                v for k, v in self.bits.items() if k not in supervision.BOUND_KINDS
+            ),
             "words_heard_per_step": self.words_heard / n,
             "steps": self.accounted_steps,
         }

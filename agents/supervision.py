@@ -19,6 +19,12 @@ predictability and MDL rewards count zero. Definitions (all in bits; ``p`` a pro
 - **a demonstrated act** (the right act shown): ``log2 A`` (which of the ``A`` allowed acts).
   :func:`demonstration_bits`.
 
+Every kind but one is measured from what the rollout held (verdicts, counts, the teacher's
+distribution as it was, the demonstrated act). A graded response is counted by its bound ``H(pi)``:
+:data:`BOUND_KINDS` names it, and the summary keeps it apart (``bound_bits_per_step``) from the
+measured bits (``measured_bits_per_step``), so a near-random policy's large ``H(pi)`` is never read
+as supervision received.
+
 The words the parent says are heard in every mode and feed the world model, not the policy; they
 are a separate column, ``words_heard`` (tokens heard per step), not bits.
 
@@ -34,6 +40,9 @@ from __future__ import annotations
 import math
 
 import torch
+
+#: the kinds counted by an upper bound, not measured: a graded response to the act (``H(pi)``)
+BOUND_KINDS = frozenset({"response"})
 
 
 def binary_entropy(p: float) -> float:

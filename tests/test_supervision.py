@@ -114,9 +114,23 @@ def test_summary_block_counts_words_heard_apart():
     t.collect()
     s = t.supervision_summary()
     assert set(s["bits_by_kind"]) == {"distribution"}
-    assert 0 < s["bits_per_step"] <= math.log2(3) + 1e-6
+    assert 0 < s["measured_bits_per_step"] <= math.log2(3) + 1e-6
+    assert s["bound_bits_per_step"] == 0.0  # the teacher's distribution is measured
     assert s["words_heard_per_step"] == pytest.approx(float(t.buf["next_len"].float().mean()))
     assert s["steps"] == 32
     p = _trainer("predict_first", switch_steps=32)
     p.collect()
-    assert p.supervision_summary()["bits_per_step"] == 0.0  # uniform acts, nothing external
+    assert p.supervision_summary()["measured_bits_per_step"] == 0.0  # nothing external
+
+
+def test_a_bound_is_kept_apart_from_the_measured_bits():
+    """``baby``'s consistency score is counted by its bound (H(pi) beyond the verdict): the
+    summary sums it in its own column, never with the measured verdicts."""
+    t = _trainer("baby")
+    t.bits, t.accounted_steps = {"verdict": 30.0, "response": 10.0, "progress": 0.0}, 40
+    s = t.supervision_summary()
+    assert s["measured_bits_per_step"] == pytest.approx(0.75)
+    assert s["bound_bits_per_step"] == pytest.approx(0.25)
+    assert s["measured_bits_total"] == pytest.approx(30.0)
+    assert s["bits_by_kind"] == {"progress": 0.0, "response": 0.25, "verdict": 0.75}
+    assert sv.BOUND_KINDS == {"response"}
