@@ -61,6 +61,8 @@ def test_every_page_is_in_the_nav():
             "headline/report",
             "headline_v2/report",
             "bench",
+            "avx2_2026-12-07/bench",
+            "avx2_2026-12-07/README",
             "judge_sweep/sweep",
             "keep_ladder/keep",
             "keep_ladder/cost",
