@@ -131,6 +131,11 @@ class RunParts:
     eval_envs: Any
     parent_start: dict[str, float]
 
+    @property
+    def parent_runtime(self) -> str:
+        """How the envs' parent computes (here, or with --ray in the workers)."""
+        return self.parent.runtime if self.parent is not None else self.envs.parent_runtime
+
     def close(self) -> None:
         self.envs.close()  # Ray workers, if any, must not outlive a refused run
         if self.eval_envs is not None:
@@ -184,16 +189,13 @@ def prepare_dir(
 ) -> None:
     """Create (or clear for a restart) the run directory; cut its logs back to the checkpoint.
 
-    ``config.json`` is the config plus how the parent computes here (:data:`RUNTIME_KEY`; with
-    --ray the envs' parents run in the workers and only this process's parent, if any, is named).
+    ``config.json`` is the config plus how the envs' parent computes (:data:`RUNTIME_KEY`).
     """
     run.mkdir(parents=True, exist_ok=True)  # an existing one is resumed or restarted in place
     remove_stale(run, restart=ckpt is None)
     if ckpt is not None:
         trim_transcripts(run / TRANSCRIPTS, parts.trainer.updates)
-    saved = cfg.to_dict()
-    if parts.parent is not None:
-        saved[RUNTIME_KEY] = parts.parent.runtime
+    saved = cfg.to_dict() | {RUNTIME_KEY: parts.parent_runtime}
     write_text_atomic(json.dumps(saved, indent=2) + "\n", run / CONFIG)
     if rows is not None:
         write_metrics(run / METRICS, rows, METRIC_FIELDS)
@@ -254,8 +256,8 @@ def train(
             f"babyworld: {run} has no checkpoint yet: the run starts again from step 0",
             file=sys.stderr,
         )
-    if progress and parts.parent is not None:
-        print(f"babyworld: parent {parts.parent.label}: {parts.parent.runtime}", file=sys.stderr)
+    if progress:
+        print(f"babyworld: parent {cfg.parent}: {parts.parent_runtime}", file=sys.stderr)
     fresh, callbacks = not run.exists(), []
     milestones = parse_milestones(cfg.checkpoint_at_words)
     clock, done = RunClock(float(saved.get("seconds", 0.0))), 0

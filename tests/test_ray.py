@@ -262,6 +262,9 @@ def test_distributed_training_with_the_real_parent(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["parent"] != "scripted"
     assert summary["parent_stats"]["requests"] > 0 and summary["parent_stats"]["tokens"] > 0
+    # this process holds no parent: config.json names how the workers' parent computes
+    runtime = json.loads((run / "config.json").read_text())["parent_runtime"]
+    assert runtime.startswith("torch ") and "(auto: this CPU has " in runtime
 
 
 def test_workers_share_a_served_parent():

@@ -66,7 +66,7 @@ class ShardWorker:
             "level_info": self.env.level_info,
             "single_observation_space": self.env.single_observation_space,
             "single_action_space": self.env.single_action_space,
-            "parent": self.env.parent.label,
+            "parent": (self.env.parent.label, self.env.parent.runtime),
             "pid": os.getpid(),
             "node": socket.gethostname(),
         }
@@ -224,7 +224,7 @@ class RayVectorEnv(VectorEnv):
             self.close()
             raise
         self.level_info = infos[0]["level_info"]
-        self.parent_label = infos[0]["parent"]
+        self.parent_label, self.parent_runtime = infos[0]["parent"]
         self.single_observation_space = infos[0]["single_observation_space"]
         self.single_action_space = infos[0]["single_action_space"]
         self.observation_space = batch_space(self.single_observation_space, num_envs)
