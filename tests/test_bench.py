@@ -133,7 +133,7 @@ def test_markdown_lists_rows_and_targets():
     result = {
         "quick": True,
         "level": "Point",
-        "parent_dtype": "float32",
+        "parent_runtime": "torch float32 on cpu (as requested)",
         "llm_parent": TINY,
         "threads": 1,
         "machine": {"cpu": "cpu", "cores": 2, "torch_threads": 2, "simd": "AVX2", "bf16_matmul": 0},
@@ -146,6 +146,7 @@ def test_markdown_lists_rows_and_targets():
     md = markdown(result)
     assert "| m | scripted | 2 | x |  |" in md and "| n | none | skipped | x | missing |" in md
     assert "| yes |" in md and "| not judged |" in md and "1 torch threads" in md
+    assert f"LLM parent {TINY} (torch float32 on cpu (as requested))" in md
     assert md.startswith(
         "babyworld bench (quick), level Point; cpu (AVX2, native bf16: no), 2 cores"
     )

@@ -165,7 +165,7 @@ def markdown(result: dict[str, Any]) -> str:
             else ""
         )
         + f", {mc['cores']} cores, {result.get('threads', mc['torch_threads'])} torch "
-        f"threads; LLM parent {result.get('llm_parent', '?')} in {result.get('parent_dtype', '?')}"
+        f"threads; LLM parent {result.get('llm_parent', '?')} ({result.get('parent_runtime', '?')})"
         + (f"; 1-min load average {load[0]:.2f} at start" if load else "")
         + (f", {result['load_average_end'][0]:.2f} at end" if "load_average_end" in result else ""),
         "",

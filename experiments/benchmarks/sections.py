@@ -15,7 +15,7 @@ def llm_rows(cfg: BenchConfig, sizes: Sizes, table: Table) -> dict[str, Any]:
 
     parent = m.llm_parent(cfg.parent, cfg.quick, cache_size=0)
     label = parent.label
-    dtype = parent.runtime
+    runtime = parent.runtime
     raw = [m.raw_forward(parent, b, n, sizes.raw_repeats) for b, n in sizes.raw_shapes]
     for r in raw:
         shape = f"batch {r['batch']} x {r['length']} tokens"
@@ -71,7 +71,7 @@ def llm_rows(cfg: BenchConfig, sizes: Sizes, table: Table) -> dict[str, Any]:
     )
     return {
         "llm_parent": label,
-        "parent_dtype": dtype,
+        "parent_runtime": runtime,
         "raw_tokens_per_s": raw_tps,
         "parent_ratio": parent_ratio,
         "computed_ratio": computed_ratio,
