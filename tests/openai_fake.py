@@ -107,7 +107,10 @@ class FakeServer:
                     ]
                 else:
                     plp = None
-                text = self._greedy(ids, int(body.get("max_tokens", 16)), body.get("stop") or [])
+                text = self._greedy(
+                    ids, int(body.get("max_tokens", 16)), body.get("stop") or [],
+                    body.get("bad_words") or [],
+                )  # fmt: skip
             choice = {"index": i, "text": text, "finish_reason": "stop", "logprobs": None}
             if plp is not None:
                 choice["prompt_logprobs"] = plp
@@ -121,10 +124,14 @@ class FakeServer:
             "usage": {"prompt_tokens": sum(map(len, prompts)), "completion_tokens": 0},
         }
 
-    def _greedy(self, ids: list[int], max_tokens: int, stop: list[str]) -> str:
+    def _greedy(self, ids: list[int], max_tokens: int, stop: list[str], bad: list[str]) -> str:
+        """Greedy decoding; ``bad``: vLLM's ``bad_words``, here the tokens spelling one exactly."""
         seq, out = list(ids), []
+        banned = [i for i in range(len(self.tok)) if self.tok.decode([i]) in set(bad)]
         for _ in range(max_tokens):
-            nxt = int(self.model(torch.tensor([seq])).logits[0, -1].argmax())
+            logits = self.model(torch.tensor([seq])).logits[0, -1]
+            logits[banned] = float("-inf")
+            nxt = int(logits.argmax())
             if nxt in (self.tok.eos_token_id, self.tok.pad_token_id):
                 break
             seq.append(nxt)

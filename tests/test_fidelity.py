@@ -88,3 +88,22 @@ def test_a_contrary_narrator_fails_the_verdict_measure():
     r = measure_fidelity(_Contrary(), "Point", situations=24)
     assert r.measures["verdict"] == 0.0
     assert r.measures["request"] == 1.0
+
+
+class _Quoting(ScriptedParent):
+    """Name: a parent whose corrections repeat the baby's wrong word ("No. It is not car.")."""
+
+    def generate(self, prompts, **kw):
+        out = super().generate(prompts, **kw)
+        return [
+            f"No. It is not {p.fields['word']}." if getattr(p, "kind", "") == "react_name"
+            and p.fields.get("verdict") == "wrong" else s
+            for p, s in zip(prompts, out, strict=True)
+        ]  # fmt: skip
+
+
+def test_repeating_the_baby_s_word_is_stray_but_not_invented():
+    r = measure_fidelity(_Quoting(), "Name", situations=24)
+    assert r.measures["no_stray_toy"] < 1.0  # the baby's wrong word is often not on the table
+    assert r.measures["no_invented_toy"] == 1.0
+    assert r.measures["shown"] < 1.0  # and it never says the right word

@@ -8,13 +8,14 @@ engine input must fail with a message that names the torch path.
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from babyworld.envs import prompts
 from babyworld.experiments.benchmarks.measure import tiny_ct2_parent, tiny_parent
-from babyworld.parent import make_parent
+from babyworld.parent import Prompt, make_parent
 from babyworld.parent.ct2 import CT2Error, CT2Parent, check_default, convert
 from babyworld.parent.factory import check_spec, split_options
 from babyworld.parent.judge_eval import evaluate_judge, judge_agreement
@@ -93,6 +94,16 @@ def test_ct2_fp32_equals_torch_fp32(ct2_dir):
     # shared few-shot scripts went to the engine as cached static prompts
     assert engine.stats.prefix_hit_tokens > 0 and engine.stats.prefix_built_tokens > 0
     assert engine.stats.generated_tokens > 0 and engine.stats.scored_tokens > 0
+    # constrained decoding (a Prompt's ``avoid``): both engines rule out the same tokens, here
+    # the words the random model said most without it
+    free = [w.lower() for s in torch_parent.generate(texts, max_new_tokens=12) for w in s.split()]
+    avoid = " ".join(w for w, _ in Counter(filter(str.isalpha, free)).most_common(5))
+    held = [Prompt(t, "test", avoid=avoid) for t in texts]
+    said = engine.generate(held, max_new_tokens=12)
+    assert said == torch_parent.generate(held, max_new_tokens=12)
+    assert len(avoid.split()) == 5 and not {w.lower() for s in said for w in s.split()} & set(
+        avoid.split()
+    )
 
 
 def test_ct2_store_key_names_engine_and_compute_type(ct2_dir):

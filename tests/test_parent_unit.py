@@ -18,7 +18,7 @@ from babyworld.parent import (
     make_parent,
     resolve_parent,
 )
-from babyworld.parent.base import shorten_repeats
+from babyworld.parent.base import avoided_token_ids, avoided_words, shorten_repeats
 from babyworld.parent.hf import HFParent
 from babyworld.parent.scripted import ScriptedParent
 
@@ -615,6 +615,35 @@ def test_an_opening_is_said_first_and_the_llm_continues_after_it():
     assert parent.stats.cache_hits == 1
     plain = Prompt("what is this ? it is a red", "react_name")
     assert parent.generate([plain], max_new_tokens=5) == [rest]
+
+
+def test_avoided_words_and_their_tokens_by_hand():
+    assert avoided_words("box") == sorted(
+        {"box", "boxs", "boxes", "Box", "Boxs", "Boxes"}
+        | {" box", " boxs", " boxes", " Box", " Boxs", " Boxes"}
+    )
+    texts = ["a", " red", "Red", "redo", " boxes", "box.", " cup"]
+    assert avoided_token_ids(texts, "red box") == [1, 2, 4]
+    assert avoided_token_ids(texts, "") == []
+
+
+@pytest.mark.parametrize("decode", ["loop", "generate"])
+def test_an_avoided_word_is_never_said(decode):
+    # Constrained decoding: the tokens spelling an avoided word are ruled out at every step, the
+    # rest is the model's own greedy choice; unconstrained prompts in the same batch are untouched.
+    model, tok = _tiny_lm()
+    parent = HFParent(model, tokenizer=tok, dtype="float32", cache_size=0, decode=decode)
+    text = "what is this ? it is a red"
+    free = parent.generate([text], max_new_tokens=6)[0]
+    said = [w for w in free.split() if w in WORDS]
+    assert said, free  # the tiny model says some vocabulary words here
+    avoid = " ".join(dict.fromkeys(said))
+    held = Prompt(text, "react_name", avoid=avoid)
+    out = parent.generate([held, text], max_new_tokens=6)
+    assert not set(out[0].split()) & set(said), (free, out[0])
+    assert out[1] == free
+    sampled = parent.generate([held] * 4, max_new_tokens=6, temperature=1.5, seed=3)
+    assert not {w for s in sampled for w in s.split()} & set(said)
 
 
 def test_the_scripted_parent_says_the_same_words_with_an_opening():

@@ -212,3 +212,22 @@ def test_a_reaction_opens_with_the_parents_own_verdict(judged):
     assert said == f"{prompts.OPENINGS[judged]} That is the blue cup."
     reply = prompts.chat_reply(prompts.ParentView(said="Look, a dog!"), "dog", judged)
     assert ScriptedParent().generate([reply])[0].startswith(prompts.CHAT_OPENINGS[judged])
+
+
+def test_what_a_reaction_may_name_comes_from_the_view():
+    # The ``avoid`` field (constrained decoding): every toy word except those of the exchange as
+    # the parent sees it; for Name, the shown toy's word for what its own question asked.
+    red_ball, white_key = WorldObject("red", "ball"), WorldObject("white", "key")
+    rest = [w for w in (*COLORS, *SHAPES) if w not in ("red", "ball", "white", "key")]
+    assert prompts.ask_for(red_ball).fields["avoid"] == prompts.avoid("red ball")
+    view = prompts.ParentView(table=(red_ball, white_key), said="I want the red ball, please.")
+    fetch = prompts.react_fetch(view, white_key, judged=False)
+    assert fetch.fields["avoid"].split() == rest
+    shown = prompts.ParentView(table=(red_ball,), shown=red_ball, said="Which color is it?")
+    colour = prompts.react_name(shown, "blue", judged=False).fields["avoid"].split()
+    assert "red" not in colour and "blue" not in colour and "ball" in colour
+    shape_q = dataclasses.replace(shown, said="What is this called?")
+    shape = prompts.react_name(shape_q, "cup", judged=False).fields["avoid"].split()
+    assert "ball" not in shape and "cup" not in shape and "red" in shape
+    given = prompts.react_request("white", red_ball).fields["avoid"].split()
+    assert "white" in given and "red" not in given and "ball" not in given

@@ -17,6 +17,8 @@ from openai_fake import FakeServer
 from test_parent_unit import PAIRS, _tiny_lm
 
 from babyworld import make_parent
+from babyworld.parent import Prompt
+from babyworld.parent.base import avoided_words
 from babyworld.parent.hf import HFParent
 from babyworld.parent.served import OpenAIParent, ParentServerError, parse_spec
 
@@ -69,6 +71,22 @@ def test_generation_matches_the_in_process_parent(server, local):
     assert served.generate(prompts, max_new_tokens=6) == local.generate(prompts, max_new_tokens=6)
     body = server.requests[-1]
     assert body["stop"] == ["\n"] and body["temperature"] == 0.0 and body["max_tokens"] == 6
+
+
+def test_avoided_words_go_to_the_server_as_bad_words(server, local):
+    # a Prompt's ``avoid``: one request per distinct set, sent as vLLM's ``bad_words`` (every
+    # spelling); the fake server rules those tokens out as the in-process parent does
+    served = OpenAIParent(server.url, "tiny", cache_size=0)
+    text = "what is this ? it is a"
+    said = [w for w in local.generate([text], max_new_tokens=6)[0].split() if w.isalpha()]
+    held = Prompt(text, "react_name", avoid=" ".join(dict.fromkeys(said)))
+    n0 = len(server.requests)
+    got = served.generate([held, text], max_new_tokens=6)
+    assert got == local.generate([held, text], max_new_tokens=6)
+    assert not set(got[0].split()) & set(said)
+    bodies = server.requests[n0:]
+    assert len(bodies) == 2 and bodies[0]["bad_words"] == avoided_words(held.fields["avoid"])
+    assert "bad_words" not in bodies[1]
 
 
 def test_batches_are_chunked_and_sent_concurrently(server, local):

@@ -17,11 +17,12 @@ default.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from babyworld.parent import Prompt
 from babyworld.parent.judge import INTENT_TEMPLATE
-from babyworld.world import NameTask, WorldObject
+from babyworld.world import COLORS, SHAPES, NameTask, WorldObject
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,31 @@ OPENINGS = {True: "Yes, well done!", False: "No."}
 CHAT_OPENINGS = {True: "Yes,", False: "Hmm,"}
 
 
+def avoid(*in_view: str) -> str:
+    """The toy words (colours, shapes) that none of the texts ``in_view`` says.
+
+    A request or reaction is decoded never saying them (the :class:`~babyworld.parent.Prompt`
+    field ``avoid``): the parent names only what is in its view of the exchange, not a toy of
+    its few-shot script: Point, the toy it asked for and the toy it got; Name, the shown toy's
+    word for what its own question asked, and the baby's word; Request, the toy it hands over.
+    Measured in docs/parent.md ("How faithful"): a new recipe, so new answer-store keys.
+    """
+    said = {w for text in in_view for w in re.findall(r"[a-z]+", text.lower())}
+    return " ".join(w for w in (*COLORS, *SHAPES) if w not in said)
+
+
 def ask_for(obj: WorldObject) -> Prompt:
     """The parent asks the baby to hand over ``obj``."""
-    return Prompt(_ASK_FOR.format(object=obj.name), "ask_for", object=obj.name)
+    text = _ASK_FOR.format(object=obj.name)
+    return Prompt(text, "ask_for", object=obj.name, avoid=avoid(obj.name))
 
 
 def react_fetch(view: ParentView, got: WorldObject, judged: bool) -> Prompt:
     """The parent reacts to being handed ``got`` after its request (``judged``: its own verdict)."""
     verdict, opening = _VERDICT[judged], OPENINGS[judged]
     text = _REACT_FETCH.format(request=view.said, got=got.name, verdict=verdict, opening=opening)
-    return Prompt(
-        text, "react_fetch", said=view.said, got=got.name, verdict=verdict, opening=opening
-    )
+    fields = {"said": view.said, "got": got.name, "verdict": verdict}
+    return Prompt(text, "react_fetch", **fields, opening=opening, avoid=avoid(view.said, got.name))
 
 
 def ask_attribute(attribute: str) -> Prompt:
@@ -124,7 +138,13 @@ def react_name(view: ParentView, word: str, judged: bool) -> Prompt:
         object=shown.name, question=view.said, word=word, verdict=verdict, opening=opening
     )
     fields = {"said": view.said, "shown": shown.name, "word": word, "verdict": verdict}
-    return Prompt(text, "react_name", **fields, opening=opening)
+    asked = shown.color if asks_color(view.said) else shown.shape  # by its own question's words
+    return Prompt(text, "react_name", **fields, opening=opening, avoid=avoid(asked, word))
+
+
+def asks_color(question: str) -> bool:
+    """Whether the parent's question asks for the colour ("color"/"colour" in it), else the shape."""
+    return bool({"color", "colour"} & set(re.findall(r"[a-z]+", question.lower())))
 
 
 def _shown(view: ParentView) -> WorldObject:
@@ -273,7 +293,8 @@ def react_request(utterance: str, given: WorldObject | None) -> Prompt:
     name = given.name if given is not None else "nothing"
     opening = "Here is the" if given is not None else ""  # the parent says what it hands over
     text = _REACT_REQUEST.format(utterance=utterance, given=name, opening=f" {opening}".rstrip())
-    return Prompt(text, "react_request", utterance=utterance, given=name, opening=opening)
+    fields = {"utterance": utterance, "given": name, "opening": opening}
+    return Prompt(text, "react_request", **fields, avoid=avoid(name))
 
 
 def request_frames(view: ParentView, utterance: str) -> tuple[list[str], list[str]]:

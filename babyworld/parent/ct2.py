@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
+from babyworld.parent.base import (
+    DEFAULT_CACHE_BYTES,
+    Parent,
+    StoreSetting,
+    avoid_of,
+    avoided_token_ids,
+)
 from babyworld.parent.prefix import prefix_groups
 
 #: compute types offered (``int8``: int8 weights and matmuls; ``int8_float32``: int8 weights,
@@ -239,6 +245,7 @@ class CT2Parent(Parent):
         self.eos_id = vocab.index(eos) if eos in vocab else None
         self.start_token = bos if bos in vocab else (eos if eos in vocab else vocab[0])
         texts = self.tokenizer.decode_batch([[i] for i in range(len(vocab))])
+        self._texts = texts  # each token's text, for the tokens an ``avoid`` field rules out
         self._stop_ids = [i for i, t in enumerate(texts) if "\n" in t]
         if self.eos_id is not None and self.eos_id not in self._stop_ids:
             self._stop_ids.append(self.eos_id)
@@ -329,11 +336,17 @@ class CT2Parent(Parent):
             self.stats.prefix_hit_tokens += head * len(members)
             self.stats.prompt_tokens += sum(len(seqs[i]) for i in members)
             t = time.perf_counter()
-            results = self.generator.generate_batch(
-                [seqs[i][head:] for i in members], static_prompt=static or None, **opts
-            )
+            results = {}
+            for avoid in dict.fromkeys(avoid_of(prompts[i]) for i in members):
+                part = [i for i in members if avoid_of(prompts[i]) == avoid]
+                banned = avoided_token_ids(self._texts, avoid)
+                suppress = [[self.tokenizer.id_to_token(b)] for b in banned] or None
+                results |= zip(part, self.generator.generate_batch(
+                    [seqs[i][head:] for i in part], static_prompt=static or None,
+                    suppress_sequences=suppress, **opts,
+                ), strict=True)  # fmt: skip
             t = self._clock("decode", t)
-            for i, r in zip(members, results, strict=True):
+            for i, r in results.items():
                 ids = r.sequences_ids[0]
                 self.stats.generated_tokens += len(ids)
                 out[i] = self.tokenizer.decode(ids).split("\n")[0].strip()

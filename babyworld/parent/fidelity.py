@@ -18,6 +18,8 @@ string check on the parent's words, decided as written below:
   word: the right word, as a parent correcting would) or, after a right word, that word.
 - ``no_stray_toy`` (Point, Name, Request): no toy word (colour or shape) of the reaction is absent
   from the scene.
+- ``no_invented_toy`` (Point, Name, Request): the same, the baby's own words aside (a correction
+  that repeats the baby's wrong word, "It is not a car", invents no toy).
 - ``request`` (Point): the request names the wanted toy with both its attributes.
 - ``question`` (Name): the question asks about the asked attribute ("color"/"colour" in it for a
   colour question, neither for a shape question).
@@ -40,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from babyworld.envs.chat import CHAT_REFERENCE
+from babyworld.envs.prompts import asks_color
 from babyworld.envs.registration import level_class
 from babyworld.parent import Parent
 from babyworld.vector.local import ParentBatchVectorEnv
@@ -47,9 +50,9 @@ from babyworld.world import COLORS, SHAPES
 
 #: Levels and the measures each has.
 MEASURES: dict[str, tuple[str, ...]] = {
-    "Point": ("request", "verdict", "handed", "no_stray_toy"),
-    "Name": ("question", "verdict", "shown", "no_stray_toy"),
-    "Request": ("handed", "no_stray_toy"),
+    "Point": ("request", "verdict", "handed", "no_stray_toy", "no_invented_toy"),
+    "Name": ("question", "verdict", "shown", "no_stray_toy", "no_invented_toy"),
+    "Request": ("handed", "no_stray_toy", "no_invented_toy"),
     "Chat": ("topic", "verdict"),
 }
 YES_WORDS = frozenset("yes yeah good great right well thank thanks correct that's here".split())
@@ -216,8 +219,7 @@ def _score(level, hits, texts, state, opened, info) -> None:
         hits["handed"].append(names(reaction, got))
     if level == "Name":
         texts.setdefault("questions", []).append(opened)
-        asks_color = bool({"color", "colour"} & set(words(opened)))
-        hits["question"].append(asks_color == (state["attribute"] == "color"))
+        hits["question"].append(asks_color(opened) == (state["attribute"] == "color"))
         right = state["shown"].attribute(state["attribute"])
         hits["shown"].append(right in words(reaction))
     if level == "Request":
@@ -230,4 +232,6 @@ def _score(level, hits, texts, state, opened, info) -> None:
     if "verdict" in hits:
         hits["verdict"].append(polarity(reaction) == bool(info["success"]))
     if "no_stray_toy" in hits:
-        hits["no_stray_toy"].append(not stray_toy_words(reaction, state["scene_words"]))
+        stray = stray_toy_words(reaction, state["scene_words"])
+        hits["no_stray_toy"].append(not stray)
+        hits["no_invented_toy"].append(not stray - set(words(str(info["baby_utterance"]))))

@@ -15,13 +15,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
+from babyworld.parent.base import (
+    DEFAULT_CACHE_BYTES,
+    Parent,
+    StoreSetting,
+    avoid_of,
+    avoided_token_ids,
+)
 from babyworld.parent.cascade import NAME as CASCADE
 from babyworld.parent.cascade import install as install_cascade
 from babyworld.parent.cascade import register as register_cascade
 from babyworld.parent.cpu import native_bf16, resolve_dtype
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
 from babyworld.validation import ValidationError
+
+
+class _Ban:
+    """A logits processor that rules out each row's avoided tokens (``mask``: ``[rows, vocab]``)."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.mask = mask
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return scores.masked_fill(self.mask[:, : scores.shape[-1]], float("-inf"))
 
 
 class _FirstTokenClock:
@@ -114,6 +130,8 @@ class HFParent(Parent):
             raise ValueError(f"attention must be 'cascade' or 'expand', got {attention!r}")
         self.decode, self.max_batch, self._auto = decode, max_batch, dtype == "auto"
         self._stops: torch.Tensor | None = None
+        self._texts: list[str] | None = None
+        self._avoided: dict[str, list[int]] = {}  # avoid field -> token ids
         self.device = torch.device(device)
         self.dtype = resolve_dtype(dtype, self.device.type)
         if isinstance(model_or_path, torch.nn.Module):
@@ -360,11 +378,12 @@ class HFParent(Parent):
                     [seqs[i] for i in chunk], length, kv, loop and self._cascade_now
                 )
                 self.stats.prompt_tokens += sum(len(seqs[i]) for i in chunk)
+                ban = self._ban([avoid_of(prompts[i]) for i in chunk])
                 if loop:
-                    rows = self._greedy_loop(ids, mask, pos, past, max_new_tokens, extra)
+                    rows = self._greedy_loop(ids, mask, pos, past, max_new_tokens, extra, ban)
                 else:
                     rows = self._hf_generate(
-                        seqs[chunk[0]][:length], ids, mask, past, max_new_tokens, temperature
+                        seqs[chunk[0]][:length], ids, mask, past, max_new_tokens, temperature, ban
                     )
                 t = time.perf_counter()
                 for i, row in zip(chunk, rows, strict=True):
@@ -380,6 +399,7 @@ class HFParent(Parent):
         past: object | None,
         max_new_tokens: int,
         temperature: float,
+        ban: torch.Tensor | None = None,
     ) -> list[list[int]]:
         """Run transformers' ``generate`` on one chunk (prefix ``head`` already in ``past``)."""
         from transformers import LogitsProcessorList
@@ -398,7 +418,9 @@ class HFParent(Parent):
             pad_token_id=self.pad_id,
             stop_strings=["\n"],
             tokenizer=self.tokenizer,
-            logits_processor=LogitsProcessorList([clock]),
+            logits_processor=LogitsProcessorList(
+                [clock] + ([_Ban(ban)] if ban is not None else [])
+            ),
             **{self._cache_kwarg: past},
             **kwargs,
         )
@@ -416,12 +438,14 @@ class HFParent(Parent):
         past: object | None,
         max_new_tokens: int,
         extra: dict[str, Any] | None = None,
+        ban: torch.Tensor | None = None,
     ) -> list[list[int]]:
         """Greedy decoding of one chunk in a plain loop: one forward pass per new token.
 
-        Equals ``generate``'s greedy answer (argmax of the logits, no logits processors), without
-        its per-token Python machinery; a row stops at the first token whose text holds a
-        newline (or at the end token), and the batch shrinks to the rows still running.
+        Equals ``generate``'s greedy answer (argmax of the logits, with each row's avoided tokens
+        ``ban`` ruled out), without its per-token Python machinery; a row stops at the first
+        token whose text holds a newline (or at the end token), and the batch shrinks to the
+        rows still running.
         """
         from transformers import DynamicCache
 
@@ -442,7 +466,10 @@ class HFParent(Parent):
         alive = torch.arange(len(ids))
         pos = pos[:, -1:]
         for step in range(max_new_tokens):
-            nxt = logits[:, -1].argmax(-1)
+            last = logits[:, -1]
+            if ban is not None:
+                last = last.masked_fill(ban[alive][:, : last.shape[-1]], float("-inf"))
+            nxt = last.argmax(-1)
             done = stops[nxt]
             for r, tok in zip(alive.tolist(), nxt.tolist(), strict=True):
                 rows[r].append(tok)
@@ -460,11 +487,28 @@ class HFParent(Parent):
         self._clock("decode", t)
         return rows
 
+    def _token_texts(self) -> list[str]:
+        """The text of every token of the output vocabulary (decoded once)."""
+        if self._texts is None:
+            size = self.model.get_output_embeddings().weight.shape[0]
+            self._texts = self.tokenizer.batch_decode([[i] for i in range(size)])
+        return self._texts
+
+    def _ban(self, avoids: list[str]) -> torch.Tensor | None:
+        """``[rows, vocab]`` bools: each row's avoided tokens (``None`` if no row avoids any)."""
+        if not any(avoids):
+            return None
+        mask = torch.zeros((len(avoids), len(self._token_texts())), dtype=torch.bool)
+        for r, avoid in enumerate(avoids):
+            if avoid not in self._avoided:
+                self._avoided[avoid] = avoided_token_ids(self._token_texts(), avoid)
+            mask[r, self._avoided[avoid]] = True
+        return mask.to(self.device)
+
     def _stop_ids(self) -> torch.Tensor:
         """``[vocab]`` bools: the tokens that end a generated line (a newline in their text, EOS)."""
         if self._stops is None:
-            size = self.model.get_output_embeddings().weight.shape[0]
-            texts = self.tokenizer.batch_decode([[i] for i in range(size)])
+            texts = self._token_texts()
             stops = torch.tensor(["\n" in x for x in texts], dtype=torch.bool)
             if self.tokenizer.eos_token_id is not None:
                 stops[self.tokenizer.eos_token_id] = True

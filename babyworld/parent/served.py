@@ -31,7 +31,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
+from babyworld.parent.base import (
+    DEFAULT_CACHE_BYTES,
+    Parent,
+    StoreSetting,
+    avoid_of,
+    avoided_words,
+)
 
 T = TypeVar("T")
 SPEC_PREFIX = "openai:"
@@ -307,7 +313,7 @@ class OpenAIParent(Parent):
     ) -> list[str]:
         seqs = self._context_ids(prompts)
 
-        def request(part: list[list[int]]) -> tuple[list[str], int]:
+        def request(part: list[list[int]], avoid: str) -> tuple[list[str], int]:
             resp = self._call(
                 lambda: self._client.completions.create(
                     model=self.model,
@@ -316,6 +322,7 @@ class OpenAIParent(Parent):
                     temperature=float(temperature),
                     seed=int(seed),
                     stop=["\n"],
+                    extra_body={"bad_words": avoided_words(avoid)} if avoid else None,
                 ),
                 "generation (/completions)",
             )
@@ -323,10 +330,17 @@ class OpenAIParent(Parent):
             spent = int(usage.completion_tokens or 0) if usage is not None else 0
             return [c.text or "" for c in self._choices(resp, len(part), "generation")], spent
 
-        parts = self._chunks(seqs, request)  # counters are updated here, not in the threads
+        out = [""] * len(prompts)
+        avoids = [avoid_of(p) for p in prompts]
+        for avoid in dict.fromkeys(avoids):  # vLLM's bad_words hold for a whole request
+            rows = [i for i, a in enumerate(avoids) if a == avoid]
+            parts = self._chunks([seqs[i] for i in rows], lambda part, a=avoid: request(part, a))
+            texts = [t for texts, _ in parts for t in texts]
+            for i, text in zip(rows, texts, strict=True):
+                out[i] = text.split("\n")[0].strip()
+            self.stats.generated_tokens += sum(spent for _, spent in parts)
         self.stats.prompt_tokens += sum(len(s) for s in seqs)
-        self.stats.generated_tokens += sum(spent for _, spent in parts)
-        return [t.split("\n")[0].strip() for texts, _ in parts for t in texts]
+        return out
 
     def close(self) -> None:
         """Close the HTTP connections and the request threads."""
