@@ -63,6 +63,7 @@ class HumanParent(Parent):
             kind = p.kind if isinstance(p, Prompt) else "say"
             fields = dict(p.fields) if isinstance(p, Prompt) else {}
             opening = fields.pop("opening", "")
+            fields.pop("avoid", None)  # the toy words an LLM's decoding avoids; a person chooses
             what = _ASKED.get(kind, "react to what the baby did" if "react" in kind else kind)
             seen = ", ".join(f"{k}: {v}" for k, v in fields.items() if v)
             self.show(f"  [you, the parent: {what}{' — ' + seen if seen else ''}]")

@@ -286,8 +286,9 @@ def test_real_parent_judges_in_the_env(llm_parent, level, least):
 @pytest.mark.llm
 def test_real_parent_judges_chat_against_the_reference(llm_parent):
     # Measured on 500 situations (docs/teacher.md): precision 0.64, verdict agreement 0.936; the
-    # old frame and verdict had 0.27 and 0.872 on 200. 8 here (1.00 and 0.944) for CI's budget.
-    r = evaluate_judge(llm_parent, "Chat", situations=8)
+    # old frame and verdict had 0.27 and 0.872 on 200. 4 here (1.00 and 0.969; 8 gave 1.00 and
+    # 0.944) for the suite's budget: 4 x 40 replies, each judged against 9 frames.
+    r = evaluate_judge(llm_parent, "Chat", situations=4)
     assert r.precision is not None and r.precision >= 0.4
     assert r.verdict_agreement >= 0.85
     assert r.right_reward > r.wrong_reward

@@ -18,9 +18,10 @@ from babyworld.parent import (
     make_parent,
     resolve_parent,
 )
-from babyworld.parent.base import avoided_token_ids, avoided_words, shorten_repeats
+from babyworld.parent.base import shorten_repeats
 from babyworld.parent.hf import HFParent
 from babyworld.parent.scripted import ScriptedParent
+from babyworld.parent.vocab import avoided_token_ids, avoided_words
 
 CTX = "Give me the red ball, please."  # words: give me the red ball , please . -> 8 distinct
 NEUTRAL = "Give me the thing, please."  # words: give me the thing , please . -> 7 distinct

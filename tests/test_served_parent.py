@@ -18,9 +18,9 @@ from test_parent_unit import PAIRS, _tiny_lm
 
 from babyworld import make_parent
 from babyworld.parent import Prompt
-from babyworld.parent.base import avoided_words
 from babyworld.parent.hf import HFParent
 from babyworld.parent.served import OpenAIParent, ParentServerError, parse_spec
+from babyworld.parent.vocab import avoided_words
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.llm
 def _train(tmp_path, name: str) -> dict:
     """One small real-parent run in a fresh process (nothing in memory), on the test's store."""
     cmd = [sys.executable, "-c", "from babyworld.experiments.cli import main; main()", "train"]
-    cmd += ["--level", "Point", "--parent", "smollm2", "--steps", "32", "--num-envs", "2"]
+    cmd += ["--level", "Point", "--parent", "smollm2", "--steps", "16", "--num-envs", "2"]
     cmd += ["--ppo.rollout-steps", "8", "--threads", "1", "--out", str(tmp_path / name)]
     cmd += ["--eval.episodes", "4", "--eval.num-envs", "4"]  # evaluated too, at a test's size
     env = {**os.environ, ENV_PATH: str(tmp_path / "answers.sqlite3")}

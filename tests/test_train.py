@@ -241,14 +241,19 @@ def test_bad_student_and_ppo_config():
 
 @pytest.mark.slow
 def test_student_solves_point_with_the_scripted_parent(tmp_path):
-    """The default config reaches >= 90% success over the last 500 episodes (scripted parent)."""
+    """The default config reaches >= 90% success over the last 500 episodes (scripted parent).
+
+    Within 32,768 steps (64 updates): on an AVX2 machine seed 0 first reaches 0.9 at 20,992 steps
+    and stands at 0.959 at 32,768 (0.960 at 40,448); the real parent's 5 seeds reached 0.9 at
+    15,360-24,576 steps with the same trainer (docs/performance.md).
+    """
     run = train(
-        TrainConfig(parent="scripted", steps=40_000, out=tmp_path / "point", threads=1),
+        TrainConfig(parent="scripted", steps=32_768, out=tmp_path / "point", threads=1),
         progress=False,
     )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["success_last_500"] >= 0.9, summary
-    assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 40_000
+    assert summary["steps_to_90"] is not None and summary["steps_to_90"] <= 32_768
 
 
 def _ladder(out, **kw) -> TrainConfig:

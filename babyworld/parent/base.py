@@ -44,7 +44,7 @@ class Prompt(str):
     :meth:`Parent.generate` returns the opening followed by the parent's continuation (the env
     decides how a reaction begins, e.g. by the parent's own verdict; the parent says the rest).
     A field ``avoid`` lists words (space-separated) the continuation must not say: the LLM
-    backends never pick a token that spells one of them (:func:`avoided_words`), so a reaction
+    backends never pick a token that spells one of them (:mod:`babyworld.parent.vocab`), so a reaction
     names only toys the parent has in view (constrained decoding; the words stay the LLM's).
     """
 
@@ -152,29 +152,6 @@ def shorten_repeats(text: str, keep: int = 2) -> str:
         if run > keep:
             return " ".join(words[:i]).rstrip(" ,;:")
     return text
-
-
-def avoid_of(prompt: str) -> str:
-    """A prompt's ``avoid`` field (``""`` for a plain string or a prompt without one)."""
-    return prompt.fields.get("avoid", "") if isinstance(prompt, Prompt) else ""
-
-
-def avoided_words(avoid: str) -> list[str]:
-    """The spellings decoding must never produce for ``avoid`` (space-separated words).
-
-    Each word, its plural (``s``/``es``) and their capitalised forms, with and without a leading
-    space: the forms a tokenizer has single tokens for. A backend bans the tokens that spell one
-    (:func:`avoided_token_ids`) or hands the list to its server (vLLM's ``bad_words``).
-    """
-    forms = {f for w in avoid.split() for f in (w, w + "s", w + "es")}
-    forms |= {f.capitalize() for f in forms}
-    return sorted(forms | {" " + f for f in forms})
-
-
-def avoided_token_ids(token_texts: Sequence[str], avoid: str) -> list[int]:
-    """Ids of the tokens whose text (``token_texts[i]``) is one of :func:`avoided_words`."""
-    forms = set(avoided_words(avoid))
-    return [i for i, t in enumerate(token_texts) if t in forms]
 
 
 def _request_key(prompt: str) -> tuple:

@@ -22,6 +22,7 @@ forward pass is given ``shared_prefix=`` (per layer ``(keys, values)``, each
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -173,3 +174,31 @@ def _self_check(model: torch.nn.Module, cache_kwarg: str, prefix: int = 6, rest:
     tol = 1e-3 if model.dtype == torch.float32 else 5e-2
     scale = plain.abs().max().clamp(min=1.0)
     return bool(((plain - fast).abs().max() / scale) < tol)
+
+
+def cache_kwarg(model: torch.nn.Module) -> str:
+    """The name under which ``model`` takes its key/value cache.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns); older versions
+    and some architectures take only ``past_key_values``. ``generate`` takes the same name.
+    """
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def plain_dynamic_cache(model: torch.nn.Module) -> bool:
+    """Whether ``model`` keeps a plain full-attention ``DynamicCache`` (prefix reuse is exact)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    config = getattr(model, "config", None)
+    if config is None:
+        return False
+    try:
+        cache = DynamicCache(config=config)
+    except Exception:  # configs of unusual architectures
+        return False
+    return all(type(layer) is DynamicLayer for layer in cache.layers)

@@ -29,14 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.parent.base import (
-    DEFAULT_CACHE_BYTES,
-    Parent,
-    StoreSetting,
-    avoid_of,
-    avoided_token_ids,
-)
+from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
 from babyworld.parent.prefix import prefix_groups
+from babyworld.parent.vocab import Vocabulary, avoid_of
 
 #: compute types offered (``int8``: int8 weights and matmuls; ``int8_float32``: int8 weights,
 #: float32 compute; ``float32``: the reference precision).
@@ -244,11 +239,9 @@ class CT2Parent(Parent):
         bos = config.get("bos_token")
         self.eos_id = vocab.index(eos) if eos in vocab else None
         self.start_token = bos if bos in vocab else (eos if eos in vocab else vocab[0])
-        texts = self.tokenizer.decode_batch([[i] for i in range(len(vocab))])
-        self._texts = texts  # each token's text, for the tokens an ``avoid`` field rules out
-        self._stop_ids = [i for i, t in enumerate(texts) if "\n" in t]
-        if self.eos_id is not None and self.eos_id not in self._stop_ids:
-            self._stop_ids.append(self.eos_id)
+        self._vocab = Vocabulary(self.tokenizer.decode_batch([[i] for i in range(len(vocab))]),
+                                 self.eos_id)  # fmt: skip
+        self._stop_ids = self._vocab.stop_ids
         self._line_ends = {self.tokenizer.id_to_token(i) for i in self._stop_ids}
         self._static_seen: set[tuple[str, ...]] = set()
 
@@ -339,7 +332,7 @@ class CT2Parent(Parent):
             results = {}
             for avoid in dict.fromkeys(avoid_of(prompts[i]) for i in members):
                 part = [i for i in members if avoid_of(prompts[i]) == avoid]
-                banned = avoided_token_ids(self._texts, avoid)
+                banned = self._vocab.avoided(avoid)
                 suppress = [[self.tokenizer.id_to_token(b)] for b in banned] or None
                 results |= zip(part, self.generator.generate_batch(
                     [seqs[i][head:] for i in part], static_prompt=static or None,

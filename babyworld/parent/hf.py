@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import inspect
 import json
 import time
 from collections.abc import Iterator
@@ -15,18 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from babyworld.parent.base import (
-    DEFAULT_CACHE_BYTES,
-    Parent,
-    StoreSetting,
-    avoid_of,
-    avoided_token_ids,
-)
+from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
 from babyworld.parent.cascade import NAME as CASCADE
+from babyworld.parent.cascade import cache_kwarg, plain_dynamic_cache
 from babyworld.parent.cascade import install as install_cascade
 from babyworld.parent.cascade import register as register_cascade
 from babyworld.parent.cpu import native_bf16, resolve_dtype
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
+from babyworld.parent.vocab import Vocabulary, avoid_of
 from babyworld.validation import ValidationError
 
 
@@ -129,9 +124,7 @@ class HFParent(Parent):
         if attention not in ("cascade", "expand"):
             raise ValueError(f"attention must be 'cascade' or 'expand', got {attention!r}")
         self.decode, self.max_batch, self._auto = decode, max_batch, dtype == "auto"
-        self._stops: torch.Tensor | None = None
-        self._texts: list[str] | None = None
-        self._avoided: dict[str, list[int]] = {}  # avoid field -> token ids
+        self._vocab: tuple[Vocabulary, torch.Tensor] | None = None  # with the stop tokens' mask
         self.device = torch.device(device)
         self.dtype = resolve_dtype(dtype, self.device.type)
         if isinstance(model_or_path, torch.nn.Module):
@@ -164,8 +157,8 @@ class HFParent(Parent):
         self.start_id = int(start if start is not None else self.pad_id)
         nl = tokenizer.encode("\n", add_special_tokens=False)
         self._newline_ids = set(nl[-1:])
-        self._cache_kwarg = _cache_kwarg(self.model)
-        self.prefix_cache = prefix_cache and _plain_dynamic_cache(self.model)
+        self._cache_kwarg = cache_kwarg(self.model)
+        self.prefix_cache = prefix_cache and plain_dynamic_cache(self.model)
         self.min_prefix_tokens = min_prefix_tokens
         self._prefixes = PrefixStore(prefix_cache_size, min_prefix_tokens)
         #: whether rows read stored prefixes in place (cascade attention) rather than expanded
@@ -442,10 +435,9 @@ class HFParent(Parent):
     ) -> list[list[int]]:
         """Greedy decoding of one chunk in a plain loop: one forward pass per new token.
 
-        Equals ``generate``'s greedy answer (argmax of the logits, with each row's avoided tokens
-        ``ban`` ruled out), without its per-token Python machinery; a row stops at the first
-        token whose text holds a newline (or at the end token), and the batch shrinks to the
-        rows still running.
+        Equals ``generate``'s greedy answer (argmax of the logits, each row's ``ban`` ruled out),
+        without its per-token Python machinery; a row stops at the first token whose text holds a
+        newline (or at the end token), and the batch shrinks to the rows still running.
         """
         from transformers import DynamicCache
 
@@ -461,7 +453,7 @@ class HFParent(Parent):
             **kw,
         ).logits
         t = self._clock("prefill", t)
-        stops = self._stop_ids()
+        stops = self._vocabulary()[1]
         rows: list[list[int]] = [[] for _ in range(len(ids))]
         alive = torch.arange(len(ids))
         pos = pos[:, -1:]
@@ -487,33 +479,25 @@ class HFParent(Parent):
         self._clock("decode", t)
         return rows
 
-    def _token_texts(self) -> list[str]:
-        """The text of every token of the output vocabulary (decoded once)."""
-        if self._texts is None:
+    def _vocabulary(self) -> tuple[Vocabulary, torch.Tensor]:
+        """The output vocabulary's texts (decoded once) and ``[vocab]`` bools of its stop tokens."""
+        if self._vocab is None:
             size = self.model.get_output_embeddings().weight.shape[0]
-            self._texts = self.tokenizer.batch_decode([[i] for i in range(size)])
-        return self._texts
+            vocab = Vocabulary(self.tokenizer.batch_decode([[i] for i in range(size)]),
+                               self.tokenizer.eos_token_id)  # fmt: skip
+            stops = torch.isin(torch.arange(size), torch.tensor(vocab.stop_ids))
+            self._vocab = vocab, stops.to(self.device)
+        return self._vocab
 
     def _ban(self, avoids: list[str]) -> torch.Tensor | None:
         """``[rows, vocab]`` bools: each row's avoided tokens (``None`` if no row avoids any)."""
         if not any(avoids):
             return None
-        mask = torch.zeros((len(avoids), len(self._token_texts())), dtype=torch.bool)
+        vocab, stops = self._vocabulary()
+        mask = torch.zeros((len(avoids), len(stops)), dtype=torch.bool)
         for r, avoid in enumerate(avoids):
-            if avoid not in self._avoided:
-                self._avoided[avoid] = avoided_token_ids(self._token_texts(), avoid)
-            mask[r, self._avoided[avoid]] = True
+            mask[r, vocab.avoided(avoid)] = True
         return mask.to(self.device)
-
-    def _stop_ids(self) -> torch.Tensor:
-        """``[vocab]`` bools: the tokens that end a generated line (a newline in their text, EOS)."""
-        if self._stops is None:
-            texts = self._token_texts()
-            stops = torch.tensor(["\n" in x for x in texts], dtype=torch.bool)
-            if self.tokenizer.eos_token_id is not None:
-                stops[self.tokenizer.eos_token_id] = True
-            self._stops = stops.to(self.device)
-        return self._stops
 
     def _cut(self, row: list[int]) -> str:
         """Generated ids up to the first newline, end or padding, as stripped text."""
@@ -552,19 +536,6 @@ def _last(n: int, length: int) -> torch.Tensor:
     return torch.arange(length - n, length)
 
 
-def _cache_kwarg(model: torch.nn.Module) -> str:
-    """The name under which ``model`` takes its key/value cache.
-
-    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns); older versions
-    and some architectures take only ``past_key_values``. ``generate`` takes the same name.
-    """
-    try:
-        params = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return "past_key_values"
-    return "cache" if "cache" in params else "past_key_values"
-
-
 def _digest(text: str | bytes) -> str:
     data = text.encode() if isinstance(text, str) else text
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -590,18 +561,3 @@ def tokenizer_digest(tokenizer: Any) -> str:
         text = json.dumps([type(tokenizer).__name__, sorted(vocab.items())])
     special = json.dumps(getattr(tokenizer, "special_tokens_map", {}), sort_keys=True, default=str)
     return _digest(text + special)
-
-
-def _plain_dynamic_cache(model: torch.nn.Module) -> bool:
-    """Whether ``model`` keeps a plain full-attention ``DynamicCache`` (prefix reuse is exact)."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
-    config = getattr(model, "config", None)
-    if config is None:
-        return False
-    try:
-        cache = DynamicCache(config=config)
-    except Exception:  # configs of unusual architectures
-        return False
-    return all(type(layer) is DynamicLayer for layer in cache.layers)

@@ -31,13 +31,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from babyworld.parent.base import (
-    DEFAULT_CACHE_BYTES,
-    Parent,
-    StoreSetting,
-    avoid_of,
-    avoided_words,
-)
+from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
+from babyworld.parent.vocab import avoid_of, avoided_words
 
 T = TypeVar("T")
 SPEC_PREFIX = "openai:"
