@@ -17,12 +17,14 @@ envs draw from their own ``np_random``, and the curriculum is never told of thes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from babyworld.agents.history import HistoryBuffer
+from babyworld.agents.losses import heard_cross_entropy
 from babyworld.agents.student import Student
 from babyworld.curricula.runner import reset_with_tasks
 from babyworld.task import Task
@@ -44,6 +46,7 @@ def play_episodes(
     episodes: int,
     greedy: bool,
     generator: torch.Generator | None = None,
+    heard: list[tuple[float, bool]] | None = None,
 ) -> np.ndarray:
     """Play ``episodes`` held-out episodes with the student; their true success rates.
 
@@ -59,6 +62,7 @@ def play_episodes(
         episodes: number of held-out episodes, ``>= 1``.
         greedy: act by the most probable allowed act; else sample with ``generator``.
         generator: the sampling generator (needed unless ``greedy``).
+        heard: a list to append each reaction's ``(nats per word, right)`` to (:func:`_record_heard`).
 
     Returns:
         ``[episodes]`` per-episode fraction of exchanges the verifier judged right.
@@ -86,7 +90,7 @@ def play_episodes(
     while np.isnan(result).any():
         masks = envs.action_masks() if hasattr(envs, "action_masks") else envs.call("action_masks")
         mask = torch.as_tensor(np.stack(masks), dtype=torch.bool)
-        logits = model(*hist.w.as_tuple(), mask).logits
+        logits = (out := model(*hist.w.as_tuple(), mask)).logits
         if greedy:
             action = logits.argmax(-1)
         else:
@@ -94,6 +98,8 @@ def play_episodes(
             action = torch.multinomial(probs, 1, generator=generator)[:, 0]
         obs, _, term, trunc, infos = envs.step(action.numpy())
         ends = np.asarray(infos["exchange_end"], dtype=bool)
+        if heard is not None:
+            _record_heard(heard, model, out, action, obs, infos, ends & (np.array(slot) < episodes))
         exchanges += ends
         right += ends & np.asarray(infos["true_success"], dtype=bool)
         ended = np.logical_or(term, trunc)
@@ -113,3 +119,21 @@ def play_episodes(
             hist.start_rows(ended, obs)
     model.train(was_training)
     return result
+
+
+@torch.no_grad()
+def _record_heard(
+    heard: list, model: Student, out: Any, action: torch.Tensor, obs: dict, infos: dict, rows: Any
+) -> None:
+    """Per row of ``rows`` that heard words: their world-model cross-entropy and the act's truth.
+
+    The words are the parent's reaction at an exchange's end; the cross-entropy is in nats per
+    word, predicted before the act; the truth is the verifier's. How well the student predicts
+    what the parent says after right and after wrong acts.
+    """
+    tokens, _ = model.predict_next(out.mu, out.logvar, action, sample=False)
+    words = torch.as_tensor(np.asarray(obs["heard"]), dtype=torch.long)
+    length = torch.as_tensor(np.asarray(obs["heard_len"]), dtype=torch.long)
+    nats = heard_cross_entropy(tokens, words, length).numpy()
+    for i in np.flatnonzero(rows & (length.numpy() > 0)):
+        heard.append((float(nats[i]), bool(infos["true_success"][i])))

@@ -137,12 +137,22 @@ def world_model_error(
     Returns:
         ``[B]`` errors.
     """
+    per = F.binary_cross_entropy_with_logits(percept_logits, next_percept, reduction="none")
+    return heard_cross_entropy(token_logits, next_tokens, next_len) + per.mean(-1)
+
+
+def heard_cross_entropy(
+    token_logits: torch.Tensor, next_tokens: torch.Tensor, next_len: torch.Tensor
+) -> torch.Tensor:
+    """``[B]`` mean cross-entropy (nats per word) of the words heard next; 0 where none is heard.
+
+    ``mean_{l < len} CE(token_logits_l, next_tokens_l)``, the words term of
+    :func:`world_model_error` (same shapes).
+    """
     b, length, v = token_logits.shape
     ce = F.cross_entropy(token_logits.reshape(-1, v), next_tokens.reshape(-1), reduction="none")
     real = (torch.arange(length, device=ce.device)[None, :] < next_len[:, None]).to(ce.dtype)
-    tok = (ce.reshape(b, length) * real).sum(-1) / real.sum(-1).clamp(min=1.0)
-    per = F.binary_cross_entropy_with_logits(percept_logits, next_percept, reduction="none")
-    return tok + per.mean(-1)
+    return (ce.reshape(b, length) * real).sum(-1) / real.sum(-1).clamp(min=1.0)
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:

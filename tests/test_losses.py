@@ -15,6 +15,7 @@ from babyworld.agents.losses import (
     combine_components,
     explained_variance,
     gae,
+    heard_cross_entropy,
     kl_standard_normal,
     mask_logits,
     ppo_policy_loss,
@@ -421,6 +422,15 @@ def test_world_model_error_hand_computed_uniform_logits():
     next_percept = t([[1.0, 0.0], [0.0, 0.0]])
     err = world_model_error(token_logits, next_tokens, next_len, percept_logits, next_percept)
     torch.testing.assert_close(err, t([2.0794415, 0.6931472]), atol=1e-7, rtol=0.0)
+
+
+def test_heard_cross_entropy_by_hand():
+    # the words term alone: ln 4 for uniform logits; a confident right guess ~0; no words 0
+    logits = torch.zeros(3, 2, 4, dtype=D)
+    logits[1, :, 2] = 50.0
+    tokens = torch.tensor([[1, 3], [2, 2], [0, 0]])
+    ce = heard_cross_entropy(logits, tokens, torch.tensor([2, 2, 0]))
+    torch.testing.assert_close(ce, t([1.3862944, 0.0, 0.0]), atol=1e-7, rtol=0.0)
 
 
 def test_world_model_error_ignores_padding():

@@ -248,16 +248,17 @@ def test_bad_parent_spec_comes_back_from_the_workers(tmp_path):
 
 @pytest.mark.llm
 def test_distributed_training_with_the_real_parent(tmp_path):
-    # 2 workers with one env each, 2 updates of 8 steps: every worker loads SmolLM2 and answers
-    # with it (cold parent cache, batch 1); the learner's evaluation is kept to 4 episodes
+    # 2 workers with one env each, one update of 8 steps (several updates under Ray are checked
+    # against local training above, with the scripted parent): every worker loads SmolLM2 and
+    # answers with it (cold parent cache, batch 1); the learner's evaluation is kept to 4 episodes
     cfg = _cfg(
-        tmp_path, "real", parent="smollm2", num_envs=2, steps=2 * 8 * 2, ray="local", workers=2,
+        tmp_path, "real", parent="smollm2", num_envs=2, steps=2 * 8, ray="local", workers=2,
         eval=EvalConfig(episodes=4, num_envs=4),
         ppo=PPOConfig(rollout_steps=8, epochs=2, minibatches=4),
     )  # fmt: skip
     run = train(cfg, progress=False)
     rows = _rows(run)
-    assert [int(r["step"]) for r in rows] == [16, 32] and int(rows[-1]["episodes"]) > 0
+    assert [int(r["step"]) for r in rows] == [16] and int(rows[-1]["episodes"]) > 0
     import json
 
     summary = json.loads((run / "summary.json").read_text())

@@ -58,3 +58,45 @@ def test_an_empty_directory_says_what_to_do(tmp_path):
         SystemExit, match="no run with transcripts under .*: run the ablation first"
     ):
         main([str(tmp_path)])
+
+
+def test_the_world_model_is_measured_on_held_out_episodes_after_right_and_wrong(tmp_path):
+    # Two tiny scripted Point runs in the ablation's layout: one whose world model trained, one
+    # whose world model never did (wm_coef 0). Bits per word of the parent's reactions: the
+    # untrained one guesses near uniformly over the vocabulary, the trained one far better.
+    import csv
+    import math
+
+    from babyworld.agents.ppo import PPOConfig
+    from babyworld.agents.student import StudentConfig
+    from babyworld.experiments.config import EnvConfig, TrainConfig
+    from babyworld.experiments.evaluation import EvalConfig
+    from babyworld.experiments.rundir import load
+    from babyworld.experiments.train import train
+
+    def run(label, wm):
+        cfg = TrainConfig(
+            parent="scripted", level="Point", steps=STEPS, out=tmp_path / "Point" / label / "seed0",
+            student=StudentConfig(d_model=32, history=2), num_envs=4,
+            ppo=PPOConfig(rollout_steps=32, epochs=2, minibatches=2, wm_coef=wm),
+            env=EnvConfig(reward_source="parent"), eval=EvalConfig(episodes=0),
+        )  # fmt: skip
+        return train(cfg, progress=False)
+
+    uniform = math.log2(load(run("untrained", 0.0)).model.vocab_size)
+    run("trained", 1.0)
+    _write(tmp_path / "Point" / "transcripts_only" / "seed0", {1: [(True, 0.0)]})  # no checkpoint
+    main([str(tmp_path), "--world-model", "8"])
+    with open(tmp_path / "world_model.csv") as f:
+        rows = {r["label"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"trained", "untrained"}
+    for r in rows.values():  # every exchange of the 8 episodes ends in a reaction
+        assert int(r["reactions_after_right"]) + int(r["reactions_after_wrong"]) == 8 * 4
+    assert float(rows["untrained"]["bits_after_wrong"]) > 0.8 * uniform
+    assert float(rows["trained"]["bits_after_wrong"]) < 0.5 * uniform
+    assert "| Point | trained | 1 |" in (tmp_path / "world_model.md").read_text()
+    with pytest.raises(SystemExit, match="--world-model must be >= 0 episodes, got -1"):
+        main([str(tmp_path), "--world-model", "-1"])
+
+
+STEPS = 4 * 32 * 6  # six updates of 4 envs x 32 steps
