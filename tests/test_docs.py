@@ -68,6 +68,7 @@ def test_every_page_is_in_the_nav():
             "keep_ladder/cost",
             "words_channel/report",
             "words_channel/by_truth",
+            "words_channel/world_model",
         )  # fmt: skip
     }
     assert pages == set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
