@@ -275,11 +275,12 @@ def test_in_env_evaluation_refuses_bad_input():
 
 
 @pytest.mark.llm
-@pytest.mark.parametrize(("level", "least"), [("Point", 0.9), ("Name", 0.85)])
-def test_real_parent_judges_in_the_env(llm_parent, level, least):
+@pytest.mark.parametrize(("level", "least", "situations"), [("Point", 0.9, 32), ("Name", 0.85, 16)])
+def test_real_parent_judges_in_the_env(llm_parent, level, least, situations):
     # The honest judges (built from the parent's view), measured on 500 situations
-    # (docs/teacher.md): Point 0.998, Name 0.984; 32 here for CI's budget.
-    r = evaluate_judge(llm_parent, level, situations=32)
+    # (docs/teacher.md): Point 0.998, Name 0.984; 32 and 16 here (1.000 on both) for the suite's
+    # budget (a Name situation judges all 12 words).
+    r = evaluate_judge(llm_parent, level, situations=situations)
     assert r.top1 >= least
 
 

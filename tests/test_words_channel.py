@@ -91,7 +91,7 @@ def test_the_world_model_is_measured_on_held_out_episodes_after_right_and_wrong(
         rows = {r["label"]: r for r in csv.DictReader(f)}
     assert set(rows) == {"trained", "untrained"}
     for r in rows.values():  # every exchange of the 8 episodes ends in a reaction
-        assert int(r["reactions_after_right"]) + int(r["reactions_after_wrong"]) == 8 * 4
+        assert int(r["right_reactions"]) + int(r["wrong_reactions"]) == 8 * 4
     assert float(rows["untrained"]["bits_after_wrong"]) > 0.8 * uniform
     assert float(rows["trained"]["bits_after_wrong"]) < 0.5 * uniform
     assert "| Point | trained | 1 |" in (tmp_path / "world_model.md").read_text()

@@ -54,21 +54,25 @@ def per_seed(out: Path) -> list[dict]:
         cut = len(updates) // 3
         phases = {"first third": set(updates[:cut]), "last third": set(updates[-cut:])}
         for phase, keep in phases.items():
-            right = [r for u, ok, r in found if u in keep and ok]
-            wrong = [r for u, ok, r in found if u in keep and not ok]
-            rows.append(
-                {
-                    "level": run.parent.parent.name,
-                    "label": run.parent.name,
-                    "seed": int(run.name.removeprefix("seed")),
-                    "phase": phase,
-                    "right_turns": len(right),
-                    "wrong_turns": len(wrong),
-                    "reward_right": round(float(np.mean(right)), 4) if right else "",
-                    "reward_wrong": round(float(np.mean(wrong)), 4) if wrong else "",
-                }
-            )
+            picked = [(ok, r) for u, ok, r in found if u in keep]
+            rows.append(_row(run, picked, "turns", "reward", phase=phase))
     return rows
+
+
+def _row(run: Path, values: list[tuple[bool, float]], count: str, mean: str, **extra) -> dict:
+    """A run's row: level, label, seed, ``extra``, the counts and means after right and wrong."""
+    right = [v for ok, v in values if ok]
+    wrong = [v for ok, v in values if not ok]
+    return {
+        "level": run.parent.parent.name,
+        "label": run.parent.name,
+        "seed": int(run.name.removeprefix("seed")),
+        **extra,
+        f"right_{count}": len(right),
+        f"wrong_{count}": len(wrong),
+        f"{mean}_right": round(float(np.mean(right)), 4) if right else "",
+        f"{mean}_wrong": round(float(np.mean(wrong)), 4) if wrong else "",
+    }
 
 
 def summary(rows: list[dict]) -> str:
@@ -119,19 +123,7 @@ def world_model_rows(out: Path, episodes: int) -> list[dict]:
             play_episodes(baby.model, envs, [Task.make(baby.level)], episodes, True, heard=heard)
         finally:
             envs.close()
-        right = [n / LN2 for n, ok in heard if ok]
-        wrong = [n / LN2 for n, ok in heard if not ok]
-        rows.append(
-            {
-                "level": run.parent.parent.name,
-                "label": run.parent.name,
-                "seed": int(run.name.removeprefix("seed")),
-                "reactions_after_right": len(right),
-                "reactions_after_wrong": len(wrong),
-                "bits_after_right": round(float(np.mean(right)), 4) if right else "",
-                "bits_after_wrong": round(float(np.mean(wrong)), 4) if wrong else "",
-            }
-        )
+        rows.append(_row(run, [(ok, n / LN2) for n, ok in heard], "reactions", "bits_after"))
     return rows
 
 
@@ -148,7 +140,7 @@ def world_model_summary(rows: list[dict]) -> str:
         for side in ("right", "wrong"):
             vals = [r[f"bits_after_{side}"] for r in mine if r[f"bits_after_{side}"] != ""]
             cell[side] = f"{np.mean(vals):.3f}" if vals else "–"
-        counts = (sum(r[f"reactions_after_{s}"] for r in mine) for s in ("right", "wrong"))
+        counts = (sum(r[f"{s}_reactions"] for r in mine) for s in ("right", "wrong"))
         lines.append(
             f"| {level} | {label} | {len(mine)} | {' / '.join(map(str, counts))} | "
             f"{cell['right']} | {cell['wrong']} |"
