@@ -643,6 +643,11 @@ def test_an_avoided_word_is_never_said(decode):
     out = parent.generate([held, text], max_new_tokens=6)
     assert not set(out[0].split()) & set(said), (free, out[0])
     assert out[1] == free
+    # in a batch whose rows stop at different steps, each row keeps its own constraint
+    batch = ["mom", held, "the child wants the", Prompt("give me", "x", avoid="the")]
+    assert parent.generate(batch, max_new_tokens=6) == [
+        parent.generate([p], max_new_tokens=6)[0] for p in batch
+    ]
     sampled = parent.generate([held] * 4, max_new_tokens=6, temperature=1.5, seed=3)
     assert not {w for s in sampled for w in s.split()} & set(said)
 

@@ -233,7 +233,6 @@ class CT2Parent(Parent):
                 f"vocabulary of {size} differs from the model's {len(vocab)} tokens); copy the "
                 f"model's own tokenizer.json there, or {_TORCH_HINT}"
             )
-        self._vocab = vocab
         config = json.loads((self.path / "config.json").read_text())
         eos = config.get("eos_token")
         bos = config.get("bos_token")

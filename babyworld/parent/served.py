@@ -325,15 +325,22 @@ class OpenAIParent(Parent):
             spent = int(usage.completion_tokens or 0) if usage is not None else 0
             return [c.text or "" for c in self._choices(resp, len(part), "generation")], spent
 
+        # vLLM's bad_words hold for a whole request: the rows go by avoid set, in chunks, and
+        # every chunk of every set is sent concurrently
+        groups: dict[str, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            groups.setdefault(avoid_of(prompt), []).append(i)
+        chunks = [
+            (avoid, rows[k : k + self.chunk_size])
+            for avoid, rows in groups.items()
+            for k in range(0, len(rows), self.chunk_size)
+        ]
+        parts = list(self._pool.map(lambda c: request([seqs[i] for i in c[1]], c[0]), chunks))
         out = [""] * len(prompts)
-        avoids = [avoid_of(p) for p in prompts]
-        for avoid in dict.fromkeys(avoids):  # vLLM's bad_words hold for a whole request
-            rows = [i for i, a in enumerate(avoids) if a == avoid]
-            parts = self._chunks([seqs[i] for i in rows], lambda part, a=avoid: request(part, a))
-            texts = [t for texts, _ in parts for t in texts]
-            for i, text in zip(rows, texts, strict=True):
+        for (_, chunk), (texts, _) in zip(chunks, parts, strict=True):
+            for i, text in zip(chunk, texts, strict=True):
                 out[i] = text.split("\n")[0].strip()
-            self.stats.generated_tokens += sum(spent for _, spent in parts)
+        self.stats.generated_tokens += sum(spent for _, spent in parts)
         self.stats.prompt_tokens += sum(len(s) for s in seqs)
         return out
 
