@@ -69,6 +69,9 @@ def test_every_page_is_in_the_nav():
             "words_channel/report",
             "words_channel/by_truth",
             "words_channel/world_model",
+            "words_channel_smollm2/report",
+            "words_channel_smollm2/by_truth",
+            "words_channel_smollm2/world_model",
         )  # fmt: skip
     }
     assert pages == set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
