@@ -47,6 +47,14 @@ def test_names_and_stray_toys_by_hand():
     assert stray_toy_words("Two red boxes!", scene) == set()
 
 
+def test_the_question_s_attribute_by_hand():
+    # the `question` measure and Name's scene words read the attribute from the parent's words
+    from babyworld.envs.prompts import asks_color
+
+    assert asks_color("What color is this toy?") and asks_color("Tell me, which colour is it?")
+    assert not asks_color("What is this called?") and not asks_color("Look! What is this thing?")
+
+
 def test_about_situation_by_hand():
     assert about_situation("It is time to eat.", "it is lunch time")
     assert about_situation("Hey, a dog!", "a dog is barking outside")
