@@ -17,11 +17,11 @@ default.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
 from babyworld.parent import Prompt
 from babyworld.parent.judge import INTENT_TEMPLATE
+from babyworld.text import WordTokenizer
 from babyworld.world import COLORS, SHAPES, NameTask, WorldObject
 
 
@@ -106,7 +106,7 @@ def avoid(*in_view: str) -> str:
     word for what its own question asked, and the baby's word; Request, the toy it hands over.
     Measured in docs/parent.md ("How faithful"): a new recipe, so new answer-store keys.
     """
-    said = {w for text in in_view for w in re.findall(r"[a-z]+", text.lower())}
+    said = {w for text in in_view for w in WordTokenizer.words(text)}
     return " ".join(w for w in (*COLORS, *SHAPES) if w not in said)
 
 
@@ -144,7 +144,7 @@ def react_name(view: ParentView, word: str, judged: bool) -> Prompt:
 
 def asks_color(question: str) -> bool:
     """Whether the parent's question asks for the colour ("color"/"colour" in it), else the shape."""
-    return bool({"color", "colour"} & set(re.findall(r"[a-z]+", question.lower())))
+    return bool({"color", "colour"} & set(WordTokenizer.words(question)))
 
 
 def _shown(view: ParentView) -> WorldObject:

@@ -315,6 +315,7 @@ class CT2Parent(Parent):
             ctranslate2.set_random_seed(seed)
             opts |= {"sampling_topk": 0, "sampling_temperature": temperature}
         out: list[str | None] = [None] * len(prompts)
+        avoids = [avoid_of(p) for p in prompts]
         groups = prefix_groups(seqs, [len(s) - 1 for s in seqs], self.min_prefix_tokens)
         for length, members in groups:
             head = self._static_head(seqs[members[0]], length)
@@ -329,8 +330,8 @@ class CT2Parent(Parent):
             self.stats.prompt_tokens += sum(len(seqs[i]) for i in members)
             t = time.perf_counter()
             results = {}
-            for avoid in dict.fromkeys(avoid_of(prompts[i]) for i in members):
-                part = [i for i in members if avoid_of(prompts[i]) == avoid]
+            for avoid in dict.fromkeys(avoids[i] for i in members):
+                part = [i for i in members if avoids[i] == avoid]
                 banned = self._vocab.avoided(avoid)
                 suppress = [[self.tokenizer.id_to_token(b)] for b in banned] or None
                 results |= zip(part, self.generator.generate_batch(

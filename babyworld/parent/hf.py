@@ -32,7 +32,7 @@ class _Ban:
         self.mask = mask
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        return scores.masked_fill(self.mask[:, : scores.shape[-1]], float("-inf"))
+        return scores.masked_fill(self.mask, float("-inf"))
 
 
 class _FirstTokenClock:
@@ -459,9 +459,7 @@ class HFParent(Parent):
         pos = pos[:, -1:]
         for step in range(max_new_tokens):
             last = logits[:, -1]
-            if ban is not None:
-                last = last.masked_fill(ban[alive][:, : last.shape[-1]], float("-inf"))
-            nxt = last.argmax(-1)
+            nxt = (last if ban is None else last.masked_fill(ban, float("-inf"))).argmax(-1)
             done = stops[nxt]
             for r, tok in zip(alive.tolist(), nxt.tolist(), strict=True):
                 rows[r].append(tok)
@@ -470,6 +468,7 @@ class HFParent(Parent):
             if bool(done.any()):
                 keep = (~done).nonzero()[:, 0]
                 alive, nxt, mask, pos = alive[keep], nxt[keep], mask[keep], pos[keep]
+                ban = ban[keep] if ban is not None else None
                 past.batch_select_indices(keep)
             mask = torch.cat([mask, mask.new_ones((len(mask), 1))], 1)
             pos = pos + 1
@@ -485,7 +484,7 @@ class HFParent(Parent):
             size = self.model.get_output_embeddings().weight.shape[0]
             vocab = Vocabulary(self.tokenizer.batch_decode([[i] for i in range(size)]),
                                self.tokenizer.eos_token_id)  # fmt: skip
-            stops = torch.isin(torch.arange(size), torch.tensor(vocab.stop_ids))
+            stops = torch.isin(torch.arange(size), torch.tensor(vocab.stop_ids, dtype=torch.long))
             self._vocab = vocab, stops.to(self.device)
         return self._vocab
 
