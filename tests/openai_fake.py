@@ -2,7 +2,7 @@
 
 It speaks the part of vLLM's HTTP API that :class:`babyworld.parent.served.OpenAIParent` uses
 (``GET /v1/models``, ``POST /v1/completions`` with token-id prompts and ``prompt_logprobs``,
-``POST /tokenize``) over a tiny transformers model, computed naively (one unpadded forward pass
+``POST /tokenize``, ``POST /detokenize``) over a tiny transformers model, computed naively (one unpadded forward pass
 per prompt), so the served parent's answers can be checked against the in-process parent on the
 same model. It is not vLLM: the real server is exercised by tests/test_served_vllm.py.
 """
@@ -66,6 +66,8 @@ class FakeServer:
                         body["prompt"], add_special_tokens=body.get("add_special_tokens", True)
                     )
                     self._send(200, {"tokens": ids, "count": len(ids)})
+                elif self.path == "/detokenize":
+                    self._send(200, {"prompt": server.tok.decode(body["tokens"])})
                 elif self.path == "/v1/completions":
                     if body.get("model") != server.name:
                         msg = f"The model `{body.get('model')}` does not exist."
@@ -109,7 +111,7 @@ class FakeServer:
                     plp = None
                 text = self._greedy(
                     ids, int(body.get("max_tokens", 16)), body.get("stop") or [],
-                    body.get("bad_words") or [],
+                    body.get("logit_bias") or {},
                 )  # fmt: skip
             choice = {"index": i, "text": text, "finish_reason": "stop", "logprobs": None}
             if plp is not None:
@@ -124,13 +126,15 @@ class FakeServer:
             "usage": {"prompt_tokens": sum(map(len, prompts)), "completion_tokens": 0},
         }
 
-    def _greedy(self, ids: list[int], max_tokens: int, stop: list[str], bad: list[str]) -> str:
-        """Greedy decoding; ``bad``: vLLM's ``bad_words``, here the tokens spelling one exactly."""
+    def _greedy(
+        self, ids: list[int], max_tokens: int, stop: list[str], bias: dict[str, float]
+    ) -> str:
+        """Greedy decoding; ``bias``: the request's ``logit_bias``, added to the logits."""
         seq, out = list(ids), []
-        banned = [i for i in range(len(self.tok)) if self.tok.decode([i]) in set(bad)]
         for _ in range(max_tokens):
             logits = self.model(torch.tensor([seq])).logits[0, -1]
-            logits[banned] = float("-inf")
+            for i, b in bias.items():
+                logits[int(i)] += float(b)
             nxt = int(logits.argmax())
             if nxt in (self.tok.eos_token_id, self.tok.pad_token_id):
                 break

@@ -20,7 +20,7 @@ from babyworld import make_parent
 from babyworld.parent import Prompt
 from babyworld.parent.hf import HFParent
 from babyworld.parent.served import OpenAIParent, ParentServerError, parse_spec
-from babyworld.parent.vocab import avoided_words
+from babyworld.parent.vocab import avoided_token_ids
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +73,9 @@ def test_generation_matches_the_in_process_parent(server, local):
     assert body["stop"] == ["\n"] and body["temperature"] == 0.0 and body["max_tokens"] == 6
 
 
-def test_avoided_words_go_to_the_server_as_bad_words(server, local):
-    # a Prompt's ``avoid``: one request per distinct set, sent as vLLM's ``bad_words`` (every
-    # spelling); the fake server rules those tokens out as the in-process parent does
+def test_avoided_words_go_to_the_server_as_a_logit_bias(server, local):
+    # a Prompt's ``avoid``: one request per distinct set, a logit_bias of -100 on each token that
+    # spells an avoided word alone (the tokens the in-process parent masks)
     served = OpenAIParent(server.url, "tiny", cache_size=0)
     text = "what is this ? it is a"
     said = [w for w in local.generate([text], max_new_tokens=6)[0].split() if w.isalpha()]
@@ -85,8 +85,9 @@ def test_avoided_words_go_to_the_server_as_bad_words(server, local):
     assert got == local.generate([held, text], max_new_tokens=6)
     assert not set(got[0].split()) & set(said)
     bodies = server.requests[n0:]  # sent concurrently: in either order
-    assert sorted(str(b.get("bad_words")) for b in bodies) == sorted(
-        [str(avoided_words(held.fields["avoid"])), "None"]
+    banned = avoided_token_ids(local._vocabulary()[0].texts, held.fields["avoid"])
+    assert banned and sorted(str(b.get("logit_bias")) for b in bodies) == sorted(
+        [str({str(i): -100 for i in banned}), "None"]
     )
 
 

@@ -8,7 +8,9 @@ in-process :class:`~babyworld.parent.hf.HFParent`, over HTTP:
   and vLLM's ``prompt_logprobs=0``, and reads the log-probability the server reports for each
   continuation token.
 - **Generation** sends token-id prompts to ``/completions`` stopping at the first newline, with the
-  temperature and the seed; greedy (``temperature=0``) by default.
+  temperature and the seed; greedy (``temperature=0``) by default. A prompt's ``avoid`` words
+  (constrained decoding) go as ``logit_bias`` of -100 on the tokens that spell one alone (each
+  spelling the server tokenises to a single token), the tokens the in-process parent masks.
 - **Tokenisation** uses the server's own ``/tokenize`` endpoint (vLLM's), so ids always match the
   served model; each distinct text is tokenised once per process.
 
@@ -33,6 +35,9 @@ import numpy as np
 
 from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
 from babyworld.parent.vocab import avoid_of, avoided_words
+
+#: the bias that rules a token out (the OpenAI API's floor; vLLM clamps to it)
+BANNED = -100
 
 T = TypeVar("T")
 SPEC_PREFIX = "openai:"
@@ -127,9 +132,10 @@ class OpenAIParent(Parent):
             base_url=self.base_url, api_key="EMPTY", timeout=timeout, max_retries=max_retries
         )
         self.max_retries = max_retries
-        # /tokenize is vLLM's, at the server root (beside /v1), outside the OpenAI API.
-        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-        self._tokenize_url = root + "/tokenize"
+        # /tokenize and /detokenize are vLLM's, at the server root (beside /v1), outside the API.
+        self._root = (
+            self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        )
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="babyworld-parent")
         if check:
             self.check_model()
@@ -193,13 +199,12 @@ class OpenAIParent(Parent):
             )
 
     # ------------------------------------------------------------------ tokenisation
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 - the parent lives as long as the process
-    def _encode(self, text: str, special: bool = False) -> tuple[int, ...]:
-        body = {"model": self.model, "prompt": text, "add_special_tokens": special}
-        data = json.dumps(body).encode()
+    def _vllm(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to one of vLLM's own endpoints (``/tokenize``, ``/detokenize``)."""
+        data = json.dumps({"model": self.model, **body}).encode()
         for attempt in range(self.max_retries + 1):
             req = urllib.request.Request(
-                self._tokenize_url, data, {"Content-Type": "application/json"}
+                self._root + path, data, {"Content-Type": "application/json"}
             )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as r:
@@ -208,29 +213,58 @@ class OpenAIParent(Parent):
             except urllib.error.HTTPError as e:
                 if e.code == 404:
                     raise self._fail(
-                        "has no /tokenize endpoint (vLLM's); the served parent needs a "
+                        f"has no {path} endpoint (vLLM's); the served parent needs a "
                         "vLLM-compatible server"
                     ) from e
                 if e.code < 500 or attempt == self.max_retries:
-                    raise self._fail(f"/tokenize was refused with HTTP {e.code}", e) from e
+                    raise self._fail(f"{path} was refused with HTTP {e.code}", e) from e
             except (urllib.error.URLError, OSError) as e:  # refused, reset, timed out
                 if attempt == self.max_retries:
                     raise self._fail(
-                        f"cannot reach /tokenize (timeout {self.timeout:g} s); is the server "
+                        f"cannot reach {path} (timeout {self.timeout:g} s); is the server "
                         "running? Start one with `babyworld serve-parent`",
                         e,
                     ) from e
             time.sleep(min(0.5 * 2**attempt, 8.0))
-        tokens = answer.get("tokens") if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            raise self._fail(f"{path} answered something unusable: {str(answer)[:200]!r}")
+        return answer
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - the parent lives as long as the process
+    def _encode(self, text: str, special: bool = False) -> tuple[int, ...]:
+        answer = self._vllm("/tokenize", {"prompt": text, "add_special_tokens": special})
+        tokens = answer.get("tokens")
         if not isinstance(tokens, list):
             raise self._fail(f"/tokenize answered something unusable: {str(answer)[:200]!r}")
         return tuple(int(t) for t in tokens)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def _decode(self, token: int) -> str:
+        text = self._vllm("/detokenize", {"tokens": [token]}).get("prompt")
+        if not isinstance(text, str):
+            raise self._fail(f"/detokenize answered something unusable for token {token}")
+        return text
 
     def _encode_all(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text; the distinct texts are tokenised concurrently, once."""
         todo = list(dict.fromkeys(texts))
         ids = dict(zip(todo, self._pool.map(self._encode, todo), strict=True))
         return [list(ids[t]) for t in texts]
+
+    def _logit_bias(self, avoid: str) -> dict[str, int] | None:
+        """``logit_bias`` ruling out each spelling of ``avoid`` that is one token (or ``None``).
+
+        Not vLLM's ``bad_words``: those also ban multi-token spellings, and a server caps their
+        number (128 tokens in vLLM 0.32, fewer than a scene's avoided words need). Each single
+        token is checked by decoding it back (vLLM's ``/detokenize``), once per process.
+        """
+        words = avoided_words(avoid)
+        ones = [
+            (w, t[0]) for w, t in zip(words, self._encode_all(words), strict=True) if len(t) == 1
+        ]
+        # a word-level tokenizer reads an unknown word as one token too (its unknown token)
+        ids = sorted({t for w, t in ones if self._decode(t) == w})
+        return {str(i): BANNED for i in ids} or None
 
     def _context_ids(self, texts: Sequence[str]) -> list[list[int]]:
         ids = self._encode_all(texts)
@@ -308,7 +342,7 @@ class OpenAIParent(Parent):
     ) -> list[str]:
         seqs = self._context_ids(prompts)
 
-        def request(part: list[list[int]], avoid: str) -> tuple[list[str], int]:
+        def request(part: list[list[int]], bias: dict[str, int] | None) -> tuple[list[str], int]:
             resp = self._call(
                 lambda: self._client.completions.create(
                     model=self.model,
@@ -317,7 +351,7 @@ class OpenAIParent(Parent):
                     temperature=float(temperature),
                     seed=int(seed),
                     stop=["\n"],
-                    extra_body={"bad_words": avoided_words(avoid)} if avoid else None,
+                    logit_bias=bias,
                 ),
                 "generation (/completions)",
             )
@@ -325,7 +359,7 @@ class OpenAIParent(Parent):
             spent = int(usage.completion_tokens or 0) if usage is not None else 0
             return [c.text or "" for c in self._choices(resp, len(part), "generation")], spent
 
-        # vLLM's bad_words hold for a whole request: the rows go by avoid set, in chunks, and
+        # a logit_bias holds for a whole request: the rows go by avoid set, in chunks, and
         # every chunk of every set is sent concurrently
         groups: dict[str, list[int]] = {}
         for i, prompt in enumerate(prompts):
@@ -335,7 +369,8 @@ class OpenAIParent(Parent):
             for avoid, rows in groups.items()
             for k in range(0, len(rows), self.chunk_size)
         ]
-        parts = list(self._pool.map(lambda c: request([seqs[i] for i in c[1]], c[0]), chunks))
+        bias = {avoid: self._logit_bias(avoid) if avoid else None for avoid in groups}
+        parts = list(self._pool.map(lambda c: request([seqs[i] for i in c[1]], bias[c[0]]), chunks))
         out = [""] * len(prompts)
         for (_, chunk), (texts, _) in zip(chunks, parts, strict=True):
             for i, text in zip(chunk, texts, strict=True):

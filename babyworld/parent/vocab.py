@@ -23,7 +23,7 @@ def avoided_words(avoid: str) -> list[str]:
 
     Each word, its plural (``s``/``es``) and their capitalised forms, with and without a leading
     space: the forms a tokenizer has single tokens for. A backend bans the tokens that spell one
-    (:meth:`Vocabulary.avoided`) or hands the list to its server (vLLM's ``bad_words``).
+    alone (:meth:`Vocabulary.avoided`; the served parent by a ``logit_bias``).
     """
     forms = {f for w in avoid.split() for f in (w, w + "s", w + "es")}
     forms |= {f.capitalize() for f in forms}
