@@ -10,8 +10,9 @@ choices, the ablation harness and the report read it).
   last step (no dense components, no exchange horizon: credit flows back through the whole
   episode by GAE). Older configs call it ``sparse``.
 - ``grpo``: group-relative advantages over G >= 2 (default 4) replays of one task seed: each
-  episode's summed task reward against its group's mean, over the group's standard deviation.
-  (``sparse`` with ``group_size > 1`` in older configs.)
+  act's task reward against its group's answers to the same exchange (``group_by="exchange"``)
+  or each episode's summed task reward against its group's (``"episode"``), over the group's
+  standard deviation. (``sparse`` with ``group_size > 1`` in older configs.)
 - ``distill``: on-policy distillation from the parent — per step a divergence between the
   student's action distribution and the parent's over the same actions; with ``offline`` the
   actions are sampled from the parent and the student is fitted to them by maximum likelihood.
@@ -22,8 +23,9 @@ choices, the ablation harness and the report read it).
   (rounded up to whole rollouts), then ``baby``.
 - ``hybrid``: ``distill`` for ``switch_steps`` env steps (rounded up likewise), then ``baby``.
 - ``sdpo`` / ``sdft``: GRPO blended (``distill_weight``) with self-distillation from the
-  student reading hindsight: a successful peer's act (else the parent's feedback) or a
-  demonstration, and the act it judges (:mod:`babyworld.agents.modes_sd`).
+  student reading hindsight: a successful peer's act (else the parent's reaction to the act it
+  judges) or a demonstration of the right act, shown as an act (``hindsight="act"``) or as words
+  (``"text"``) (:mod:`babyworld.agents.modes_sd`).
 
 In every mode the world-model and latent-KL losses keep their ``--ppo`` weights (set
 ``--ppo.wm-coef 0 --ppo.mdl-coef 0`` to turn them off) and the value heads keep learning the
@@ -96,6 +98,13 @@ class ModeConfig:
     context: Literal["feedback", "demonstration"] = "feedback"
     """self_distill: what the teacher reads besides the student's input: the parent's reaction
     to the act, or a demonstration of the right act ("the baby says: <word>")"""
+    hindsight: Literal["act", "text"] = "act"
+    """sdpo / sdft: how the teacher reads the act its hindsight shows (a successful peer's, the
+    demonstrated right act): ``act``, as its new slot's previous act, the input the student learns
+    from its own acts, after which the teacher hears the peer's reaction (none for a
+    demonstration), then the request; or ``text``, the words "the baby says <word>" before the
+    request, with the judged act as the previous act (the baby never hears those words, so their
+    embeddings never train: the older meaning, kept as a control)"""
     switch_steps: int = 10_000
     """predict_first / hybrid: env steps of the first phase before 'baby' takes over"""
 
@@ -130,6 +139,7 @@ class ModeConfig:
             ("support", self.support, ("full", "topk", "sampled")),
             ("context", self.context, ("feedback", "demonstration")),
             ("group_by", self.group_by, ("exchange", "episode")),
+            ("hindsight", self.hindsight, ("act", "text")),
         ):
             if value not in allowed:
                 raise ValueError(f"modes.{name} must be one of {allowed}, got {value!r}")

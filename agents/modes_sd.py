@@ -7,15 +7,21 @@ loss with a self-distillation loss, TRL's convex blend (``--modes.distill-weight
 
 The **teacher** is the student itself (live weights, an EMA copy, or its initial weights:
 ``--modes.teacher``), never differentiated, reading the episode continued past the act it judges
-— the window rolled by one step whose new last slot holds
+— the window rolled by one step whose new last slot holds a previous act and, before the request
+heard at the acting step, a hindsight context. The hindsight act is, for **SDPO**, a successful
+peer's act from the same group at the same step (lasgroup/SDPO's ``_get_solution``: the first
+successful peer, not the row itself), else none; for **SDFT**, the right act (a demonstration).
+``--modes.hindsight`` says how the teacher reads it:
 
-- (b) **the act it judges** as that slot's previous act (the channel through which the student
-  sees its own acts), and
-- (a) the hindsight context before the repeated request: for **SDPO** a successful peer's act
-  from the same group at the same step, as ``"the baby says <word>"`` (lasgroup/SDPO's
-  ``_get_solution``: the first successful peer, not the row itself), else the parent's reaction
-  to the judged act (``info["parent_feedback"]``); for **SDFT** a demonstration of the right
-  act, ``"the baby says <right word>"``.
+- ``act`` (default): as the new slot's **previous act**, the input through which the student
+  sees its own acts (so the student learns to read it by acting), after which the teacher hears
+  the parent's reaction to it (SDPO's peer's ``info["parent_feedback"]``; a demonstration has
+  none). Without a hindsight act (no peer succeeded) the slot shows the judged act and the
+  parent's reaction to it.
+- ``text`` (runs saved before the setting): the previous act is always the judged act and the
+  context is words, ``"the baby says <word>"`` for the peer's or the right act, else the
+  parent's reaction to the judged act. The baby never hears ``baby``, ``says`` or ``sym<i>``:
+  their embeddings never train, so this teacher cannot read its hint (kept as a control).
 
 Success of a peer is the verdict the rewards read (``info["success"]``), as SDPO's reward.
 Diagnostics per update: ``sd/kl`` (the divergence's mean) and
@@ -48,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def hindsight_window(
-    window: Window, heard: torch.Tensor, heard_len: torch.Tensor, judged: torch.Tensor
+    window: Window, heard: torch.Tensor, heard_len: torch.Tensor, shown: torch.Tensor
 ) -> Window:
     """The teacher's window: ``window`` rolled one step, with a new last slot.
 
@@ -56,7 +62,7 @@ def hindsight_window(
         window: ``[B, H, ...]`` the student's windows (last slot: the step that acted).
         heard: ``[B, L]`` the new slot's heard ids (hindsight context, then the request).
         heard_len: ``[B]`` their lengths.
-        judged: ``[B]`` the acts judged (the new slot's previous act).
+        shown: ``[B]`` the new slot's previous act (the hindsight act, or the act judged).
 
     Returns:
         A new :class:`Window`; the percept of the new slot is the acting step's.
@@ -64,7 +70,7 @@ def hindsight_window(
     w = Window(*(torch.roll(x, -1, dims=1) for x in window.as_tuple()))
     w.heard[:, -1], w.heard_len[:, -1] = heard, heard_len
     w.percept[:, -1] = window.percept[:, -1]
-    w.prev_action[:, -1] = judged
+    w.prev_action[:, -1] = shown
     w.valid[:, -1] = True
     return w
 
@@ -97,6 +103,7 @@ class SDPO(GRPO):
             "right": ((), torch.long),
             "sd_heard": ((heard_length,), torch.long),
             "sd_len": ((), torch.long),
+            "sd_act": ((), torch.long),
         }
 
     def __init__(self, cfg: ModeConfig) -> None:
@@ -135,21 +142,26 @@ class SDPO(GRPO):
         ended = np.asarray(infos["exchange_end"], dtype=bool)
         self._success = ended & np.asarray(infos["success"], dtype=bool)
 
-    def _context(self, trainer: ModeContext, i: int, t: int, peer: int | None) -> str:
-        words = trainer.level.words
+    def _hindsight(self, trainer: ModeContext, i: int, t: int, peer: int | None) -> tuple[str, int]:
+        """Env ``i``'s hindsight at step ``t``: the context's words and the slot's previous act."""
         b = trainer.buf
+        judged = int(b["action"][t, i])
         if self.context == "demonstration":
-            return f"the baby says {words[int(b['right'][t, i])]}"
-        if peer is not None:
-            return f"the baby says {words[int(b['action'][t, peer])]}"
-        return self._feedback[i]
+            shown, heard = int(b["right"][t, i]), ""
+        elif peer is not None:
+            shown, heard = int(b["action"][t, peer]), self._feedback[peer]
+        else:
+            return self._feedback[i], judged
+        if self.cfg.hindsight == "act":
+            return heard, shown
+        return f"the baby says {trainer.level.words[shown]}", judged
 
     def end_step(self, trainer: ModeContext, t: int) -> None:
         """Build every env's hindsight input (context, then the request) into ``sd_*``."""
         b = trainer.buf
         peers = first_successful_peer(self._success, self.group_size_of(self.cfg))
         for i in range(trainer.n):
-            context = self._context(trainer, i, t, peers[i])
+            context, b["sd_act"][t, i] = self._hindsight(trainer, i, t, peers[i])
             extra = [int(x) for x in trainer.level.tokenizer.encode(context)]
             n = int(b["window"].heard_len[t, i, -1])
             ids = (extra + b["window"].heard[t, i, -1, :n].tolist())[-trainer.heard_length :]
@@ -161,7 +173,9 @@ class SDPO(GRPO):
         """``(1 - w) * GRPO + w * D(teacher || student)``; records the diagnostics."""
         rl = ppo_terms(trainer, mb, normalise=False)
         f = trainer.flat
-        tw = hindsight_window(mb.window, f["sd_heard"][mb.idx], f["sd_len"][mb.idx], mb.action)
+        tw = hindsight_window(
+            mb.window, f["sd_heard"][mb.idx], f["sd_len"][mb.idx], f["sd_act"][mb.idx]
+        )
         teacher = self.teacher_model or trainer.model
         sd, t_lp = teacher_divergence(self.cfg, trainer, mb, teacher, tw.as_tuple())
         with torch.no_grad():

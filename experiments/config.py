@@ -317,8 +317,9 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict` (any table of settings; missing ones at their defaults).
 
-        Two settings whose default changed as they were added keep what older runs ran with: a
-        GRPO, SDPO or SDFT run saved without ``modes.group_by`` grouped whole episodes, a fixed
+        Settings whose default changed as they were added keep what older runs ran with: a
+        GRPO, SDPO or SDFT run saved without ``modes.group_by`` grouped whole episodes, an SDPO
+        or SDFT run saved without ``modes.hindsight`` read its hindsight as ``text``, a fixed
         Name run saved without ``env.judge_frames`` had the answer in its judge's frame.
         """
         d = dict(d)
@@ -328,7 +329,10 @@ class TrainConfig:
             raise ValueError(f"the saved config has no {missing[0]} table")
         modes, env = dict(d.get("modes", {})), dict(d.get("env", {}))
         if "group_by" not in modes and d.get("mode") in ("grpo", "sdpo", "sdft", "sparse"):
-            d["modes"] = {**modes, "group_by": "episode"}
+            modes["group_by"] = "episode"
+        if "hindsight" not in modes and d.get("mode") in ("sdpo", "sdft"):
+            modes["hindsight"] = "text"
+        d["modes"] = modes
         if "judge_frames" not in env and (d.get("level"), d.get("curriculum")) == ("Name", "fixed"):
             d["env"] = {**env, "judge_frames": "answer_in_frame"}
         return build_config(cls, d)
@@ -338,10 +342,9 @@ class TrainConfig:
         """A saved config dict with the fields added to babyworld since it was written at their defaults.
 
         A run made before a setting existed (say ``curricula.stages``) ran with what is now that
-        setting's default, so it is not another config; except two whose default changed as they
-        were added: a Name run made before ``env.judge_frames`` ran with ``answer_in_frame``, and a
-        GRPO, SDPO or SDFT run made before ``modes.group_by`` grouped whole episodes
-        (``episode``); each keeps what it ran with. A dict that does not load (a damaged or
+        setting's default, so it is not another config; except those whose default changed as
+        they were added (:meth:`from_dict`: ``env.judge_frames``, ``modes.group_by``,
+        ``modes.hindsight``); each keeps what it ran with. A dict that does not load (a damaged or
         foreign file) is returned as it is, to be compared as it is.
         """
         try:

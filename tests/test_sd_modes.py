@@ -58,38 +58,59 @@ def test_hindsight_window_rolls_and_shows_the_judged_act():
     assert torch.equal(w.prev_action, torch.tensor([[3, 0, 1], [3, 3, 2]]))  # input untouched
 
 
-def test_sdpo_teacher_reads_a_successful_peer_else_the_feedback():
-    t = _trainer("sdpo")
+def _collect_with_feedback(t):
+    """One rollout of ``t``, and the parent's reaction each env heard after each step."""
+    feedback, hook = [], t.learning.after_env_step
+
+    def spy(trainer, step, heard, n, infos):
+        feedback.append(list(infos["parent_feedback"]))
+        return hook(trainer, step, heard, n, infos)
+
+    t.learning.after_env_step = spy
     t.collect()
+    return feedback
+
+
+@pytest.mark.parametrize("hindsight", ["act", "text"])
+def test_sdpo_teacher_reads_a_successful_peer_else_the_feedback(hindsight):
+    t = _trainer("sdpo", hindsight=hindsight)
+    feedback = _collect_with_feedback(t)
     b, env = t.buf, t.envs.envs[0].unwrapped
+    enc = lambda text: [int(x) for x in env.tokenizer.encode(text)]  # noqa: E731
     peers_seen = 0
     for step in range(8):
         ok = (b["action"][step] == b["right"][step]).numpy()  # Point: right act = success
         peers = first_successful_peer(ok, 4)
         for i in range(4):
-            n = int(b["sd_len"][step, i])
-            got = b["sd_heard"][step, i, :n].tolist()
+            act, p = int(b["action"][step, i]), peers[i]
+            if p is None:  # the judged act and the parent's reaction to it, either way
+                context, shown = feedback[step][i], act
+            elif hindsight == "act":  # the peer's act as an act, then its reaction
+                context, shown = feedback[step][p], int(b["action"][step, p])
+            else:  # the peer's act in words the baby never hears; the judged act
+                context, shown = f"the baby says {env.words[int(b['action'][step, p])]}", act
+            peers_seen += p is not None
             cur_n = int(b["window"].heard_len[step, i, -1])
             cur = b["window"].heard[step, i, -1, :cur_n].tolist()
-            assert got[len(got) - len(cur) :] == cur  # the request stays last
-            head = got[: len(got) - len(cur)]
-            if peers[i] is not None:
-                word = env.words[int(b["action"][step, peers[i]])]
-                assert head == env.tokenizer.encode(f"the baby says {word}")
-                peers_seen += 1
-            else:
-                assert head and head != env.tokenizer.encode(f"the baby says {env.words[0]}")
+            want = (enc(context) + cur)[-t.heard_length :]  # the request stays last
+            assert b["sd_heard"][step, i, : int(b["sd_len"][step, i])].tolist() == want
+            assert int(b["sd_act"][step, i]) == shown
     assert peers_seen > 0
 
 
-def test_sdft_teacher_reads_the_right_act():
-    t = _trainer("sdft")
+@pytest.mark.parametrize("hindsight", ["act", "text"])
+def test_sdft_teacher_reads_the_right_act(hindsight):
+    t = _trainer("sdft", hindsight=hindsight)
     t.collect()
     b, env = t.buf, t.envs.envs[0].unwrapped
     for i in range(4):
-        n = int(b["sd_len"][0, i])
-        demo = env.tokenizer.encode(f"the baby says {env.words[int(b['right'][0, i])]}")
-        assert b["sd_heard"][0, i, : len(demo)].tolist() == demo and n > len(demo)
+        right, act = int(b["right"][0, i]), int(b["action"][0, i])
+        cur = b["window"].heard[0, i, -1, : int(b["window"].heard_len[0, i, -1])].tolist()
+        demo = (
+            [] if hindsight == "act" else env.tokenizer.encode(f"the baby says {env.words[right]}")
+        )
+        assert b["sd_heard"][0, i, : int(b["sd_len"][0, i])].tolist() == [*demo, *cur]
+        assert int(b["sd_act"][0, i]) == (right if hindsight == "act" else act)
 
 
 @pytest.mark.parametrize("mode", ["sdpo", "sdft"])
@@ -126,17 +147,18 @@ def test_bad_sd_settings_are_refused():
 
 
 def _teach_to_read(model, rollouts):
-    """Supervised: the student learns to act on a demonstration in front of the request.
+    """Supervised: the student learns to act on a hindsight act shown before the request.
 
-    Trained on SDFT's own hindsight inputs of other episodes (the right act's word, then the
-    request) with cross-entropy to the right act; the plain inputs are never trained on.
+    Trained on SDPO's and SDFT's own hindsight inputs of other episodes (the hindsight act as the
+    previous act, then what is heard: the reaction to it says whether it was right) with
+    cross-entropy to the right act; the plain inputs are never trained on.
     """
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    f = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
     for _ in range(150):
         for b in rollouts:
-            f = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
             w = Window(*(f(x) for x in b["window"].as_tuple()))
-            tw = hindsight_window(w, f(b["sd_heard"]), f(b["sd_len"]), f(b["action"]))
+            tw = hindsight_window(w, f(b["sd_heard"]), f(b["sd_len"]), f(b["sd_act"]))
             logits = model(*tw.as_tuple(), f(b["mask"])).logits
             loss = torch.nn.functional.cross_entropy(logits, f(b["right"]))
             opt.zero_grad()
@@ -160,19 +182,16 @@ def _gap(t):
 
 
 def test_a_student_that_reads_makes_the_teacher_know_more_than_the_student():
-    # teach a student to read demonstrations on SDFT rollouts of some episodes ...
-    teacher_school = _trainer("sdft", n=8, seed=11, teacher="live")
+    # teach a student to read hindsight acts on SDPO and SDFT rollouts of some episodes ...
     rollouts = []
-    for _ in range(3):
-        teacher_school.collect()
-        rollouts.append(
-            {k: v.clone() if torch.is_tensor(v) else v for k, v in teacher_school.buf.items()}
-        )
-        rollouts[-1]["window"] = Window(
-            *(x.clone() for x in teacher_school.buf["window"].as_tuple())
-        )
-    _teach_to_read(teacher_school.model, rollouts)
-    weights = teacher_school.model.state_dict()
+    for mode in ("sdpo", "sdft"):
+        school = _trainer(mode, n=8, seed=11, teacher="live")
+        for _ in range(3):
+            school.collect()
+            rollouts.append({k: v.clone() for k, v in school.buf.items() if torch.is_tensor(v)})
+            rollouts[-1]["window"] = Window(*(x.clone() for x in school.buf["window"].as_tuple()))
+    _teach_to_read(school.model, rollouts)
+    weights = school.model.state_dict()
     # ... then start SDPO and SDFT from it (a warm start) on other episodes
     for mode in ("sdpo", "sdft"):
         scratch = _trainer(mode, n=8, seed=5, teacher="live")

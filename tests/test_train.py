@@ -205,7 +205,7 @@ def test_a_run_saved_before_a_setting_existed_resumes_at_its_default(tmp_path):
         )
 
 
-def test_a_group_run_saved_before_group_by_keeps_grouping_whole_episodes():
+def test_runs_saved_before_group_by_or_hindsight_keep_what_they_ran_with():
     from babyworld.agents.modes import ModeConfig
 
     for mode, want in (("grpo", "episode"), ("sdpo", "episode"), ("baby", "exchange")):
@@ -214,6 +214,11 @@ def test_a_group_run_saved_before_group_by_keeps_grouping_whole_episodes():
         del older["modes"]["group_by"]
         assert TrainConfig.with_defaults(older)["modes"]["group_by"] == want
     assert TrainConfig(mode="grpo").modes.group_by == "exchange"  # a new run: by exchange
+    for mode, want in (("sdpo", "text"), ("sdft", "text"), ("grpo", "act")):
+        older = TrainConfig(mode=mode, modes=ModeConfig(group_size=4)).to_dict()
+        del older["modes"]["hindsight"]
+        assert TrainConfig.with_defaults(older)["modes"]["hindsight"] == want
+    assert TrainConfig(mode="sdpo").modes.hindsight == "act"  # a new run reads acts
 
 
 @pytest.mark.parametrize(
