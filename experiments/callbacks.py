@@ -272,6 +272,45 @@ class MetricsCSV(Callback):
             w.writerow([*row, int(report.alert)])
 
 
+class ModeDiagnostics(Callback):
+    """A mode's own per-update diagnostics (``sd/*``), kept for ``summary.json``.
+
+    ``summary["mode_diagnostics"][name]`` is ``{"mean": ..., "per_update": [[step, value], ...]}``
+    (e.g. ``sd/teacher_minus_student_right``: is the self-distillation teacher informed?); modes
+    without diagnostics add nothing.
+    """
+
+    key = "mode_diagnostics"
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[list[float]]] = {}
+
+    def on_update(self, trainer: PPOTrainer, report: UpdateReport) -> None:
+        """See :meth:`Callback.on_update`."""
+        for k, v in report.losses.items():
+            if k.startswith("sd/"):
+                self.rows.setdefault(k, []).append([report.step, round(float(v), 6)])
+
+    def state_dict(self) -> Any:
+        """See :meth:`Callback.state_dict`."""
+        return self.rows
+
+    def load_state_dict(self, state: Any) -> None:
+        """See :meth:`Callback.load_state_dict`."""
+        self.rows = dict(state or {})
+
+    def summary(self, trainer: PPOTrainer) -> dict[str, Any]:
+        """See :meth:`Callback.summary`."""
+        if not self.rows:
+            return {}
+        return {
+            self.key: {
+                k: {"mean": float(np.mean([v for _, v in r])), "per_update": r}
+                for k, r in self.rows.items()
+            }
+        }
+
+
 class Stages(Callback):
     """Per task: when the run first finished an episode of it, and its recent success.
 

@@ -4,6 +4,7 @@ peers, the blend with GRPO, warm start, and the teacher carrying a signal once t
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -234,7 +235,15 @@ def test_warm_start_from_a_checkpoint_and_bad_weights_refused(tmp_path):
     for name, p in t.learning.teacher_model.state_dict().items():  # the teacher starts warm too
         assert torch.equal(p, want[name])
     run = train(cfg("sd", mode="sdpo", init_from=ckpt), progress=False)
-    assert (run / "summary.json").exists()
+    diag = json.loads((run / "summary.json").read_text())["mode_diagnostics"]
+    margin = diag["sd/teacher_minus_student_right"]  # per update, kept across a resume:
+    assert [s for s, _ in margin["per_update"]] == [32, 64]
+    assert margin["mean"] == pytest.approx(np.mean([v for _, v in margin["per_update"]]))
+    part = train(cfg("part", mode="sdpo", init_from=ckpt), progress=False, stop_after_updates=1)
+    again = json.loads(
+        (train(TrainConfig(resume=part), progress=False) / "summary.json").read_text()
+    )
+    assert again["mode_diagnostics"] == diag
     other = StudentConfig(d_model=16, n_heads=2, history=4, latent_dim=8, word_dim=8)
     bad = dataclasses.replace(cfg("bad", mode="sdpo", init_from=ckpt), student=other)
     with pytest.raises(ValueError, match="--init-from weights do not fit"):
