@@ -32,6 +32,13 @@ The format (see ``experiments/configs/``)::
     ppo.wm_coef = 0
     [modes.sdft]
     levels = ["Point"]             # ... on some of the ablation's levels only (default: all)
+    [modes.grpo]                   # ... or a search: one label per point of the grid, named
+    search.ppo.lr = [1e-4, 3e-4]   # after the label and the values, e.g. grpo-lr0.0001-group_size2
+    search.modes.group_size = [2, 4]
+
+A search is a label's grid of ``--modes.*``, ``--ppo.*`` and ``--env.*`` values (the product of
+its lists); every searched label of a config must have the same number of trials (equal cost),
+and ``babyworld report`` picks each one's best trial (``search.md``, ``chosen.toml``).
 
 A label that names a control is that control; ``mode = "<mode>"`` names a bare mode. Settings
 stack: the config's ``[ppo]`` and ``[env]``, then the control's, then the label's own. An unknown
@@ -63,6 +70,7 @@ from babyworld.experiments.ablation.controls import (
     registered_modes,
     resolve,
 )
+from babyworld.experiments.ablation.search import expand_searches
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.validation import LIMITS, build_config
 
@@ -135,6 +143,8 @@ class ModeSpec:
     env: EnvConfig = field(default_factory=EnvConfig)
     levels: tuple[str, ...] | None = None
     """the levels this label runs on (``None``: every level of the ablation)"""
+    search: tuple[str, tuple[tuple[str, Any], ...]] | None = None
+    """a search's trial: the searched label and its settings (``("ppo.lr", 3e-4), ...``)"""
 
     def runs_on(self, level: str) -> bool:
         """Whether the ablation runs this label on ``level``."""
@@ -292,7 +302,10 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
             "needs at least one label, e.g. [modes.baby]; the modes are "
             f"{registered_modes()}; the controls are {tuple(CONTROLS)}",
         )
-    specs = tuple(_label(label, entry, base, levels, fail) for label, entry in table.items())
+    specs = tuple(
+        dataclasses.replace(_label(label, entry, base, levels, fail), search=trial)
+        for label, (entry, trial) in expand_searches(table, fail).items()
+    )
     cfg = AblationConfig(Path(out), levels, specs, seeds, steps, base, eval_every, source)
     for level in levels:
         for spec in specs:

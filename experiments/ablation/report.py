@@ -56,6 +56,7 @@ from babyworld.experiments.ablation.report_tables import (
     table_section,
     tables,
 )
+from babyworld.experiments.ablation.search import CHOSEN, SEARCH, choose, chosen_toml, search_lines
 from babyworld.experiments.ablation.stats import iqm_curve_with_ci, steps_to_threshold
 
 __all__ = [
@@ -253,12 +254,27 @@ def write_report(
     lines += table_lines
     lines += notes(threshold, reps, intervals)
     lines += retention_section(done, list(specs), levels)
+    lines += _search(out, cfg, rows, [r.label for r in runs])
     write_per_seed(out / PER_SEED, rows)
     plots = _plots(out, levels, list(specs), done, ci, curve_reps, seed, threshold)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     path = out / REPORT
     write_text_atomic("\n".join(lines), path)
     return path
+
+
+def _search(out: Path, cfg: Mapping[str, Any], rows: list, planned: list[str]) -> list[str]:
+    """``search.md`` and ``chosen.toml`` for an ablation with searches; the report's lines."""
+    choices = choose(cfg["modes"], rows)
+    if not choices:
+        return []
+    counts = {lb: planned.count(lb) for lb in set(planned)}
+    write_text_atomic("\n".join(search_lines(choices, counts)), out / SEARCH)
+    write_text_atomic(chosen_toml(choices, cfg.get("source") or str(out)), out / CHOSEN)
+    return [
+        f"Searches: each trial in [{SEARCH}]({SEARCH}), the best settings in [{CHOSEN}]({CHOSEN}).",
+        "",
+    ]
 
 
 def write_report_from_csv(
