@@ -24,9 +24,11 @@ successful peer, not the row itself), else none; for **SDFT**, the right act (a 
   their embeddings never train, so this teacher cannot read its hint (kept as a control).
 
 Success of a peer is the verdict the rewards read (``info["success"]``), as SDPO's reward.
-Diagnostics per update: ``sd/kl`` (the divergence's mean) and
+Diagnostics per update, averaged over the rollout's steps: ``sd/kl`` (the divergence's mean),
 ``sd/teacher_minus_student_right`` (the teacher's probability of the right act minus the
-student's, averaged over the rollout's steps).
+student's: what distillation pulls towards, lagging weights included) and
+``sd/hindsight_gain_right`` (the teacher's probability of the right act with its hindsight minus
+the same teacher's on the student's own window: what the hindsight alone tells it).
 """
 
 from __future__ import annotations
@@ -180,10 +182,15 @@ class SDPO(GRPO):
         sd, t_lp = teacher_divergence(self.cfg, trainer, mb, teacher, tw.as_tuple())
         with torch.no_grad():
             right = f["right"][mb.idx][:, None]
+            t_right = t_lp.exp().gather(-1, right)[:, 0]
             s_right = torch.softmax(mb.out.logits, -1).gather(-1, right)[:, 0]
-            gap = (t_lp.exp().gather(-1, right)[:, 0] - s_right).mean()
-        self._diag.setdefault("sd/kl", []).append(float(sd.detach()))
-        self._diag.setdefault("sd/teacher_minus_student_right", []).append(float(gap))
+            plain = teacher(*mb.window.as_tuple(), mb.mask).logits.softmax(-1).gather(-1, right)
+        for key, value in (
+            ("sd/kl", sd.detach()),
+            ("sd/teacher_minus_student_right", (t_right - s_right).mean()),
+            ("sd/hindsight_gain_right", (t_right - plain[:, 0]).mean()),
+        ):
+            self._diag.setdefault(key, []).append(float(value))
         w = self.cfg.distill_weight
         return PolicyTerms((1 - w) * rl.loss + w * sd, rl.pg, rl.clipfrac, rl.approx_kl, sd)
 

@@ -123,6 +123,7 @@ def test_sd_modes_train_log_diagnostics_and_keep_the_teacher_frozen(mode):
         m = t.update()
     assert np.isfinite(m["sd/kl"]) and m["sd/kl"] == pytest.approx(m["distill"])
     assert -1 <= m["sd/teacher_minus_student_right"] <= 1
+    assert -1 <= m["sd/hindsight_gain_right"] <= 1
     assert all(
         torch.equal(a, b) for a, b in zip(frozen, _params(t.learning.teacher_model), strict=True)
     )
@@ -179,7 +180,10 @@ def _gap(t):
         logp = torch.log_softmax(out.logits, -1).gather(-1, f(b["action"])[:, None])[:, 0]
         mb = MiniBatch(idx, out, w, f(b["mask"]), f(b["action"]), logp, logp, logp.mean(), logp)
         t.learning.policy_loss(t, mb)
-    return t.learning.update_metrics()["sd/teacher_minus_student_right"]
+    m = t.learning.update_metrics()
+    # a live teacher is the student: the hindsight's gain is the whole margin
+    assert m["sd/hindsight_gain_right"] == pytest.approx(m["sd/teacher_minus_student_right"])
+    return m["sd/teacher_minus_student_right"]
 
 
 def test_a_student_that_reads_makes_the_teacher_know_more_than_the_student():
