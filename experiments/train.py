@@ -31,15 +31,12 @@ from babyworld.experiments.callbacks import (
     Language,
     MetricsCSV,
     ModeDiagnostics,
-    ParentCounters,
     ProgressBar,
     Retention,
     Stages,
     TensorBoard,
     UpdateReport,
     Watch,
-    parent_counters,
-    run_parent_stats,
 )
 from babyworld.experiments.config import RUNTIME_KEY, TrainConfig
 from babyworld.experiments.evaluation import Evaluator, make_eval_envs
@@ -50,6 +47,7 @@ from babyworld.experiments.language_log import (
     trim_transcripts,
     words_checkpoint,
 )
+from babyworld.experiments.parent_use import ParentCounters, parent_counters, run_parent_stats
 from babyworld.experiments.rundir import (
     CKPT,
     CONFIG,

@@ -396,3 +396,24 @@ def test_a_run_trained_without_the_held_out_toys_reports_them_per_seed(tmp_path)
     write_per_seed(tmp_path / "p.csv", rows)
     back = read_per_seed(tmp_path / "p.csv")
     assert back[0]["held_out.greedy_success"] == 0.75 and "held_out.greedy_success" not in back[1]
+
+
+def test_a_curve_still_moving_at_the_budget_is_reported(tmp_path):
+    from babyworld.experiments.ablation.report_tables import rising_section
+
+    out = make_ablation(tmp_path / "abl")
+    _, runs = load_ablation(out)
+    greedy = [0.5, 0.80, 0.81, 0.83]  # the last three span 0.03
+    row = dict(runs[0].evals[-1])
+    runs[0].evals = [{**row, "step": i, "greedy_success": g} for i, g in enumerate(greedy)]
+    runs[1].evals = runs[1].evals[-2:]  # fewer than three evaluations: no span
+    rows = [seed_row(r, BUDGET, 0.9) for r in runs[:2]]
+    assert rows[0]["curve.last3_greedy_span"] == pytest.approx(0.03)
+    assert "curve.last3_greedy_span" not in rows[1]
+    rows[1]["curve.last3_greedy_span"] = 0.01
+    text = "\n".join(rising_section(rows))
+    same = rows[0]["label"] == rows[1]["label"] and rows[0]["level"] == rows[1]["level"]
+    assert f"`{rows[0]['label']}` on {rows[0]['level']} 1 of {2 if same else 1}" in text
+    rows[0]["curve.last3_greedy_span"] = 0.0199
+    assert "span >= 0.02): none." in "\n".join(rising_section(rows))
+    assert rising_section([]) == []

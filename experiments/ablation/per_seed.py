@@ -17,7 +17,9 @@ per_seed.csv`` makes the same tables from it alone. Columns:
   emergent-language measures of :mod:`babyworld.language` on the stage's last window of
   exchanges), empty where a measure is undefined (``null``) or the summary lacks it;
 - ``held_out.greedy_success``, ``held_out.sampled_success``: for a run trained without the
-  held-out toys (``env.split = "train"``), its last evaluation on scenes of those toys alone.
+  held-out toys (``env.split = "train"``), its last evaluation on scenes of those toys alone;
+- ``curve.last3_greedy_span``: the greedy success's range (max - min) over the run's last three
+  evaluations (empty with fewer): a curve that still moves at the budget.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ _TEXT = ("level", "label", "mode")
 SUPERVISION = "supervision."
 LANGUAGE = "language."
 HELD_OUT = "held_out."
+CURVE = "curve."
 #: Prefixes of the optional columns a row may have (an empty cell is a missing value).
-OPTIONAL_PREFIXES = (HELD_OUT, SUPERVISION, LANGUAGE)
+OPTIONAL_PREFIXES = (HELD_OUT, CURVE, SUPERVISION, LANGUAGE)
 
 
 class PerSeedError(ValueError):

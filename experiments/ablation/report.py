@@ -39,6 +39,7 @@ import numpy as np
 from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.experiments.ablation.ablate import PLAN
 from babyworld.experiments.ablation.per_seed import (
+    CURVE,
     HELD_OUT,
     LANGUAGE,
     PER_SEED,
@@ -53,6 +54,7 @@ from babyworld.experiments.ablation.report_tables import (
     format_steps_ci,
     markdown_table,
     notes,
+    rising_section,
     table_section,
     tables,
 )
@@ -172,6 +174,9 @@ def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
     for kind in ("greedy", "sampled"):
         if f"held_out_{kind}_success" in ev:
             row[f"{HELD_OUT}{kind}_success"] = float(ev[f"held_out_{kind}_success"])
+    greedy = [e["greedy_success"] for e in run.evals[-3:]]
+    if len(greedy) == 3:
+        row[f"{CURVE}last3_greedy_span"] = max(greedy) - min(greedy)
     for prefix, key in ((SUPERVISION, "supervision"), (LANGUAGE, "language")):
         block = s.get(key)
         if isinstance(block, Mapping):
@@ -254,6 +259,7 @@ def write_report(
     lines += table_lines
     lines += notes(threshold, reps, intervals)
     lines += retention_section(done, list(specs), levels)
+    lines += rising_section(rows)
     lines += _search(out, cfg, rows, [r.label for r in runs])
     write_per_seed(out / PER_SEED, rows)
     plots = _plots(out, levels, list(specs), done, ci, curve_reps, seed, threshold)
@@ -319,6 +325,7 @@ def write_report_from_csv(
         "",
         *table_lines,
         *notes(have, reps, intervals),
+        *rising_section(rows),
     ]
     path = Path(out) if out is not None else Path(csv_path).parent / FROM_CSV
     write_text_atomic("\n".join(lines), path)

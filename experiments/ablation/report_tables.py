@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.experiments.ablation.per_seed import LANGUAGE, PER_SEED, SUPERVISION
+from babyworld.experiments.ablation.per_seed import CURVE, LANGUAGE, PER_SEED, SUPERVISION
 from babyworld.experiments.ablation.stats import (
     bootstrap_inputs,
     censored,
@@ -309,5 +309,32 @@ def notes(threshold: float, reps: int, intervals: bool) -> list[str]:
         "`bosdis`; undefined with one attribute); means over the seeds where defined.",
         f"- Every row comes from `{PER_SEED}` beside this report (one row per finished run); "
         f"`babyworld report --from-csv {PER_SEED}` makes these tables from it alone.",
+        "",
+    ]
+
+
+#: A curve whose last three evaluations span this much still moves at the budget.
+RISING = 0.02
+
+
+def rising_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Which cells still move at the budget (their last three evaluations span >= RISING)."""
+    cells: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        span = r.get(f"{CURVE}last3_greedy_span")
+        if span is not None and not math.isnan(span):
+            cells.setdefault((r["level"], r["label"]), []).append(span)
+    moving = [
+        f"`{label}` on {level} {sum(s >= RISING for s in spans)} of {len(spans)}"
+        for (level, label), spans in cells.items()
+        if any(s >= RISING for s in spans)
+    ]
+    if not cells:
+        return []
+    return [
+        "## At the budget",
+        "",
+        f"Seeds whose greedy success still moved at the budget (its last three evaluations span "
+        f">= {RISING}): " + ("; ".join(moving) if moving else "none") + ".",
         "",
     ]
