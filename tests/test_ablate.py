@@ -11,9 +11,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from babyworld.envs.registration import rungs
 from babyworld.experiments.ablation import controls
 from babyworld.experiments.ablation.ablate import (
-    ABLATION_LEVELS,
     ConfigError,
     load_config,
     parse_config,
@@ -294,10 +294,13 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         ),
         (
             {"levels": ["Point", "Chess"]},
-            "c.toml: levels: unknown level 'Chess'; ablations run on ('Point', 'Name') (the "
-            "one-act levels, where every mode is defined)",
+            "c.toml: levels: unknown level 'Chess'; ablations run on ('Point', 'Name', 'Request', "
+            "'Chat') (the rungs of the ladder)",
         ),
-        ({"levels": []}, "c.toml: levels: needs at least one level of ('Point', 'Name')"),
+        (
+            {"levels": []},
+            "c.toml: levels: needs at least one level of ('Point', 'Name', 'Request', 'Chat')",
+        ),
         ({"seeds": 0}, "c.toml: seeds: needs at least 1 seed, got 0"),
         ({"seeds": []}, "c.toml: seeds: needs at least 1 seed, got []"),
         ({"seeds": [0, 0]}, "c.toml: seeds: a seed is listed twice: [0, 0]"),
@@ -365,7 +368,8 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
         (
             {"seed": 1},
             "c.toml: seed: unknown key; an ablation config takes out (output directory "
-            "(required)); levels (levels, a list of ('Point', 'Name') (required)); seeds (a list "
+            "(required)); levels (levels, a list of ('Point', 'Name', 'Request', 'Chat') "
+            "(required)); seeds (a list "
             "of seeds or a count (default 5: seeds 0-4)); steps (env steps of every run, or a "
             "table of them by level (required)); eval_every (env steps between evaluations, or a "
             "table of them by level (default: train's); a whole number of updates of every "
@@ -537,7 +541,7 @@ def test_bootstrap_inputs_keep_seeds_every_level_has():
     np.testing.assert_array_equal(both["baby"], [[0.5, 0.1], [0.9, 0.3]])
 
 
-@pytest.mark.parametrize("level", ABLATION_LEVELS)
+@pytest.mark.parametrize("level", rungs("one_act"))
 def test_episode_length_is_the_envs(level):
     env = gym.make(f"babyworld/{level}-v0", parent="scripted")
     assert len(env.unwrapped.reward_names) == len(REWARD_NAMES) == 5
@@ -812,3 +816,12 @@ def test_any_train_setting_is_shared_by_every_run_and_per_run_ones_are_refused()
             parse_config(_base(**{key: "x"}), source="c.toml")
     with pytest.raises(ConfigError, match=r"^c.toml: watch.max_leed: unknown key; watch takes"):
         parse_config(_base(watch={"max_leed": 0.2}), source="c.toml")
+
+
+def test_phrases_join_an_ablation_where_a_mode_is_defined():
+    cfg = parse_config(_base(levels=["Point", "Request"], modes={"baby": {}, "task_per_act": {}}))
+    runs = plan_runs(dataclasses.replace(cfg, out=Path("/nonexistent")))
+    assert {r.level for r in runs} == {"Point", "Request"}
+    with pytest.raises(ConfigError, match=r"modes.grpo: on Request .*needs fixed-length episodes"):
+        parse_config(_base(levels=["Point", "Request"], modes={"grpo": {}}))
+    parse_config(_base(levels=["Point", "Request"], modes={"grpo": {"levels": ["Point"]}}))

@@ -79,15 +79,20 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-#: The levels an ablation runs on: the one-act levels, where every mode is defined.
-ABLATION_LEVELS = rungs("one_act")
+#: The levels an ablation runs on: every rung of the ladder (a mode not defined on a level, e.g.
+#: GRPO's groups on an utterance level, is refused there by its own check).
+ABLATION_LEVELS = rungs()
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 #: The most seeds an ablation may list (each seed is a run per level and mode).
 MAX_SEEDS = 10_000
 
 
 def episode_length(level: str) -> int:
-    """Steps per episode of ``level`` with its default settings (as an ablation runs it)."""
+    """Steps per episode of a one-act ``level`` with its default settings (its exchanges).
+
+    On an utterance level an exchange takes one step per word: only modes defined on one-act
+    levels (GRPO's lockstep groups) read this.
+    """
     import gymnasium as gym
 
     env = gym.make(env_id(level), parent="scripted")
@@ -428,8 +433,8 @@ def _parse_levels(value: Any, fail: Callable[[str, str], ConfigError]) -> tuple[
         if lv not in ABLATION_LEVELS:
             raise fail(
                 "levels",
-                f"unknown level {lv!r}; ablations run on {ABLATION_LEVELS} (the one-act levels, "
-                "where every mode is defined)",
+                f"unknown level {lv!r}; ablations run on {ABLATION_LEVELS} (the rungs of the "
+                "ladder)",
             )
     if len(set(levels)) != len(levels):
         raise fail("levels", f"a level is listed twice: {levels}")
