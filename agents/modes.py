@@ -19,8 +19,11 @@ choices, the ablation harness and the report read it).
 - ``self_distill``: the teacher is the student itself reading extra context — the parent's
   feedback on the act, or a demonstration of the right act — in the current step's input; the
   teacher is not differentiated (live weights, an EMA copy, or the frozen initial weights).
-- ``predict_first``: uniform-random acts and no policy loss for ``switch_steps`` env steps
-  (rounded up to whole rollouts), then ``baby``.
+- ``predict``: uniform-random acts and no policy loss: the world model, the latent and the
+  critic learn (with ``--ppo.vf-coef 0`` the world model and latent alone: predictive
+  pre-training, whose checkpoint warms any mode up by ``--init-from``).
+- ``predict_first``: ``predict`` for ``switch_steps`` env steps (rounded up to whole rollouts),
+  then ``baby``.
 - ``hybrid``: ``distill`` for ``switch_steps`` env steps (rounded up likewise), then ``baby``.
 - ``sdpo`` / ``sdft``: GRPO blended (``distill_weight``) with self-distillation from the
   student reading hindsight: a successful peer's act (else the parent's reaction to the act it
@@ -43,14 +46,25 @@ from typing import Literal
 
 from babyworld.agents.mode_base import LearningMode
 from babyworld.agents.modes_distill import Distill, Hybrid, SelfDistill
-from babyworld.agents.modes_rl import GRPO, Baby, PredictFirst, SparsePPO
+from babyworld.agents.modes_rl import GRPO, Baby, Predict, PredictFirst, SparsePPO
 from babyworld.agents.modes_sd import SDFT, SDPO
 from babyworld.validation import check_config
 
 #: The learning modes by name: the one list every other part reads.
 REGISTRY: dict[str, type[LearningMode]] = {
     cls.name: cls
-    for cls in (Baby, SparsePPO, GRPO, Distill, SelfDistill, PredictFirst, Hybrid, SDPO, SDFT)
+    for cls in (
+        Baby,
+        SparsePPO,
+        GRPO,
+        Distill,
+        SelfDistill,
+        Predict,
+        PredictFirst,
+        Hybrid,
+        SDPO,
+        SDFT,
+    )
 }
 MODES: tuple[str, ...] = tuple(REGISTRY)
 #: Names older configs and commands used, resolved by :func:`resolve_mode` with a warning.

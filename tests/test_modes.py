@@ -384,3 +384,26 @@ def test_ema_update_mixes_each_parameter_by_hand():
     assert student.weight.tolist() == [[3.0, -2.0]]
     with pytest.raises(ValueError):
         ema_update_(teacher, torch.nn.Linear(2, 1, bias=False), 0.5)  # a parameter short
+
+
+@pytest.mark.parametrize(("vf_coef", "reaches"), [(0.0, False), (0.5, True)])
+def test_predictive_pre_training_takes_no_reward_into_the_weights(vf_coef, reaches):
+    # mode predict: uniform acts, no policy loss. With --ppo.vf-coef 0 only the world model and
+    # the latent learn: runs whose rollouts carry other rewards end with identical weights; with
+    # a critic (vf_coef > 0) the rewards reach the shared encoder.
+    ppo = PPOConfig(rollout_steps=8, epochs=2, vf_coef=vf_coef)
+    ends = []
+    for scramble in (False, True):
+        t = PPOTrainer(make_envs("Point", 4, "scripted"), SMALL, ppo, 0, 10_000, mode="predict")
+        start = _params(t.model)
+        for _ in range(2):
+            t.collect()
+            if scramble:  # other rewards, the same acts and words
+                t.buf["reward"].copy_(
+                    torch.rand(t.buf["reward"].shape, generator=torch.Generator().manual_seed(1))
+                )
+            t.update()
+        ends.append(_params(t.model))
+        assert t.supervision_summary()["measured_bits_per_step"] == 0
+    assert not _same(start, ends[0])  # the world model learnt
+    assert _same(ends[0], ends[1]) != reaches
