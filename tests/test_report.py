@@ -398,7 +398,7 @@ def test_a_run_trained_without_the_held_out_toys_reports_them_per_seed(tmp_path)
     assert back[0]["held_out.greedy_success"] == 0.75 and "held_out.greedy_success" not in back[1]
 
 
-def test_a_curve_still_moving_at_the_budget_is_reported(tmp_path):
+def test_a_curve_still_moving_at_the_budget_and_mode_diagnostics_are_reported(tmp_path):
     from babyworld.experiments.ablation.report_tables import rising_section
 
     out = make_ablation(tmp_path / "abl")
@@ -407,7 +407,12 @@ def test_a_curve_still_moving_at_the_budget_is_reported(tmp_path):
     row = dict(runs[0].evals[-1])
     runs[0].evals = [{**row, "step": i, "greedy_success": g} for i, g in enumerate(greedy)]
     runs[1].evals = runs[1].evals[-2:]  # fewer than three evaluations: no span
+    gain = {"mean": 0.25, "per_update": [[32, 0.5], [64, 0.0]]}
+    runs[0].summary["mode_diagnostics"] = {"sd/hindsight_gain_right": gain}
     rows = [seed_row(r, BUDGET, 0.9) for r in runs[:2]]
+    assert rows[0]["diagnostics.sd/hindsight_gain_right"] == 0.25  # a mode's own, per seed
+    write_per_seed(tmp_path / "p.csv", rows)
+    assert read_per_seed(tmp_path / "p.csv")[0]["diagnostics.sd/hindsight_gain_right"] == 0.25
     assert rows[0]["curve.last3_greedy_span"] == pytest.approx(0.03)
     assert "curve.last3_greedy_span" not in rows[1]
     rows[1]["curve.last3_greedy_span"] = 0.01

@@ -18,6 +18,8 @@ per_seed.csv`` makes the same tables from it alone. Columns:
   exchanges), empty where a measure is undefined (``null``) or the summary lacks it;
 - ``held_out.greedy_success``, ``held_out.sampled_success``: for a run trained without the
   held-out toys (``env.split = "train"``), its last evaluation on scenes of those toys alone;
+- ``diagnostics.<name>``: the mean over the run's updates of each of its mode's own diagnostics
+  (``summary.json`` ``mode_diagnostics``, e.g. ``diagnostics.sd/hindsight_gain_right``);
 - ``curve.last3_greedy_span``: the greedy success's range (max - min) over the run's last three
   evaluations (empty with fewer): a curve that still moves at the budget.
 """
@@ -55,8 +57,9 @@ SUPERVISION = "supervision."
 LANGUAGE = "language."
 HELD_OUT = "held_out."
 CURVE = "curve."
+DIAGNOSTICS = "diagnostics."
 #: Prefixes of the optional columns a row may have (an empty cell is a missing value).
-OPTIONAL_PREFIXES = (HELD_OUT, CURVE, SUPERVISION, LANGUAGE)
+OPTIONAL_PREFIXES = (HELD_OUT, CURVE, SUPERVISION, DIAGNOSTICS, LANGUAGE)
 
 
 class PerSeedError(ValueError):

@@ -40,6 +40,7 @@ from babyworld.agents.checkpoint import write_text_atomic
 from babyworld.experiments.ablation.ablate import PLAN
 from babyworld.experiments.ablation.per_seed import (
     CURVE,
+    DIAGNOSTICS,
     HELD_OUT,
     LANGUAGE,
     PER_SEED,
@@ -174,6 +175,8 @@ def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
     for kind in ("greedy", "sampled"):
         if f"held_out_{kind}_success" in ev:
             row[f"{HELD_OUT}{kind}_success"] = float(ev[f"held_out_{kind}_success"])
+    for name, d in (s.get("mode_diagnostics") or {}).items():
+        row[f"{DIAGNOSTICS}{name}"] = float(d["mean"])
     greedy = [e["greedy_success"] for e in run.evals[-3:]]
     if len(greedy) == 3:
         row[f"{CURVE}last3_greedy_span"] = max(greedy) - min(greedy)

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from babyworld.experiments.ablation.per_seed import CURVE, LANGUAGE, PER_SEED, SUPERVISION
+from babyworld.experiments.ablation.per_seed import (
+    CURVE,
+    DIAGNOSTICS,
+    LANGUAGE,
+    PER_SEED,
+    SUPERVISION,
+)
 from babyworld.experiments.ablation.stats import (
     bootstrap_inputs,
     censored,
@@ -113,7 +119,9 @@ def tables(
     lines: list[str] = [TABLES_START, ""]
     ci: dict[str, dict[str, tuple[float, float, float]]] = {}
     stats = _Stats(reps, seed, intervals)
-    sup_keys = sorted({k for r in rows for k in r if k.startswith(SUPERVISION)})  # every level's
+    sup_keys = sorted(  # every level's supervision and mode diagnostics
+        {k for r in rows for k in r if k.startswith((SUPERVISION, DIAGNOSTICS))}
+    )
     for level in levels:
         mine = [r for r in rows if r["level"] == level]
         section, ci[level] = _level_section(mine, level, labels, sup_keys, stats)
@@ -166,7 +174,7 @@ def _level_section(
         f"final greedy success, IQM{stats.ci}", f"final sampled success, IQM{stats.ci}",
         f"reached {t}", f"steps to {t}, median{stats.ci}",
         "parent requests", "parent hits", "parent tokens computed", "minutes",
-        *[f"supervision: {k[len(SUPERVISION) :]}" for k in sup_keys],
+        *[k.replace(".", ": ", 1) for k in sup_keys],
     ]  # fmt: skip
 
     def scores(key: str) -> dict[str, np.ndarray]:
