@@ -163,7 +163,8 @@ class SDPO(GRPO):
         b = trainer.buf
         peers = first_successful_peer(self._success, self.group_size_of(self.cfg))
         for i in range(trainer.n):
-            context, b["sd_act"][t, i] = self._hindsight(trainer, i, t, peers[i])
+            context, shown = self._hindsight(trainer, i, t, peers[i])
+            b["sd_act"][t, i] = shown
             extra = [int(x) for x in trainer.level.tokenizer.encode(context)]
             n = int(b["window"].heard_len[t, i, -1])
             ids = (extra + b["window"].heard[t, i, -1, :n].tolist())[-trainer.heard_length :]
@@ -200,7 +201,7 @@ class SDPO(GRPO):
             ema_update_(self.teacher_model, trainer.model, self.cfg.ema_decay)
 
     def update_metrics(self) -> dict[str, float]:
-        """``sd/kl`` and ``sd/teacher_minus_student_right`` of the last update (then cleared)."""
+        """The ``sd/*`` diagnostics of the last update, means over its minibatches (then cleared)."""
         out = {k: float(np.mean(v)) for k, v in self._diag.items()}
         self._diag = {}
         return out

@@ -236,7 +236,11 @@ class MetricsCSV(Callback):
 
 
 class ModeDiagnostics(Callback):
-    """A mode's own per-update diagnostics (``sd/*``), kept for ``summary.json``.
+    """A mode's own per-update diagnostics, kept for ``summary.json``.
+
+    They are the update's metrics under a mode's own prefix (SDPO's and SDFT's ``sd/*``; a mode
+    adding diagnostics under another prefix adds it to :attr:`PREFIXES`); a non-finite value is
+    kept as ``None``.
 
     ``summary["mode_diagnostics"][name]`` is ``{"mean": ..., "per_update": [[step, value], ...]}``
     (e.g. ``sd/teacher_minus_student_right``: is the self-distillation teacher informed?); modes
@@ -244,6 +248,7 @@ class ModeDiagnostics(Callback):
     """
 
     key = "mode_diagnostics"
+    PREFIXES = ("sd/",)
 
     def __init__(self) -> None:
         self.rows: dict[str, list[list[float]]] = {}
@@ -251,8 +256,9 @@ class ModeDiagnostics(Callback):
     def on_update(self, trainer: PPOTrainer, report: UpdateReport) -> None:
         """See :meth:`Callback.on_update`."""
         for k, v in report.losses.items():
-            if k.startswith("sd/"):
-                self.rows.setdefault(k, []).append([report.step, round(float(v), 6)])
+            if k.startswith(self.PREFIXES):
+                value = round(float(v), 6) if np.isfinite(v) else None
+                self.rows.setdefault(k, []).append([report.step, value])
 
     def state_dict(self) -> Any:
         """See :meth:`Callback.state_dict`."""
@@ -268,10 +274,15 @@ class ModeDiagnostics(Callback):
             return {}
         return {
             self.key: {
-                k: {"mean": float(np.mean([v for _, v in r])), "per_update": r}
+                k: {"mean": _mean_or_none([v for _, v in r]), "per_update": r}
                 for k, r in self.rows.items()
             }
         }
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return float(np.mean(finite)) if finite else None
 
 
 class Stages(Callback):

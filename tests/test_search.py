@@ -50,16 +50,26 @@ def test_a_search_is_one_label_per_point_of_its_grid():
     [
         ({"ppo": {"lr": []}}, r"modes.grpo.search.ppo.lr: must be a non-empty list .*no trial"),
         ({"ppo": {"lr": 1e-3}}, r"modes.grpo.search.ppo.lr: must be a non-empty list"),
-        ({}, r"modes.grpo.search: has no axis, so no trial"),
+        ({}, r"modes.grpo.search: must be a table of axes"),
         ({"student": {"d_model": [8]}}, r"search.student: a search axis is a --modes"),
         ({"ppo": {"epochs": [1, 2]}}, r"search.ppo.epochs: is also set in the label"),
         ({"ppo": {"no_such": [1, 2]}}, r"no_such"),
-        ([1], r"modes.grpo.search: must be a table"),
+        ([1], r"modes.grpo.search: must be a table of axes"),
+        ({"ppo": {"lr": [1e-3, 0.001]}}, r"search.ppo.lr: must list distinct numbers"),
+        ({"env": {"reward_weights": [[1, 0]]}}, r"search.env.reward_weights: must list distinct"),
+        ({"env": {"reward_weights": ["task=1"]}}, r"makes a trial 'grpo-reward_weightstask=1'"),
     ],
 )
 def test_bad_searches_are_refused(search, match):
     with pytest.raises(ConfigError, match=match):
         _cfg({"grpo": {"ppo": {"epochs": 2}, "search": search}})
+
+
+def test_a_label_table_that_is_not_a_table_or_a_trial_named_like_a_label_is_refused():
+    with pytest.raises(ConfigError, match=r"modes.grpo.ppo: must be a table, got 3"):
+        _cfg({"grpo": {"ppo": 3, "search": {"ppo": {"lr": [1e-3]}}}})
+    with pytest.raises(ConfigError, match=r"makes a trial 'grpo-lr1e-05', the name of another"):
+        _cfg({"grpo-lr1e-05": {"mode": "baby"}, "grpo": {"search": {"ppo": {"lr": [1e-5]}}}})
 
 
 def test_searched_labels_must_cost_the_same():
@@ -80,19 +90,22 @@ def test_the_best_trial_by_hand_and_its_settings_as_a_config():
         for lb, g, s in (
             ("baby-lr0.001", 0.5, 0.4), ("baby-lr0.001", 0.7, 0.4),  # mean 0.6, sampled 0.4
             ("baby-lr0.0003", 0.6, 0.5), ("baby-lr0.0003", 0.6, 0.5),  # 0.6, sampled 0.5: best
-            ("baby-lr0.0001", 0.9, 0.9),  # alone, but ran once
+            ("baby-lr0.0001", 0.9, 0.9),  # the best so far, but 1 of its 2 runs: not chosen
         )
     ]  # fmt: skip
-    rows = rows[:4]  # the third trial has not finished
-    (c,) = choose(specs, rows)
-    assert [t["runs"] for t in c["trials"]] == [2, 2, 0]
-    assert c["trials"][0]["greedy"] == pytest.approx(0.6) and math.isnan(c["trials"][2]["greedy"])
+    planned = {m.label: 2 for m in cfg.modes}
+    (c,) = choose(specs, rows, planned)
+    assert [t["runs"] for t in c["trials"]] == [2, 2, 1]
+    assert c["trials"][0]["greedy"] == pytest.approx(0.6) and c["trials"][2]["greedy"] == 0.9
     assert c["best"]["label"] == "baby-lr0.0003"  # a tie on greedy: the higher sampled
-    md = "\n".join(search_lines([c], {"baby-lr0.0003": 2}))
+    (c1,) = choose(specs, rows[:4], planned)
+    assert c1["trials"][2]["runs"] == 0 and math.isnan(c1["trials"][2]["greedy"])
+    md = "\n".join(search_lines([c]))
+    assert "| baby | baby-lr0.0001 | ppo.lr = 0.0001 | 1 of 2 | 0.900 | 0.900 |" in md
     assert "| baby | **baby-lr0.0003** | ppo.lr = 0.0003 | 2 of 2 | 0.600 | 0.500 |" in md
     chosen = tomllib.loads(chosen_toml([c], "search.toml"))
     assert chosen == {"modes": {"baby": {"ppo": {"lr": 0.0003}}}}
     main = _cfg(chosen["modes"])  # the chosen settings make a valid config
     assert main.modes[0].ppo.lr == 0.0003
-    (c,) = choose(specs, [])
-    assert c["best"] is None and "no finished trial" in chosen_toml([c], "s")
+    (c,) = choose(specs, rows[4:], planned)
+    assert c["best"] is None and "no trial has finished all its runs" in chosen_toml([c], "s")

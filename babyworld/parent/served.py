@@ -251,20 +251,24 @@ class OpenAIParent(Parent):
         ids = dict(zip(todo, self._pool.map(self._encode, todo), strict=True))
         return [list(ids[t]) for t in texts]
 
-    def _logit_bias(self, avoid: str) -> dict[str, int] | None:
-        """``logit_bias`` ruling out each spelling of ``avoid`` that is one token (or ``None``).
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one bias per distinct avoid set
+    def _logit_bias(self, avoid: str) -> tuple[tuple[str, int], ...]:
+        """``logit_bias`` items ruling out each spelling of ``avoid`` that is one token.
 
-        Not vLLM's ``bad_words``: those also ban multi-token spellings, and a server caps their
-        number (128 tokens in vLLM 0.32, fewer than a scene's avoided words need). Each single
-        token is checked by decoding it back (vLLM's ``/detokenize``), once per process.
+        Each single token is checked by decoding it back (vLLM's ``/detokenize``, once per
+        process). For a byte-level BPE tokenizer (SmolLM2's) these are the tokens the in-process
+        parent masks; a SentencePiece tokenizer decodes a word-start token without its space, so
+        there a few more spellings stay possible than in-process. Not vLLM's ``bad_words``: those
+        also ban multi-token spellings, and vLLM 0.32 caps their tokens at 128, fewer than a
+        scene's avoided words need.
         """
         words = avoided_words(avoid)
         ones = [
             (w, t[0]) for w, t in zip(words, self._encode_all(words), strict=True) if len(t) == 1
         ]
-        # a word-level tokenizer reads an unknown word as one token too (its unknown token)
-        ids = sorted({t for w, t in ones if self._decode(t) == w})
-        return {str(i): BANNED for i in ids} or None
+        decoded = self._pool.map(self._decode, [t for _, t in ones])
+        ids = sorted({t for (w, t), text in zip(ones, decoded, strict=True) if text == w})
+        return tuple((str(i), BANNED) for i in ids)
 
     def _context_ids(self, texts: Sequence[str]) -> list[list[int]]:
         ids = self._encode_all(texts)
@@ -342,7 +346,7 @@ class OpenAIParent(Parent):
     ) -> list[str]:
         seqs = self._context_ids(prompts)
 
-        def request(part: list[list[int]], bias: dict[str, int] | None) -> tuple[list[str], int]:
+        def request(part: list[list[int]], bias: dict[str, int]) -> tuple[list[str], int]:
             resp = self._call(
                 lambda: self._client.completions.create(
                     model=self.model,
@@ -351,7 +355,7 @@ class OpenAIParent(Parent):
                     temperature=float(temperature),
                     seed=int(seed),
                     stop=["\n"],
-                    logit_bias=bias,
+                    logit_bias=bias or None,
                 ),
                 "generation (/completions)",
             )
@@ -369,7 +373,7 @@ class OpenAIParent(Parent):
             for avoid, rows in groups.items()
             for k in range(0, len(rows), self.chunk_size)
         ]
-        bias = {avoid: self._logit_bias(avoid) if avoid else None for avoid in groups}
+        bias = {avoid: dict(self._logit_bias(avoid)) if avoid else {} for avoid in groups}
         parts = list(self._pool.map(lambda c: request([seqs[i] for i in c[1]], bias[c[0]]), chunks))
         out = [""] * len(prompts)
         for (_, chunk), (texts, _) in zip(chunks, parts, strict=True):

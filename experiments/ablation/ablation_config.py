@@ -52,7 +52,7 @@ any run starts, with a message naming it.
 from __future__ import annotations
 
 import dataclasses
-import re
+import functools
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -70,7 +70,7 @@ from babyworld.experiments.ablation.controls import (
     registered_modes,
     resolve,
 )
-from babyworld.experiments.ablation.search import expand_searches
+from babyworld.experiments.ablation.search import LABEL, TABLES, expand_searches
 from babyworld.experiments.config import EnvConfig, TrainConfig
 from babyworld.validation import LIMITS, build_config
 
@@ -87,6 +87,7 @@ DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 MAX_SEEDS = 10_000
 
 
+@functools.cache
 def episode_length(level: str) -> int:
     """Steps per episode of a one-act ``level`` with its default settings (its exchanges).
 
@@ -102,7 +103,6 @@ def episode_length(level: str) -> int:
         env.close()
 
 
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: The keys of an ablation config of its own; every other key is a setting of ``babyworld train``
 #: (a :class:`TrainConfig` field) that every run shares.
 _OWN_KEYS = {
@@ -122,7 +122,7 @@ _PER_RUN = (
 #: The TrainConfig settings an ablation config takes, shared by every run.
 SHARED = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in _PER_RUN)
 #: The overrides a label takes (``--modes.*``, ``--ppo.*``, ``--env.*``), over the shared ones.
-_LABEL_TABLES = ("modes", "ppo", "env")
+_LABEL_TABLES = TABLES
 _TABLE_CLASSES = {"modes": ModeConfig, "ppo": PPOConfig, "env": EnvConfig}
 #: Keys of older configs that are read and ignored (with a warning saying why).
 _RETIRED_KEYS = {
@@ -336,7 +336,7 @@ def _label(
 ) -> ModeSpec:
     """One label: its mode and its settings over the shared ones (its control's, then its own)."""
     where = f"modes.{label}"
-    if not _LABEL.match(label):
+    if not LABEL.match(label):
         raise fail(where, "a label must be letters, digits, '_', '-' or '.' (it names a directory)")
     entry = _typed(entry, dict, where, fail)
     extra = [k for k in entry if k not in ("mode", "control", "levels", *_LABEL_TABLES)]

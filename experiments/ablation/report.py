@@ -55,7 +55,7 @@ from babyworld.experiments.ablation.report_tables import (
     format_steps_ci,
     markdown_table,
     notes,
-    rising_section,
+    moving_section,
     table_section,
     tables,
 )
@@ -176,7 +176,8 @@ def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
         if f"held_out_{kind}_success" in ev:
             row[f"{HELD_OUT}{kind}_success"] = float(ev[f"held_out_{kind}_success"])
     for name, d in (s.get("mode_diagnostics") or {}).items():
-        row[f"{DIAGNOSTICS}{name}"] = float(d["mean"])
+        if d.get("mean") is not None:
+            row[f"{DIAGNOSTICS}{name}"] = float(d["mean"])
     greedy = [e["greedy_success"] for e in run.evals[-3:]]
     if len(greedy) == 3:
         row[f"{CURVE}last3_greedy_span"] = max(greedy) - min(greedy)
@@ -262,7 +263,7 @@ def write_report(
     lines += table_lines
     lines += notes(threshold, reps, intervals)
     lines += retention_section(done, list(specs), levels)
-    lines += rising_section(rows)
+    lines += moving_section(rows)
     lines += _search(out, cfg, rows, [r.label for r in runs])
     write_per_seed(out / PER_SEED, rows)
     plots = _plots(out, levels, list(specs), done, ci, curve_reps, seed, threshold)
@@ -274,11 +275,10 @@ def write_report(
 
 def _search(out: Path, cfg: Mapping[str, Any], rows: list, planned: list[str]) -> list[str]:
     """``search.md`` and ``chosen.toml`` for an ablation with searches; the report's lines."""
-    choices = choose(cfg["modes"], rows)
+    choices = choose(cfg["modes"], rows, {lb: planned.count(lb) for lb in set(planned)})
     if not choices:
         return []
-    counts = {lb: planned.count(lb) for lb in set(planned)}
-    write_text_atomic("\n".join(search_lines(choices, counts)), out / SEARCH)
+    write_text_atomic("\n".join(search_lines(choices)), out / SEARCH)
     write_text_atomic(chosen_toml(choices, cfg.get("source") or str(out)), out / CHOSEN)
     return [
         f"Searches: each trial in [{SEARCH}]({SEARCH}), the best settings in [{CHOSEN}]({CHOSEN}).",
@@ -328,7 +328,7 @@ def write_report_from_csv(
         "",
         *table_lines,
         *notes(have, reps, intervals),
-        *rising_section(rows),
+        *moving_section(rows),
     ]
     path = Path(out) if out is not None else Path(csv_path).parent / FROM_CSV
     write_text_atomic("\n".join(lines), path)

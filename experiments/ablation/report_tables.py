@@ -321,28 +321,28 @@ def notes(threshold: float, reps: int, intervals: bool) -> list[str]:
     ]
 
 
-#: A curve whose last three evaluations span this much still moves at the budget.
-RISING = 0.02
+#: A curve whose last three evaluations span this much still moves at the budget (up or down).
+MOVING = 0.02
 
 
-def rising_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Which cells still move at the budget (their last three evaluations span >= RISING)."""
+def moving_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Which cells still move at the budget (their last three evaluations span >= MOVING)."""
     cells: dict[tuple[str, str], list[float]] = {}
     for r in rows:
         span = r.get(f"{CURVE}last3_greedy_span")
         if span is not None and not math.isnan(span):
             cells.setdefault((r["level"], r["label"]), []).append(span)
-    moving = [
-        f"`{label}` on {level} {sum(s >= RISING for s in spans)} of {len(spans)}"
-        for (level, label), spans in cells.items()
-        if any(s >= RISING for s in spans)
-    ]
     if not cells:
         return []
+    moving = [
+        f"`{label}` on {level} {sum(s >= MOVING for s in spans)} of {len(spans)}"
+        for (level, label), spans in cells.items()
+        if any(s >= MOVING for s in spans)
+    ]
     return [
         "## At the budget",
         "",
         f"Seeds whose greedy success still moved at the budget (its last three evaluations span "
-        f">= {RISING}): " + ("; ".join(moving) if moving else "none") + ".",
+        f">= {MOVING}): " + ("; ".join(moving) if moving else "none") + ".",
         "",
     ]

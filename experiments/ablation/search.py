@@ -5,21 +5,25 @@ A label with a ``search`` table (``search.ppo.lr = [1e-4, 3e-4]``, ``search.mode
 config); ``babyworld report`` then picks each searched label's best trial (:func:`choose`) and
 writes ``search.md`` and ``chosen.toml``, the settings to write into the main config.
 
-The best trial has the highest mean final greedy success over its finished runs (every level and
-seed of the search), then the highest mean sampled success, then the first in grid order.
+The best trial is chosen among those whose runs all finished: the highest mean final greedy
+success over its runs (every level and seed of the search), then the highest mean sampled
+success, then the first in grid order.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from babyworld.experiments.ablation.controls import CONTROLS
 
 #: The tables a search axis may set: --modes.*, --ppo.*, --env.*.
 TABLES = ("modes", "ppo", "env")
+#: What a label may be (it names a directory).
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CHOSEN = "chosen.toml"
 SEARCH = "search.md"
 
@@ -27,7 +31,12 @@ SEARCH = "search.md"
 def expand_searches(
     table: Mapping[str, Any], fail: Callable[[str, str], Exception]
 ) -> dict[str, tuple[Any, tuple[str, tuple[tuple[str, Any], ...]] | None]]:
-    """Every label with its search trial (``None``): a label with ``search`` becomes its grid."""
+    """Every label with its search trial (``None``): a label with ``search`` becomes its grid.
+
+    Raises (through ``fail``): an axis outside ``modes``/``ppo``/``env``, a value list that is
+    empty, repeats a value or holds a non-scalar, a setting both searched and set, a trial named
+    like another label, or searched labels with different numbers of trials.
+    """
     out: dict[str, tuple[Any, Any]] = {}
     trials: dict[str, int] = {}
     for label, entry in table.items():
@@ -35,37 +44,22 @@ def expand_searches(
             out[label] = (entry, None)
             continue
         where = f"modes.{label}.search"
-        axes = []
-        for name, sub in _table(entry["search"], where, fail).items():
-            if name not in TABLES or not isinstance(sub, dict):
-                raise fail(
-                    f"{where}.{name}",
-                    "a search axis is a --modes.*, --ppo.* or --env.* setting with a list of "
-                    "values, e.g. search.ppo.lr = [1e-4, 3e-4]",
-                )
-            for key, values in sub.items():
-                if not isinstance(values, list) or not values:
-                    raise fail(
-                        f"{where}.{name}.{key}",
-                        f"must be a non-empty list of values, got {values!r} (no trial)",
-                    )
-                if key in entry.get(name, {}):
-                    raise fail(f"{where}.{name}.{key}", "is also set in the label: set it once")
-                axes.append((name, key, values))
-        if not axes:
-            raise fail(where, "has no axis, so no trial: e.g. search.ppo.lr = [1e-4, 3e-4]")
+        axes = list(_axes(label, entry, fail))
         base = {k: v for k, v in entry.items() if k != "search"}
         if "mode" not in base and "control" not in base:  # the trials are named otherwise
             base["control" if label in CONTROLS else "mode"] = label
-        grid = list(itertools.product(*(values for _, _, values in axes)))
-        trials[label] = len(grid)
-        for point in grid:
+        for point in itertools.product(*(values for _, _, values in axes)):
             trial = {**base, **{t: dict(base.get(t, {})) for t in TABLES}}
             for (name, key, _), value in zip(axes, point, strict=True):
                 trial[name][key] = value
             settings = tuple((f"{n}.{k}", v) for (n, k, _), v in zip(axes, point, strict=True))
             name = "-".join([label, *(f"{k.split('.')[-1]}{v}" for k, v in settings)])
+            if name in out or name in table:
+                raise fail(where, f"makes a trial {name!r}, the name of another label")
+            if not LABEL.match(name):
+                raise fail(where, f"makes a trial {name!r}: values must spell a directory name")
             out[name] = (trial, (label, settings))
+            trials[label] = trials.get(label, 0) + 1
     if len(set(trials.values())) > 1:
         raise fail(
             "modes",
@@ -74,23 +68,53 @@ def expand_searches(
     return out
 
 
-def _table(value: Any, where: str, fail: Callable[[str, str], Exception]) -> dict:
-    if not isinstance(value, dict):
-        raise fail(where, f"must be a table, got {value!r}")
-    return value
+def _axes(label: str, entry: dict, fail: Callable[[str, str], Exception]) -> Iterator[tuple]:
+    """``(table, key, values)`` of each axis of a label's search, checked."""
+    where = f"modes.{label}.search"
+    space = entry["search"]
+    if not isinstance(space, dict) or not space:
+        raise fail(
+            where, f"must be a table of axes, e.g. search.ppo.lr = [1e-4, 3e-4]; got {space!r}"
+        )
+    for name, sub in space.items():
+        if name not in TABLES or not isinstance(sub, dict):
+            raise fail(
+                f"{where}.{name}",
+                "a search axis is a --modes.*, --ppo.* or --env.* setting with a list of "
+                "values, e.g. search.ppo.lr = [1e-4, 3e-4]",
+            )
+        own = entry.get(name, {})
+        if not isinstance(own, dict):
+            raise fail(f"modes.{label}.{name}", f"must be a table, got {own!r}")
+        for key, values in sub.items():
+            at = f"{where}.{name}.{key}"
+            if not isinstance(values, list) or not values:
+                raise fail(at, f"must be a non-empty list of values, got {values!r} (no trial)")
+            scalar = all(isinstance(v, bool | int | float | str) for v in values)
+            if not scalar or len({f"{v}" for v in values}) != len(values):
+                raise fail(at, f"must list distinct numbers, strings or booleans, got {values!r}")
+            if key in own:
+                raise fail(at, "is also set in the label: set it once")
+            yield name, key, values
 
 
-def choose(specs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Each searched label's trials, scored on ``rows`` (per-seed rows), best first.
+def choose(
+    specs: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
+    planned: Mapping[str, int],
+) -> list[dict]:
+    """Each searched label's trials, scored on ``rows`` (per-seed rows).
 
     Args:
         specs: the ablation's labels as ``ablation.json`` records them (``search``: the searched
             label and the trial's settings, or ``None``).
         rows: per-seed rows (``label``, ``final_greedy_success``, ``final_sampled_success``).
+        planned: runs planned per trial label (a trial is scored once all of them finished).
 
     Returns:
         One dict per searched label: ``label``, ``trials`` (each ``label``, ``settings``, ``runs``,
-        ``greedy``, ``sampled``; in grid order) and ``best`` (a trial with runs, or ``None``).
+        ``planned``, ``greedy``, ``sampled``; in grid order) and ``best`` (the best of the trials
+        whose runs all finished, or ``None`` while none has).
     """
     out: dict[str, dict] = {}
     for spec in specs:
@@ -102,12 +126,13 @@ def choose(specs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]
             "label": spec["label"],
             "settings": [tuple(kv) for kv in settings],
             "runs": len(mine),
+            "planned": planned.get(spec["label"], 0),
             "greedy": _mean(r["final_greedy_success"] for r in mine),
             "sampled": _mean(r["final_sampled_success"] for r in mine),
         }
         out.setdefault(family, {"label": family, "trials": []})["trials"].append(trial)
     for entry in out.values():
-        ran = [t for t in entry["trials"] if t["runs"]]
+        ran = [t for t in entry["trials"] if 0 < t["planned"] <= t["runs"]]
         entry["best"] = max(ran, key=lambda t: (t["greedy"], t["sampled"]), default=None)
     return list(out.values())
 
@@ -121,14 +146,14 @@ def _toml(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
 
 
-def search_lines(choices: Sequence[dict], planned: Mapping[str, int]) -> list[str]:
+def search_lines(choices: Sequence[dict]) -> list[str]:
     """``search.md``: every trial's mean success, the chosen one in bold."""
     lines = [
         "# Search",
         "",
         "Each searched label's trials: mean final greedy (and sampled) success over the finished "
-        "runs; the best (greedy, then sampled, then grid order) in bold, its settings in "
-        f"[{CHOSEN}]({CHOSEN}).",
+        "runs; the best of the trials whose runs all finished (greedy, then sampled, then grid "
+        f"order) in bold, its settings in [{CHOSEN}]({CHOSEN}).",
         "",
         "| label | trial | settings | runs | greedy | sampled |",
         "|---|---|---|---|---|---|",
@@ -139,7 +164,7 @@ def search_lines(choices: Sequence[dict], planned: Mapping[str, int]) -> list[st
             settings = ", ".join(f"{k} = {_toml(v)}" for k, v in t["settings"])
             lines.append(
                 f"| {c['label']} | {bold}{t['label']}{bold} | {settings} | "
-                f"{t['runs']} of {planned.get(t['label'], 0)} | {t['greedy']:.3f} | "
+                f"{t['runs']} of {t['planned']} | {t['greedy']:.3f} | "
                 f"{t['sampled']:.3f} |"
             )
     return [*lines, ""]
@@ -154,7 +179,7 @@ def chosen_toml(choices: Sequence[dict], source: str) -> str:
     ]
     for c in choices:
         if c["best"] is None:
-            lines += ["", f"# {c['label']}: no finished trial"]
+            lines += ["", f"# {c['label']}: no trial has finished all its runs yet"]
             continue
         lines += ["", f"[modes.{c['label']}]                # {c['best']['label']}"]
         lines += [f"{k} = {_toml(v)}" for k, v in c["best"]["settings"]]
