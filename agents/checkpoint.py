@@ -61,11 +61,6 @@ def _write_atomic(path: str | Path, mode: str, write: Any) -> None:
         raise
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` so that a crash never leaves a partial file under that name."""
-    _write_atomic(path, "wb", lambda f: torch.save(obj, f))
-
-
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write a text file atomically (temporary file + rename)."""
     _write_atomic(path, "w", lambda f: f.write(text))

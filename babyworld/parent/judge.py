@@ -19,13 +19,6 @@ from babyworld.parent.base import Parent
 INTENT_TEMPLATE = "The child wants the {intent}, so the child says:"
 
 
-def mean_logprobs(
-    parent: Parent, contexts: Sequence[str], continuations: Sequence[str]
-) -> np.ndarray:
-    """Per-token mean log-probability of each continuation, shape ``[N]``."""
-    return np.array([lp.mean() for lp in parent.score(contexts, continuations)], dtype=np.float64)
-
-
 def calibrated_scores(
     parent: Parent,
     contexts: Sequence[str],
