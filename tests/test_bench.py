@@ -191,3 +191,16 @@ def test_demo_section_runs_the_makefiles_demo_job():
     envs = int(DEMO_JOB[DEMO_JOB.index("--num-envs") + 1])
     rollout = int(DEMO_JOB[DEMO_JOB.index("--ppo.rollout-steps") + 1])
     assert envs * rollout == FIRST_UPDATE_STEPS
+
+
+def test_the_fresh_process_section_alone_names_its_parent(monkeypatch, tmp_path):
+    # the fresh child reports its parent's label and runtime (no other section ran to give them)
+    from babyworld.experiments.benchmarks import measure
+
+    child = {"load_s": 1.0, "start_s": 2.0, "reload_s": 0.5, "peak_rss": 2**30}
+    child |= {"label": "p-label", "runtime": "torch float32 on cpu"}
+    monkeypatch.setattr(measure, "fresh_process", lambda *a, **k: child)
+    main(["bench", "--quick", "--sections", "fresh", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["llm_parent"] == "p-label" and result["warm_start_s"] == 1.0
+    assert "LLM parent p-label (torch float32 on cpu)" in (tmp_path / "bench.md").read_text()

@@ -54,8 +54,8 @@ from babyworld.experiments.ablation.report_tables import (
     ReportError,
     format_steps_ci,
     markdown_table,
-    notes,
     moving_section,
+    notes,
     table_section,
     tables,
 )

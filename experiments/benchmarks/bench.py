@@ -119,8 +119,10 @@ def _run(cfg: BenchConfig, threads: int, log: Any) -> dict[str, Any]:
     if "scripted" in cfg.sections:
         figures |= sections.scripted_rows(cfg, sizes, table)
     if "fresh" in cfg.sections:
-        label = figures.get("llm_parent", cfg.parent)
-        figures |= sections.fresh_process_rows(cfg, sizes, threads, label, table)
+        figures = (
+            sections.fresh_process_rows(cfg, sizes, threads, figures.get("llm_parent"), table)
+            | figures
+        )
     if "demo" in cfg.sections:
         figures |= sections.demo_rows(cfg, threads, table)
     out |= figures

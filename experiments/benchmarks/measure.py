@@ -282,7 +282,8 @@ def child(t0: float, args: str) -> None:
     t4 = time.perf_counter()
     run = env_run(parent, a["level"], 64, a["steps"], a["seed"])
     figures = {"load_s": t2 - t1, "start_s": t2 - t0, "reload_s": t4 - t3}
-    print(json.dumps({**figures, "peak_rss": peak_rss(), "run": run}))
+    what = {"label": parent.label, "runtime": parent.runtime}
+    print(json.dumps({**figures, **what, "peak_rss": peak_rss(), "run": run}))
 
 
 def fresh_process(
@@ -294,8 +295,9 @@ def fresh_process(
     this is a warm start. Returns ``load_s`` (building the parent, ``torch`` already imported:
     the first use of ``transformers`` imports most of it, and that is included), ``start_s``
     (from process start to a usable parent, every import included), ``reload_s`` (building it
-    again in the same process: files and model only) and ``peak_rss`` (bytes, the process's
-    high-water mark after a reset, a warm-up step and ``steps`` steps of 64 envs).
+    again in the same process: files and model only), ``peak_rss`` (bytes, the process's
+    high-water mark after a reset, a warm-up step and ``steps`` steps of 64 envs), and the
+    parent's ``label`` and ``runtime``.
     """
     args = json.dumps(
         {

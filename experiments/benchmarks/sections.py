@@ -298,12 +298,16 @@ def demo_rows(cfg: BenchConfig, threads: int, table: Table) -> dict[str, Any]:
 
 
 def fresh_process_rows(
-    cfg: BenchConfig, sizes: Sizes, threads: int, label: str, table: Table
+    cfg: BenchConfig, sizes: Sizes, threads: int, label: str | None, table: Table
 ) -> dict[str, Any]:
-    """Item 7: warm start and peak memory of the LLM parent with 64 envs, in a fresh process."""
+    """Item 7: warm start and peak memory of the LLM parent with 64 envs, in a fresh process.
+
+    ``label``: the parent's label as the other sections give it (``None``: the child's own).
+    """
     from babyworld.experiments.benchmarks import measure as m
 
     child = m.fresh_process(cfg.parent, cfg.quick, cfg.level, threads, cfg.seed, sizes.memory_steps)
+    label = label or child["label"]
     table.add(
         "warm start (first parent load in a fresh process)",
         label,
@@ -320,6 +324,8 @@ def fresh_process_rows(
         f"(fresh process: imports, parent, reset and {sizes.memory_steps + 1} steps)",
     )
     return {
+        "llm_parent": label,
+        "parent_runtime": child["runtime"],
         "warm_start_s": child["load_s"],
         "start_to_parent_s": child["start_s"],
         "reload_s": child["reload_s"],
