@@ -112,13 +112,15 @@ class ModeConfig:
     context: Literal["feedback", "demonstration"] = "feedback"
     """self_distill: what the teacher reads besides the student's input: the parent's reaction
     to the act, or a demonstration of the right act ("the baby says: <word>")"""
-    hindsight: Literal["act", "text"] = "act"
+    hindsight: Literal["act", "text", "none"] = "act"
     """sdpo / sdft: how the teacher reads the act its hindsight shows (a successful peer's, the
     demonstrated right act): ``act``, as its new slot's previous act, the input the student learns
     from its own acts, after which the teacher hears the peer's reaction (none for a
-    demonstration), then the request; or ``text``, the words "the baby says <word>" before the
+    demonstration), then the request; ``text``, the words "the baby says <word>" before the
     request, with the judged act as the previous act (the baby never hears those words, so their
-    embeddings never train: the older meaning, kept as a control)"""
+    embeddings never train: the older meaning, kept as a control); or ``none``, no hindsight: the
+    teacher reads the student's own window (the control for what self-distillation does without
+    any hint: a pull towards the teacher's weights)"""
     switch_steps: int = 10_000
     """predict_first / hybrid: env steps of the first phase before 'baby' takes over"""
 
@@ -153,7 +155,7 @@ class ModeConfig:
             ("support", self.support, ("full", "topk", "sampled")),
             ("context", self.context, ("feedback", "demonstration")),
             ("group_by", self.group_by, ("exchange", "episode")),
-            ("hindsight", self.hindsight, ("act", "text")),
+            ("hindsight", self.hindsight, ("act", "text", "none")),
         ):
             if value not in allowed:
                 raise ValueError(f"modes.{name} must be one of {allowed}, got {value!r}")

@@ -22,6 +22,8 @@ successful peer, not the row itself), else none; for **SDFT**, the right act (a 
   context is words, ``"the baby says <word>"`` for the peer's or the right act, else the
   parent's reaction to the judged act. The baby never hears ``baby``, ``says`` or ``sym<i>``:
   their embeddings never train, so this teacher cannot read its hint (kept as a control).
+- ``none``: no hindsight; the teacher reads the student's own window (a control: what the pull
+  towards the teacher's weights does without any hint; its hindsight gain is 0 by construction).
 
 Success of a peer is the verdict the rewards read (``info["success"]``), as SDPO's reward.
 Diagnostics per update, averaged over the rollout's steps: ``sd/kl`` (the divergence's mean),
@@ -176,9 +178,11 @@ class SDPO(GRPO):
         """``(1 - w) * GRPO + w * D(teacher || student)``; records the diagnostics."""
         rl = ppo_terms(trainer, mb, normalise=False)
         f = trainer.flat
-        tw = hindsight_window(
-            mb.window, f["sd_heard"][mb.idx], f["sd_len"][mb.idx], f["sd_act"][mb.idx]
-        )
+        tw = mb.window  # hindsight "none": the student's own window
+        if self.cfg.hindsight != "none":
+            tw = hindsight_window(
+                mb.window, f["sd_heard"][mb.idx], f["sd_len"][mb.idx], f["sd_act"][mb.idx]
+            )
         teacher = self.teacher_model or trainer.model
         sd, t_lp = teacher_divergence(self.cfg, trainer, mb, teacher, tw.as_tuple())
         with torch.no_grad():

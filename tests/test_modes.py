@@ -238,7 +238,7 @@ def test_checkpoint_round_trip_keeps_the_teacher_and_the_carry():
         ({"divergence": "l2"}, "modes.divergence must be one of"),
         ({"teacher": "oracle"}, "modes.teacher must be one of"),
         ({"group_by": "act"}, r"modes.group_by must be one of \('exchange', 'episode'\)"),
-        ({"hindsight": "words"}, r"modes.hindsight must be one of \('act', 'text'\)"),
+        ({"hindsight": "words"}, r"modes.hindsight must be one of \('act', 'text', 'none'\)"),
     ],
 )
 def test_bad_mode_configs(kwargs, match):

@@ -284,3 +284,21 @@ def test_warm_start_from_a_checkpoint_and_bad_weights_refused(tmp_path):
     with pytest.raises(ValueError, match="--init-from weights do not fit"):
         train(bad, progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_without_hindsight_the_teacher_reads_the_students_window():
+    # hindsight "none" (the control): no gain by construction; a live teacher is then the
+    # student itself, so the divergence is 0 and only (1 - w) * GRPO moves the weights
+    t = _trainer("sdpo", hindsight="none", teacher="live")
+    t.collect()
+    m = _sd_metrics(t)
+    zero = pytest.approx(0.0, abs=1e-6)  # exp(log_softmax) against softmax: rounding only
+    assert m["sd/hindsight_gain_right"] == zero and m["sd/teacher_minus_student_right"] == zero
+    assert m["sd/kl"] == zero
+    ema = _trainer("sdpo", hindsight="none")  # an EMA teacher lags: a pull, still no gain
+    for _ in range(2):
+        ema.collect()
+        ema.update()
+    ema.collect()
+    m = _sd_metrics(ema)
+    assert m["sd/hindsight_gain_right"] == zero and abs(m["sd/teacher_minus_student_right"]) > 1e-3
