@@ -414,6 +414,7 @@ def test_a_curve_still_moving_at_the_budget_and_mode_diagnostics_are_reported(tm
     write_per_seed(tmp_path / "p.csv", rows)
     assert read_per_seed(tmp_path / "p.csv")[0]["diagnostics.sd/hindsight_gain_right"] == 0.25
     assert rows[0]["curve.last3_greedy_span"] == pytest.approx(0.03)
+    assert rows[0]["curve.greedy_auc"] == pytest.approx(sum(greedy) / 4)
     assert "curve.last3_greedy_span" not in rows[1]
     rows[1].update({"curve.last3_greedy_span": 0.01, "label": rows[0]["label"]})  # one cell
     text = "\n".join(moving_section(rows))

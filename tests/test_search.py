@@ -86,26 +86,26 @@ def test_the_best_trial_by_hand_and_its_settings_as_a_config():
     cfg = _cfg({"baby": {"search": {"ppo": {"lr": [1e-3, 3e-4, 1e-4]}}}})
     specs = [{"label": m.label, "search": m.search} for m in cfg.modes]
     rows = [
-        {"label": lb, "final_greedy_success": g, "final_sampled_success": s}
-        for lb, g, s in (
-            ("baby-lr0.001", 0.5, 0.4), ("baby-lr0.001", 0.7, 0.4),  # mean 0.6, sampled 0.4
-            ("baby-lr0.0003", 0.6, 0.5), ("baby-lr0.0003", 0.6, 0.5),  # 0.6, sampled 0.5: best
-            ("baby-lr0.0001", 0.9, 0.9),  # the best so far, but 1 of its 2 runs: not chosen
+        {"label": lb, "curve.greedy_auc": a, "final_greedy_success": g, "final_sampled_success": s}
+        for lb, a, g, s in (
+            ("baby-lr0.001", 0.7, 1.0, 0.4), ("baby-lr0.001", 0.7, 1.0, 0.4),  # auc 0.7
+            ("baby-lr0.0003", 0.8, 0.9, 0.5), ("baby-lr0.0003", 0.6, 0.9, 0.5),  # 0.7, greedy 0.9
+            ("baby-lr0.0001", 0.9, 1.0, 0.9),  # the best so far, but 1 of its 2 runs: not chosen
         )
     ]  # fmt: skip
     planned = {m.label: 2 for m in cfg.modes}
     (c,) = choose(specs, rows, planned)
     assert [t["runs"] for t in c["trials"]] == [2, 2, 1]
-    assert c["trials"][0]["greedy"] == pytest.approx(0.6) and c["trials"][2]["greedy"] == 0.9
-    assert c["best"]["label"] == "baby-lr0.0003"  # a tie on greedy: the higher sampled
+    assert c["trials"][1]["auc"] == pytest.approx(0.7) and c["trials"][2]["greedy"] == 1.0
+    assert c["best"]["label"] == "baby-lr0.001"  # a tie on the curve's area: the final greedy
     (c1,) = choose(specs, rows[:4], planned)
     assert c1["trials"][2]["runs"] == 0 and math.isnan(c1["trials"][2]["greedy"])
     md = "\n".join(search_lines([c]))
-    assert "| baby | baby-lr0.0001 | ppo.lr = 0.0001 | 1 of 2 | 0.900 | 0.900 |" in md
-    assert "| baby | **baby-lr0.0003** | ppo.lr = 0.0003 | 2 of 2 | 0.600 | 0.500 |" in md
+    assert "| baby | baby-lr0.0001 | ppo.lr = 0.0001 | 1 of 2 | 0.900 | 1.000 | 0.900 |" in md
+    assert "| baby | **baby-lr0.001** | ppo.lr = 0.001 | 2 of 2 | 0.700 | 1.000 | 0.400 |" in md
     chosen = tomllib.loads(chosen_toml([c], "search.toml"))
-    assert chosen == {"modes": {"baby": {"ppo": {"lr": 0.0003}}}}
+    assert chosen == {"modes": {"baby": {"ppo": {"lr": 0.001}}}}
     main = _cfg(chosen["modes"])  # the chosen settings make a valid config
-    assert main.modes[0].ppo.lr == 0.0003
+    assert main.modes[0].ppo.lr == 0.001
     (c,) = choose(specs, rows[4:], planned)
     assert c["best"] is None and "no trial has finished all its runs" in chosen_toml([c], "s")

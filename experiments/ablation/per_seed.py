@@ -20,8 +20,9 @@ per_seed.csv`` makes the same tables from it alone. Columns:
   held-out toys (``env.split = "train"``), its last evaluation on scenes of those toys alone;
 - ``diagnostics.<name>``: the mean over the run's updates of each of its mode's own diagnostics
   (``summary.json`` ``mode_diagnostics``, e.g. ``diagnostics.sd/hindsight_gain_right``);
-- ``curve.last3_greedy_span``: the greedy success's range (max - min) over the run's last three
-  evaluations (empty with fewer): a curve that still moves at the budget.
+- ``curve.greedy_auc``: the greedy success averaged over the run's evaluations (the area under
+  its learning curve, per evaluation); ``curve.last3_greedy_span``: its range (max - min) over
+  the last three evaluations (empty with fewer): a curve that still moves at the budget.
 """
 
 from __future__ import annotations

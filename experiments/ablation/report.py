@@ -178,9 +178,10 @@ def seed_row(run: RunResult, budget: int, threshold: float) -> dict[str, Any]:
     for name, d in (s.get("mode_diagnostics") or {}).items():
         if d.get("mean") is not None:
             row[f"{DIAGNOSTICS}{name}"] = float(d["mean"])
-    greedy = [e["greedy_success"] for e in run.evals[-3:]]
-    if len(greedy) == 3:
-        row[f"{CURVE}last3_greedy_span"] = max(greedy) - min(greedy)
+    greedy = [e["greedy_success"] for e in run.evals]
+    row[f"{CURVE}greedy_auc"] = float(np.mean(greedy))
+    if len(greedy) >= 3:
+        row[f"{CURVE}last3_greedy_span"] = max(greedy[-3:]) - min(greedy[-3:])
     for prefix, key in ((SUPERVISION, "supervision"), (LANGUAGE, "language")):
         block = s.get(key)
         if isinstance(block, Mapping):

@@ -5,9 +5,11 @@ A label with a ``search`` table (``search.ppo.lr = [1e-4, 3e-4]``, ``search.mode
 config); ``babyworld report`` then picks each searched label's best trial (:func:`choose`) and
 writes ``search.md`` and ``chosen.toml``, the settings to write into the main config.
 
-The best trial is chosen among those whose runs all finished: the highest mean final greedy
-success over its runs (every level and seed of the search), then the highest mean sampled
-success, then the first in grid order.
+The best trial is chosen among those whose runs all finished: the highest mean over its runs
+(every level and seed of the search) of the greedy success averaged over the run's evaluations
+(the area under its learning curve: at a budget where several trials end near 1, it prefers the
+one that got there first), then the highest mean final greedy success, then sampled, then the
+first in grid order.
 """
 
 from __future__ import annotations
@@ -108,12 +110,13 @@ def choose(
     Args:
         specs: the ablation's labels as ``ablation.json`` records them (``search``: the searched
             label and the trial's settings, or ``None``).
-        rows: per-seed rows (``label``, ``final_greedy_success``, ``final_sampled_success``).
+        rows: per-seed rows (``label``, ``curve.greedy_auc``, ``final_greedy_success``,
+            ``final_sampled_success``).
         planned: runs planned per trial label (a trial is scored once all of them finished).
 
     Returns:
         One dict per searched label: ``label``, ``trials`` (each ``label``, ``settings``, ``runs``,
-        ``planned``, ``greedy``, ``sampled``; in grid order) and ``best`` (the best of the trials
+        ``planned``, ``auc``, ``greedy``, ``sampled``; in grid order) and ``best`` (the best of the trials
         whose runs all finished, or ``None`` while none has).
     """
     out: dict[str, dict] = {}
@@ -127,13 +130,14 @@ def choose(
             "settings": [tuple(kv) for kv in settings],
             "runs": len(mine),
             "planned": planned.get(spec["label"], 0),
+            "auc": _mean(r.get("curve.greedy_auc", float("nan")) for r in mine),
             "greedy": _mean(r["final_greedy_success"] for r in mine),
             "sampled": _mean(r["final_sampled_success"] for r in mine),
         }
         out.setdefault(family, {"label": family, "trials": []})["trials"].append(trial)
     for entry in out.values():
         ran = [t for t in entry["trials"] if 0 < t["planned"] <= t["runs"]]
-        entry["best"] = max(ran, key=lambda t: (t["greedy"], t["sampled"]), default=None)
+        entry["best"] = max(ran, key=lambda t: (t["auc"], t["greedy"], t["sampled"]), default=None)
     return list(out.values())
 
 
@@ -151,12 +155,13 @@ def search_lines(choices: Sequence[dict]) -> list[str]:
     lines = [
         "# Search",
         "",
-        "Each searched label's trials: mean final greedy (and sampled) success over the finished "
-        "runs; the best of the trials whose runs all finished (greedy, then sampled, then grid "
-        f"order) in bold, its settings in [{CHOSEN}]({CHOSEN}).",
+        "Each searched label's trials, means over the finished runs: greedy success averaged over "
+        "each run's evaluations (the area under its curve), final greedy and sampled success; "
+        "the best of the trials whose runs all finished (by that order, then grid order) in "
+        f"bold, its settings in [{CHOSEN}]({CHOSEN}).",
         "",
-        "| label | trial | settings | runs | greedy | sampled |",
-        "|---|---|---|---|---|---|",
+        "| label | trial | settings | runs | area under the curve | final greedy | final sampled |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in choices:
         for t in c["trials"]:
@@ -164,7 +169,7 @@ def search_lines(choices: Sequence[dict]) -> list[str]:
             settings = ", ".join(f"{k} = {_toml(v)}" for k, v in t["settings"])
             lines.append(
                 f"| {c['label']} | {bold}{t['label']}{bold} | {settings} | "
-                f"{t['runs']} of {t['planned']} | {t['greedy']:.3f} | "
+                f"{t['runs']} of {t['planned']} | {t['auc']:.3f} | {t['greedy']:.3f} | "
                 f"{t['sampled']:.3f} |"
             )
     return [*lines, ""]
@@ -173,8 +178,9 @@ def search_lines(choices: Sequence[dict]) -> list[str]:
 def chosen_toml(choices: Sequence[dict], source: str) -> str:
     """``chosen.toml``: each searched label's best settings, as tables of an ablation config."""
     lines = [
-        f"# The best trial of each searched label of {source} (mean final greedy success, then",
-        "# sampled, over its finished runs): write these settings into the main config's tables,",
+        f"# The best trial of each searched label of {source} (mean area under the greedy curve,",
+        "# then final greedy, then sampled success, over its runs): write these settings into the",
+        "# main config's tables,",
         "# beside each label's own.",
     ]
     for c in choices:
