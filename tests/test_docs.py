@@ -72,6 +72,8 @@ def test_every_page_is_in_the_nav():
             "words_channel_smollm2/report",
             "words_channel_smollm2/by_truth",
             "words_channel_smollm2/world_model",
+            "sd_hindsight/report",
+            "sd_hindsight_warm/report",
         )  # fmt: skip
     }
     assert pages == set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
