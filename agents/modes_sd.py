@@ -162,6 +162,8 @@ class SDPO(GRPO):
 
     def end_step(self, trainer: ModeContext, t: int) -> None:
         """Build every env's hindsight input (context, then the request) into ``sd_*``."""
+        if self.cfg.hindsight == "none":
+            return  # the teacher reads the student's own window
         b = trainer.buf
         peers = first_successful_peer(self._success, self.group_size_of(self.cfg))
         for i in range(trainer.n):
@@ -189,11 +191,17 @@ class SDPO(GRPO):
             right = f["right"][mb.idx][:, None]
             t_right = t_lp.exp().gather(-1, right)[:, 0]
             s_right = torch.softmax(mb.out.logits, -1).gather(-1, right)[:, 0]
-            plain = teacher(*mb.window.as_tuple(), mb.mask).logits.softmax(-1).gather(-1, right)
+            if self.cfg.hindsight == "none":  # the teacher read the student's window already
+                plain = t_right
+            elif self.teacher_model is None:  # a live teacher is the student: mb.out
+                plain = s_right
+            else:
+                plain = teacher(*mb.window.as_tuple(), mb.mask).logits.softmax(-1)
+                plain = plain.gather(-1, right)[:, 0]
         for key, value in (
             ("sd/kl", sd.detach()),
             ("sd/teacher_minus_student_right", (t_right - s_right).mean()),
-            ("sd/hindsight_gain_right", (t_right - plain[:, 0]).mean()),
+            ("sd/hindsight_gain_right", (t_right - plain).mean()),
         ):
             self._diag.setdefault(key, []).append(float(value))
         w = self.cfg.distill_weight

@@ -159,7 +159,7 @@ class TensorBoard(Callback):
             w.add_scalar(f"losses/{k}", metrics[k], step)
         w.add_scalar("charts/phase", metrics["phase"], step)
         for k, v in metrics.items():  # a mode's own diagnostics (e.g. sd/kl)
-            if k.startswith("sd/"):
+            if k.startswith(ModeDiagnostics.PREFIXES):
                 w.add_scalar(k, v, step)
         w.add_scalar("losses/explained_variance", metrics["explained_variance"], step)
         for i, name in enumerate(trainer.reward_names):
