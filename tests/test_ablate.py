@@ -501,6 +501,7 @@ def test_existing_run_directories_are_checked(tmp_path):
     saved = first.config.to_dict()
     (first.path / "config.json").write_text(json.dumps(saved))
     (first.path / "metrics.csv").write_text("step\n")
+    (first.path / "transcripts.jsonl").write_text("")  # train's language log, before a checkpoint
     assert run_status(first.path, first.config) == "stale"
     (first.path / "notes.txt").write_text("mine")
     with pytest.raises(

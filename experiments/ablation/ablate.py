@@ -19,7 +19,6 @@ computed for it.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +37,11 @@ from babyworld.experiments.ablation.ablation_config import (  # noqa: F401 (the 
     tomllib,
 )
 from babyworld.experiments.config import TrainConfig
+from babyworld.experiments.rundir import TRAIN_FILES, remove_run
 
 PLAN = "ablation.json"
 #: Files ``train()`` writes in a run directory (a directory holding only these, and no
 #: checkpoint, was interrupted before its first checkpoint and is started again).
-_TRAIN_FILES = re.compile(
-    r"^(config\.json|metrics\.csv|eval\.csv|curve\.png|summary\.json|events\.out\.tfevents\..*"
-    r"|.*\.tmp)$"
-)
 
 
 @dataclass(frozen=True)
@@ -137,7 +133,7 @@ def run_status(path: Path, expected: TrainConfig) -> str:
         return "done"
     if (path / "checkpoint.pt").is_file():
         return "partial"
-    strangers = sorted(p.name for p in path.iterdir() if not _TRAIN_FILES.match(p.name))
+    strangers = sorted(p.name for p in path.iterdir() if not TRAIN_FILES.match(p.name))
     if strangers:
         raise ConfigError(
             f"{path} has no checkpoint and holds files babyworld train does not write "
@@ -292,9 +288,7 @@ def train_run(config: TrainConfig, on_update: Callable[[int, float], None] | Non
     if status == "done":
         return "skipped"
     if status == "stale":
-        for p in path.iterdir():
-            p.unlink()
-        path.rmdir()
+        remove_run(path)
     if status == "partial":
         train(TrainConfig(resume=path, steps=config.steps), progress=False, on_update=on_update)
         return "resumed"
