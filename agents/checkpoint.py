@@ -132,6 +132,39 @@ def _unsign(ckpt: Any) -> dict:
 RUN_ONLY = ("steps", "resume", "out", "ray", "workers")
 
 
+def _payload(path: Path, data: bytes, damaged: str) -> tuple[bool, bytes]:
+    """Whether ``data`` (the bytes of checkpoint ``path``) is signed, and its torch archive.
+
+    Raises:
+        CheckpointError: a damaged header or signature, a digest that does not match, or not a
+            babyworld checkpoint (``damaged`` says what to do).
+    """
+    if data.startswith(MAGIC):
+        match = _HEADER.match(data[:200])
+        if match is None or int(match[1]) != 2:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt (its header is damaged); {damaged}"
+            )
+        payload = data[match.end() :]
+        if len(payload) != int(match[3]):
+            raise CheckpointError(
+                f"checkpoint {path} is truncated or corrupt ({len(payload)} bytes of payload, "
+                f"its header says {int(match[3])}); {damaged}"
+            )
+        if hashlib.sha256(payload).hexdigest() != match[2].decode():
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt (its SHA-256 digest does not match); {damaged}"
+            )
+        return False, payload
+    if data.startswith(_LEGACY):  # format 3 (signed), or 1 (no digest: what torch checks)
+        try:
+            archive = _signed_archive(data)
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint {path} {e}; {damaged}") from e
+        return archive is not None, data if archive is None else archive
+    raise CheckpointError(f"{path} is not a babyworld checkpoint; {damaged}")
+
+
 def load_checkpoint(
     path: str | Path,
     expect_config: dict | None = None,
@@ -158,31 +191,7 @@ def load_checkpoint(
         data = path.read_bytes()
     except OSError as e:
         raise CheckpointError(f"checkpoint {path} cannot be read ({e}); {damaged}") from e
-    if data.startswith(MAGIC):
-        match = _HEADER.match(data[:200])
-        if match is None or int(match[1]) != 2:
-            raise CheckpointError(
-                f"checkpoint {path} is corrupt (its header is damaged); {damaged}"
-            )
-        payload = data[match.end() :]
-        if len(payload) != int(match[3]):
-            raise CheckpointError(
-                f"checkpoint {path} is truncated or corrupt ({len(payload)} bytes of payload, "
-                f"its header says {int(match[3])}); {damaged}"
-            )
-        if hashlib.sha256(payload).hexdigest() != match[2].decode():
-            raise CheckpointError(
-                f"checkpoint {path} is corrupt (its SHA-256 digest does not match); {damaged}"
-            )
-        signed = False
-    elif data.startswith(_LEGACY):  # format 3 (signed), or 1 (no digest: what torch checks)
-        try:
-            archive = _signed_archive(data)
-        except ValueError as e:
-            raise CheckpointError(f"checkpoint {path} {e}; {damaged}") from e
-        signed, payload = archive is not None, data if archive is None else archive
-    else:
-        raise CheckpointError(f"{path} is not a babyworld checkpoint; {damaged}")
+    signed, payload = _payload(path, data, damaged)
     try:  # format 3 opens as weights only; the resume state inside was checked by the digest
         ckpt = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=signed)
         ckpt = _unsign(ckpt) if signed else ckpt

@@ -276,6 +276,20 @@ def distill_loss(
             "support='sampled' estimates only the reverse KL(student || teacher): use "
             f"kind='reverse_kl' (or kind='jsd' with alpha=1), got kind={kind!r}, alpha={alpha!r}"
         )
+    return _sampled_reverse_kl(student_logits, teacher_logprobs, mask, actions)
+
+
+def _sampled_reverse_kl(
+    student_logits: torch.Tensor,
+    teacher_logprobs: torch.Tensor,
+    mask: torch.Tensor | None,
+    actions: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`distill_loss`'s ``support="sampled"`` term, mean over rows (its docstring says why).
+
+    Raises:
+        ValueError: missing, ill-shaped, out-of-range or disallowed ``actions``.
+    """
     if actions is None:
         raise ValueError("support='sampled' needs the sampled actions (actions=[B] integers)")
     if actions.shape != student_logits.shape[:-1]:

@@ -219,18 +219,7 @@ class PPOTrainer:
             self.history.push_rows(~ended, obs, action)
             self._finished(res, mode.student_acts, self.global_step + self.n * (t + 1))
             stats["env_reward"] += vectors.mean(0)
-            reward = torch.as_tensor(vectors)
-            if self.cfg.student_rewards:
-                wm_tok, wm_per = self.model.predict_next(out.mu, out.logvar, action, sample=False)
-                err = losses.world_model_error(
-                    wm_tok, b["next_heard"][t], b["next_len"][t], wm_per, b["next_percept"][t]
-                )
-                reward[:, REWARD_INDEX["predictability"]] = losses.student_predictability(
-                    err, self.vocab
-                )
-                kl = losses.kl_standard_normal(out.mu, out.logvar)
-                reward[:, REWARD_INDEX["mdl"]] = losses.student_mdl(kl, self.model.cfg.latent_dim)
-            b["reward"][t] = reward
+            b["reward"][t] = self._student_rewards(torch.as_tensor(vectors), out, action, t)
             mode.end_step(self, t)
             b["episode_end"][t] = torch.as_tensor(ended, dtype=torch.float32)
             # An exchange's acts have no consequence past it (the next exchange is a fresh draw in
@@ -249,6 +238,26 @@ class PPOTrainer:
         self.global_step += self.n * self.cfg.rollout_steps
         stats["env_reward"] /= self.cfg.rollout_steps
         return stats
+
+    def _student_rewards(
+        self, reward: torch.Tensor, out: Any, action: torch.Tensor, t: int
+    ) -> torch.Tensor:
+        """``reward`` with its predictability and MDL computed by the student itself.
+
+        Left as the env gave them unless ``student_rewards``: the world model's error on what came
+        after the act at step ``t``, and the KL of the latent to the prior (see ``losses``).
+        """
+        if not self.cfg.student_rewards:
+            return reward
+        b = self.buf
+        wm_tok, wm_per = self.model.predict_next(out.mu, out.logvar, action, sample=False)
+        err = losses.world_model_error(
+            wm_tok, b["next_heard"][t], b["next_len"][t], wm_per, b["next_percept"][t]
+        )
+        reward[:, REWARD_INDEX["predictability"]] = losses.student_predictability(err, self.vocab)
+        kl = losses.kl_standard_normal(out.mu, out.logvar)
+        reward[:, REWARD_INDEX["mdl"]] = losses.student_mdl(kl, self.model.cfg.latent_dim)
+        return reward
 
     def _finished(self, res: Any, student_acts: bool, step: int) -> None:
         """Record the episodes that ended in a step and start the next ones' windows.

@@ -115,22 +115,9 @@ def play(
         ask: reads a line (``input``).
         show: prints a line (``print``).
     """
-    from babyworld.envs import env_id
-    from babyworld.experiments.rundir import load
-    from babyworld.experiments.train import build_curriculum
-    from babyworld.parent import make_parent
-    from babyworld.task import Task
-
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
-    baby = load(run)
-    cfg = baby.config
-    spec = cfg.parent if parent is None else parent
-    the_parent: Parent = make_parent(spec)
-    task = Task.parse(level) if level is not None else build_curriculum(cfg, the_parent).tasks[0]
-    if you:
-        the_parent = HumanParent(the_parent, ask, show)
-    env = gym.make(env_id(baby.level_for(task)), parent=the_parent, **cfg.env.env_kwargs())
+    baby, the_parent, task, env = _table(run, parent, level, (ask, show) if you else None)
     success: list[float] = []
     tally = [0, 0]  # right and finished exchanges of the episode being played
     try:
@@ -171,6 +158,26 @@ def play(
     finally:
         env.close()
     return success
+
+
+def _table(
+    run: Path, parent: str | None, level: str | None, you: tuple[Callable, Callable] | None
+) -> tuple[Any, Parent, Any, gym.Env]:
+    """The run's baby, the parent (yours, typed with ``you``'s ask and show), the task and its env."""
+    from babyworld.envs import env_id
+    from babyworld.experiments.rundir import load
+    from babyworld.experiments.train import build_curriculum
+    from babyworld.parent import make_parent
+    from babyworld.task import Task
+
+    baby = load(run)
+    cfg = baby.config
+    the_parent: Parent = make_parent(cfg.parent if parent is None else parent)
+    task = Task.parse(level) if level is not None else build_curriculum(cfg, the_parent).tasks[0]
+    if you is not None:
+        the_parent = HumanParent(the_parent, *you)
+    env = gym.make(env_id(baby.level_for(task)), parent=the_parent, **cfg.env.env_kwargs())
+    return baby, the_parent, task, env
 
 
 def format_success(success: Sequence[float]) -> str:

@@ -28,10 +28,6 @@ OVERSIZE = {
     "babyworld/vector/distributed.py": 581,
     "babyworld/parent/store.py": 643,
     "babyworld/parent/hf.py": 563,
-    "agents/ppo.py::collect": 82,
-    "agents/divergences.py::distill_loss": 98,
-    "experiments/play.py::play": 83,
-    "agents/checkpoint.py::load_checkpoint": 82,
 }
 
 
