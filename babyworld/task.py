@@ -123,6 +123,20 @@ class Task:
             parts.append(f"{k}={shown}")
         return f"{self.level}[{','.join(parts)}]"
 
+    def check_level(self, level: str, task_params: tuple[str, ...]) -> None:
+        """Raise ``ValueError`` unless the task is for ``level`` and sets only its ``task_params``."""
+        if self.level != level:
+            raise ValueError(
+                f"task {self.name!r} is for level {self.level!r} but this env is "
+                f"{level!r}; use babyworld/Ladder-v0 to switch levels between episodes"
+            )
+        unknown = set(self.kwargs) - set(task_params)
+        if unknown:
+            raise ValueError(
+                f"task {self.name!r} sets {sorted(unknown)}, which level {level!r} does not "
+                f"take per episode; it takes {list(task_params) or 'no settings'}"
+            )
+
     def __str__(self) -> str:
         return self.name
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from babyworld.validation import check_choice
 
 COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "white")
 SHAPES: tuple[str, ...] = ("ball", "box", "key", "cup", "bird", "car")
@@ -109,6 +112,21 @@ def split_size(split: str) -> int:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     return len(_SPLIT_KINDS[split])
+
+
+def check_split(what: str, split: Any, n_objects: int) -> str:
+    """``split`` if it is one of :data:`SPLITS` and holds ``n_objects`` distinct toys.
+
+    Raises:
+        ValueError: an unknown split, or one with fewer toys than a scene needs.
+    """
+    check_choice(what, split, SPLITS)
+    if n_objects > split_size(split):
+        raise ValueError(
+            f"{what}={split!r} holds {split_size(split)} distinct toys, fewer than the "
+            f"{n_objects} a scene of this env needs; lower n_objects or use another split"
+        )
+    return split
 
 
 def sample_scene(rng: np.random.Generator, n_objects: int, split: str = "all") -> Scene:

@@ -15,6 +15,7 @@ from babyworld.rewards.vector import (
     parse_weights,
     resolve_weights,
     reward_bounds,
+    reward_vector,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "parse_weights",
     "resolve_weights",
     "reward_bounds",
+    "reward_vector",
 ]

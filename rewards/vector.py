@@ -179,3 +179,14 @@ def combine(vector: np.ndarray, weights: np.ndarray) -> float:
     return (
         float(np.dot(vector, weights)) if np.ndim(vector) == 1 else np.tensordot(vector, weights, 1)
     )
+
+
+def reward_vector(**values: float) -> np.ndarray:
+    """The components named in ``values`` as one ``float32`` vector, in :data:`REWARD_NAMES` order.
+
+    Raises:
+        KeyError: a component is missing or unknown (named).
+    """
+    if set(values) != set(REWARD_NAMES):
+        raise KeyError(f"a reward vector needs exactly {REWARD_NAMES}, got {sorted(values)}")
+    return np.array([values[name] for name in REWARD_NAMES], dtype=np.float32)

@@ -15,6 +15,7 @@ from babyworld.rewards import (
     components,
     resolve_weights,
     reward_bounds,
+    reward_vector,
 )
 
 # --------------------------------------------------------------------------- task
@@ -404,6 +405,16 @@ def test_success_tracker_state_dict_round_trip_and_reset():
 def test_reward_names_order():
     assert REWARD_NAMES == ("task", "consistency", "predictability", "mdl", "progress")
     assert set(DEFAULT_WEIGHTS) == set(REWARD_NAMES)
+
+
+def test_reward_vector_puts_named_components_in_their_places():
+    v = reward_vector(progress=0.5, mdl=-0.25, task=1.0, predictability=-0.75, consistency=0.125)
+    assert v.dtype == np.float32
+    assert v.tolist() == [1.0, 0.125, -0.75, -0.25, 0.5]
+    with pytest.raises(KeyError, match=r"needs exactly .*got \['consistency', 'mdl', 'task'\]"):
+        reward_vector(task=1.0, consistency=0.0, mdl=0.0)
+    with pytest.raises(KeyError, match="'surprise'"):
+        reward_vector(**dict.fromkeys(REWARD_NAMES, 0.0), surprise=0.0)
 
 
 def test_reward_facts_are_derived_from_one_table():

@@ -1,6 +1,7 @@
 """Gymnasium environments of the ladder."""
 
-from babyworld.envs.base import InvalidActionError, Outcome, ParentBabyEnv
+from babyworld.envs.acts import InvalidActionError, Outcome
+from babyworld.envs.base import ParentBabyEnv
 from babyworld.envs.chat import ChatEnv
 from babyworld.envs.ladder import LadderEnv
 from babyworld.envs.name import NameEnv

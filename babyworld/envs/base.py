@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -13,6 +12,13 @@ import numpy as np
 from gymnasium import spaces
 
 from babyworld.envs import prompts
+from babyworld.envs.acts import (
+    Outcome,
+    PendingStep,
+    check_action,
+    check_invalid_action_mode,
+)
+from babyworld.envs.teacher import ParentAsTeacher
 from babyworld.parent import Parent, Prompt, resolve_parent
 from babyworld.rewards import (
     REWARD_NAMES,
@@ -24,6 +30,7 @@ from babyworld.rewards import (
     components,
     resolve_weights,
     reward_bounds,
+    reward_vector,
 )
 from babyworld.task import Task, task_from_options
 from babyworld.text import WordTokenizer
@@ -35,123 +42,20 @@ from babyworld.world import (
     SPLITS,
     Scene,
     WorldObject,
+    check_split,
     sample_scene,
-    split_size,
 )
 
 
-def check_action(
-    action: Any, words: Sequence[str], mask: np.ndarray, masked: str, *, strict: bool = True
-) -> int:
-    """``action`` as an int if it is an action id of the space, else :class:`InvalidActionError`.
-
-    An id outside ``mask`` raises too when ``strict`` (``invalid_action="raise"``); otherwise it
-    is returned, and the env treats the act as not understood. ``masked`` says why a masked action
-    is refused (e.g. ``"is masked at this step"``).
-    """
-    arr = np.asarray(action)
-    if arr.ndim != 0 or arr.dtype.kind not in "iu":  # no bools, floats, timedelta64, objects
-        raise InvalidActionError(
-            f"action must be a single integer in [0, {len(words)}), got {action!r}"
-        )
-    a = int(arr)
-    if not 0 <= a < len(words):
-        raise InvalidActionError(
-            f"action {a} is outside the action space Discrete({len(words)}); "
-            f"actions are {list(words)}"
-        )
-    if strict and not mask[a]:
-        allowed = [f"{i}:{w}" for i, w in enumerate(words) if mask[i]]
-        raise InvalidActionError(
-            f"action {a} ({words[a]!r}) {masked}; allowed now: {allowed}. "
-            "Sample with env.action_masks() / info['action_mask']."
-        )
-    return a
-
-
-#: What an act outside the current mask does (the env argument ``invalid_action``):
-#: ``"not_understood"`` (the default) ends the exchange as an act the parent does not understand;
-#: ``"raise"`` raises :class:`InvalidActionError` and changes nothing (for debugging agents).
-INVALID_ACTION_MODES: tuple[str, ...] = ("not_understood", "raise")
-
-
-def check_invalid_action_mode(mode: Any) -> str:
-    """``mode`` if it is one of :data:`INVALID_ACTION_MODES`, else ``ValueError``."""
-    if mode not in INVALID_ACTION_MODES:
-        raise ValueError(f"invalid_action must be one of {INVALID_ACTION_MODES}, got {mode!r}")
-    return str(mode)
-
-
-class InvalidActionError(ValueError):
-    """An action outside the action space or masked at this step."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one finished act (a symbol, a word, a whole utterance) did in the world.
-
-    Attributes:
-        success: the verdict the rewards read: the world's verifier, or with
-            ``reward_source="parent"`` the parent's judgement (in ``Chat`` always the parent's).
-        true_success: the world's verifier, whatever the reward source (in ``Chat``, its written
-            reference per situation); no reward reads it.
-        utterance: the baby's act as text (a symbol, a word, or the words of an utterance).
-        meaning: how the world read the act (e.g. ``"points at the red ball"``).
-        target: what would have been right.
-        feedback_prompt: asks the parent to react.
-        consistency: the parent's relative judgement of the act, in [-1, 1].
-    """
-
-    success: bool
-    true_success: bool
-    utterance: str
-    meaning: str
-    target: str
-    feedback_prompt: Prompt
-    consistency: float
-
-
-@dataclass
-class PendingStep:
-    """A step between its phases: the act, what the parent must score, then what it must say.
-
-    Phase 1 (:meth:`ParentBabyEnv.begin_step`) fills ``action``, ``contexts`` and
-    ``continuations``; phase 2 (:meth:`ParentBabyEnv.resolve_step`), given the scores, fills
-    ``outcome`` (``None`` while an utterance goes on), ``terminated`` and ``prompts``.
-    ``not_understood`` holds the word of an act outside the current mask (``action`` is then -1
-    and nothing is scored).
-    """
-
-    action: int
-    contexts: list[str]
-    continuations: list[str]
-    not_understood: str | None = None
-    outcome: Outcome | None = None
-    terminated: bool = False
-    prompts: list[Prompt] | None = None
-    #: Phase 3's observation: ``(obs, heard_truncated, heard, feedback, request)``
-    #: (:meth:`ParentBabyEnv.observe_step`).
-    observed: tuple[dict, bool, str, str, str] | None = None
-    #: ``(predictability, mdl)`` when a vector env computed them for all its envs at once.
-    estimates: tuple[float, float] | None = None
-
-
-class ParentBabyEnv(gym.Env[dict, np.int64]):
+class ParentBabyEnv(ParentAsTeacher, gym.Env[dict, np.int64]):
     """Base class: a scene, a parent, several exchanges per episode, a reward vector per step.
 
     Subclasses define the action words, how an exchange starts (the parent's request) and how an
     act is resolved (:class:`Outcome`). See :class:`~babyworld.envs.point.PointEnv` for the full
     Gymnasium-style documentation of the shared spaces and rewards.
 
-    An act outside the current mask (``action_masks()``) is, by default
-    (``invalid_action="not_understood"``), an act the parent does not understand: it ends the
-    exchange (an utterance going on ends with it) without a judgement, the parent says so in its
-    own words and asks the next question, and the reward vector holds the floor of every component
-    the act is judged on (``task`` 0, ``consistency``, ``predictability`` and ``mdl`` -1; the
-    online estimators do not learn from it; ``progress`` counts a failure);
-    ``info["invalid_action"]`` is ``True``. With ``invalid_action="raise"`` it raises
-    :class:`InvalidActionError` and changes nothing. Ids outside the action space and actions that
-    are not single integers always raise.
+    An act outside the current mask (``action_masks()``) is not understood, or raises: see
+    :data:`~babyworld.envs.acts.INVALID_ACTION_MODES`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
@@ -159,15 +63,8 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     #: Per-episode settings a :class:`~babyworld.task.Task` of this level may carry.
     task_params: ClassVar[tuple[str, ...]] = ()
     #: Attributes that make up the running episode (saved by :meth:`state_dict`).
-    episode_keys: ClassVar[tuple[str, ...]] = (
-        "_scene",
-        "_task",
-        "_exchange",
-        "_done",
-        "_request",
-        "_last",
-        "task",
-        "_split",
+    episode_keys: ClassVar[tuple[str, ...]] = tuple(
+        "_scene _task _exchange _done _request _last task _split".split()
     )
     reward_names: tuple[str, ...] = REWARD_NAMES
     #: Whether the parent gives a verdict on every exchange, so that ``reward_source="parent"``
@@ -239,24 +136,18 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         self._percept_memo: tuple[Scene | None, int | None, np.ndarray | None] = (None, None, None)
         self.tokenizer = WordTokenizer(vocab_size)
         self.action_space = spaces.Discrete(len(self.words))
+        ids = np.full(self.heard_length, vocab_size, dtype=np.int64)
         self.observation_space = spaces.Dict(
-            {
-                "heard": spaces.MultiDiscrete(
-                    np.full(self.heard_length, vocab_size, dtype=np.int64)
-                ),
-                "heard_len": spaces.Discrete(self.heard_length + 1),
-                "percept": spaces.Box(0.0, 1.0, (self.n_objects * PERCEPT_FEATURES,), np.float32),
-            }
+            heard=spaces.MultiDiscrete(ids),
+            heard_len=spaces.Discrete(self.heard_length + 1),
+            percept=spaces.Box(0.0, 1.0, (self.n_objects * PERCEPT_FEATURES,), np.float32),
         )
-        low, high = reward_bounds(progress_beta)
-        self.reward_space = spaces.Box(low, high, dtype=np.float32)
+        self.reward_space = spaces.Box(*reward_bounds(progress_beta), dtype=np.float32)
 
         self.predictor = TokenPredictor(vocab_size, len(self.words))
         self.code = AdaptiveCode(len(self.words))
         self.tracker = SuccessTracker(progress_beta)
-        self._exchange = -1
-        self._done = True
-        self._last: dict[str, Any] = {}
+        self._exchange, self._done, self._last = -1, True, {}
         self.task = Task.make(self.level)
 
     # ----------------------------------------------------------------------- subclass interface
@@ -286,16 +177,6 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     @abstractmethod
     def _resolve(self, action: int, scores: Sequence[np.ndarray]) -> Outcome | None:
         """The outcome of the act given the parent's scores (``None``: the utterance goes on)."""
-
-    def _teacher_frames(self, action: int) -> tuple[list[str], list[str]] | None:
-        """The contexts and continuations the judge would score for ``action``.
-
-        ``([context, neutral], [x, x])`` by default (read by :meth:`_judgements`).
-
-        The act is not taken. ``None`` for levels whose exchanges are utterances (no one-act
-        judge).
-        """
-        return None
 
     def view(self) -> prompts.ParentView:
         """What the parent perceives and has said in this exchange.
@@ -333,97 +214,6 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         """Actions allowed at this step (sb3-contrib's ``MaskablePPO`` convention)."""
         return self._allowed().copy()
 
-    # ----------------------------------------------------------------------- the parent as teacher
-    def teacher_requests(self) -> tuple[list[str], list[str]]:
-        """What the parent scores to give its own distribution over this step's actions.
-
-        For every allowed action, the frames the level's judge scores (the same frames as the
-        ``consistency`` component: Point a ``(context, neutral)`` pair, Name the spoken question's
-        frame and its calibration frames), in action order. Only levels whose
-        exchange is one act (Point, Name) have it.
-
-        Raises:
-            NotImplementedError: the level answers with utterances (Request, Chat).
-            RuntimeError: no episode is running.
-        """
-        if self._done:
-            raise RuntimeError("no episode is running: call reset() before teacher_requests()")
-        contexts: list[str] = []
-        continuations: list[str] = []
-        for a in np.flatnonzero(self._allowed()):
-            frames = self._teacher_frames(int(a))
-            if frames is None:
-                raise NotImplementedError(
-                    f"level {self.level!r} answers with utterances, so the parent has no "
-                    "distribution over its single acts; distillation targets exist on one-act "
-                    "levels (Point, Name)"
-                )
-            contexts += frames[0]
-            continuations += frames[1]
-        return contexts, continuations
-
-    def right_action(self) -> int:
-        """The act the world's verifier accepts at this step.
-
-        For demonstrations and analysis; an agent must not read it. Only one-act levels (Point,
-        Name) have one.
-
-        Raises:
-            NotImplementedError: the level answers with utterances (Request, Chat).
-            RuntimeError: no episode is running.
-        """
-        if self._done:
-            raise RuntimeError("no episode is running: call reset() before right_action()")
-        a = self._right_action()
-        if a is None:
-            raise NotImplementedError(
-                f"level {self.level!r} answers with utterances; a single right act exists on "
-                "one-act levels (Point, Name)"
-            )
-        return a
-
-    def _right_action(self) -> int | None:
-        return None
-
-    def teacher_logprobs(self, scores: Sequence[np.ndarray] | None = None) -> np.ndarray:
-        """The parent's log-distribution over this step's actions (``-inf`` where masked).
-
-        ``log pi_parent(a) = log_softmax_a( j_a / T )`` over the allowed actions, with ``j_a`` the
-        level's judgement of act ``a`` from the frames of :meth:`teacher_requests` (Point: the PMI
-        ``mean_t[log p(x_t | context_a) - log p(x_t | neutral_a)]``; Name:
-        :func:`~babyworld.rewards.components.question_contrast`) and ``T =
-        consistency_temperature``.
-
-        Args:
-            scores: the parent's answers to :meth:`teacher_requests` (a vector env batches them);
-                ``None`` asks the parent now.
-        """
-        contexts, continuations = self.teacher_requests()
-        if scores is None:
-            scores = self.parent.score(contexts, continuations)
-        if len(scores) != len(contexts):
-            raise ValueError(f"got {len(scores)} scores for {len(contexts)} teacher requests")
-        logits = np.full(len(self.words), -np.inf)
-        logits[self._allowed()] = self._judgements(scores) / self.consistency_temperature
-        return logits - np.logaddexp.reduce(logits[np.isfinite(logits)])
-
-    def _judgements(self, scores: Sequence[np.ndarray]) -> np.ndarray:
-        """The parent's score of each judged act: PMI of its ``(context, neutral)`` pair."""
-        return components.pmi_pairs(scores)
-
-    def _judge_act(self, action: int, scores: Sequence[np.ndarray]) -> tuple[float, bool]:
-        """``(consistency, the parent's verdict)`` of ``action`` among the allowed acts.
-
-        ``scores`` are the parent's answers to :meth:`teacher_requests` (every allowed act's
-        judge frames, as one-act levels ask for them in :meth:`_score_requests`).
-        """
-        j = self._judgements(scores)
-        k = int(np.searchsorted(np.flatnonzero(self._allowed()), action))
-        return (
-            components.consistency(j, k, self.consistency_temperature),
-            components.judged_right(j, k),
-        )
-
     def _verdict(self, verifier: bool, parent: bool) -> bool:
         """The success the rewards read: the verifier's, or the parent's (``reward_source``)."""
         return parent if self.reward_source == "parent" else verifier
@@ -456,17 +246,7 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
     # the same phases around the calls of one env.
     def check_task(self, task: Task) -> None:
         """Raise ``ValueError`` unless this env can run ``task``."""
-        if task.level != self.level:
-            raise ValueError(
-                f"task {task.name!r} is for level {task.level!r} but this env is "
-                f"{self.level!r}; use babyworld/Ladder-v0 to switch levels between episodes"
-            )
-        unknown = set(task.kwargs) - set(self.task_params)
-        if unknown:
-            raise ValueError(
-                f"task {task.name!r} sets {sorted(unknown)}, which level {self.level!r} does not "
-                f"take per episode; it takes {list(self.task_params) or 'no settings'}"
-            )
+        task.check_level(self.level, self.task_params)
         if "split" in task.kwargs:
             self._check_split(task.kwargs["split"], self.n_objects, f"task {task.name!r}: split")
 
@@ -495,15 +275,9 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         request = self._heard(said)
         self._request = request
         obs, cut = self._observe(request)
-        info = {
-            "parent_utterance": request,
-            "parent_request": request,
-            "exchange": 0,
-            "heard_truncated": cut,
-            "action_mask": self.action_masks(),
-            "task": self.task.name,
-            "parent": self.parent.label,
-        }
+        info = self._info(
+            parent_utterance=request, parent_request=request, exchange=0, heard_truncated=cut
+        )
         self._last = {"heard": request}
         return obs, info
 
@@ -573,38 +347,32 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         else:
             success, true_success, consistency = out.success, out.true_success, out.consistency
             progress = components.progress(*self.tracker.update(self.task_key, out.success))
-        values = {
-            "task": components.task(success),
-            "consistency": consistency,
-            "predictability": predictability,
-            "mdl": mdl,
-            "progress": progress,
-        }
-        vector = np.array([values[name] for name in REWARD_NAMES], dtype=np.float32)
+        vector = reward_vector(
+            task=components.task(success),
+            consistency=consistency,
+            predictability=predictability,
+            mdl=mdl,
+            progress=progress,
+        )
         reward: Any = vector.copy() if self.vector_reward else combine(vector, self.reward_weights)
         self._request = request
         self._done = terminated
-        info = {
-            "parent_utterance": heard,
-            "parent_feedback": feedback,
-            "parent_request": request,
-            "baby_utterance": out.utterance if out else self._partial_utterance(),
-            "baby_meaning": out.meaning if out else "",
-            "target": out.target if out else "",
-            "success": success,
-            "true_success": true_success,
-            "exchange_end": out is not None,
-            "invalid_action": invalid,
-            "exchange": self._exchange,
-            "heard_truncated": cut,
-            "reward_vector": vector,
-            "reward_components": {
-                k: float(v) for k, v in zip(self.reward_names, vector, strict=True)
-            },
-            "action_mask": self.action_masks(),
-            "task": self.task.name,
-            "parent": self.parent.label,
-        }
+        info = self._info(
+            parent_utterance=heard,
+            parent_feedback=feedback,
+            parent_request=request,
+            baby_utterance=out.utterance if out else self._partial_utterance(),
+            baby_meaning=out.meaning if out else "",
+            target=out.target if out else "",
+            success=success,
+            true_success=true_success,
+            exchange_end=out is not None,
+            invalid_action=invalid,
+            exchange=self._exchange,
+            heard_truncated=cut,
+            reward_vector=vector,
+            reward_components=dict(zip(self.reward_names, vector.tolist(), strict=True)),
+        )
         self._last = {
             "heard": heard,
             "baby": info["baby_utterance"],
@@ -612,6 +380,14 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
             "vector": vector,
         }
         return obs, reward, terminated, False, info
+
+    def _info(self, **info: Any) -> dict[str, Any]:
+        """``info`` with what every step's info holds: the action mask, the task, the parent."""
+        return info | {
+            "action_mask": self.action_masks(),
+            "task": self.task.name,
+            "parent": self.parent.label,
+        }
 
     def _estimate(self, action: int, heard_ids: np.ndarray) -> tuple[float, float]:
         """``(predictability, mdl)`` of ``action`` and what followed it; the estimators learn.
@@ -653,16 +429,12 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
         """``ansi``: the last exchange as text."""
         if self.render_mode != "ansi":
             return None
-        lines = []
-        if "baby" in self._last:
-            lines.append(f"baby: {self._last['baby']} ({self._last['meaning']})")
-            comps = ", ".join(
-                f"{k}={v:+.2f}"
-                for k, v in zip(self.reward_names, self._last["vector"], strict=True)
-            )
-            lines.append(f"reward: {comps}")
-        lines.append(f"parent: {self._last.get('heard', '')}")
-        return "\n".join(lines) + "\n"
+        last, lines = self._last, []
+        if "baby" in last:
+            comps = zip(self.reward_names, last["vector"], strict=True)
+            lines.append(f"baby: {last['baby']} ({last['meaning']})")
+            lines.append("reward: " + ", ".join(f"{k}={v:+.2f}" for k, v in comps))
+        return "\n".join([*lines, f"parent: {last.get('heard', '')}"]) + "\n"
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this env exactly: RNG, the episode, the estimators.
@@ -701,26 +473,18 @@ class ParentBabyEnv(gym.Env[dict, np.int64]):
 
     def _check_split(self, split: Any, n_objects: int, what: str) -> str:
         """``split`` if this level draws its scenes by it and ``n_objects`` toys fit in it."""
-        check_choice(what, split, SPLITS)
-        if split != "all" and "split" not in self.task_params:
+        if split != "all" and split in SPLITS and "split" not in self.task_params:
             raise ValueError(
                 f"{what}={split!r}: {self.level} has no held-out split (its situations are not "
                 "toys on a table); use split='all'"
             )
-        if n_objects > split_size(split):
-            raise ValueError(
-                f"{what}={split!r} holds {split_size(split)} distinct toys, fewer than the "
-                f"{n_objects} a scene of this env needs; lower n_objects or use another split"
-            )
-        return split
+        return check_split(what, split, n_objects)
 
     def _observe(self, text: str) -> tuple[dict, bool]:
         ids, n, cut = self.tokenizer.encode_fixed(text, self.heard_length)
         attended = self._attended()
         scene, seen, percept = self._percept_memo
-        if (
-            scene is not self._scene or seen != attended
-        ):  # a scene is frozen: same object, same view
+        if scene is not self._scene or seen != attended:  # a scene is frozen: same object, view
             percept = self._scene.percept(self.n_objects, attended)
             self._percept_memo = (self._scene, attended, percept)
         obs = {"heard": ids, "heard_len": np.int64(n), "percept": percept.copy()}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from babyworld.envs import prompts
-from babyworld.envs.base import Outcome
+from babyworld.envs.acts import Outcome
 from babyworld.envs.utterance import UtteranceEnv
 from babyworld.parent import Prompt
 from babyworld.rewards import components

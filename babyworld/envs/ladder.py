@@ -15,12 +15,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from babyworld.envs.base import (
-    ParentBabyEnv,
-    PendingStep,
-    check_action,
-    check_invalid_action_mode,
-)
+from babyworld.envs.acts import PendingStep, check_action, check_invalid_action_mode
+from babyworld.envs.base import ParentBabyEnv
 from babyworld.envs.registration import level_class, rungs
 from babyworld.parent import Parent, Prompt, resolve_parent
 from babyworld.task import Task, task_from_options

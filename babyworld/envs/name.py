@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from babyworld.envs import prompts
-from babyworld.envs.base import Outcome, ParentBabyEnv
+from babyworld.envs.acts import Outcome
+from babyworld.envs.base import ParentBabyEnv
 from babyworld.parent import Prompt
 from babyworld.rewards import components
 from babyworld.task import Task

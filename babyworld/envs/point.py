@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from babyworld.envs import prompts
-from babyworld.envs.base import Outcome, ParentBabyEnv
+from babyworld.envs.acts import Outcome
+from babyworld.envs.base import ParentBabyEnv
 from babyworld.parent import Prompt
 from babyworld.world import FetchTask
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from babyworld.envs import prompts
-from babyworld.envs.base import Outcome
+from babyworld.envs.acts import Outcome
 from babyworld.envs.utterance import UtteranceEnv
 from babyworld.parent import Prompt
 from babyworld.rewards import components

@@ -25,7 +25,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
-from babyworld.envs.base import ParentBabyEnv, PendingStep
+from babyworld.envs.acts import PendingStep
+from babyworld.envs.base import ParentBabyEnv
 from babyworld.envs.infos import batch_infos
 from babyworld.parent import Parent, resolve_parent
 from babyworld.rewards import rows
