@@ -7,7 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from babyworld.parent.store import ENV_MAX_MB, ENV_PATH, AnswerStore, default_path, open_store
+from babyworld.parent.store import AnswerStore, open_store
+from babyworld.parent.store_file import ENV_MAX_MB, ENV_PATH, default_path
 
 
 def _store(path: Path | None) -> AnswerStore | None:

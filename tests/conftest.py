@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from babyworld import make_parent
-from babyworld.parent.store import ENV_PATH, FILE_NAME
+from babyworld.parent.store_file import ENV_PATH, FILE_NAME
 
 _STORE_DIR: str | None = None
 

@@ -25,7 +25,6 @@ MAX_FUNCTION_LINES = 80
 #: written: an entry may shrink, never grow, and goes once it fits.
 OVERSIZE = {
     "babyworld/vector/distributed.py": 581,
-    "babyworld/parent/store.py": 643,
     "babyworld/parent/hf.py": 563,
 }
 

@@ -6,7 +6,8 @@ import pytest
 
 from babyworld.experiments.cli import main
 from babyworld.parent.scripted import ScriptedParent
-from babyworld.parent.store import ENV_PATH, AnswerStore
+from babyworld.parent.store import AnswerStore
+from babyworld.parent.store_file import ENV_PATH
 
 
 @pytest.fixture

@@ -167,9 +167,10 @@ def _teach_to_read(model, rollouts):
             logits = model(*tw.as_tuple(), mask).logits
             plain = model(*w.as_tuple(), mask).logits.masked_fill(~mask, -torch.inf)
             uniform = mask / mask.sum(-1, keepdim=True)
-            loss = torch.nn.functional.cross_entropy(logits, f(b["right"])) - (
-                uniform * plain.log_softmax(-1).masked_fill(~mask, 0.0)
-            ).sum(-1).mean()
+            loss = (
+                torch.nn.functional.cross_entropy(logits, f(b["right"]))
+                - (uniform * plain.log_softmax(-1).masked_fill(~mask, 0.0)).sum(-1).mean()
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()

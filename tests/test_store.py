@@ -17,13 +17,11 @@ import pytest
 
 from babyworld.parent.base import ParentStats, Prompt
 from babyworld.parent.scripted import ScriptedParent
-from babyworld.parent.store import (
+from babyworld.parent.store import AnswerStore, ModelKey, StoreWarning
+from babyworld.parent.store_file import (
     ENV_MAX_MB,
     ENV_PATH,
     SCHEMA_VERSION,
-    AnswerStore,
-    ModelKey,
-    StoreWarning,
     default_max_bytes,
     default_path,
 )

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from babyworld.agents.checkpoint import load_checkpoint
-from babyworld.parent.store import ENV_PATH
+from babyworld.parent.store_file import ENV_PATH
 
 pytestmark = pytest.mark.llm
 

