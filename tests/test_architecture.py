@@ -24,7 +24,6 @@ MAX_FUNCTION_LINES = 80
 #: What is still over the limits (issue "One house", item 7), at its size when the check was
 #: written: an entry may shrink, never grow, and goes once it fits.
 OVERSIZE = {
-    "babyworld/vector/distributed.py": 581,
     "babyworld/parent/hf.py": 563,
 }
 

@@ -1,7 +1,7 @@
 """Rollout workers as Ray actors: a vector env whose envs live in K worker processes.
 
 :class:`RayVectorEnv` splits the run's N envs into K contiguous shards; each shard is one Ray actor
-(:class:`ShardWorker`) holding a native :class:`~babyworld.vector.local.ParentBatchVectorEnv` and
+(:class:`~babyworld.vector.shard.ShardWorker`) holding a native :class:`~babyworld.vector.local.ParentBatchVectorEnv` and
 its own parent built from the run's parent spec. ``reset`` and ``step`` go out to every actor at
 once and their results come back concatenated in env order, with the same infos (reward vectors
 included), the same per-env seeds (env ``i`` gets ``seed + i``) and the same reset options
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,99 +28,16 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from babyworld.task import Task
-from babyworld.validation import ValidationError, check_float, check_int, check_seeds
+from babyworld.validation import check_float, check_int, check_seeds
 from babyworld.vector.cluster import connect, import_ray
-from babyworld.vector.local import ParentBatchVectorEnv
+from babyworld.vector.local import reset_options
+from babyworld.vector.shard import ShardWorker
 
 log = logging.getLogger(__name__)
 
 
 class RayWorkerError(RuntimeError):
     """Ray rollout workers could not be started or replaced."""
-
-
-class ShardWorker:
-    """The body of one Ray actor: a native vector env holding a contiguous shard of the envs.
-
-    The parent is built in :meth:`setup` (not ``__init__``) so that a bad spec comes back to the
-    driver as the original exception.
-    """
-
-    def setup(
-        self,
-        level: str,
-        num_envs: int,
-        parent: str,
-        autoreset_mode: str,
-        env_kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Build the parent and the shard's envs; returns what the driver keeps of them."""
-        from babyworld.envs.registration import level_class
-
-        self.env = _RecordingVectorEnv(
-            level_class(level), num_envs, parent=parent, autoreset_mode=autoreset_mode, **env_kwargs
-        )
-        return {
-            "level_info": self.env.level_info,
-            "single_observation_space": self.env.single_observation_space,
-            "single_action_space": self.env.single_action_space,
-            "parent": (self.env.parent.label, self.env.parent.runtime),
-            "pid": os.getpid(),
-            "node": socket.gethostname(),
-        }
-
-    def check_reset(self, mask: np.ndarray, tasks: list[Task | None]) -> None:
-        """Raise what :meth:`reset` would raise for these options, moving nothing."""
-        self.env._reset_mask(mask)
-        for i in np.flatnonzero(mask):
-            if tasks[i] is not None:
-                self.env.envs[i].check_task(tasks[i])
-
-    def reset(
-        self, seeds: list[int | None], mask: np.ndarray | None, tasks: list[Task | None]
-    ) -> tuple[dict, list[tuple[int, dict]]]:
-        """Reset the shard's envs in ``mask``; returns the batched observations and raw infos."""
-        options: dict[str, Any] = {"task": tasks}
-        if mask is not None:
-            options["reset_mask"] = mask
-        self.env.raw = []
-        obs, _ = self.env.reset(seed=seeds, options=options)
-        return obs, self.env.raw
-
-    def check_step(self, actions: np.ndarray) -> None:
-        """Raise what :meth:`step` would raise for these actions, moving nothing."""
-        for i, (e, a) in enumerate(zip(self.env.envs, actions, strict=True)):
-            if e._done:
-                raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
-            e._check_action(a)
-
-    def step(self, actions: np.ndarray) -> tuple[Any, ...]:
-        """Step the shard; returns obs, rewards, terminated, truncated and the raw infos."""
-        self.env.raw = []
-        obs, rewards, terms, truncs, _ = self.env.step(actions)
-        return obs, rewards, terms, truncs, self.env.raw
-
-    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        """A method of the shard's vector env (``action_masks``, ``teacher_logprobs``, ``call``)."""
-        return getattr(self.env, name)(*args, **kwargs)
-
-    def parent_stats(self) -> dict[str, float]:
-        """The worker's parent counters (``ParentStats`` fields)."""
-        import dataclasses
-
-        return dataclasses.asdict(self.env.parent.stats)
-
-
-class _RecordingVectorEnv(ParentBatchVectorEnv):
-    """Keeps each env's own info dicts, so the driver batches them exactly as the local env."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.raw: list[tuple[int, dict]] = []
-
-    def _batch_infos(self, items: list[tuple[int, dict]]) -> dict[str, Any]:
-        self.raw.extend(items)
-        return super()._batch_infos(items)
 
 
 @dataclass
@@ -321,28 +236,11 @@ class RayVectorEnv(VectorEnv):
         """Reset every env (env ``i`` seeded ``seed + i``); options as the native vector env."""
         n = self.num_envs
         seeds = check_seeds(seed, n)
-        if options is not None and not isinstance(options, dict):
-            raise ValidationError(f"reset options must be a dict or None, got {options!r}")
-        options = dict(options or {})
-        mask = options.pop("reset_mask", None)
-        tasks = _tasks(options.pop("task", None), n)
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; the vector env takes 'task' and "
-                "'reset_mask'"
-            )
-        if mask is not None:
-            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-                raise ValidationError(
-                    f"options['reset_mask'] must be a numpy bool array, got {mask!r}"
-                )
-            if mask.shape != (n,) or not mask.any():
-                raise ValueError(
-                    f"options['reset_mask'] must have shape ({n},) and at least one True, got "
-                    f"{mask}"
-                )
-            if self._obs is None and not mask.all():
-                raise RuntimeError("reset all envs once before a partial reset with 'reset_mask'")
+        mask, task_list = reset_options(options, n)
+        tasks = np.empty(n, dtype=object)
+        tasks[:] = task_list
+        if mask is not None and self._obs is None and not mask.all():
+            raise RuntimeError("reset all envs once before a partial reset with 'reset_mask'")
         full = np.ones(n, dtype=np.bool_) if mask is None else mask
         todo = [w for w in self.workers if full[w.envs].any()]
         checks = {
@@ -404,7 +302,9 @@ class RayVectorEnv(VectorEnv):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
         live = [w for w in self.workers if not w.lost]
         # all or nothing: every shard accepts its actions before any env moves
-        self._get({w.index: w.actor.check_step.remote(actions[w.envs]) for w in live})
+        self._get(
+            {w.index: w.actor.call.remote("check_actions", (actions[w.envs],), {}) for w in live}
+        )
         live = [w for w in self.workers if not w.lost]
         results, _ = self._get({w.index: w.actor.step.remote(actions[w.envs]) for w in live})
         obs_parts, rewards, terms, truncs, infos = [], [], [], [], {}
@@ -553,23 +453,6 @@ def _cause(e: Exception) -> BaseException:
     """The exception a worker raised, unwrapped from Ray's ``RayTaskError``."""
     cause = getattr(e, "cause", None)
     return cause if isinstance(cause, BaseException) else e
-
-
-def _tasks(task: Any, n: int) -> np.ndarray:
-    if task is None or isinstance(task, Task):
-        tasks = [task] * n
-    elif isinstance(task, str) or not isinstance(task, Sequence) or len(task) != n:
-        raise ValueError(
-            f"options['task'] must be a Task or a sequence of {n} (one per env), got {task!r}"
-        )
-    else:
-        tasks = list(task)
-        for t in tasks:
-            if t is not None and not isinstance(t, Task):
-                raise ValidationError(f"options['task'] entries must be Task or None, got {t!r}")
-    out = np.empty(n, dtype=object)
-    out[:] = tasks
-    return out
 
 
 def _rows(obs: dict | None, rows: slice, squeeze: bool = False) -> dict:

@@ -75,6 +75,42 @@ class LevelInfo:
         )
 
 
+def reset_options(options: Any, n: int) -> tuple[np.ndarray | None, list[Task | None]]:
+    """The ``reset_mask`` (``None``: every env) and per-env tasks of a vector env's ``options``.
+
+    Raises:
+        ValidationError: options that are not a dict, a mask that is not a numpy bool array, or
+            task entries that are not ``Task`` or ``None``.
+        ValueError: a mask of another shape or with no True, a task sequence of another length,
+            or an option the vector envs do not take.
+    """
+    if options is not None and not isinstance(options, dict):
+        raise ValidationError(f"reset options must be a dict or None, got {options!r}")
+    options = dict(options or {})
+    mask, task = options.pop("reset_mask", None), options.pop("task", None)
+    if options:
+        raise ValueError(
+            f"unknown reset options {sorted(options)}; the vector env takes 'task' and 'reset_mask'"
+        )
+    if mask is not None:
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+            raise ValidationError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
+        if mask.shape != (n,) or not mask.any():
+            raise ValueError(
+                f"options['reset_mask'] must have shape ({n},) and at least one True, got {mask}"
+            )
+    if task is None or isinstance(task, Task):
+        return mask, [task] * n
+    if isinstance(task, str) or not isinstance(task, Sequence) or len(task) != n:
+        raise ValueError(
+            f"options['task'] must be a Task or a sequence of {n} (one per env), got {task!r}"
+        )
+    for t in task:
+        if t is not None and not isinstance(t, Task):
+            raise ValidationError(f"options['task'] entries must be Task or None, got {t!r}")
+    return mask, list(task)
+
+
 class ParentBatchVectorEnv(VectorEnv):
     """N copies of one babyworld level sharing one parent, with batched parent calls.
 
@@ -151,20 +187,11 @@ class ParentBatchVectorEnv(VectorEnv):
         reset raises ``ValueError`` and leaves every env as it was.
         """
         seeds = check_seeds(seed, self.num_envs)
-        if options is not None and not isinstance(options, dict):
-            raise ValidationError(f"reset options must be a dict or None, got {options!r}")
-        options = dict(options or {})
-        mask = self._reset_mask(options.pop("reset_mask", None))
-        tasks = self._tasks(options.pop("task", None))
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; the vector env takes 'task' and "
-                "'reset_mask'"
-            )
+        mask, tasks = reset_options(options, self.num_envs)
+        mask = self._reset_mask(mask)
+        self.check_tasks(mask, tasks)  # all or nothing: every task before any env moves
         tasks = [e.task if t is None else t for e, t in zip(self.envs, tasks, strict=True)]
         idx = [i for i in range(self.num_envs) if mask[i]]
-        for i in idx:  # all or nothing: check every task before any env moves
-            self.envs[i].check_task(tasks[i])
         if seeds[0] is not None and mask.all():
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
         infos = self._batch_infos(list(self._reset_envs(idx, seeds, tasks).items()))
@@ -201,14 +228,8 @@ class ParentBatchVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step every env: one batched score and one batched generate call for all of them."""
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,):
-            raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        actions = self.check_actions(actions)  # all or nothing: no env moves if one cannot
         t = time.perf_counter()
-        for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
-            if e._done:  # all or nothing: no env moves if one of them cannot
-                raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
-            e._check_action(a)
         pending = [e.begin_step(a) for e, a in zip(self.envs, actions, strict=True)]
         t = self._clock("frames", t)
         scores = self.parent.score(
@@ -297,32 +318,30 @@ class ParentBatchVectorEnv(VectorEnv):
     def _gen_kwargs(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens}
 
-    def _reset_mask(self, mask: Any) -> np.ndarray:
+    def _reset_mask(self, mask: np.ndarray | None) -> np.ndarray:
+        """A checked mask (:func:`reset_options`), or every env; a partial reset needs a first."""
         if mask is None:
             return np.ones(self.num_envs, dtype=np.bool_)
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            raise ValidationError(f"options['reset_mask'] must be a numpy bool array, got {mask!r}")
-        if mask.shape != (self.num_envs,) or not mask.any():
-            raise ValueError(
-                f"options['reset_mask'] must have shape ({self.num_envs},) and at least one True, "
-                f"got {mask}"
-            )
         if any(self._obs[i] is None for i in range(self.num_envs) if not mask[i]):
             raise RuntimeError("reset all envs once before a partial reset with 'reset_mask'")
         return mask
 
-    def _tasks(self, task: Any) -> list[Task | None]:
-        if task is None or isinstance(task, Task):
-            return [task] * self.num_envs
-        if isinstance(task, str) or not isinstance(task, Sequence) or len(task) != self.num_envs:
-            raise ValueError(
-                f"options['task'] must be a Task or a sequence of {self.num_envs} (one per env), "
-                f"got {task!r}"
-            )
-        for t in task:
-            if t is not None and not isinstance(t, Task):
-                raise ValidationError(f"options['task'] entries must be Task or None, got {t!r}")
-        return list(task)
+    def check_tasks(self, mask: np.ndarray, tasks: Sequence[Task | None]) -> None:
+        """Raise unless every env in ``mask`` can run its task (``None``: the one it has)."""
+        for i in np.flatnonzero(mask):
+            if tasks[i] is not None:
+                self.envs[i].check_task(tasks[i])
+
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """``actions`` as an array if every env can take its own; else what :meth:`step` raises."""
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
+            if e._done:
+                raise RuntimeError(f"env {i} has no episode running: call reset() before step()")
+            e._check_action(a)
+        return actions
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call a method (or read an attribute) of every env, as ``SyncVectorEnv.call``."""
