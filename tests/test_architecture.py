@@ -23,9 +23,7 @@ MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 80
 #: What is still over the limits (issue "One house", item 7), at its size when the check was
 #: written: an entry may shrink, never grow, and goes once it fits.
-OVERSIZE = {
-    "babyworld/parent/hf.py": 563,
-}
+OVERSIZE: dict[str, int] = {}
 
 
 def modules() -> dict[str, Path]:

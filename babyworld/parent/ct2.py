@@ -18,7 +18,6 @@ Torch (``smollm2``, ``hf:<dir>``) stays the reference and the path for any Huggi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, StoreSetting
+from babyworld.parent.digest import digest, files_digest
 from babyworld.parent.prefix import prefix_groups
 from babyworld.parent.vocab import Vocabulary, avoid_of
 
@@ -58,9 +58,7 @@ def _source_fingerprint(source: Path) -> dict[str, Any]:
     files = sorted(p for p in source.iterdir() if p.suffix in (".safetensors", ".bin"))
     return {
         "source": str(source.resolve()),
-        "config": hashlib.blake2b(
-            (source / "config.json").read_bytes(), digest_size=16
-        ).hexdigest(),
+        "config": digest((source / "config.json").read_bytes()),
         "weight_files": {p.name: p.stat().st_size for p in files},
     }
 
@@ -274,17 +272,13 @@ class CT2Parent(Parent):
     def _store_description(self) -> dict[str, Any]:
         import ctranslate2
 
-        h = hashlib.blake2b(digest_size=16)
-        for name in ("config.json", "model.bin", "vocabulary.json", "tokenizer.json"):
-            with open(self.path / name, "rb") as f:
-                while chunk := f.read(1 << 22):
-                    h.update(chunk)
+        names = ("config.json", "model.bin", "vocabulary.json", "tokenizer.json")
         return {
             "engine": "ctranslate2",
             "ctranslate2": ctranslate2.__version__,
             "compute_type": self.compute_type,
             "device": "cpu",
-            "files": h.hexdigest(),
+            "files": files_digest(self.path / name for name in names),
         }
 
     def _tokens(self, text: str) -> list[str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,8 @@ from babyworld.parent.cascade import cache_kwarg, plain_dynamic_cache
 from babyworld.parent.cascade import install as install_cascade
 from babyworld.parent.cascade import register as register_cascade
 from babyworld.parent.cpu import native_bf16, resolve_dtype
+from babyworld.parent.digest import digest, tokenizer_digest, weights_digest
+from babyworld.parent.greedy import greedy_loop, last_positions
 from babyworld.parent.prefix import KV, PrefixStore, prefix_groups
 from babyworld.parent.vocab import Vocabulary, avoid_of
 from babyworld.validation import ValidationError
@@ -213,8 +213,8 @@ class HFParent(Parent):
             "device": self.device.type,
             "model": type(self.model).__name__,
             "weights": weights_digest(self.model),
-            "config": _digest(self.model.config.to_json_string(use_diff=False)),
-            "generation": _digest(self.model.generation_config.to_json_string(use_diff=False)),
+            "config": digest(self.model.config.to_json_string(use_diff=False)),
+            "generation": digest(self.model.generation_config.to_json_string(use_diff=False)),
             "tokenizer": tokenizer_digest(self.tokenizer),
             "ids": [self.pad_id, self.start_id, sorted(self._newline_ids)],
             "decode": self.decode,
@@ -336,7 +336,7 @@ class HFParent(Parent):
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=pos,
-                logits_to_keep=_last(keep, ids.shape[1]),
+                logits_to_keep=last_positions(keep, ids.shape[1]),
                 use_cache=past is not None,
                 **{self._cache_kwarg: past},
                 **extra,
@@ -373,7 +373,10 @@ class HFParent(Parent):
                 self.stats.prompt_tokens += sum(len(seqs[i]) for i in chunk)
                 ban = self._ban([avoid_of(prompts[i]) for i in chunk])
                 if loop:
-                    rows = self._greedy_loop(ids, mask, pos, past, max_new_tokens, extra, ban)
+                    rows = greedy_loop(
+                        self.model, self._cache_kwarg, self._vocabulary()[1], self._clock,
+                        ids, mask, pos, past, max_new_tokens, extra, ban,
+                    )  # fmt: skip
                 else:
                     rows = self._hf_generate(
                         seqs[chunk[0]][:length], ids, mask, past, max_new_tokens, temperature, ban
@@ -423,61 +426,6 @@ class HFParent(Parent):
         self._clock("decode", first)
         return gen[:, ids.shape[1] :].tolist()
 
-    def _greedy_loop(
-        self,
-        ids: torch.Tensor,
-        mask: torch.Tensor,
-        pos: torch.Tensor,
-        past: object | None,
-        max_new_tokens: int,
-        extra: dict[str, Any] | None = None,
-        ban: torch.Tensor | None = None,
-    ) -> list[list[int]]:
-        """Greedy decoding of one chunk in a plain loop: one forward pass per new token.
-
-        Equals ``generate``'s greedy answer (argmax of the logits, each row's ``ban`` ruled out),
-        without its per-token Python machinery; a row stops at the first token whose text holds a
-        newline (or at the end token), and the batch shrinks to the rows still running.
-        """
-        from transformers import DynamicCache
-
-        t = time.perf_counter()
-        past = past if past is not None else DynamicCache()
-        kw = {self._cache_kwarg: past, **(extra or {})}
-        logits = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=pos,
-            use_cache=True,
-            logits_to_keep=_last(1, ids.shape[1]),
-            **kw,
-        ).logits
-        t = self._clock("prefill", t)
-        stops = self._vocabulary()[1]
-        rows: list[list[int]] = [[] for _ in range(len(ids))]
-        alive = torch.arange(len(ids))
-        pos = pos[:, -1:]
-        for step in range(max_new_tokens):
-            last = logits[:, -1]
-            nxt = (last if ban is None else last.masked_fill(ban, float("-inf"))).argmax(-1)
-            done = stops[nxt]
-            for r, tok in zip(alive.tolist(), nxt.tolist(), strict=True):
-                rows[r].append(tok)
-            if step == max_new_tokens - 1 or bool(done.all()):
-                break
-            if bool(done.any()):
-                keep = (~done).nonzero()[:, 0]
-                alive, nxt, mask, pos = alive[keep], nxt[keep], mask[keep], pos[keep]
-                ban = ban[keep] if ban is not None else None
-                past.batch_select_indices(keep)
-            mask = torch.cat([mask, mask.new_ones((len(mask), 1))], 1)
-            pos = pos + 1
-            logits = self.model(
-                input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, use_cache=True, **kw
-            ).logits
-        self._clock("decode", t)
-        return rows
-
     def _vocabulary(self) -> tuple[Vocabulary, torch.Tensor]:
         """The output vocabulary's texts (decoded once) and ``[vocab]`` bools of its stop tokens."""
         if self._vocab is None:
@@ -522,41 +470,3 @@ def _quiet_progress_bars() -> Iterator[None]:
     finally:
         if was_on:
             hf_logging.enable_progress_bar()
-
-
-def _last(n: int, length: int) -> torch.Tensor:
-    """``logits_to_keep`` for the last ``n`` of ``length`` positions, as indices.
-
-    An ``int`` makes transformers slice the hidden states, and the output projection of a
-    non-contiguous ``[B, n, hidden]`` slice runs on the CPU as a batched product against the
-    vocabulary matrix expanded (copied) once per row: ~5 of a 7.8 s scoring call of 192 rows in
-    bf16 went to that copy. Indices gather a contiguous ``[B, n, hidden]``, projected by one product.
-    """
-    return torch.arange(length - n, length)
-
-
-def _digest(text: str | bytes) -> str:
-    data = text.encode() if isinstance(text, str) else text
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def weights_digest(model: torch.nn.Module) -> str:
-    """Digest of every parameter and buffer: names, dtypes, shapes and bytes (~0.3 s for 135M)."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
-    return h.hexdigest()
-
-
-def tokenizer_digest(tokenizer: Any) -> str:
-    """Digest of a tokenizer: a fast tokenizer's full JSON, else its class and vocabulary."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        text = backend.to_str()
-    else:
-        vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-        text = json.dumps([type(tokenizer).__name__, sorted(vocab.items())])
-    special = json.dumps(getattr(tokenizer, "special_tokens_map", {}), sort_keys=True, default=str)
-    return _digest(text + special)

@@ -6,7 +6,6 @@ never the default parent of a real experiment.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zlib
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from babyworld.parent.base import DEFAULT_CACHE_BYTES, Parent, Prompt, StoreSetting
+from babyworld.parent.digest import digest
 from babyworld.text import WordTokenizer
 from babyworld.validation import check_float, check_int
 from babyworld.world import COLORS, SHAPES
@@ -141,7 +141,7 @@ class ScriptedParent(Parent):
             "version": SCRIPTED_VERSION,
             "copy": self.copy,
             "vocab_size": self.vocab_size,
-            "templates": hashlib.blake2b(templates, digest_size=16).hexdigest(),
+            "templates": digest(templates),
             "judge": [self.judge_error, self.judge_bias, self.judge_seed],
         }
 
