@@ -35,7 +35,7 @@ from babyworld.experiments.ablation.report import (
 from babyworld.experiments.ablation.report_tables import format_ci, markdown_table
 from babyworld.experiments.ablation.stats import bootstrap_inputs
 from babyworld.experiments.cli import main
-from babyworld.experiments.config import EnvConfig, TrainConfig
+from babyworld.experiments.config import EnvConfig
 from babyworld.experiments.train import run_parent_stats
 from babyworld.rewards import REWARD_NAMES
 
@@ -210,18 +210,21 @@ def test_the_consistency_temperature_setting():
 
 
 def test_eval_every_goes_to_train_as_updates():
-    cfg = parse_config(_base(eval_every=2048, steps=4096)) if _has_eval() else None
-    if cfg is None:  # train has no evaluation protocol yet (branch modes): refused up front
-        with pytest.raises(
-            ConfigError, match="eval_every: this babyworld's train has no evaluation"
-        ):
-            parse_config(_base(eval_every=2048, steps=4096))
-        return
+    cfg = parse_config(_base(eval_every=2048, steps=4096))
     assert cfg.train_config("Point", cfg.modes[0], 0).eval.every == 4  # 2048 / 512
 
 
-def _has_eval() -> bool:
-    return "eval" in {f.name for f in dataclasses.fields(TrainConfig)}
+def test_the_eval_table_is_shared_but_its_cadence_is_in_env_steps():
+    cfg = parse_config(_base(eval_every=2048, steps=4096, eval={"episodes": 512, "num_envs": 32}))
+    ev = cfg.train_config("Point", cfg.modes[0], 0).eval
+    assert (ev.every, ev.episodes, ev.num_envs) == (4, 512, 32)
+    assert parse_config(_base(eval={"episodes": 128})).base.eval.episodes == 128
+    with pytest.raises(ConfigError, match=r"eval.every: counts one run's updates.*eval_every"):
+        parse_config(_base(eval={"every": 4}))
+    with pytest.raises(
+        ConfigError, match=r"eval.episodes: must be >= 0 \(0: no evaluation\), got -1"
+    ):
+        parse_config(_base(eval={"episodes": -1}))
 
 
 MODES_TXT = str(registered_modes())
@@ -375,7 +378,7 @@ CHOICES = f"the modes are {MODES_TXT}; the controls are {tuple(CONTROLS)}"
             "table of them by level (default: train's); a whole number of updates of every "
             "label); modes (a table of labels, one sub-table per label (required)); and the "
             "settings of babyworld train every run shares: parent, num_envs, init_from, "
-            "checkpoint_every, threads, checkpoint_at_words, env, lang, student, ppo, watch",
+            "checkpoint_every, threads, checkpoint_at_words, env, lang, student, ppo, watch, eval",
         ),
         (
             {"modes": {"baby": {"lr": 0.1}}},

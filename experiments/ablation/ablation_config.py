@@ -18,6 +18,8 @@ The format (see ``experiments/configs/``)::
     [env]                          # --env.* for every mode (optional), e.g.
                                    # reward_weights = "task=1", reward_source = "parent"
     [student]                      # --student.* for every mode (optional; one architecture)
+    [eval]                         # --eval.* for every run (optional): episodes, num_envs; the
+                                   # cadence is eval_every (env steps), never eval.every
 
     [modes.baby]                   # a label: a named control or a mode (see
                                    # experiments/ablation/controls.py: CONTROLS) ...
@@ -116,8 +118,8 @@ _OWN_KEYS = {
 }
 #: TrainConfig fields the ablation sets for each run (or that mean nothing in one).
 _PER_RUN = (
-    "level", "curriculum", "curricula", "mode", "seed", "steps", "out", "resume", "modes", "eval",
-    "ray", "workers",
+    "level", "curriculum", "curricula", "mode", "seed", "steps", "out", "resume", "modes", "ray",
+    "workers",
 )  # fmt: skip
 #: The TrainConfig settings an ablation config takes, shared by every run.
 SHARED = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in _PER_RUN)
@@ -287,6 +289,12 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> AblationCon
     levels = _parse_levels(data["levels"], fail)
     seeds = _parse_seeds(data.get("seeds", len(DEFAULT_SEEDS)), fail)
     steps = _parse_steps(data["steps"], levels, fail)
+    if isinstance(data.get("eval"), Mapping) and "every" in data["eval"]:
+        raise fail(
+            "eval.every",
+            "counts one run's updates, which differ between labels; give the evaluations' "
+            "cadence in env steps with eval_every (one value, or a table by level)",
+        )
     eval_every = None
     if "eval_every" in data:
         eval_every = _parse_steps(data["eval_every"], levels, fail, "eval_every")
