@@ -178,10 +178,9 @@ def search_lines(choices: Sequence[dict]) -> list[str]:
 def chosen_toml(choices: Sequence[dict], source: str) -> str:
     """``chosen.toml``: each searched label's best settings, as tables of an ablation config."""
     lines = [
-        f"# The best trial of each searched label of {source} (mean area under the greedy curve,",
-        "# then final greedy, then sampled success, over its runs): write these settings into the",
-        "# main config's tables,",
-        "# beside each label's own.",
+        f"# The best trial of each searched label of {source}",
+        "# (mean area under the greedy curve, then final greedy, then sampled success, over its",
+        "# runs): write these settings into the main config's tables, beside each label's own.",
     ]
     for c in choices:
         if c["best"] is None:
