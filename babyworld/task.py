@@ -124,7 +124,7 @@ class Task:
         return f"{self.level}[{','.join(parts)}]"
 
     def check_level(self, level: str, task_params: tuple[str, ...]) -> None:
-        """Raise ``ValueError`` unless the task is for ``level`` and sets only its ``task_params``."""
+        """``ValueError`` unless the task is for ``level`` and sets only its ``task_params``."""
         if self.level != level:
             raise ValueError(
                 f"task {self.name!r} is for level {self.level!r} but this env is "

@@ -163,7 +163,7 @@ def play(
 def _table(
     run: Path, parent: str | None, level: str | None, you: tuple[Callable, Callable] | None
 ) -> tuple[Any, Parent, Any, gym.Env]:
-    """The run's baby, the parent (yours, typed with ``you``'s ask and show), the task and its env."""
+    """The run's baby, its parent (yours, with ``you``'s ask and show), the task and its env."""
     from babyworld.envs import env_id
     from babyworld.experiments.rundir import load
     from babyworld.experiments.train import build_curriculum

@@ -1,7 +1,7 @@
 """Reward components (pure functions), their online estimators, and the reward vector."""
 
 from babyworld.rewards import components
-from babyworld.rewards.estimators import AdaptiveCode, SuccessTracker, TokenPredictor
+from babyworld.rewards.estimators import AdaptiveCode, SuccessTracker, TokenPredictor, estimate
 from babyworld.rewards.vector import (
     COMPONENTS,
     DEFAULT_WEIGHTS,
@@ -31,6 +31,7 @@ __all__ = [
     "TokenPredictor",
     "combine",
     "components",
+    "estimate",
     "format_weights",
     "parse_weights",
     "resolve_weights",

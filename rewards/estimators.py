@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from babyworld.rewards import components
+
 
 class _Counts:
     """Shared state handling of the count-based estimators (``self.counts``, an int array)."""
@@ -137,3 +139,21 @@ class SuccessTracker:
         if float(state["beta"]) != self.beta:
             raise ValueError(f"tracker state has beta={state['beta']}, this tracker {self.beta}")
         self.estimates = dict(state["estimates"])
+
+
+def estimate(
+    predictor: TokenPredictor, code: AdaptiveCode, action: int, heard_ids: np.ndarray
+) -> tuple[float, float]:
+    """``(predictability, mdl)`` of one env's ``action`` and what followed it; both then learn.
+
+    A vector env computes the same numbers for all its envs at once
+    (:mod:`babyworld.rewards.rows`, equal bit for bit: tests).
+    """
+    surprisal = predictor.surprisal(action, heard_ids)
+    predictor.update(action, heard_ids)
+    bits = code.code_length([action])
+    code.update([action])
+    return (
+        components.predictability(surprisal, predictor.max_bits),
+        components.mdl(bits, code.max_bits_per_word),
+    )

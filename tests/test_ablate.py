@@ -677,6 +677,7 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     stale.path.mkdir(parents=True)
     (stale.path / "config.json").write_text(json.dumps(stale.config.to_dict()))
     (stale.path / "metrics.csv").write_text("step,seconds\n32,0.1\n")
+    (stale.path / "transcripts.jsonl").write_text('{"update": 1}\n')  # the language log's
     statuses = [r.status for r in plan_runs(cfg)]
     assert statuses == ["done", "done", "partial", "new", "stale", "new", "new", "new"]
 

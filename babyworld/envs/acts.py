@@ -92,8 +92,9 @@ class Outcome:
 class PendingStep:
     """A step between its phases: the act, what the parent must score, then what it must say.
 
-    Phase 1 (:meth:`ParentBabyEnv.begin_step`) fills ``action``, ``contexts`` and
-    ``continuations``; phase 2 (:meth:`ParentBabyEnv.resolve_step`), given the scores, fills
+    Phase 1 (:meth:`~babyworld.envs.base.ParentBabyEnv.begin_step`) fills ``action``,
+    ``contexts`` and ``continuations``; phase 2
+    (:meth:`~babyworld.envs.base.ParentBabyEnv.resolve_step`), given the scores, fills
     ``outcome`` (``None`` while an utterance goes on), ``terminated`` and ``prompts``.
     ``not_understood`` holds the word of an act outside the current mask (``action`` is then -1
     and nothing is scored).
@@ -107,7 +108,7 @@ class PendingStep:
     terminated: bool = False
     prompts: list[Prompt] | None = None
     #: Phase 3's observation: ``(obs, heard_truncated, heard, feedback, request)``
-    #: (:meth:`ParentBabyEnv.observe_step`).
+    #: (:meth:`~babyworld.envs.base.ParentBabyEnv.observe_step`).
     observed: tuple[dict, bool, str, str, str] | None = None
     #: ``(predictability, mdl)`` when a vector env computed them for all its envs at once.
     estimates: tuple[float, float] | None = None

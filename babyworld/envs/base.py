@@ -1,4 +1,4 @@
-"""Shared machinery of every parent–baby env: spaces, action checks, the reward vector, info."""
+"""Shared machinery of every parent–baby env: spaces, the phases of a step, rewards, info."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from babyworld.rewards import (
     check_reward_source,
     combine,
     components,
+    estimate,
     resolve_weights,
     reward_bounds,
     reward_vector,
@@ -63,8 +64,15 @@ class ParentBabyEnv(ParentAsTeacher, gym.Env[dict, np.int64]):
     #: Per-episode settings a :class:`~babyworld.task.Task` of this level may carry.
     task_params: ClassVar[tuple[str, ...]] = ()
     #: Attributes that make up the running episode (saved by :meth:`state_dict`).
-    episode_keys: ClassVar[tuple[str, ...]] = tuple(
-        "_scene _task _exchange _done _request _last task _split".split()
+    episode_keys: ClassVar[tuple[str, ...]] = (
+        "_scene",
+        "_task",
+        "_exchange",
+        "_done",
+        "_request",
+        "_last",
+        "task",
+        "_split",
     )
     reward_names: tuple[str, ...] = REWARD_NAMES
     #: Whether the parent gives a verdict on every exchange, so that ``reward_source="parent"``
@@ -147,7 +155,8 @@ class ParentBabyEnv(ParentAsTeacher, gym.Env[dict, np.int64]):
         self.predictor = TokenPredictor(vocab_size, len(self.words))
         self.code = AdaptiveCode(len(self.words))
         self.tracker = SuccessTracker(progress_beta)
-        self._exchange, self._done, self._last = -1, True, {}
+        self._exchange, self._done = -1, True
+        self._last: dict[str, Any] = {}
         self.task = Task.make(self.level)
 
     # ----------------------------------------------------------------------- subclass interface
@@ -341,7 +350,9 @@ class ParentBabyEnv(ParentAsTeacher, gym.Env[dict, np.int64]):
         elif invalid:  # the floor: the estimators do not learn from an act outside the mask
             predictability, mdl = -1.0, -1.0
         else:
-            predictability, mdl = self._estimate(a, obs["heard"][: obs["heard_len"]])
+            predictability, mdl = estimate(
+                self.predictor, self.code, a, obs["heard"][: obs["heard_len"]]
+            )
         if out is None:
             success, true_success, consistency, progress = False, False, 0.0, 0.0
         else:
@@ -388,21 +399,6 @@ class ParentBabyEnv(ParentAsTeacher, gym.Env[dict, np.int64]):
             "task": self.task.name,
             "parent": self.parent.label,
         }
-
-    def _estimate(self, action: int, heard_ids: np.ndarray) -> tuple[float, float]:
-        """``(predictability, mdl)`` of ``action`` and what followed it; the estimators learn.
-
-        A vector env computes the same numbers for all its envs at once
-        (:mod:`babyworld.rewards.rows`, equal bit for bit: tests).
-        """
-        surprisal = self.predictor.surprisal(action, heard_ids)
-        self.predictor.update(action, heard_ids)
-        bits = self.code.code_length([action])
-        self.code.update([action])
-        return (
-            components.predictability(surprisal, self.predictor.max_bits),
-            components.mdl(bits, self.code.max_bits_per_word),
-        )
 
     def _partial_utterance(self) -> str:
         """The words of an utterance still going on (levels with multi-word utterances)."""

@@ -39,8 +39,8 @@ class LadderEnv(gym.Env[dict, np.int64]):
     (``action_masks()``, ``info["action_mask"]``). A masked action (say ``red`` while ``Point``
     is played) is, by default, an act the parent does not understand: the exchange ends with
     ``task`` 0, ``info["invalid_action"]`` is ``True`` and the episode goes on (see
-    :class:`~babyworld.envs.base.ParentBabyEnv`); with ``invalid_action="raise"`` it raises
-    :class:`~babyworld.envs.base.InvalidActionError`.
+    :data:`~babyworld.envs.acts.INVALID_ACTION_MODES`); with ``invalid_action="raise"`` it raises
+    :class:`~babyworld.envs.acts.InvalidActionError`.
 
     ## Observation Space, Starting State, Rewards, Episode End
     Those of the current level (all levels share one observation space).
@@ -195,7 +195,7 @@ class LadderEnv(gym.Env[dict, np.int64]):
     def finish_reset(self, said: Sequence[str]) -> tuple[dict, dict]:
         """Phase 2 of :meth:`reset`."""
         obs, info = self.cur.finish_reset(said)
-        return obs, self._info(info)
+        return obs, self._with_level(info)
 
     def begin_step(self, action: Any) -> PendingStep:
         """Phase 1 of :meth:`step`: the union action, mapped to the current level's."""
@@ -217,13 +217,13 @@ class LadderEnv(gym.Env[dict, np.int64]):
     ) -> tuple[dict, Any, bool, bool, dict]:
         """Phase 3 of :meth:`step`."""
         obs, reward, terminated, truncated, info = self.cur.finish_step(pending, said)
-        return obs, reward, terminated, truncated, self._info(info)
+        return obs, reward, terminated, truncated, self._with_level(info)
 
     def render(self) -> str | None:
         """``ansi``: the current level's last exchange."""
         return self.cur.render()
 
-    def _info(self, info: dict) -> dict:
+    def _with_level(self, info: dict) -> dict:
         info["action_mask"] = self.action_masks()
         info["level"] = self.cur.level
         return info

@@ -37,8 +37,8 @@ class NameEnv(ParentBabyEnv):
     all are allowed; with ``restrict_to_asked=True`` only the words of the asked attribute are
     (``action_masks()`` / ``info["action_mask"]``). A masked word is, by default, not understood
     by the parent: the exchange ends with ``task`` 0 and ``info["invalid_action"] = True`` (see
-    :class:`~babyworld.envs.base.ParentBabyEnv`); with ``invalid_action="raise"`` it raises
-    :class:`~babyworld.envs.base.InvalidActionError`.
+    :data:`~babyworld.envs.acts.INVALID_ACTION_MODES`); with ``invalid_action="raise"`` it raises
+    :class:`~babyworld.envs.acts.InvalidActionError`.
 
     ## Observation Space
     As :class:`~babyworld.envs.point.PointEnv`; the shown toy's *attended* feature is 1.

@@ -117,7 +117,8 @@ class ParentAsTeacher:
         """``(consistency, the parent's verdict)`` of ``action`` among the allowed acts.
 
         ``scores`` are the parent's answers to :meth:`teacher_requests` (every allowed act's
-        judge frames, as one-act levels ask for them in :meth:`_score_requests`).
+        judge frames, as one-act levels ask for them in
+        :meth:`~babyworld.envs.base.ParentBabyEnv._score_requests`).
         """
         j = self._judgements(scores)
         k = int(np.searchsorted(np.flatnonzero(self._allowed()), action))

@@ -11,10 +11,11 @@ import torch
 
 def greedy_loop(
     model: Any,
+    ids: torch.Tensor,
+    *,
     cache_kwarg: str,
     stops: torch.Tensor,
     clock: Callable[[str, float], float],
-    ids: torch.Tensor,
     mask: torch.Tensor,
     pos: torch.Tensor,
     past: object | None,

@@ -374,9 +374,18 @@ class HFParent(Parent):
                 ban = self._ban([avoid_of(prompts[i]) for i in chunk])
                 if loop:
                     rows = greedy_loop(
-                        self.model, self._cache_kwarg, self._vocabulary()[1], self._clock,
-                        ids, mask, pos, past, max_new_tokens, extra, ban,
-                    )  # fmt: skip
+                        self.model,
+                        ids,
+                        cache_kwarg=self._cache_kwarg,
+                        stops=self._vocabulary()[1],
+                        clock=self._clock,
+                        mask=mask,
+                        pos=pos,
+                        past=past,
+                        max_new_tokens=max_new_tokens,
+                        extra=extra,
+                        ban=ban,
+                    )
                 else:
                     rows = self._hf_generate(
                         seqs[chunk[0]][:length], ids, mask, past, max_new_tokens, temperature, ban

@@ -1,8 +1,9 @@
 """Rollout workers as Ray actors: a vector env whose envs live in K worker processes.
 
 :class:`RayVectorEnv` splits the run's N envs into K contiguous shards; each shard is one Ray actor
-(:class:`~babyworld.vector.shard.ShardWorker`) holding a native :class:`~babyworld.vector.local.ParentBatchVectorEnv` and
-its own parent built from the run's parent spec. ``reset`` and ``step`` go out to every actor at
+(:class:`~babyworld.vector.shard.ShardWorker`) holding a native
+:class:`~babyworld.vector.local.ParentBatchVectorEnv` and its own parent built from the run's
+parent spec. ``reset`` and ``step`` go out to every actor at
 once and their results come back concatenated in env order, with the same infos (reward vectors
 included), the same per-env seeds (env ``i`` gets ``seed + i``) and the same reset options
 (``task``, ``reset_mask``) as the local env, so a learner and a curriculum in the driver run

@@ -274,7 +274,7 @@ class ParentBatchVectorEnv(VectorEnv):
         """Every env's ``(predictability, mdl)`` in one call (``pending[i].estimates``).
 
         Array code over the envs whose act was understood (:mod:`babyworld.rewards.rows`);
-        equal to each env's own :meth:`~babyworld.envs.base.ParentBabyEnv._estimate`. The
+        equal to each env's own :func:`~babyworld.rewards.estimators.estimate`. The
         estimators then learn the step, as there.
         """
         env = np.array([i for i, q in enumerate(pending) if q.not_understood is None], np.int64)

@@ -65,7 +65,7 @@ class ShardWorker:
         return obs, rewards, terms, truncs, self.env.raw
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        """A method of the shard's vector env (``action_masks``, ``check_actions``, ``call``, ...)."""
+        """A method of the shard's vector env (``action_masks``, ``check_actions``, ``call``...)."""
         return getattr(self.env, name)(*args, **kwargs)
 
     def parent_stats(self) -> dict[str, float]:

@@ -40,8 +40,6 @@ from babyworld.experiments.config import TrainConfig
 from babyworld.experiments.rundir import TRAIN_FILES, remove_run
 
 PLAN = "ablation.json"
-#: Files ``train()`` writes in a run directory (a directory holding only these, and no
-#: checkpoint, was interrupted before its first checkpoint and is started again).
 
 
 @dataclass(frozen=True)
