@@ -74,6 +74,8 @@ def test_every_page_is_in_the_nav():
             "words_channel_smollm2/world_model",
             "sd_hindsight/report",
             "sd_hindsight_warm/report",
+            "race_search/search",
+            "race_search/report",
         )  # fmt: skip
     }
     assert pages == set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
