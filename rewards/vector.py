@@ -53,6 +53,7 @@ COMPONENTS: tuple[Component, ...] = (
 REWARD_NAMES: tuple[str, ...] = tuple(c.name for c in COMPONENTS)
 #: Position of each component in the vector, by name (address components by name, never by number).
 REWARD_INDEX: dict[str, int] = {name: i for i, name in enumerate(REWARD_NAMES)}
+_NAME_SET = frozenset(REWARD_NAMES)
 #: Default weights of the scalar reward ``w · r``: the task dominates, the dense signals shape.
 DEFAULT_WEIGHTS: dict[str, float] = {c.name: c.weight for c in COMPONENTS}
 
@@ -187,6 +188,6 @@ def reward_vector(**values: float) -> np.ndarray:
     Raises:
         KeyError: a component is missing or unknown (named).
     """
-    if set(values) != set(REWARD_NAMES):
+    if values.keys() != _NAME_SET:
         raise KeyError(f"a reward vector needs exactly {REWARD_NAMES}, got {sorted(values)}")
     return np.array([values[name] for name in REWARD_NAMES], dtype=np.float32)

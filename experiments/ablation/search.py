@@ -116,8 +116,8 @@ def choose(
 
     Returns:
         One dict per searched label: ``label``, ``trials`` (each ``label``, ``settings``, ``runs``,
-        ``planned``, ``auc``, ``greedy``, ``sampled``; in grid order) and ``best`` (the best of the trials
-        whose runs all finished, or ``None`` while none has).
+        ``planned``, ``auc``, ``greedy``, ``sampled``; in grid order) and ``best`` (the best of the
+        trials whose runs all finished, or ``None`` while none has).
     """
     out: dict[str, dict] = {}
     for spec in specs:
