@@ -125,8 +125,16 @@ def test_targets_verdicts():
     assert targets({"peak_rss_gb": 1.0})["peak_rss_gb"]["met"] is True
     assert targets(figures, judged=False)["parent_ratio"]["met"] is None
     assert targets({"parent_ratio": math.nan})["parent_ratio"]["met"] is None
-    assert targets({"demo_first_update_s": 29.0})["demo_first_update_s"]["met"] is True
-    assert targets({"demo_first_update_s": 104.0})["demo_first_update_s"]["met"] is False
+    assert targets({"demo_first_update_s": 19.0})["demo_first_update_s"]["met"] is True
+    assert targets({"demo_first_update_s": 29.0})["demo_first_update_s"]["met"] is False
+    assert targets({"warm_start_s": 0.9})["warm_start_s"]["met"] is True
+    # a target per CPU kind: 1,200 samples/s meets AVX2's 1,000, not AVX-512's 1,500
+    ppo = {"trainer_samples_per_s": 1200.0}
+    assert targets(ppo, simd="AVX2")["trainer_samples_per_s"]["met"] is True
+    assert targets(ppo, simd="AVX-512")["trainer_samples_per_s"]["met"] is False
+    assert targets(ppo, simd="AVX2")["trainer_samples_per_s"]["threshold"] == 1000.0
+    none = targets(ppo, simd="no AVX2")["trainer_samples_per_s"]
+    assert none["met"] is None and none["threshold"] is None
 
 
 def test_markdown_lists_rows_and_targets():

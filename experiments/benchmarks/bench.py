@@ -127,28 +127,34 @@ def _run(cfg: BenchConfig, threads: int, log: Any) -> dict[str, Any]:
         figures |= sections.demo_rows(cfg, threads, table)
     out |= figures
     out["rows"] = table.rows
-    out["targets"] = targets(figures, judged=not cfg.quick)
+    out["targets"] = targets(figures, judged=not cfg.quick, simd=out["machine"]["simd"])
     out["seconds"] = time.perf_counter() - started
     out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
 
-def targets(figures: dict[str, Any], judged: bool = True) -> dict[str, dict[str, Any]]:
+def targets(
+    figures: dict[str, Any], judged: bool = True, simd: str = "AVX-512"
+) -> dict[str, dict[str, Any]]:
     """Each target's threshold, measured value and verdict.
 
     Args:
         figures: the headline figures of :func:`run_bench`.
         judged: ``False`` for a ``--quick`` run, whose sizes are too small and whose LLM is a
             stand-in: its figures are reported but no target is judged.
+        simd: this machine's CPU kind (:func:`simd_level`); a target set per kind is judged
+            against its own (a CPU without AVX2 has none of them: not judged).
 
     Returns:
         Per target: its text, threshold, value and ``met`` (``None``: not measured or not judged).
     """
     res = {}
     for key, (threshold, text, lower_is_better) in TARGETS.items():
+        if isinstance(threshold, dict):
+            threshold = threshold.get(simd)
         value = figures.get(key)
         met = None
-        if judged and value is not None and math.isfinite(value):
+        if judged and value is not None and math.isfinite(value) and threshold is not None:
             met = value < threshold if lower_is_better else value >= threshold
         res[key] = {"target": text, "threshold": threshold, "value": value, "met": met}
     return res

@@ -8,11 +8,18 @@ from typing import Any, Literal
 
 from babyworld.parent import DEFAULT_PARENT
 
-#: key -> (threshold, text, lower is better)
-TARGETS: dict[str, tuple[float, str, bool]] = {
+#: key -> (threshold, text, lower is better); a threshold given per CPU kind (a dict keyed by
+#: :func:`~babyworld.experiments.benchmarks.bench.simd_level`) is judged against this machine's
+#: kind. The targets of the issue "Every CPU" (README "Speed" gives the figures met and not met).
+TARGETS: dict[str, tuple[float | dict[str, float], str, bool]] = {
     "parent_ratio": (0.8, "parent tokens/s at N=64 / raw forward tokens/s >= 0.8", False),
     "scripted_vs_minigrid": (10.0, "scripted-parent env steps/s / Minigrid steps/s >= 10", False),
-    "warm_start_s": (2.0, "warm start of the default parent < 2 s", True),
+    "trainer_samples_per_s": (
+        {"AVX-512": 1500.0, "AVX2": 1000.0},
+        "PPO collect + update samples/s, scripted parent, >= 1,500 (AVX2: >= 1,000)",
+        False,
+    ),
+    "warm_start_s": (1.0, "warm start of the default parent < 1 s", True),
     "peak_rss_gb": (2.5, "peak RSS with the default parent and 64 envs < 2.5 GB", True),
     "store_second_run_hit_rate": (
         1.0,
@@ -20,8 +27,8 @@ TARGETS: dict[str, tuple[float, str, bool]] = {
         False,
     ),
     "demo_first_update_s": (
-        30.0,
-        "make demo's first update (512 steps, empty answer store, from process start) < 30 s",
+        20.0,
+        "make demo's first update (512 steps, empty answer store, from process start) < 20 s",
         True,
     ),
     "best_path_speedup_64": (
