@@ -396,6 +396,17 @@ def test_a_run_trained_without_the_held_out_toys_reports_them_per_seed(tmp_path)
     write_per_seed(tmp_path / "p.csv", rows)
     back = read_per_seed(tmp_path / "p.csv")
     assert back[0]["held_out.greedy_success"] == 0.75 and "held_out.greedy_success" not in back[1]
+    # one run without them: no held-out columns (a column over some seeds would mislead)
+    assert "held-out toys" not in "\n".join(tables(rows, intervals=False)[0])
+    # every run with them: two columns beside the training toys' own; on Point, baby's seeds
+    # (rows 4-7) held-out greedy [0.6, 0.2, 0.4, 1.0] -> IQM (0.4 + 0.6) / 2 = 0.5, sampled
+    # [0.3, 0.1, 0.2, 0.5] -> (0.2 + 0.3) / 2 = 0.25
+    for i, r in enumerate(rows):
+        r["held_out.greedy_success"] = [0.6, 0.2, 0.4, 1.0][i % 4]
+        r["held_out.sampled_success"] = [0.3, 0.1, 0.2, 0.5][i % 4]
+    text = "\n".join(tables(rows, intervals=False)[0])
+    assert "| held-out toys, greedy, IQM | held-out toys, sampled, IQM |" in text
+    assert "| 1 | baby | baby | 4 | 0.95 | 0.85 | 0.50 | 0.25 | 3/4 |" in text
 
 
 def test_a_curve_still_moving_at_the_budget_and_mode_diagnostics_are_reported(tmp_path):

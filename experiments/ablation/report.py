@@ -7,7 +7,8 @@ success:
 
 - **final greedy success** and, beside it, **final sampled success**: the run's last evaluation
   (``summary.json`` ``eval``: the verifier's success on held-out seeds, acting greedily and by
-  sampling); IQM over seeds with a 95% stratified bootstrap CI (rliable).
+  sampling); IQM over seeds with a 95% stratified bootstrap CI (rliable); when every run
+  trained without the held-out toys, the same on scenes of those toys beside them;
 - **reached**: seeds whose greedy success reached the threshold at an evaluation (``eval.csv``),
   out of the finished seeds; **steps to the threshold**: the median over seeds of the first such
   step, a seed that never got there counting as ``inf`` (censored, never averaged), with a
