@@ -232,6 +232,7 @@ def ablate(
         parse_shard,
         plan_runs,
         run_ablation,
+        select_runs,
     )
 
     parts = parse_shard(shard) if shard is not None else None
@@ -239,7 +240,10 @@ def ablate(
     plan = plan_runs(cfg)
     print(f"{cfg.out}: {describe_plan(plan)}")
     if dry_run:
-        for r in plan:
+        mine = select_runs(cfg, plan, levels, parts)
+        if len(mine) < len(plan):
+            print(f"this call's runs (--levels, --shard): {describe_plan(mine)}")
+        for r in mine:
             print(f"  {r.status:8} {r.path}")
         return
     if max_runs is not None and max_runs < 1:

@@ -653,6 +653,18 @@ def test_ablate_interrupt_resume_and_report(tmp_path, capsys):
     main(["ablate", str(SMOKE), "--out", str(out), "--dry-run"])
     assert "8 runs: 8 new, 0 partial, 0 stale, 0 done" in capsys.readouterr().out
     assert not out.exists()
+    # a dry run lists the runs this call would take: Point's 4, every second one from the second
+    main(
+        ["ablate", str(SMOKE), "--out", str(out), "--dry-run", "--levels", "Point"]
+        + ["--shard", "2/2"]
+    )
+    dry = capsys.readouterr().out
+    assert "this call's runs (--levels, --shard): 2 runs: 2 new," in dry
+    assert [line.split()[-1] for line in dry.splitlines() if line.startswith("  new")] == [
+        str(out / "Point/hybrid/seed0"),
+        str(out / "Point/hybrid/seed1"),
+    ]
+    assert not out.exists()
 
     cfg = load_config(SMOKE, out=out)
     with pytest.raises(

@@ -216,19 +216,9 @@ def run_ablation(
     """
     from babyworld.parent import make_parent
 
-    full = plan = plan_runs(cfg)
-    if levels is not None:
-        unknown = sorted(set(levels) - set(cfg.levels))
-        if unknown or not levels:
-            raise ConfigError(
-                f"--levels {' '.join(levels) or '(none)'}: the config's levels are "
-                f"{list(cfg.levels)}; name one or more of them"
-            )
+    full = plan_runs(cfg)
+    plan = select_runs(cfg, full, levels, shard)
     make_parent(cfg.parent)  # a missing model fails here, before anything is written
-    if levels is not None:
-        plan = [r for r in plan if r.level in levels]
-    if shard is not None:
-        plan = shard_of(plan, *shard)
     todo = [r for r in plan if r.status != "done"][:max_runs]
     if ray is not None:
         from babyworld.experiments.ablation.cluster import run_on_ray
@@ -292,6 +282,28 @@ def train_run(config: TrainConfig, on_update: Callable[[int, float], None] | Non
         return "resumed"
     train(config, progress=False, on_update=on_update)
     return "trained"
+
+
+def select_runs(
+    cfg: AblationConfig,
+    plan: Sequence[PlannedRun],
+    levels: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+) -> list[PlannedRun]:
+    """The runs of ``plan`` on ``levels`` (all: ``None``), then shard ``shard`` of those.
+
+    Raises:
+        ConfigError: ``levels`` is empty or names a level the config lacks; a bad shard.
+    """
+    if levels is not None:
+        unknown = sorted(set(levels) - set(cfg.levels))
+        if unknown or not levels:
+            raise ConfigError(
+                f"--levels {' '.join(levels) or '(none)'}: the config's levels are "
+                f"{list(cfg.levels)}; name one or more of them"
+            )
+        plan = [r for r in plan if r.level in levels]
+    return shard_of(plan, *shard) if shard is not None else list(plan)
 
 
 def shard_of(plan: Sequence[PlannedRun], k: int, n: int) -> list[PlannedRun]:
