@@ -218,7 +218,8 @@ def ablate(
             '--levels LEVEL'; they share the out directory).
         shard: 'K/N': train only every N-th run from the K-th of those selected, so that N
             processes ('--shard 1/2', '--shard 2/2') share the runs without running one twice.
-        dry_run: validate the config and print the plan (new / partial / done runs), run nothing.
+        dry_run: validate the config and print the plan (new / partial / done runs), and the
+            runs --levels and --shard select for this call; run nothing.
         progress: show the overall progress bar.
         ray: run the runs as Ray tasks, as many at once as the cluster's CPUs allow, each asking
             for the config's threads (1 if unset); '--ray' alone starts a Ray cluster on this

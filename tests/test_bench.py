@@ -133,8 +133,10 @@ def test_targets_verdicts():
     assert targets(ppo, simd="AVX2")["trainer_samples_per_s"]["met"] is True
     assert targets(ppo, simd="AVX-512")["trainer_samples_per_s"]["met"] is False
     assert targets(ppo, simd="AVX2")["trainer_samples_per_s"]["threshold"] == 1000.0
-    none = targets(ppo, simd="no AVX2")["trainer_samples_per_s"]
-    assert none["met"] is None and none["threshold"] is None
+    for kind in ("no AVX2", None):  # a machine of neither kind, or a caller that did not say
+        none = targets(ppo, simd=kind)["trainer_samples_per_s"]
+        assert none["met"] is None and none["threshold"] is None
+    assert targets({"warm_start_s": 1.0})["warm_start_s"]["met"] is False  # < 1 s, strictly
 
 
 def test_markdown_lists_rows_and_targets():

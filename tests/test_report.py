@@ -407,6 +407,9 @@ def test_a_run_trained_without_the_held_out_toys_reports_them_per_seed(tmp_path)
     text = "\n".join(tables(rows, intervals=False)[0])
     assert "| held-out toys, greedy, IQM | held-out toys, sampled, IQM |" in text
     assert "| 1 | baby | baby | 4 | 0.95 | 0.85 | 0.50 | 0.25 | 3/4 |" in text
+    with_ci = "\n".join(tables(rows, reps=200)[0])
+    assert "| held-out toys, greedy, IQM [95% CI] |" in with_ci
+    assert "| 1 | baby | baby | 4 | 0.95 [" in with_ci and "] | 0.50 [" in with_ci
 
 
 def test_a_curve_still_moving_at_the_budget_and_mode_diagnostics_are_reported(tmp_path):

@@ -290,7 +290,16 @@ def select_runs(
     levels: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
 ) -> list[PlannedRun]:
-    """The runs of ``plan`` on ``levels`` (all: ``None``), then shard ``shard`` of those.
+    """The runs of ``plan`` on ``levels``, then shard ``shard`` of those: one call's runs.
+
+    Args:
+        cfg: the ablation (its levels check ``levels``).
+        plan: its runs, as :func:`plan_runs` lists them.
+        levels: the levels to keep (``None``: all).
+        shard: ``(k, n)``: keep the ``k``-th of every ``n`` runs (``None``: all).
+
+    Returns:
+        The selected runs, in plan order (done ones included).
 
     Raises:
         ConfigError: ``levels`` is empty or names a level the config lacks; a bad shard.

@@ -171,12 +171,13 @@ def _level_section(
     """One level's table (labels ranked by IQM final greedy success) and its greedy IQMs."""
     t = f"{rows[0]['threshold']:g}"
     # runs trained without the held-out toys (env.split = "train") were also evaluated on them
-    unseen = [f"{HELD_OUT}{k}_success" for k in ("greedy", "sampled")]
-    unseen = unseen if all(r.get(k) is not None for r in rows for k in unseen) else []
+    unseen = {kind: f"{HELD_OUT}{kind}_success" for kind in ("greedy", "sampled")}
+    if not all(r.get(k) is not None for r in rows for k in unseen.values()):
+        unseen = {}
     headers = [
         "rank", "label", "mode", "seeds",
         f"final greedy success, IQM{stats.ci}", f"final sampled success, IQM{stats.ci}",
-        *[f"held-out toys, {k.split('.')[1][:-8]}, IQM{stats.ci}" for k in unseen],
+        *[f"held-out toys, {kind}, IQM{stats.ci}" for kind in unseen],
         f"reached {t}", f"steps to {t}, median{stats.ci}",
         "parent requests", "parent hits", "parent tokens computed", "minutes",
         *[k.replace(".", ": ", 1) for k in sup_keys],
@@ -190,7 +191,7 @@ def _level_section(
 
     g_ci = stats.iqms(scores("final_greedy_success"))
     s_ci = stats.iqms(scores("final_sampled_success"))
-    u_ci = [stats.iqms(scores(k)) for k in unseen]
+    u_ci = [stats.iqms(scores(k)) for k in unseen.values()]
     ranked = sorted(g_ci, key=lambda lb: (-g_ci[lb][0], labels.index(lb)))
     table = []
     for rank, label in enumerate(ranked, start=1):
@@ -304,9 +305,10 @@ def notes(threshold: float, reps: int, intervals: bool) -> list[str]:
         "- Final greedy / sampled success: the verifier's success at the run's last evaluation, "
         "on held-out seeds, acting greedily / by sampling (summary.json `eval`). Labels are "
         "ranked by the IQM (interquartile mean over seeds) of final greedy success. " + ci,
-        '- Held-out toys (when every run trained without them, `env.split = "train"`): the '
+        "- Held-out toys (columns only when every run of a level trained without them, "
+        '`env.split = "train"`): the '
         "same last evaluation on scenes of the held-out toys alone, situations never seen in "
-        "training; the columns before it play the training toys on held-out seeds.",
+        "training; the success columns before them play the training toys on held-out seeds.",
         f"- Reached {t}: seeds whose greedy success reached {t} at an evaluation, of the "
         f"finished seeds. Steps to {t}: the first evaluation step at or above it; a seed that "
         "never got there is censored (it needs more than its budget) and counts as infinitely "

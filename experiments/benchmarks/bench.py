@@ -134,7 +134,7 @@ def _run(cfg: BenchConfig, threads: int, log: Any) -> dict[str, Any]:
 
 
 def targets(
-    figures: dict[str, Any], judged: bool = True, simd: str = "AVX-512"
+    figures: dict[str, Any], judged: bool = True, simd: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """Each target's threshold, measured value and verdict.
 
@@ -143,7 +143,7 @@ def targets(
         judged: ``False`` for a ``--quick`` run, whose sizes are too small and whose LLM is a
             stand-in: its figures are reported but no target is judged.
         simd: this machine's CPU kind (:func:`simd_level`); a target set per kind is judged
-            against its own (a CPU without AVX2 has none of them: not judged).
+            against its own (``None``, or a CPU without AVX2: such targets are not judged).
 
     Returns:
         Per target: its text, threshold, value and ``met`` (``None``: not measured or not judged).
@@ -151,7 +151,7 @@ def targets(
     res = {}
     for key, (threshold, text, lower_is_better) in TARGETS.items():
         if isinstance(threshold, dict):
-            threshold = threshold.get(simd)
+            threshold = threshold.get(simd) if simd is not None else None
         value = figures.get(key)
         met = None
         if judged and value is not None and math.isfinite(value) and threshold is not None:
