@@ -39,13 +39,21 @@ from pathlib import Path
 from typing import Any
 
 from babyworld.experiments.benchmarks import sections
-from babyworld.experiments.benchmarks.config import FULL, QUICK, TARGETS, BenchConfig, Table
+from babyworld.experiments.benchmarks.config import (
+    AVX2,
+    AVX512,
+    FULL,
+    QUICK,
+    TARGETS,
+    BenchConfig,
+    Table,
+)
 
 
 def simd_level(flags: set[str] | frozenset[str]) -> str:
     """The widest x86 vector extension among the CPU's ``flags``: what the parent's speed hangs on."""
     return next(
-        (name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags),
+        (name for flag, name in (("avx512f", AVX512), ("avx2", AVX2)) if flag in flags),
         "no AVX2",
     )
 
